@@ -1,0 +1,219 @@
+// pybind11 module hjqp._core: converts arrays, releases the GIL around the
+// march, polls for KeyboardInterrupt and maps C++ errors to Python ones.
+// No numerics here: everything is in cpp/include/hjqp/.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hjqp/hjqp.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using IndexArray = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t k = 0; k < a.ndim(); ++k) s += (k ? ", " : "") + std::to_string(a.shape(k));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+template <int D>
+hjqp::Vec<D> vec_from(const DoubleArray& a, const char* name) {
+  if (a.ndim() != 1 || a.shape(0) != D)
+    throw std::invalid_argument(std::string(name) + " must have shape (" + std::to_string(D) +
+                                ",), got " + shape_str(a));
+  hjqp::Vec<D> v;
+  for (int k = 0; k < D; ++k) v[k] = a.data()[k];
+  return v;
+}
+
+template <int D>
+hjqp::Grid<D> grid_from(const DoubleArray& lower, const DoubleArray& spacing,
+                        const py::array& field, const char* name) {
+  if (field.ndim() < D)
+    throw std::invalid_argument(std::string(name) + " has too few dimensions: " + shape_str(field));
+  hjqp::MultiIndex<D> shape;
+  for (int k = 0; k < D; ++k) shape[k] = field.shape(k);
+  return hjqp::Grid<D>(vec_from<D>(lower, "lower"), vec_from<D>(spacing, "spacing"), shape);
+}
+
+template <int D>
+void check_field_shape(const py::array& a, const hjqp::Grid<D>& grid, int trailing_dims,
+                       const char* name) {
+  bool ok = a.ndim() == D + trailing_dims;
+  for (int k = 0; ok && k < D; ++k) ok = a.shape(k) == grid.shape()[k];
+  for (int k = 0; ok && k < trailing_dims; ++k) ok = a.shape(D + k) == D;
+  if (!ok) {
+    std::string want = "(";
+    for (int k = 0; k < D; ++k) want += std::to_string(grid.shape()[k]) + ", ";
+    for (int k = 0; k < trailing_dims; ++k) want += std::to_string(D) + ", ";
+    want = want.substr(0, want.size() - 2) + ")";
+    throw std::invalid_argument(std::string(name) + " must have shape " + want + ", got " +
+                                shape_str(a));
+  }
+}
+
+template <int D>
+py::tuple march(const DoubleArray& lower, const DoubleArray& spacing, const DoubleArray& drift,
+                const DoubleArray& diffusion, const IndexArray& seed_nodes,
+                const DoubleArray& seed_values, const DoubleArray& seed_gradients,
+                double update_radius, double max_turn, double max_value) {
+  const hjqp::Grid<D> grid = grid_from<D>(lower, spacing, drift, "drift");
+  check_field_shape<D>(drift, grid, 1, "drift");
+  check_field_shape<D>(diffusion, grid, 2, "diffusion");
+  const py::ssize_t n_seeds = seed_nodes.ndim() == 1 ? seed_nodes.shape(0) : -1;
+  if (n_seeds < 1) throw std::invalid_argument("seed_nodes must be a non-empty 1D array");
+  if (seed_values.ndim() != 1 || seed_values.shape(0) != n_seeds)
+    throw std::invalid_argument("seed_values must have shape (" + std::to_string(n_seeds) +
+                                ",), got " + shape_str(seed_values));
+  if (seed_gradients.ndim() != 2 || seed_gradients.shape(0) != n_seeds ||
+      seed_gradients.shape(1) != D)
+    throw std::invalid_argument("seed_gradients must have shape (" + std::to_string(n_seeds) +
+                                ", " + std::to_string(D) + "), got " + shape_str(seed_gradients));
+
+  std::vector<py::ssize_t> shape(static_cast<std::size_t>(D), 0);
+  for (int k = 0; k < D; ++k) shape[std::size_t(k)] = grid.shape()[k];
+  std::vector<py::ssize_t> gshape = shape;
+  gshape.push_back(D);
+  py::array_t<double> values(shape);
+  py::array_t<double> gradients(gshape);
+  py::array_t<std::uint8_t> rules(shape);
+
+  hjqp::MarchOptions options;
+  options.update_radius = update_radius;
+  options.max_turn = max_turn;
+  options.max_value = max_value;
+
+  const double* b = drift.data();
+  const double* d = diffusion.data();
+  const std::int64_t* nodes = seed_nodes.data();
+  const double* sv = seed_values.data();
+  const double* sg = seed_gradients.data();
+  double* u = values.mutable_data();
+  double* g = gradients.mutable_data();
+  std::uint8_t* r = rules.mutable_data();
+  hjqp::MarchStats stats;
+  bool interrupted = false;
+  {
+    py::gil_scoped_release release;
+    const hjqp::SampledFields<D> fields(grid, b, d);
+    hjqp::Marcher<D> marcher(fields, u, g, options);
+    for (py::ssize_t i = 0; i < n_seeds; ++i) {
+      hjqp::Vec<D> grad;
+      for (int k = 0; k < D; ++k) grad[k] = sg[i * D + k];
+      marcher.seed(nodes[i], sv[i], grad);
+    }
+    auto check = [&interrupted]() {
+      py::gil_scoped_acquire acquire;
+      if (PyErr_CheckSignals() != 0) interrupted = true;
+      return interrupted;
+    };
+    try {
+      stats = marcher.run(check);
+    } catch (const hjqp::Interrupted&) {
+      // The Python error set by PyErr_CheckSignals is raised below.
+    }
+    if (!interrupted)
+      for (hjqp::Index i = 0; i < grid.size(); ++i) r[i] = std::uint8_t(marcher.rule(i));
+  }
+  if (interrupted) throw py::error_already_set();
+
+  py::dict info;
+  info["accepted"] = stats.accepted;
+  info["jet"] = stats.jet;
+  info["pinned_jet"] = stats.pinned_jet;
+  info["neighbour"] = stats.neighbour;
+  info["jet_updates"] = stats.jet_updates;
+  return py::make_tuple(values, gradients, rules, info);
+}
+
+// Single local updates, exposed so that tests can compare them with a
+// pure-Python reference. Fields are given at the points they are needed.
+template <int D>
+hjqp::FieldSample<D> sample_from(const DoubleArray& drift, const DoubleArray& diffusion) {
+  const hjqp::Vec<D> b = vec_from<D>(drift, "drift");
+  if (diffusion.ndim() != 2 || diffusion.shape(0) != D || diffusion.shape(1) != D)
+    throw std::invalid_argument("diffusion must have shape (" + std::to_string(D) + ", " +
+                                std::to_string(D) + "), got " + shape_str(diffusion));
+  hjqp::FieldSample<D> f;
+  f.drift = b;
+  for (int r = 0; r < D; ++r)
+    for (int c = r; c < D; ++c)
+      f.diffusion[hjqp::sym_index<D>(r, c)] = diffusion.at(r, c);
+  if (!(hjqp::spd_margin<D>(f.diffusion) > 0.0))
+    throw std::invalid_argument("diffusion is not symmetric positive definite");
+  f.metric = hjqp::inverse<D>(f.diffusion);
+  return f;
+}
+
+template <int D>
+py::tuple result_tuple(const hjqp::UpdateResult<D>& r) {
+  py::array_t<double> g(D);
+  for (int k = 0; k < D; ++k) g.mutable_data()[k] = r.gradient[k];
+  return py::make_tuple(r.value, g, r.s, r.below, r.above);
+}
+
+py::tuple one_point_update2(const DoubleArray& y, double uy, const DoubleArray& by,
+                            const DoubleArray& dy, const DoubleArray& x, const DoubleArray& bx,
+                            const DoubleArray& dx) {
+  return result_tuple<2>(hjqp::one_point_update<2>(vec_from<2>(y, "y"), uy, sample_from<2>(by, dy),
+                                                   vec_from<2>(x, "x"), sample_from<2>(bx, dx)));
+}
+
+py::tuple triangle_update2(const DoubleArray& a, double ua, const DoubleArray& ba,
+                           const DoubleArray& da, const DoubleArray& b, double ub,
+                           const DoubleArray& bb, const DoubleArray& db, const DoubleArray& x,
+                           const DoubleArray& bx, const DoubleArray& dx) {
+  return result_tuple<2>(hjqp::triangle_update<2>(
+      vec_from<2>(a, "a"), ua, sample_from<2>(ba, da), vec_from<2>(b, "b"), ub,
+      sample_from<2>(bb, db), vec_from<2>(x, "x"), sample_from<2>(bx, dx)));
+}
+
+// Jet update of grid node x from the edge between grid nodes a and b, with
+// the fields sampled on the grid (interpolated multilinearly in between).
+py::tuple jet_update2(const DoubleArray& lower, const DoubleArray& spacing,
+                      const DoubleArray& drift, const DoubleArray& diffusion, std::int64_t a,
+                      double ua, const DoubleArray& ga, std::int64_t b, double ub,
+                      const DoubleArray& gb, std::int64_t x, double s0) {
+  const hjqp::Grid<2> grid = grid_from<2>(lower, spacing, drift, "drift");
+  check_field_shape<2>(drift, grid, 1, "drift");
+  check_field_shape<2>(diffusion, grid, 2, "diffusion");
+  for (std::int64_t i : {a, b, x})
+    if (i < 0 || i >= grid.size())
+      throw std::out_of_range("node " + std::to_string(i) + " is outside the grid");
+  const hjqp::SampledFields<2> fields(grid, drift.data(), diffusion.data());
+  auto interpolate = [&fields](const hjqp::Vec<2>& p, int count) { return fields.cubic(p, count); };
+  const hjqp::JetNode<2> ja{grid.point(grid.unflat(a)), ua, vec_from<2>(ga, "ga")};
+  const hjqp::JetNode<2> jb{grid.point(grid.unflat(b)), ub, vec_from<2>(gb, "gb")};
+  const hjqp::JetUpdate<2, decltype(interpolate)> update(ja, jb, grid.point(grid.unflat(x)),
+                                                         fields.at(x), interpolate);
+  return result_tuple<2>(update.solve(s0));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "Compiled kernel of hjqp (private: use the hjqp package).";
+  m.def("march2d", &march<2>, py::arg("lower"), py::arg("spacing"), py::arg("drift"),
+        py::arg("diffusion"), py::arg("seed_nodes"), py::arg("seed_values"),
+        py::arg("seed_gradients"), py::arg("update_radius"), py::arg("max_turn"),
+        py::arg("max_value"),
+        "March the quasi-potential on a 2D grid from seeded 1-jets.\n\n"
+        "Returns (values, gradients, rules, info).");
+
+  m.def("one_point_update2", &one_point_update2);
+  m.def("triangle_update2", &triangle_update2);
+  m.def("jet_update2", &jet_update2);
+
+  m.attr("RULE_UNREACHED") = int(hjqp::UpdateRule::Unreached);
+  m.attr("RULE_SEED") = int(hjqp::UpdateRule::Seed);
+  m.attr("RULE_JET") = int(hjqp::UpdateRule::Jet);
+  m.attr("RULE_PINNED_JET") = int(hjqp::UpdateRule::PinnedJet);
+  m.attr("RULE_NEIGHBOUR") = int(hjqp::UpdateRule::Neighbour);
+}

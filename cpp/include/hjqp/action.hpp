@@ -1,0 +1,106 @@
+// The geometric action of Freidlin-Wentzell theory and its quadrature along
+// short path pieces.
+//
+// With A = D^{-1} and |v|_A^2 = v^T A v, the minimum over time
+// parametrisations of the action 1/2 int |psi' - b|_A^2 dt is
+//     S(psi) = int ( |psi'|_A |b(psi)|_A - <psi', b(psi)>_A ) ds,
+// a degenerate Randers-type Finsler length: zero along the flow, largest
+// against it. Its Lagrangian l(x, v) is positively 1-homogeneous in v, so a
+// path may be parametrised over [0, 1] at any speed.
+#pragma once
+
+#include <cmath>
+
+#include "hjqp/fields.hpp"
+#include "hjqp/linalg.hpp"
+
+namespace hjqp {
+
+// l(x, v) = |v|_A |b|_A - <v, b>_A with the fields f sampled at x.
+template <int D>
+inline double lagrangian(const FieldSample<D>& f, const Vec<D>& v) {
+  const Vec<D> av = mul<D>(f.metric, v);
+  const double vav = dot<D>(v, av);
+  const double bab = form<D>(f.metric, f.drift, f.drift);
+  return std::sqrt(vav * bab) - dot<D>(av, f.drift);
+}
+
+// p = dl/dv = (|b|_A / |v|_A) A v - A b: the momentum, equal to grad U at the
+// end of a minimum action path arriving with velocity v. It satisfies
+// H(x, p) = 1/2 p^T D p + b . p = 0 for every v != 0.
+template <int D>
+inline Vec<D> momentum(const FieldSample<D>& f, const Vec<D>& v) {
+  const Vec<D> av = mul<D>(f.metric, v);
+  const double vav = dot<D>(v, av);
+  const double bab = form<D>(f.metric, f.drift, f.drift);
+  const Vec<D> ab = mul<D>(f.metric, f.drift);
+  if (!(vav > 0.0)) return scale<D>(-1.0, ab);
+  return axpy<D>(scale<D>(-1.0, ab), std::sqrt(bab / vav), av);
+}
+
+// Velocity of the minimum action path through x whose momentum is p:
+// dH/dp = D p + b. Along the quasi-potential's characteristics p = grad U.
+template <int D>
+inline Vec<D> characteristic(const FieldSample<D>& f, const Vec<D>& p) {
+  return add<D>(f.drift, mul<D>(f.diffusion, p));
+}
+
+// Action of the straight segment from y to x by Simpson's rule, with the
+// fields at both ends and at the midpoint.
+template <int D>
+inline double segment_action(const FieldSample<D>& fy, const FieldSample<D>& fm,
+                             const FieldSample<D>& fx, const Vec<D>& chord) {
+  return (lagrangian<D>(fy, chord) + 4.0 * lagrangian<D>(fm, chord) +
+          lagrangian<D>(fx, chord)) /
+         6.0;
+}
+
+// A curved path piece from y to x: the cubic Hermite curve P(tau),
+// tau in [0, 1], with P(0) = y, P(1) = x, P'(0) = vy, P'(1) = vx.
+template <int D>
+struct CubicPiece {
+  Vec<D> y, x, vy, vx;
+
+  Vec<D> position(double t) const {
+    const double t2 = t * t, t3 = t2 * t;
+    const double h00 = 2 * t3 - 3 * t2 + 1, h10 = t3 - 2 * t2 + t;
+    const double h01 = -2 * t3 + 3 * t2, h11 = t3 - t2;
+    Vec<D> r;
+    for (int k = 0; k < D; ++k) r[k] = h00 * y[k] + h10 * vy[k] + h01 * x[k] + h11 * vx[k];
+    return r;
+  }
+
+  Vec<D> velocity(double t) const {
+    const double t2 = t * t;
+    const double d00 = 6 * t2 - 6 * t, d10 = 3 * t2 - 4 * t + 1;
+    const double d01 = -6 * t2 + 6 * t, d11 = 3 * t2 - 2 * t;
+    Vec<D> r;
+    for (int k = 0; k < D; ++k) r[k] = d00 * y[k] + d10 * vy[k] + d01 * x[k] + d11 * vx[k];
+    return r;
+  }
+};
+
+// The end tangent that mirrors the unit start tangent ty across the chord
+// x - y: exact for circular arcs, and a good first guess in general.
+template <int D>
+inline Vec<D> mirrored_tangent(const Vec<D>& ty, const Vec<D>& chord_unit) {
+  return axpy<D>(scale<D>(-1.0, ty), 2.0 * dot<D>(ty, chord_unit), chord_unit);
+}
+
+// Action along a cubic piece by four-point Gauss-Lobatto quadrature (exact
+// for polynomials of degree 5, against 3 for Simpson's rule, with two
+// interior field evaluations). fy and fx are the fields at the ends;
+// `interpolate(point, count)` gives the first `count` components inside.
+template <int D, class Interpolate>
+inline double cubic_action(const CubicPiece<D>& piece, const FieldSample<D>& fy,
+                           const FieldSample<D>& fx, const Interpolate& interpolate) {
+  constexpr double t1 = 0.27639320225002102;  // (1 - 1/sqrt(5)) / 2
+  constexpr double t2 = 0.72360679774997898;  // (1 + 1/sqrt(5)) / 2
+  const double ends = lagrangian<D>(fy, piece.vy) + lagrangian<D>(fx, piece.vx);
+  constexpr int n = FieldSample<D>::action_size;
+  const double inner = lagrangian<D>(interpolate(piece.position(t1), n), piece.velocity(t1)) +
+                       lagrangian<D>(interpolate(piece.position(t2), n), piece.velocity(t2));
+  return (ends + 5.0 * inner) / 12.0;
+}
+
+}  // namespace hjqp

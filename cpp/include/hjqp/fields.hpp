@@ -1,0 +1,188 @@
+// Drift b and diffusion D sampled on the grid nodes, with the metric
+// A = D^{-1} that the geometric action uses, and their interpolation between
+// nodes.
+#pragma once
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hjqp/grid.hpp"
+#include "hjqp/linalg.hpp"
+
+namespace hjqp {
+
+// Everything the action and the characteristics need at one point. The
+// members are laid out as one array of doubles (drift, metric, diffusion) so
+// that interpolation can run over the first components only.
+template <int D>
+struct FieldSample {
+  Vec<D> drift;       // b(x)
+  Sym<D> metric;      // A(x) = D(x)^{-1}
+  Sym<D> diffusion;   // D(x), symmetric positive definite
+
+  static constexpr int size = D + 2 * sym_size<D>;
+  // Components the geometric action needs (drift and metric).
+  static constexpr int action_size = D + sym_size<D>;
+
+  double* data() { return drift.data(); }
+  const double* data() const { return drift.data(); }
+};
+
+template <int D>
+inline FieldSample<D> lerp(const FieldSample<D>& a, const FieldSample<D>& b, double s) {
+  FieldSample<D> r;
+  for (int k = 0; k < FieldSample<D>::size; ++k)
+    r.data()[k] = a.data()[k] + s * (b.data()[k] - a.data()[k]);
+  return r;
+}
+
+template <int D>
+std::string describe_node(const Grid<D>& grid, Index i) {
+  const MultiIndex<D> m = grid.unflat(i);
+  std::string s = "grid node [";
+  for (int k = 0; k < D; ++k) s += (k ? ", " : "") + std::to_string(m[k]);
+  return s + "]";
+}
+
+template <int D>
+class SampledFields {
+  static_assert(sizeof(FieldSample<D>) == sizeof(double) * FieldSample<D>::size,
+                "FieldSample must be a plain array of doubles");
+
+ public:
+  // drift: size*D values, node-major; diffusion: size*D*D values, node-major,
+  // each a full row-major matrix. Throws std::invalid_argument naming the
+  // first node where a value is not finite or D is not symmetric positive
+  // definite.
+  SampledFields(const Grid<D>& grid, const double* drift, const double* diffusion)
+      : grid_(grid), samples_(std::size_t(grid.size())) {
+    for (Index i = 0; i < grid.size(); ++i) {
+      FieldSample<D>& f = samples_[std::size_t(i)];
+      const double* b = drift + i * D;
+      const double* m = diffusion + i * D * D;
+      for (int k = 0; k < D; ++k) {
+        if (!std::isfinite(b[k]))
+          throw std::invalid_argument("drift is not finite at " + describe_node(grid, i));
+        f.drift[k] = b[k];
+      }
+      for (int r = 0; r < D * D; ++r)
+        if (!std::isfinite(m[r]))
+          throw std::invalid_argument("diffusion is not finite at " + describe_node(grid, i));
+      for (int r = 0; r < D; ++r) {
+        for (int c = r; c < D; ++c) {
+          const double upper = m[r * D + c], lower = m[c * D + r];
+          const double tol = 1e-10 * (std::fabs(m[r * D + r]) + std::fabs(m[c * D + c]));
+          if (std::fabs(upper - lower) > tol)
+            throw std::invalid_argument("diffusion is not symmetric at " + describe_node(grid, i));
+          f.diffusion[sym_index<D>(r, c)] = 0.5 * (upper + lower);
+        }
+      }
+      if (!(spd_margin<D>(f.diffusion) > 1e-13))
+        throw std::invalid_argument("diffusion is not positive definite at " +
+                                    describe_node(grid, i));
+      f.metric = inverse<D>(f.diffusion);
+    }
+  }
+
+  const Grid<D>& grid() const { return grid_; }
+  const FieldSample<D>& at(Index i) const { return samples_[std::size_t(i)]; }
+
+  // Multilinear interpolation of all fields at x (clamped into the box).
+  FieldSample<D> linear(const Vec<D>& x) const {
+    FieldSample<D> r{};
+    linear_into(x, FieldSample<D>::size, r);
+    return r;
+  }
+
+  // Cubic convolution (Keys, a = -1/2: third order, exact for quadratics)
+  // of the first `count` components at x; multilinear in cells next to the
+  // box edge, where the four-node stencil does not fit. The geometric action
+  // amplifies interpolation error in A where D is strongly anisotropic, and
+  // this is what keeps that error below the march's own.
+  FieldSample<D> cubic(const Vec<D>& x, int count = FieldSample<D>::size) const {
+    return count == FieldSample<D>::action_size ? cubic_n<FieldSample<D>::action_size>(x)
+                                                : cubic_n<FieldSample<D>::size>(x);
+  }
+
+ private:
+  template <int Count>
+  FieldSample<D> cubic_n(const Vec<D>& x) const {
+    MultiIndex<D> cell;
+    Vec<D> frac;
+    grid_.locate(x, cell, frac);
+    double w[D][4];
+    Index first = 0;
+    for (int k = 0; k < D; ++k) {
+      if (cell[k] < 1 || cell[k] + 2 >= grid_.shape()[k]) {
+        FieldSample<D> r{};
+        linear_into(x, Count, r);
+        return r;
+      }
+      const double t = frac[k];
+      w[k][0] = ((-0.5 * t + 1.0) * t - 0.5) * t;
+      w[k][1] = (1.5 * t - 2.5) * t * t + 1.0;
+      w[k][2] = ((-1.5 * t + 2.0) * t + 0.5) * t;
+      w[k][3] = (0.5 * t - 0.5) * t * t;
+      first += (cell[k] - 1) * grid_.stride(k);
+    }
+    FieldSample<D> r{};
+    double* out = r.data();
+    if constexpr (D == 2) {
+      for (int a = 0; a < 4; ++a) {
+        if (w[0][a] == 0.0) continue;  // points on grid lines need fewer nodes
+        double row[Count] = {};
+        const FieldSample<D>* line = &samples_[std::size_t(first + a * grid_.stride(0))];
+        for (int b = 0; b < 4; ++b) {
+          const double* f = line[b].data();
+          for (int k = 0; k < Count; ++k) row[k] += w[1][b] * f[k];
+        }
+        for (int k = 0; k < Count; ++k) out[k] += w[0][a] * row[k];
+      }
+    } else {
+      for (int a = 0; a < 4; ++a) {
+        if (w[0][a] == 0.0) continue;
+        for (int b = 0; b < 4; ++b) {
+          const double wab = w[0][a] * w[1][b];
+          if (wab == 0.0) continue;
+          const FieldSample<D>* line =
+              &samples_[std::size_t(first + a * grid_.stride(0) + b * grid_.stride(1))];
+          for (int c = 0; c < 4; ++c) {
+            const double* f = line[c].data();
+            for (int k = 0; k < Count; ++k) out[k] += wab * w[2][c] * f[k];
+          }
+        }
+      }
+    }
+    return r;
+  }
+
+  void linear_into(const Vec<D>& x, int count, FieldSample<D>& r) const {
+    MultiIndex<D> cell;
+    Vec<D> frac;
+    grid_.locate(x, cell, frac);
+    const Index base = grid_.flat(cell);
+    double* out = r.data();
+    for (int corner = 0; corner < (1 << D); ++corner) {
+      double w = 1.0;
+      Index i = base;
+      for (int k = 0; k < D; ++k) {
+        if (corner & (1 << k)) {
+          w *= frac[k];
+          i += grid_.stride(k);
+        } else {
+          w *= 1.0 - frac[k];
+        }
+      }
+      if (w == 0.0) continue;
+      const double* f = samples_[std::size_t(i)].data();
+      for (int k = 0; k < count; ++k) out[k] += w * f[k];
+    }
+  }
+
+  Grid<D> grid_;
+  std::vector<FieldSample<D>> samples_;
+};
+
+}  // namespace hjqp

@@ -1,0 +1,469 @@
+// The ordered march for the quasi-potential: a Dijkstra-like label-setting
+// method in the family of ordered line integral methods (OLIMs, Dahiya &
+// Cameron 2018) that marches the 1-jet (U, grad U).
+//
+// Nodes are Far, Considered (in the heap with a tentative value) or
+// Accepted. Each step accepts the Considered node x of least tentative value
+// and settles it in two stages.
+//
+// 1. Settle. The characteristic through x is traced backwards in steps of h
+//    (midpoint rule) through the direction field b + D grad U of the
+//    accepted 1-jets, and x is updated by the jet rule (update.hpp) from the
+//    first grid edge the trace crosses whose ends are accepted and on which
+//    the update has an interior minimum. Because the update's own minimiser
+//    places the path, the trace only has to find the right edge. Tracing as
+//    far back as needed (up to `update_radius` cells) is what keeps the
+//    update causal where characteristics meet the level sets of U at grazing
+//    angles (strong rotation, anisotropic D): there the nearest upwind edges
+//    are not accepted yet. OLIMs reach the same edges by updating from every
+//    accepted node within the update radius; the trace visits only those
+//    on the characteristic.
+// 2. Propagate. Its Far and Considered neighbours get the prediction
+//    U + grad U . (x - y) from the new 1-jet as heap key (second order, so
+//    that the march order follows U closely), and remember the node their
+//    least prediction came from: its gradient starts the next trace.
+//
+// Where the trace finds no such edge (at the box edge, where b = 0 and U is
+// flat, or beyond the update radius) x gets the best one-point or triangle
+// update from its accepted neighbours, with the mean of their gradients.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hjqp/action.hpp"
+#include "hjqp/fields.hpp"
+#include "hjqp/grid.hpp"
+#include "hjqp/heap.hpp"
+#include "hjqp/update.hpp"
+
+namespace hjqp {
+
+enum class NodeState : std::uint8_t { Far = 0, Considered = 1, Accepted = 2 };
+
+// Which rule gave an accepted node its value.
+enum class UpdateRule : std::uint8_t {
+  Unreached = 0,
+  Seed = 1,       // initial data
+  Jet = 2,        // jet update from an edge crossed by the traced characteristic
+  PinnedJet = 3,  // jet update whose minimum sits at an end of the accepted edge
+  Neighbour = 4,  // one-point / triangle update from the neighbours
+};
+
+struct MarchOptions {
+  // How far (in cells of the smallest spacing) characteristics are traced.
+  double update_radius = 64.0;
+  // Largest angle (radians) a traced characteristic, or the path of an
+  // update, may turn; beyond it cubic pieces are poor approximations.
+  double max_turn = 1.4;
+  // Stop once the least tentative value exceeds this; the rest stays +inf.
+  double max_value = std::numeric_limits<double>::infinity();
+  // How many accepted nodes between two calls of the interrupt check.
+  Index check_interval = 1 << 13;
+};
+
+struct MarchStats {
+  Index accepted = 0;
+  Index jet = 0;          // nodes settled by UpdateRule::Jet
+  Index pinned_jet = 0;   // ... by UpdateRule::PinnedJet
+  Index neighbour = 0;    // ... by UpdateRule::Neighbour
+  Index jet_updates = 0;  // jet updates evaluated
+};
+
+// Thrown when the interrupt check asks the march to stop.
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted() : std::runtime_error("march interrupted") {}
+};
+
+template <int D>
+class Marcher {
+  static_assert(D == 2, "the settling stage is implemented for 2D grids");
+
+ public:
+  // values (size) and gradients (size * D) are written in place; they and
+  // the fields must outlive the marcher.
+  Marcher(const SampledFields<D>& fields, double* values, double* gradients,
+          const MarchOptions& options = {})
+      : grid_(fields.grid()),
+        fields_(fields),
+        values_(values),
+        gradients_(gradients),
+        options_(options),
+        state_(std::size_t(grid_.size()), NodeState::Far),
+        rule_(std::size_t(grid_.size()), UpdateRule::Unreached),
+        parent_(std::size_t(grid_.size()), -1),
+        heap_(values, grid_.size()) {
+    if (!(options.update_radius >= 1.0 && options.update_radius <= 1e4))
+      throw std::invalid_argument("update_radius must lie in [1, 1e4], got " +
+                                  std::to_string(options.update_radius));
+    if (!(options.max_turn > 0.0 && options.max_turn <= 1.5))
+      throw std::invalid_argument("max_turn must lie in (0, 1.5] radians, got " +
+                                  std::to_string(options.max_turn));
+    if (std::isnan(options.max_value)) throw std::invalid_argument("max_value is NaN");
+    if (options.check_interval < 1) throw std::invalid_argument("check_interval must be >= 1");
+    const double inf = std::numeric_limits<double>::infinity();
+    for (Index i = 0; i < grid_.size(); ++i) {
+      values_[i] = inf;
+      for (int k = 0; k < D; ++k) gradients_[i * D + k] = 0.0;
+    }
+    for (int c = 0; c < 9; ++c)
+      if (c != 4) stencil_.push_back(MultiIndex<D>{c / 3 - 1, c % 3 - 1});
+  }
+
+  // Fix the 1-jet of a node before the march (the initial data).
+  void seed(Index node, double value, const Vec<D>& gradient) {
+    if (node < 0 || node >= grid_.size())
+      throw std::out_of_range("seed node " + std::to_string(node) + " is outside the grid");
+    if (!std::isfinite(value) || value < 0.0)
+      throw std::invalid_argument("seed value at " + describe_node(grid_, node) +
+                                  " must be finite and non-negative");
+    for (int k = 0; k < D; ++k)
+      if (!std::isfinite(gradient[k]))
+        throw std::invalid_argument("seed gradient at " + describe_node(grid_, node) +
+                                    " must be finite");
+    if (state_[std::size_t(node)] != NodeState::Accepted) seeds_.push_back(node);
+    values_[node] = value;
+    set_gradient(node, gradient);
+    state_[std::size_t(node)] = NodeState::Accepted;
+    rule_[std::size_t(node)] = UpdateRule::Seed;
+  }
+
+  // March until every reachable node is accepted (or max_value is passed).
+  // `interrupted` is polled every options.check_interval acceptances; when
+  // it returns true the march stops by throwing Interrupted.
+  MarchStats run(const std::function<bool()>& interrupted = {}) {
+    if (seeds_.empty()) throw std::invalid_argument("the march needs at least one seed node");
+    for (Index s : seeds_) propagate(s);
+    Index since_check = 0;
+    while (!heap_.empty()) {
+      const Index x = heap_.top();
+      if (values_[x] > options_.max_value) break;
+      heap_.pop();
+      settle(x);
+      state_[std::size_t(x)] = NodeState::Accepted;
+      ++stats_.accepted;
+      propagate(x);
+      if (++since_check >= options_.check_interval) {
+        since_check = 0;
+        if (interrupted && interrupted()) throw Interrupted();
+      }
+    }
+    // Whatever was left in the heap above max_value is not reached.
+    const double inf = std::numeric_limits<double>::infinity();
+    while (!heap_.empty()) {
+      const Index x = heap_.pop();
+      values_[x] = inf;
+      set_gradient(x, Vec<D>{});
+      state_[std::size_t(x)] = NodeState::Far;
+    }
+    return stats_;
+  }
+
+  NodeState state(Index node) const { return state_[std::size_t(node)]; }
+  UpdateRule rule(Index node) const { return rule_[std::size_t(node)]; }
+  const MarchStats& stats() const { return stats_; }
+
+ private:
+  enum class LineResult { None, Pinned, Interior };
+
+  Vec<D> gradient(Index i) const {
+    Vec<D> g;
+    for (int k = 0; k < D; ++k) g[k] = gradients_[i * D + k];
+    return g;
+  }
+  void set_gradient(Index i, const Vec<D>& g) {
+    for (int k = 0; k < D; ++k) gradients_[i * D + k] = g[k];
+  }
+  bool accepted(Index i) const { return state_[std::size_t(i)] == NodeState::Accepted; }
+
+  // Stage 2.
+  void propagate(Index from) {
+    const MultiIndex<D> m = grid_.unflat(from);
+    const double uy = values_[from];
+    const Vec<D> gy = gradient(from);
+    const Vec<D>& sp = grid_.spacing();
+    for (const MultiIndex<D>& off : stencil_) {
+      MultiIndex<D> n;
+      for (int k = 0; k < D; ++k) n[k] = m[k] + off[k];
+      if (!grid_.contains(n)) continue;
+      const Index x = grid_.flat(n);
+      if (accepted(x)) continue;
+      double predicted = uy;
+      for (int k = 0; k < D; ++k) predicted += gy[k] * sp[k] * double(off[k]);
+      // U cannot decrease along a path: a prediction below the base value
+      // comes from the node's downwind side.
+      predicted = std::fmax(predicted, uy);
+      if (predicted < values_[x]) {
+        values_[x] = predicted;
+        parent_[std::size_t(x)] = std::int32_t(from);
+        state_[std::size_t(x)] = NodeState::Considered;
+        heap_.push_or_decrease(x);
+      }
+    }
+  }
+
+  static bool unit(const Vec<D>& v, Vec<D>& t) {
+    const double n = norm<D>(v);
+    if (!(n > 0.0) || !std::isfinite(n)) return false;
+    t = scale<D>(1.0 / n, v);
+    return true;
+  }
+
+  // Unit characteristic direction b + D grad U at a point p: b interpolated
+  // at p, plus the multilinear mean of D grad U over the accepted corners of
+  // its cell. D grad U is formed where grad U is known: D g with an
+  // interpolated g would amplify the interpolation error in g by up to the
+  // condition number of D. False if no corner is accepted.
+  bool direction_at(const Vec<D>& p, Vec<D>& t) const {
+    MultiIndex<D> cell;
+    Vec<D> frac;
+    grid_.locate(p, cell, frac);
+    const Index base = grid_.flat(cell);
+    Vec<D> b{}, dg{};
+    double wsum = 0.0;
+    for (int corner = 0; corner < (1 << D); ++corner) {
+      double w = 1.0;
+      Index i = base;
+      for (int k = 0; k < D; ++k) {
+        if (corner & (1 << k)) {
+          w *= frac[k];
+          i += grid_.stride(k);
+        } else {
+          w *= 1.0 - frac[k];
+        }
+      }
+      const FieldSample<D>& f = fields_.at(i);
+      b = axpy<D>(b, w, f.drift);
+      if (!accepted(i)) continue;
+      w += 1e-12;  // a corner at zero weight still counts when it is the only one
+      dg = axpy<D>(dg, w, mul<D>(f.diffusion, gradient(i)));
+      wsum += w;
+    }
+    if (!(wsum > 0.0)) return false;
+    return unit(axpy<D>(b, 1.0 / wsum, dg), t);
+  }
+
+  // Stage 1.
+  void settle(Index x) {
+    const Index p = parent_[std::size_t(x)];
+    const MultiIndex<D> mx = grid_.unflat(x);
+    const Vec<D> px = grid_.point(mx);
+    UpdateResult<D> best;
+    UpdateRule rule = UpdateRule::Neighbour;
+    // The characteristic direction at x: its own drift plus D grad U at the
+    // node its heap key came from.
+    Vec<D> t;
+    if (p >= 0 && unit(add<D>(fields_.at(x).drift, mul<D>(fields_.at(p).diffusion, gradient(p))), t))
+      rule = trace_and_update(x, mx, px, t, best);
+    if (rule == UpdateRule::Neighbour) best = neighbour_update(mx, px, fields_.at(x));
+    if (rule != UpdateRule::Jet) best.gradient = neighbour_gradient(mx);
+    switch (rule) {
+      case UpdateRule::Jet: ++stats_.jet; break;
+      case UpdateRule::PinnedJet: ++stats_.pinned_jet; break;
+      default: ++stats_.neighbour; break;
+    }
+    // U >= 0: an update can dip below only through interpolation error next
+    // to the attractor.
+    values_[x] = std::fmax(best.value, 0.0);
+    set_gradient(x, best.gradient);
+    rule_[std::size_t(x)] = rule;
+  }
+
+  // Trace the characteristic back from x (see the file comment). Returns
+  // Jet with the first interior jet update found, else PinnedJet with the
+  // best pinned one, else Neighbour.
+  UpdateRule trace_and_update(Index x, const MultiIndex<D>& mx, const Vec<D>& px, Vec<D> t,
+                              UpdateResult<D>& best) {
+    const double h = grid_.min_spacing();
+    const int steps = std::max(1, int(std::ceil(options_.update_radius)));
+    const double min_cos = std::cos(options_.max_turn);
+    const Vec<D> t_start = t;
+    const Vec<D>& lo = grid_.lower();
+    const Vec<D>& sp = grid_.spacing();
+    Vec<D> y = px;
+    UpdateResult<D> pinned;
+    for (int step = 0; step < steps; ++step) {
+      // Midpoint rule: Euler steps drift off a curved characteristic by
+      // O(h kappa) per unit length, as much as a grazing one gains in depth.
+      Vec<D> t_mid = t;
+      direction_at(axpy<D>(y, -0.5 * h, t), t_mid);
+      const Vec<D> next = axpy<D>(y, -h, t_mid);
+      // Grid lines crossed between y and next, nearest first.
+      double when[D];
+      Index line[D];
+      int order[D];
+      int n = 0;
+      for (int a = 0; a < D; ++a) {
+        // An edge the characteristic crosses at a shallow angle leaves the
+        // crossing point, hence the arrival direction, ill-determined; the
+        // other family of lines is crossed within a cell or two.
+        if (std::fabs(t_mid[a]) < 0.25) continue;
+        const double ua = (y[a] - lo[a]) / sp[a], ub = (next[a] - lo[a]) / sp[a];
+        const double l = ub > ua ? std::floor(ua) + 1.0 : std::ceil(ua) - 1.0;
+        if ((ub > ua && l > ub) || (ub < ua && l < ub)) continue;
+        if (l < 0.0 || l > double(grid_.shape()[a] - 1)) continue;
+        when[a] = (l - ua) / (ub - ua);
+        line[a] = Index(l);
+        order[n++] = a;
+      }
+      if (n == 2 && when[order[1]] < when[order[0]]) std::swap(order[0], order[1]);
+      for (int c = 0; c < n; ++c) {
+        const int a = order[c];
+        UpdateResult<D> r;
+        const LineResult kind = update_from_line(x, mx, px, a, line[a], lerp<D>(y, next, when[a]), r);
+        // A piece that turns much is a poor approximation of the
+        // characteristic: its value is still that of a path, not its
+        // arrival direction.
+        if (kind == LineResult::Interior && r.turn <= options_.max_turn) {
+          best = r;
+          return UpdateRule::Jet;
+        }
+        if (kind != LineResult::None && r.value < pinned.value) pinned = r;
+      }
+      if (!grid_.inside(next)) break;
+      Vec<D> t_next;
+      if (direction_at(next, t_next)) {
+        if (dot<D>(t_start, t_next) < min_cos) break;
+        t = t_next;
+      } else {
+        t = t_mid;
+      }
+      y = next;
+    }
+    best = pinned;
+    return best.value < std::numeric_limits<double>::infinity() ? UpdateRule::PinnedJet
+                                                                : UpdateRule::Neighbour;
+  }
+
+  // Jet update of x from the edge of grid line `line` (normal to axis a)
+  // that contains the crossing point z, moving along the line while the
+  // minimum lies off the edge and the next edge is accepted.
+  LineResult update_from_line(Index x, const MultiIndex<D>& mx, const Vec<D>& px, int a,
+                              Index line, const Vec<D>& z, UpdateResult<D>& result) {
+    const int o = 1 - a;
+    const Index no = grid_.shape()[o];
+    const double q = (z[o] - grid_.lower()[o]) / grid_.spacing()[o];
+    Index j = std::min<Index>(std::max<Index>(Index(std::floor(q)), 0), no - 2);
+    MultiIndex<D> m = mx;
+    m[a] = line;
+    auto edge_accepted = [&](Index jj) {
+      if (jj < 0 || jj > no - 2) return false;
+      m[o] = jj;
+      const Index i = grid_.flat(m);
+      return accepted(i) && accepted(i + grid_.stride(o));
+    };
+    // The trace is accurate to a fraction of a cell: if the edge it crosses
+    // is not accepted yet, the characteristic comes from further back.
+    if (!edge_accepted(j)) return LineResult::None;
+    double s0 = std::fmin(std::fmax(q - double(j), 0.0), 1.0);
+    const FieldSample<D>& fx = fields_.at(x);
+    auto interpolate = [this](const Vec<D>& p, int count) { return fields_.cubic(p, count); };
+    int moved = 0;  // -1 / +1 once the search moves along the line
+    UpdateResult<D> line_best;
+    for (int hop = 0; hop < 6; ++hop) {
+      MultiIndex<D> ma = m, mb = m;
+      ma[o] = j;
+      mb[o] = j + 1;
+      const Index ia = grid_.flat(ma), ib = grid_.flat(mb);
+      const JetNode<D> ja{grid_.point(ma), values_[ia], gradient(ia)};
+      const JetNode<D> jb{grid_.point(mb), values_[ib], gradient(ib)};
+      const JetUpdate<D, decltype(interpolate)> update(ja, jb, px, fx, interpolate);
+      const UpdateResult<D> r = update.solve(s0);
+      ++stats_.jet_updates;
+      if (r.value < line_best.value) line_best = r;
+      if (r.below && moved <= 0 && edge_accepted(j - 1)) {
+        --j;
+        s0 = 1.0;
+        moved = -1;
+      } else if (r.above && moved >= 0 && edge_accepted(j + 1)) {
+        ++j;
+        s0 = 0.0;
+        moved = 1;
+      } else {
+        break;
+      }
+    }
+    result = line_best;
+    return (line_best.below || line_best.above) ? LineResult::Pinned : LineResult::Interior;
+  }
+
+  // grad U where no jet update along a characteristic was found: the mean
+  // of the accepted neighbours' gradients, weighted by inverse squared
+  // distance (first order). The momentum of a path that is not a
+  // characteristic would carry the path's direction error amplified by the
+  // anisotropy of D, and a gradient fitted to the values its value error
+  // divided by h.
+  Vec<D> neighbour_gradient(const MultiIndex<D>& mx) const {
+    Vec<D> sum{};
+    double wsum = 0.0;
+    const Vec<D>& sp = grid_.spacing();
+    for (const MultiIndex<D>& off : stencil_) {
+      MultiIndex<D> mn;
+      double d2 = 0.0;
+      for (int k = 0; k < D; ++k) {
+        mn[k] = mx[k] + off[k];
+        d2 += double(off[k] * off[k]) * sp[k] * sp[k];
+      }
+      if (!grid_.contains(mn)) continue;
+      const Index n = grid_.flat(mn);
+      if (!accepted(n)) continue;
+      sum = axpy<D>(sum, 1.0 / d2, gradient(n));
+      wsum += 1.0 / d2;
+    }
+    return wsum > 0.0 ? scale<D>(1.0 / wsum, sum) : sum;
+  }
+
+  // The best one-point or triangle update from the accepted neighbours.
+  UpdateResult<D> neighbour_update(const MultiIndex<D>& mx, const Vec<D>& px,
+                                   const FieldSample<D>& fx) const {
+    UpdateResult<D> best;
+    for (std::size_t e = 0; e < stencil_.size(); ++e) {
+      MultiIndex<D> ma;
+      for (int k = 0; k < D; ++k) ma[k] = mx[k] + stencil_[e][k];
+      if (!grid_.contains(ma)) continue;
+      const Index ia = grid_.flat(ma);
+      if (!accepted(ia)) continue;
+      const Vec<D> pa = grid_.point(ma);
+      const UpdateResult<D> r = one_point_update<D>(pa, values_[ia], fields_.at(ia), px, fx);
+      if (r.value < best.value) best = r;
+      for (std::size_t f = e + 1; f < stencil_.size(); ++f) {
+        MultiIndex<D> mb;
+        bool adjacent = true;
+        for (int k = 0; k < D; ++k) {
+          mb[k] = mx[k] + stencil_[f][k];
+          if (std::abs(stencil_[f][k] - stencil_[e][k]) > 1) adjacent = false;
+        }
+        if (!adjacent || !grid_.contains(mb)) continue;
+        const Index ib = grid_.flat(mb);
+        if (!accepted(ib)) continue;
+        const UpdateResult<D> rt = triangle_update<D>(pa, values_[ia], fields_.at(ia), grid_.point(mb),
+                                                      values_[ib], fields_.at(ib), px, fx);
+        if (rt.value < best.value) best = rt;
+      }
+    }
+    return best;
+  }
+
+  const Grid<D>& grid_;
+  const SampledFields<D>& fields_;
+  double* values_;
+  double* gradients_;
+  MarchOptions options_;
+  std::vector<NodeState> state_;
+  std::vector<UpdateRule> rule_;
+  std::vector<std::int32_t> parent_;
+  IndexedHeap heap_;
+  std::vector<MultiIndex<D>> stencil_;
+  std::vector<Index> seeds_;
+  MarchStats stats_;
+};
+
+}  // namespace hjqp

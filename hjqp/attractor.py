@@ -1,0 +1,190 @@
+"""Equilibria of the drift and the expansion of the quasi-potential near an
+attractor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations_with_replacement
+from typing import Optional, Tuple
+
+import numpy as np
+import scipy.linalg
+
+from .sde import Fields
+
+__all__ = ["LocalExpansion", "refine_equilibrium", "local_expansion"]
+
+
+def _jacobian(fields: Fields, x: np.ndarray, step: float) -> np.ndarray:
+    """Db(x) by central differences, shape (d, d), J[i, j] = d b_i / d x_j."""
+    d = len(x)
+    offsets = step * np.eye(d)
+    pts = np.concatenate([x + offsets, x - offsets])
+    b = fields.drift(pts)
+    return ((b[:d] - b[d:]) / (2 * step)).T
+
+
+def refine_equilibrium(
+    fields: Fields, x0, *, max_distance: Optional[float] = None, newton: bool = True
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Newton's method on b(x) = 0 from x0, and a check of stability.
+
+    Returns the equilibrium and the Jacobian Db there. Raises ValueError if
+    Newton's method does not converge to a point of the box within
+    ``max_distance`` of x0 (default: a tenth of the box diagonal or ten grid
+    spacings, whichever is larger), or if the equilibrium is not stable
+    (some eigenvalue of Db with non-negative real part). With
+    ``newton=False`` x0 is taken as it is and must satisfy b(x0) = 0.
+    """
+    grid = fields.grid
+    x0 = np.asarray(x0, dtype=float)
+    if x0.shape != (grid.ndim,):
+        raise ValueError(f"attractor must be a point of shape ({grid.ndim},), got shape {x0.shape}")
+    if not np.all(np.isfinite(x0)):
+        raise ValueError(f"attractor must be finite, got {x0.tolist()}")
+    if not grid.contains(x0):
+        raise ValueError(f"attractor {x0.tolist()} lies outside the box {grid.lower} - {grid.upper}")
+    diameter = float(np.linalg.norm(np.subtract(grid.upper, grid.lower)))
+    if max_distance is None:
+        max_distance = max(0.1 * diameter, 10 * max(grid.spacing))
+    step = 1e-6 * diameter
+    x = x0.copy()
+    converged = not newton
+    for _ in range(60 if newton else 0):
+        b = fields.drift(x[None])[0]
+        J = _jacobian(fields, x, step)
+        try:
+            dx = np.linalg.solve(J, -b)
+        except np.linalg.LinAlgError:
+            dx = np.linalg.lstsq(J, -b, rcond=None)[0]
+        limit = 0.05 * diameter
+        n = np.linalg.norm(dx)
+        if n > limit:
+            dx *= limit / n
+        x = x + dx
+        if not np.all(np.isfinite(x)) or np.linalg.norm(x - x0) > 2 * max_distance:
+            break
+        if n <= 1e-13 * diameter:
+            converged = True
+            break
+    b = fields.drift(x[None])[0] if np.all(np.isfinite(x)) else np.full(grid.ndim, np.nan)
+    J = _jacobian(fields, x, step) if np.all(np.isfinite(x)) else np.full((grid.ndim,) * 2, np.nan)
+    residual_ok = np.all(np.isfinite(b)) and np.linalg.norm(b) <= 1e-8 * (np.linalg.norm(J) * diameter + 1e-300)
+    if not (converged or residual_ok) or np.linalg.norm(x - x0) > max_distance:
+        raise ValueError(
+            f"no equilibrium of the drift near {x0.tolist()}: Newton's method on b(x) = 0 "
+            f"ended at {np.round(x, 12).tolist()} with |b| = {np.linalg.norm(b):.3g}"
+        )
+    if not grid.contains(x):
+        raise ValueError(f"the equilibrium near {x0.tolist()} is at {x.tolist()}, outside the box")
+    eig = np.linalg.eigvals(J)
+    if not np.all(eig.real < 0):
+        raise ValueError(
+            f"the equilibrium {np.round(x, 12).tolist()} is not a stable attractor: "
+            f"Db has eigenvalues {np.round(eig, 6).tolist()} (all real parts must be negative)"
+        )
+    return x, J
+
+
+def _monomials(d: int, degree: int):
+    """Exponent tuples of the monomials of a given degree in d variables."""
+    out = []
+    for combo in combinations_with_replacement(range(d), degree):
+        e = [0] * d
+        for k in combo:
+            e[k] += 1
+        out.append(tuple(e))
+    return out
+
+
+@dataclass(frozen=True)
+class LocalExpansion:
+    """The quasi-potential near an attractor O to third order:
+    ``U(O + y) = 1/2 y^T Q y + sum_j c_j m_j(y) + O(|y|^4)``.
+
+    ``Q = C^{-1}`` where C solves the Lyapunov equation ``J C + C J^T + D0 = 0``
+    (J = Db(O), D0 = D(O)); the cubic coefficients c_j of the monomials m_j
+    solve the order-3 part of the Hamilton-Jacobi equation.
+    """
+
+    center: np.ndarray      # O, (d,)
+    jacobian: np.ndarray    # J = Db(O), (d, d)
+    diffusion: np.ndarray   # D0 = D(O), (d, d)
+    covariance: np.ndarray  # C, (d, d)
+    hessian: np.ndarray     # Q = C^{-1}, (d, d)
+    exponents: tuple        # monomials of degree 3
+    cubic: np.ndarray       # their coefficients
+
+    def value(self, points: np.ndarray) -> np.ndarray:
+        """U at points (..., d), shape (...)."""
+        y = np.asarray(points, dtype=float) - self.center
+        u = 0.5 * np.einsum("...i,ij,...j->...", y, self.hessian, y)
+        for e, c in zip(self.exponents, self.cubic):
+            u = u + c * np.prod(y ** np.asarray(e), axis=-1)
+        return u
+
+    def gradient(self, points: np.ndarray) -> np.ndarray:
+        """grad U at points (..., d), shape (..., d)."""
+        y = np.asarray(points, dtype=float) - self.center
+        g = y @ self.hessian.T
+        for e, c in zip(self.exponents, self.cubic):
+            for k in range(y.shape[-1]):
+                if e[k]:
+                    ek = list(e)
+                    ek[k] -= 1
+                    g[..., k] += c * e[k] * np.prod(y ** np.asarray(ek), axis=-1)
+        return g
+
+
+def local_expansion(fields: Fields, center, jacobian) -> LocalExpansion:
+    """Expansion of the quasi-potential about a stable equilibrium (see
+    :class:`LocalExpansion`)."""
+    grid = fields.grid
+    d = grid.ndim
+    O = np.asarray(center, dtype=float)
+    J = np.asarray(jacobian, dtype=float)
+    D0 = fields.diffusion(O[None])[0]
+    C = scipy.linalg.solve_continuous_lyapunov(J, -D0)
+    C = 0.5 * (C + C.T)
+    Q = np.linalg.inv(C)
+    Q = 0.5 * (Q + Q.T)
+    exps = _monomials(d, 3)
+
+    # The order-3 part F3 of F(y) = 1/2 (Qy)^T D(O + y) (Qy) + b(O + y) . Qy,
+    # from its odd part at two radii (Richardson), in fixed directions.
+    diameter = float(np.linalg.norm(np.subtract(grid.upper, grid.lower)))
+    lo, hi = np.asarray(grid.lower), np.asarray(grid.upper)
+    room = float(np.min(np.minimum(O - lo, hi - O)))
+    delta = min(0.01 * diameter, room / 2.5)
+    if isinstance(fields.sde.drift, np.ndarray) or isinstance(fields.sde.diffusion, np.ndarray):
+        # Arrays are interpolated: derivatives need a few cells.
+        delta = max(delta, 4 * max(grid.spacing)) if room >= 10 * max(grid.spacing) else 0.0
+    if delta <= 0:
+        return LocalExpansion(O, J, D0, C, Q, tuple(exps), np.zeros(len(exps)))
+    rng = np.random.default_rng(12345)  # fixed directions: the result is deterministic
+    u = rng.normal(size=(4 * len(exps), d))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+
+    def F(y):
+        qy = y @ Q.T
+        dm = fields.diffusion(O + y)
+        b = fields.drift(O + y)
+        return 0.5 * np.einsum("...i,...ij,...j->...", qy, dm, qy) + np.sum(b * qy, axis=-1)
+
+    def odd_part(r):
+        return (F(r * u) - F(-r * u)) / (2 * r**3)
+
+    F3 = (4 * odd_part(delta) - odd_part(2 * delta)) / 3
+    # Solve (M y) . grad U3(y) = -F3(y), M = D0 Q + J, on the sample directions.
+    M = D0 @ Q + J
+    my = u @ M.T
+    rows = np.zeros((len(u), len(exps)))
+    for j, e in enumerate(exps):
+        e = np.asarray(e)
+        for k in range(d):
+            if e[k]:
+                ek = e.copy()
+                ek[k] -= 1
+                rows[:, j] += my[:, k] * e[k] * np.prod(u**ek, axis=1)
+    cubic = np.linalg.lstsq(rows, -F3, rcond=None)[0]
+    return LocalExpansion(O, J, D0, C, Q, tuple(exps), cubic)

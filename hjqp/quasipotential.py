@@ -1,0 +1,343 @@
+"""The local quasi-potential of an attractor."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+import numpy as np
+
+from . import _core
+from .attractor import LocalExpansion, local_expansion, refine_equilibrium
+from .grid import Grid
+from .sde import SDE, Fields
+
+__all__ = ["QuasiPotential", "local_quasipotential", "UpdateRule"]
+
+
+class UpdateRule:
+    """Codes of :attr:`QuasiPotential.rules`: which rule gave a node its value."""
+
+    UNREACHED = _core.RULE_UNREACHED  #: not reached (value +inf)
+    SEED = _core.RULE_SEED  #: initial data near the attractor
+    JET = _core.RULE_JET  #: the high-order jet update
+    PINNED_JET = _core.RULE_PINNED_JET  #: jet update from an end of the accepted region
+    NEIGHBOUR = _core.RULE_NEIGHBOUR  #: first-order update from the neighbours
+
+
+@dataclass(frozen=True, eq=False)
+class QuasiPotential:
+    """The local quasi-potential U of an attractor on a grid.
+
+    Attributes
+    ----------
+    values : ndarray, shape ``grid.shape``
+        U at the nodes; ``+inf`` where the march did not reach.
+    grad : ndarray, shape ``(*grid.shape, d)``
+        grad U at the nodes (0 where not reached).
+    attractor : ndarray, shape ``(d,)``
+        The attractor O (refined by Newton's method), U(O) = 0.
+    grid : Grid
+    rules : ndarray of uint8, shape ``grid.shape``
+        Which update rule gave each node its value (:class:`UpdateRule`).
+    expansion : LocalExpansion
+        U to third order about O (Lyapunov equation and cubic correction).
+    info : dict
+        Options used and counts from the march.
+    """
+
+    values: np.ndarray
+    grad: np.ndarray
+    attractor: np.ndarray
+    grid: Grid
+    rules: np.ndarray
+    expansion: LocalExpansion
+    info: dict = field(default_factory=dict)
+
+    def __call__(self, points, *, fill_value: Optional[float] = None) -> np.ndarray:
+        """U interpolated at points of shape ``(..., d)``; returns shape ``(...)``.
+
+        Bicubic Hermite interpolation of the nodal values and gradients
+        (cross derivatives by central differences of the gradient): fourth
+        order where U is smooth. Cells with an unreached corner give +inf.
+        Points outside the box raise ValueError unless ``fill_value`` is given.
+        """
+        return self._interpolate(points, fill_value, derivative=False)
+
+    def gradient(self, points, *, fill_value: Optional[float] = None) -> np.ndarray:
+        """grad U interpolated at points ``(..., d)``; returns ``(..., d)``."""
+        return self._interpolate(points, fill_value, derivative=True)
+
+    def _interpolate(self, points, fill_value, derivative):
+        grid = self.grid
+        d = grid.ndim
+        p = np.asarray(points, dtype=float)
+        if p.ndim == 0 or p.shape[-1] != d:
+            raise ValueError(f"points must have shape (..., {d}), got {p.shape}")
+        lead = p.shape[:-1]
+        p = p.reshape(-1, d)
+        inside = grid.contains(p) & np.all(np.isfinite(p), axis=-1)
+        if not inside.all() and fill_value is None:
+            bad = p[~inside][0]
+            raise ValueError(
+                f"point {bad.tolist()} lies outside the box {grid.lower} - {grid.upper}; "
+                "pass fill_value to evaluate anyway"
+            )
+        out_shape = (len(p), d) if derivative else (len(p),)
+        out = np.full(out_shape, np.nan if fill_value is None else float(fill_value))
+        if d != 2:
+            raise ValueError("interpolation is implemented for 2D grids")
+        q = p[inside]
+        res = _hermite_bicubic(self.values, self.grad, self._cross(), grid, q, derivative)
+        out[inside] = res
+        return out.reshape(lead + out_shape[1:])
+
+    def _cross(self) -> np.ndarray:
+        cached = self.__dict__.get("_cross_derivative")
+        if cached is None:
+            cached = _cross_derivative(self.grad, self.grid)
+            object.__setattr__(self, "_cross_derivative", cached)
+        return cached
+
+
+def local_quasipotential(
+    sde: SDE,
+    grid: Grid,
+    attractor,
+    *,
+    update_radius: float = 64.0,
+    init_cells: float = 16.0,
+    init_levels: Optional[int] = None,
+    max_value: float = math.inf,
+    refine_attractor: bool = True,
+    max_turn: float = 1.4,
+) -> QuasiPotential:
+    """Local quasi-potential of an attractor: the viscosity solution of
+    ``1/2 grad U^T D grad U + b . grad U = 0`` with ``U(attractor) = 0``.
+
+    Parameters
+    ----------
+    sde : SDE
+        Drift b and diffusion D.
+    grid : Grid
+        A 2D grid; the march stops at the box edge.
+    attractor : array_like, shape (d,)
+        A point near a stable equilibrium O of x' = b(x); refined by Newton's
+        method unless ``refine_attractor=False``. Need not be a grid node.
+    update_radius : float, default 64
+        How far (in cells) the characteristic is traced back to find an
+        accepted edge to update from. Strongly rotational drifts, whose
+        characteristics cross the level sets of U at grazing angles, need
+        long traces; the cost grows only where they are needed.
+    init_cells : float, default 16
+        The march starts from the sublevel set of the local expansion whose
+        smallest semi-axis spans this many cells.
+    init_levels : int, optional
+        That region is itself computed on ``init_levels`` nested grids refined
+        by factors of 2 around O (default: enough levels that the expansion is
+        used only within about two cells of the main grid).
+    max_value : float, default inf
+        Stop the march once U exceeds this; further nodes are +inf.
+    refine_attractor : bool, default True
+        Newton-refine the attractor. With False it must be an equilibrium.
+    max_turn : float, default 1.4
+        Largest angle (radians) a traced characteristic may turn.
+
+    Returns
+    -------
+    QuasiPotential
+
+    Raises
+    ------
+    ValueError
+        For non-finite or non-SPD fields (naming the first bad node), callables
+        returning wrong shapes, an attractor outside the box or not near a
+        stable equilibrium, and out-of-range options.
+    """
+    if not isinstance(sde, SDE):
+        raise TypeError(f"sde must be an hjqp.SDE, got {type(sde).__name__}")
+    if not isinstance(grid, Grid):
+        raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
+    if grid.ndim != 2:
+        raise ValueError(f"local_quasipotential solves on 2D grids; this grid is {grid.ndim}D")
+    _check_option("update_radius", update_radius, 1.0, 1e4)
+    _check_option("init_cells", init_cells, 1.0, 1e4)
+    _check_option("max_turn", max_turn, 1e-3, 1.5)
+    if not (isinstance(max_value, (int, float)) and max_value > 0):
+        raise ValueError(f"max_value must be a positive number, got {max_value!r}")
+    if init_levels is not None and not (isinstance(init_levels, (int, np.integer)) and 0 <= init_levels <= 10):
+        raise ValueError(f"init_levels must be an integer in [0, 10], got {init_levels!r}")
+
+    fields = sde.fields(grid)
+    drift, diffusion = fields.sample()
+    center, J = refine_equilibrium(fields, attractor, newton=refine_attractor)
+    expansion = local_expansion(fields, center, J)
+    if init_levels is None:
+        init_levels = max(0, math.ceil(math.log2(max(init_cells, 1.0) / 2.0)))
+    options = dict(update_radius=float(update_radius), max_turn=float(max_turn))
+    nodes, seed_u, seed_g = _attractor_seeds(fields, expansion, init_cells, init_levels, options)
+    values, grad, rules, info = _core.march2d(
+        np.asarray(grid.lower), np.asarray(grid.spacing), drift, diffusion,
+        nodes, seed_u, seed_g, max_value=float(max_value), **options,
+    )
+    info.update(options, init_cells=float(init_cells), init_levels=int(init_levels), seeds=int(len(nodes)))
+    return QuasiPotential(values, grad, center, grid, rules, expansion, info)
+
+
+def _check_option(name, value, lo, hi):
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and lo <= value <= hi):
+        raise ValueError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+
+
+def _seed_region(grid: Grid, expansion: LocalExpansion, level_value: float) -> np.ndarray:
+    """Flat indices of the nodes where 1/2 y^T Q y <= level_value."""
+    pts = grid.points().reshape(-1, grid.ndim) - expansion.center
+    q = 0.5 * np.einsum("ni,ij,nj->n", pts, expansion.hessian, pts)
+    return np.flatnonzero(q <= level_value)
+
+
+def _level_value(expansion: LocalExpansion, semi_axis: float) -> float:
+    """The value u whose ellipse 1/2 y^T Q y = u has smallest semi-axis `semi_axis`."""
+    lam_max = float(np.linalg.eigvalsh(expansion.hessian)[-1])
+    return 0.5 * lam_max * semi_axis**2
+
+
+def _local_grid(main: Grid, expansion: LocalExpansion, level_value: float, margin: float, factor: int) -> Optional[Grid]:
+    """Grid refined by `factor` around the attractor, nodes aligned with the
+    main grid, covering the ellipse 1/2 y^T Q y <= level_value plus a margin."""
+    C = np.linalg.inv(expansion.hessian)
+    half = np.sqrt(2 * level_value * np.diag(C)) + margin
+    h = np.asarray(main.spacing)
+    lo, hi = np.asarray(main.lower), np.asarray(main.upper)
+    i0 = np.maximum(np.floor((expansion.center - half - lo) / h), 0)
+    i1 = np.minimum(np.ceil((expansion.center + half - lo) / h), np.asarray(main.shape) - 1)
+    shape = tuple(int(v) for v in (i1 - i0) * factor + 1)
+    if min(shape) < 3:
+        return None
+    return Grid(lo + i0 * h, lo + i1 * h, shape)
+
+
+def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: float, levels: int, options: dict):
+    """Nodes, values and gradients of the main grid's initial region.
+
+    The region is the sublevel set of the quadratic part of the expansion
+    whose smallest semi-axis spans `init_cells` cells. Its values come from
+    marches on grids refined by 2, 4, ..., 2**levels around the attractor,
+    each started in the same way from the next finer one; only the finest
+    uses the expansion itself. Each march then works at the same distance
+    from the attractor in its own cells, where the characteristics curve
+    slowly enough for the jet update, and the expansion is used only where
+    its O(|y|^4) error is negligible.
+    """
+    main = fields.grid
+    h0 = min(main.spacing)
+    sde = fields.sde
+    arrays = isinstance(sde.drift, np.ndarray) or isinstance(sde.diffusion, np.ndarray)
+    # The grids from coarse (level 0, the main grid) to fine.
+    grids = [main]
+    targets = [_level_value(expansion, init_cells * h0)]
+    for level in range(1, levels + 1):
+        factor = 2**level
+        target = _level_value(expansion, init_cells * h0 / factor)
+        margin = (options["update_radius"] + 4) * h0 / factor
+        g = _local_grid(main, expansion, 2.0 * targets[-1], margin, factor)
+        if g is None:
+            break
+        grids.append(g)
+        targets.append(target)
+
+    # Finest level: the expansion.
+    finest = grids[-1]
+    nodes = _seed_region(finest, expansion, targets[-1])
+    if len(nodes) == 0:
+        nodes = np.array([np.ravel_multi_index(finest.nearest_node(expansion.center), finest.shape)])
+    pts = finest.points().reshape(-1, finest.ndim)[nodes]
+    seed_u = np.maximum(expansion.value(pts), 0.0)
+    seed_g = expansion.gradient(pts)
+    for level in range(len(grids) - 1, 0, -1):
+        g = grids[level]
+        if arrays:
+            local = SDE(fields.drift, fields.diffusion).fields(g)
+        else:
+            local = sde.fields(g)
+        b, dm = local.sample()
+        values, grad, _, _ = _core.march2d(
+            np.asarray(g.lower), np.asarray(g.spacing), b, dm, nodes, seed_u, seed_g,
+            max_value=1.5 * targets[level - 1], **options,
+        )
+        coarse = grids[level - 1]
+        nodes = _seed_region(coarse, expansion, targets[level - 1])
+        # Coarse node -> the fine node at the same place.
+        cidx = np.array(np.unravel_index(nodes, coarse.shape)).T
+        cpts = np.asarray(coarse.lower) + cidx * np.asarray(coarse.spacing)
+        fidx = np.rint((cpts - np.asarray(g.lower)) / np.asarray(g.spacing)).astype(int)
+        inside = np.all((fidx >= 0) & (fidx < np.asarray(g.shape)), axis=1)
+        nodes, fidx = nodes[inside], fidx[inside]
+        flat = np.ravel_multi_index(fidx.T, g.shape)
+        seed_u = values.reshape(-1)[flat]
+        seed_g = grad.reshape(-1, g.ndim)[flat]
+        ok = np.isfinite(seed_u)
+        nodes, seed_u, seed_g = nodes[ok], seed_u[ok], seed_g[ok]
+    return nodes.astype(np.int64), seed_u, np.ascontiguousarray(seed_g)
+
+
+def _cross_derivative(grad: np.ndarray, grid: Grid) -> np.ndarray:
+    """d^2 U / dx dy at the nodes from central differences of the gradient
+    (one-sided at the edges), averaged over the two ways of taking it."""
+    hx, hy = grid.spacing
+    gx, gy = grad[..., 0], grad[..., 1]
+    with np.errstate(invalid="ignore"):
+        a = np.gradient(gx, hy, axis=1)
+        b = np.gradient(gy, hx, axis=0)
+    c = 0.5 * (a + b)
+    return np.where(np.isfinite(c), c, 0.0)
+
+
+def _hermite_bicubic(values, grad, cross, grid: Grid, q: np.ndarray, derivative: bool):
+    """Bicubic Hermite interpolation of (U, U_x, U_y, U_xy) on the grid cells."""
+    hx, hy = grid.spacing
+    nx, ny = grid.shape
+    tx = (q[:, 0] - grid.lower[0]) / hx
+    ty = (q[:, 1] - grid.lower[1]) / hy
+    i = np.clip(np.floor(tx).astype(int), 0, nx - 2)
+    j = np.clip(np.floor(ty).astype(int), 0, ny - 2)
+    s = np.clip(tx - i, 0.0, 1.0)
+    t = np.clip(ty - j, 0.0, 1.0)
+
+    def basis(u):
+        u2, u3 = u * u, u * u * u
+        return (2 * u3 - 3 * u2 + 1, u3 - 2 * u2 + u, -2 * u3 + 3 * u2, u3 - u2)
+
+    def dbasis(u):
+        u2 = u * u
+        return (6 * u2 - 6 * u, 3 * u2 - 4 * u + 1, -6 * u2 + 6 * u, 3 * u2 - 2 * u)
+
+    corners = [(0, 0), (1, 0), (0, 1), (1, 1)]
+    fs = [values[i + a, j + c] for a, c in corners]
+    fx = [grad[i + a, j + c, 0] * hx for a, c in corners]
+    fy = [grad[i + a, j + c, 1] * hy for a, c in corners]
+    fxy = [cross[i + a, j + c] * hx * hy for a, c in corners]
+    finite = np.all(np.isfinite(np.stack(fs)), axis=0)
+
+    def combine(bs, bt):
+        # corner (a, c): value weight bs[2a] bt[2c], x-slope bs[2a+1] bt[2c], ...
+        total = 0.0
+        for k, (a, c) in enumerate(corners):
+            with np.errstate(invalid="ignore"):
+                total = total + (
+                    fs[k] * bs[2 * a] * bt[2 * c]
+                    + fx[k] * bs[2 * a + 1] * bt[2 * c]
+                    + fy[k] * bs[2 * a] * bt[2 * c + 1]
+                    + fxy[k] * bs[2 * a + 1] * bt[2 * c + 1]
+                )
+        return total
+
+    bs, bt = basis(s), basis(t)
+    if not derivative:
+        u = combine(bs, bt)
+        return np.where(finite, u, np.inf)
+    dsx = combine(dbasis(s), bt) / hx
+    dsy = combine(bs, dbasis(t)) / hy
+    g = np.stack([dsx, dsy], axis=-1)
+    return np.where(finite[:, None], g, np.nan)

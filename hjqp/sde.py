@@ -1,0 +1,313 @@
+"""Stochastic differential equations dx = b(x) dt + sqrt(eps) Sigma(x) dW."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple, Union
+
+import numpy as np
+
+from .grid import Grid
+
+__all__ = ["SDE"]
+
+ArrayFunction = Callable[[np.ndarray], np.ndarray]
+Drift = Union[ArrayFunction, np.ndarray]
+Diffusion = Union[float, np.ndarray, ArrayFunction]
+
+# Points per call when a callable is sampled on a large grid.
+_CHUNK = 1 << 20
+
+
+class SDE:
+    """The SDE ``dx = b(x) dt + sqrt(eps) Sigma(x) dW`` with ``D = Sigma Sigma^T``.
+
+    Parameters
+    ----------
+    drift : callable or ndarray
+        ``b``. A callable maps points of shape ``(..., d)`` to drift vectors of
+        shape ``(..., d)`` (vectorised over the leading axes). An array is the
+        drift sampled on the grid it will be solved on, shape ``(*grid.shape, d)``.
+    diffusion : float, ndarray or callable, default 1.0
+        ``D``, symmetric positive definite. A positive scalar ``c`` means
+        ``D = c I``; a ``(d, d)`` array is a constant matrix; an array of
+        shape ``(*grid.shape, d, d)`` is ``D`` sampled on the grid; a callable
+        maps points ``(..., d)`` to ``(..., d, d)`` (or to ``(...)`` for
+        ``D = c(x) I``).
+
+    Examples
+    --------
+    The paper's Example 3.1, ``f = x1^2 + x2^2`` with ``D = diag(mu, 2 - mu)``:
+
+    >>> import numpy as np, hjqp
+    >>> mu = 0.5
+    >>> sde = hjqp.SDE.gradient(lambda x: 2 * x, diffusion=np.diag([mu, 2 - mu]))
+    """
+
+    def __init__(self, drift: Drift, diffusion: Diffusion = 1.0):
+        if callable(drift):
+            self.drift = drift
+        else:
+            b = _float_array(drift, "drift")
+            if b.ndim not in (3, 4) or b.shape[-1] != b.ndim - 1:
+                raise ValueError(
+                    "a drift array must be sampled on a 2D or 3D grid, with shape "
+                    f"(n0, n1, 2) or (n0, n1, n2, 3); got {b.shape}"
+                )
+            self.drift = b
+        if callable(diffusion):
+            self.diffusion = diffusion
+        else:
+            dm = _float_array(diffusion, "diffusion")
+            if dm.ndim == 0:
+                if not (np.isfinite(dm) and dm > 0):
+                    raise ValueError(f"a scalar diffusion must be positive and finite, got {float(dm)}")
+            elif dm.ndim == 2:
+                if dm.shape[0] != dm.shape[1] or dm.shape[0] not in (2, 3):
+                    raise ValueError(f"a constant diffusion matrix must be 2x2 or 3x3, got {dm.shape}")
+                _check_spd(dm[None], lambda i: "the constant diffusion matrix")
+            elif dm.ndim in (4, 5):
+                if dm.shape[-1] != dm.shape[-2] or dm.shape[-1] != dm.ndim - 2:
+                    raise ValueError(
+                        "a diffusion array must be sampled on the grid, with shape "
+                        f"(n0, n1, 2, 2) or (n0, n1, n2, 3, 3); got {dm.shape}"
+                    )
+            else:
+                raise ValueError(
+                    "diffusion must be a scalar, a (d, d) matrix, an array of shape "
+                    f"(*grid.shape, d, d) or a callable; got an array of shape {dm.shape}"
+                )
+            self.diffusion = dm
+        dims = {a.shape[-1] for a in (self.drift,) if isinstance(a, np.ndarray)}
+        if isinstance(self.diffusion, np.ndarray) and self.diffusion.ndim >= 2:
+            dims.add(self.diffusion.shape[-1])
+        if len(dims) > 1:
+            raise ValueError(f"drift and diffusion disagree on the dimension: {sorted(dims)}")
+        self._dim: Optional[int] = dims.pop() if dims else None
+
+    @classmethod
+    def gradient(cls, grad_f: Drift, diffusion: Diffusion = 1.0) -> "SDE":
+        """The gradient system ``b = -grad f`` (SGD on a loss ``f``).
+
+        Parameters
+        ----------
+        grad_f : callable or ndarray
+            ``grad f``: a callable ``(..., d) -> (..., d)`` or an array sampled
+            on the grid, shape ``(*grid.shape, d)``.
+        diffusion : see :class:`SDE`.
+        """
+        if callable(grad_f):
+            def drift(x, _g=grad_f):
+                return -np.asarray(_g(x), dtype=float)
+
+            return cls(drift, diffusion)
+        return cls(-_float_array(grad_f, "grad_f"), diffusion)
+
+    @property
+    def dim(self) -> Optional[int]:
+        """The dimension d when arrays fix it, else None (set by the grid)."""
+        return self._dim
+
+    def fields(self, grid: Grid) -> "Fields":
+        """The drift and diffusion bound to a grid (see :class:`Fields`)."""
+        return Fields(self, grid)
+
+    def __repr__(self) -> str:
+        def describe(v):
+            if callable(v):
+                return getattr(v, "__name__", type(v).__name__)
+            v = np.asarray(v)
+            return f"array{v.shape}" if v.ndim else repr(float(v))
+
+        return f"SDE(drift={describe(self.drift)}, diffusion={describe(self.diffusion)})"
+
+
+class Fields:
+    """Drift and diffusion of an SDE on a grid: sampled at the nodes and
+    evaluable at any point of the box.
+
+    Arrays sampled on the grid are evaluated between nodes by cubic
+    interpolation; callables are called directly.
+    """
+
+    def __init__(self, sde: SDE, grid: Grid):
+        if not isinstance(grid, Grid):
+            raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
+        d = grid.ndim
+        if sde.dim is not None and sde.dim != d:
+            raise ValueError(f"the SDE is {sde.dim}-dimensional but the grid is {d}-dimensional")
+        self.sde = sde
+        self.grid = grid
+        self.ndim = d
+        if isinstance(sde.drift, np.ndarray) and sde.drift.shape[:-1] != grid.shape:
+            raise ValueError(
+                f"the drift array has shape {sde.drift.shape}; on this grid it must be "
+                f"{grid.shape + (d,)}"
+            )
+        dm = sde.diffusion
+        if isinstance(dm, np.ndarray) and dm.ndim >= 4 and dm.shape[:-2] != grid.shape:
+            raise ValueError(
+                f"the diffusion array has shape {dm.shape}; on this grid it must be "
+                f"{grid.shape + (d, d)}"
+            )
+        self._sampled: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        self._interpolators: dict = {}
+
+    # -- values at arbitrary points -------------------------------------------------
+    def drift(self, points: np.ndarray) -> np.ndarray:
+        """``b`` at points of shape ``(..., d)``; returns ``(..., d)``."""
+        p = self._points(points)
+        b = self.sde.drift
+        if callable(b):
+            out = _call(b, p, "drift")
+            if out.shape != p.shape:
+                raise ValueError(
+                    f"the drift callable returned shape {out.shape} for points of shape "
+                    f"{p.shape}; expected {p.shape}"
+                )
+            return out
+        return self._interpolate("drift", b, p)
+
+    def diffusion(self, points: np.ndarray) -> np.ndarray:
+        """``D`` at points of shape ``(..., d)``; returns ``(..., d, d)``."""
+        p = self._points(points)
+        d = self.ndim
+        dm = self.sde.diffusion
+        lead = p.shape[:-1]
+        if callable(dm):
+            out = _call(dm, p, "diffusion")
+            if out.shape == lead:
+                return out[..., None, None] * np.eye(d)
+            if out.shape != lead + (d, d):
+                raise ValueError(
+                    f"the diffusion callable returned shape {out.shape} for points of shape "
+                    f"{p.shape}; expected {lead + (d, d)} (or {lead} for D = c(x) I)"
+                )
+            return out
+        if dm.ndim == 0:
+            return np.broadcast_to(float(dm) * np.eye(d), lead + (d, d)).copy()
+        if dm.ndim == 2:
+            if dm.shape != (d, d):
+                raise ValueError(f"the diffusion matrix is {dm.shape} but the grid is {d}D")
+            return np.broadcast_to(dm, lead + (d, d)).copy()
+        return self._interpolate("diffusion", dm, p)
+
+    # -- values on the grid ---------------------------------------------------------
+    def sample(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Drift ``(*shape, d)`` and diffusion ``(*shape, d, d)`` at the nodes,
+        checked: finite, D symmetric positive definite. The first offending
+        node is named in the ValueError otherwise."""
+        if self._sampled is None:
+            b = self._sample_one("drift")
+            dm = self._sample_one("diffusion")
+            describe = self.describe_node
+            bad = ~np.all(np.isfinite(b), axis=-1)
+            if bad.any():
+                raise ValueError(f"drift is not finite at {describe(np.flatnonzero(bad)[0])}")
+            bad = ~np.all(np.isfinite(dm), axis=(-2, -1))
+            if bad.any():
+                raise ValueError(f"diffusion is not finite at {describe(np.flatnonzero(bad)[0])}")
+            _check_spd(dm.reshape(-1, self.ndim, self.ndim), describe)
+            self._sampled = (b, dm)
+        return self._sampled
+
+    def describe_node(self, flat_index: int) -> str:
+        """'grid node [i, j] (x = (..))' for a flat node index."""
+        idx = np.unravel_index(int(flat_index), self.grid.shape)
+        x = [l + h * i for l, h, i in zip(self.grid.lower, self.grid.spacing, idx)]
+        return (
+            f"grid node [{', '.join(str(int(i)) for i in idx)}] "
+            f"(x = ({', '.join(f'{v:.6g}' for v in x)}))"
+        )
+
+    # -- helpers ----------------------------------------------------------------------
+    def _points(self, points) -> np.ndarray:
+        p = np.asarray(points, dtype=float)
+        if p.ndim == 0 or p.shape[-1] != self.ndim:
+            raise ValueError(f"points must have shape (..., {self.ndim}), got {p.shape}")
+        return p
+
+    def _sample_one(self, name: str) -> np.ndarray:
+        grid, d = self.grid, self.ndim
+        value = getattr(self.sde, name)
+        tail = (d,) if name == "drift" else (d, d)
+        if isinstance(value, np.ndarray) and value.ndim == d + len(tail):
+            return np.ascontiguousarray(value, dtype=float)
+        out = np.empty(grid.shape + tail)
+        axes = grid.axes
+        # Slabs along the first axis, so that large grids are sampled in
+        # bounded memory; values do not depend on the slab size.
+        rows = max(1, _CHUNK // max(1, grid.size // grid.shape[0]))
+        evaluate = self.drift if name == "drift" else self.diffusion
+        for start in range(0, grid.shape[0], rows):
+            stop = min(grid.shape[0], start + rows)
+            mesh = np.meshgrid(axes[0][start:stop], *axes[1:], indexing="ij")
+            out[start:stop] = evaluate(np.stack(mesh, axis=-1))
+        return out
+
+    def _interpolate(self, name: str, values: np.ndarray, p: np.ndarray) -> np.ndarray:
+        from scipy.interpolate import RegularGridInterpolator
+
+        inside = self.grid.contains(p)
+        if not np.all(inside):
+            bad = p[~inside][0]
+            raise ValueError(
+                f"{name} was given as an array on the grid and cannot be evaluated outside "
+                f"the box: point {tuple(float(v) for v in bad)}"
+            )
+        interp = self._interpolators.get(name)
+        if interp is None:
+            method = "cubic" if min(self.grid.shape) >= 4 else "linear"
+            interp = RegularGridInterpolator(self.grid.axes, values, method=method)
+            self._interpolators[name] = interp
+        lo, hi = np.asarray(self.grid.lower), np.asarray(self.grid.upper)
+        q = np.clip(p, lo, hi).reshape(-1, self.ndim)
+        return interp(q).reshape(p.shape[:-1] + values.shape[self.ndim:])
+
+
+def _call(fn: ArrayFunction, p: np.ndarray, name: str) -> np.ndarray:
+    try:
+        out = fn(p)
+    except Exception as exc:  # re-raised with the argument named
+        raise type(exc)(f"the {name} callable failed on points of shape {p.shape}: {exc}") from exc
+    try:
+        return np.asarray(out, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"the {name} callable returned {type(out).__name__}, not numbers") from None
+
+
+def _float_array(value, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers or a callable, got {type(value).__name__}") from None
+    return arr
+
+
+def _check_spd(matrices: np.ndarray, describe: Callable[[int], str]) -> None:
+    """Raise ValueError naming the first matrix of (n, d, d) that is not SPD."""
+    scale = np.abs(matrices).max(axis=(1, 2))
+    asym = np.abs(matrices - np.swapaxes(matrices, 1, 2)).max(axis=(1, 2))
+    bad = asym > 1e-10 * scale
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"diffusion is not symmetric at {describe(i)}: {matrices[i].tolist()}")
+    # Sylvester's criterion on leading minors, scaled to be dimensionless.
+    m = matrices
+    diag = np.diagonal(m, axis1=1, axis2=2)
+    ok = np.all(diag > 0, axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        minor2 = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
+        ok &= minor2 > 1e-13 * diag[:, 0] * diag[:, 1]
+        if m.shape[-1] == 3:
+            minor3 = (
+                m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
+                - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
+                + m[:, 0, 2] * (m[:, 1, 0] * m[:, 2, 1] - m[:, 1, 1] * m[:, 2, 0])
+            )
+            ok &= minor3 > 1e-13 * np.prod(diag, axis=1)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        eig = np.linalg.eigvalsh(0.5 * (matrices[i] + matrices[i].T))
+        raise ValueError(
+            f"diffusion is not positive definite at {describe(i)}: eigenvalues {eig.tolist()}"
+        )
