@@ -66,7 +66,12 @@ py::tuple march(const DoubleArray& lower, const DoubleArray& spacing, const Doub
                 double update_radius, double max_turn, double max_value) {
   const hjqp::Grid<D> grid = grid_from<D>(lower, spacing, drift, "drift");
   check_field_shape<D>(drift, grid, 1, "drift");
-  check_field_shape<D>(diffusion, grid, 2, "diffusion");
+  // A (d, d) diffusion is the same at every node.
+  const bool constant = diffusion.ndim() == 2;
+  if (!constant) check_field_shape<D>(diffusion, grid, 2, "diffusion");
+  else if (diffusion.shape(0) != D || diffusion.shape(1) != D)
+    throw std::invalid_argument("a constant diffusion must have shape (" + std::to_string(D) +
+                                ", " + std::to_string(D) + "), got " + shape_str(diffusion));
   const py::ssize_t n_seeds = seed_nodes.ndim() == 1 ? seed_nodes.shape(0) : -1;
   if (n_seeds < 1) throw std::invalid_argument("seed_nodes must be a non-empty 1D array");
   if (seed_values.ndim() != 1 || seed_values.shape(0) != n_seeds)
@@ -102,7 +107,7 @@ py::tuple march(const DoubleArray& lower, const DoubleArray& spacing, const Doub
   bool interrupted = false;
   {
     py::gil_scoped_release release;
-    const hjqp::SampledFields<D> fields(grid, b, d);
+    const hjqp::SampledFields<D> fields(grid, b, d, constant);
     hjqp::Marcher<D> marcher(fields, u, g, options);
     for (py::ssize_t i = 0; i < n_seeds; ++i) {
       hjqp::Vec<D> grad;

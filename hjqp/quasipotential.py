@@ -170,7 +170,7 @@ def local_quasipotential(
         raise ValueError(f"init_levels must be an integer in [0, 10], got {init_levels!r}")
 
     fields = sde.fields(grid)
-    drift, diffusion = fields.sample()
+    drift, diffusion = fields.kernel_arrays()
     center, J = refine_equilibrium(fields, attractor, newton=refine_attractor)
     expansion = local_expansion(fields, center, J)
     if init_levels is None:
@@ -192,9 +192,17 @@ def _check_option(name, value, lo, hi):
 
 def _seed_region(grid: Grid, expansion: LocalExpansion, level_value: float) -> np.ndarray:
     """Flat indices of the nodes where 1/2 y^T Q y <= level_value."""
-    pts = grid.points().reshape(-1, grid.ndim) - expansion.center
-    q = 0.5 * np.einsum("ni,ij,nj->n", pts, expansion.hessian, pts)
-    return np.flatnonzero(q <= level_value)
+    C = np.linalg.inv(expansion.hessian)
+    half = np.sqrt(2 * level_value * np.diag(C))
+    h, lo = np.asarray(grid.spacing), np.asarray(grid.lower)
+    i0 = np.clip(np.floor((expansion.center - half - lo) / h).astype(int), 0, np.asarray(grid.shape) - 1)
+    i1 = np.clip(np.ceil((expansion.center + half - lo) / h).astype(int), 0, np.asarray(grid.shape) - 1)
+    idx = np.meshgrid(*[np.arange(a, b + 1) for a, b in zip(i0, i1)], indexing="ij")
+    idx = np.stack([i.ravel() for i in idx])
+    y = lo[:, None] + idx * h[:, None] - expansion.center[:, None]
+    q = 0.5 * np.einsum("in,ij,jn->n", y, expansion.hessian, y)
+    inside = q <= level_value
+    return np.sort(np.ravel_multi_index(idx[:, inside], grid.shape))
 
 
 def _level_value(expansion: LocalExpansion, semi_axis: float) -> float:
@@ -261,7 +269,7 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
             local = SDE(fields.drift, fields.diffusion).fields(g)
         else:
             local = sde.fields(g)
-        b, dm = local.sample()
+        b, dm = local.kernel_arrays()
         values, grad, _, _ = _core.march2d(
             np.asarray(g.lower), np.asarray(g.spacing), b, dm, nodes, seed_u, seed_g,
             max_value=1.5 * targets[level - 1], **options,

@@ -150,6 +150,7 @@ class Fields:
                 f"{grid.shape + (d, d)}"
             )
         self._sampled: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        self._drift: Optional[np.ndarray] = None
         self._interpolators: dict = {}
 
     # -- values at arbitrary points -------------------------------------------------
@@ -203,12 +204,36 @@ class Fields:
             bad = ~np.all(np.isfinite(b), axis=-1)
             if bad.any():
                 raise ValueError(f"drift is not finite at {describe(np.flatnonzero(bad)[0])}")
-            bad = ~np.all(np.isfinite(dm), axis=(-2, -1))
-            if bad.any():
-                raise ValueError(f"diffusion is not finite at {describe(np.flatnonzero(bad)[0])}")
-            _check_spd(dm.reshape(-1, self.ndim, self.ndim), describe)
+            constant = not callable(self.sde.diffusion) and self.sde.diffusion.ndim <= 2
+            if not constant:  # a constant D was checked when the SDE was made
+                bad = ~np.all(np.isfinite(dm), axis=(-2, -1))
+                if bad.any():
+                    raise ValueError(f"diffusion is not finite at {describe(np.flatnonzero(bad)[0])}")
+                _check_spd(dm.reshape(-1, self.ndim, self.ndim), describe)
             self._sampled = (b, dm)
         return self._sampled
+
+    def kernel_arrays(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Drift ``(*shape, d)`` and the diffusion as the kernel takes it: a
+        ``(d, d)`` matrix when D is constant (no per-node copy), else
+        ``(*shape, d, d)``. Checked as in :meth:`sample`."""
+        dm = self.sde.diffusion
+        if not callable(dm) and dm.ndim <= 2:
+            d = self.ndim
+            matrix = float(dm) * np.eye(d) if dm.ndim == 0 else np.ascontiguousarray(dm, dtype=float)
+            if matrix.shape != (d, d):
+                raise ValueError(f"the diffusion matrix is {matrix.shape} but the grid is {d}D")
+            return self._checked_drift(), matrix
+        return self.sample()
+
+    def _checked_drift(self) -> np.ndarray:
+        if self._drift is None:
+            b = self._sample_one("drift")
+            bad = ~np.all(np.isfinite(b), axis=-1)
+            if bad.any():
+                raise ValueError(f"drift is not finite at {self.describe_node(np.flatnonzero(bad)[0])}")
+            self._drift = b
+        return self._drift
 
     def describe_node(self, flat_index: int) -> str:
         """'grid node [i, j] (x = (..))' for a flat node index."""
@@ -285,20 +310,23 @@ def _float_array(value, name: str) -> np.ndarray:
 
 def _check_spd(matrices: np.ndarray, describe: Callable[[int], str]) -> None:
     """Raise ValueError naming the first matrix of (n, d, d) that is not SPD."""
-    scale = np.abs(matrices).max(axis=(1, 2))
-    asym = np.abs(matrices - np.swapaxes(matrices, 1, 2)).max(axis=(1, 2))
-    bad = asym > 1e-10 * scale
+    m = matrices
+    d = m.shape[-1]
+    diag = np.diagonal(m, axis1=1, axis2=2)
+    scale = np.abs(diag).max(axis=1)
+    bad = np.zeros(len(m), dtype=bool)
+    for i in range(d):
+        for j in range(i + 1, d):
+            bad |= np.abs(m[:, i, j] - m[:, j, i]) > 1e-10 * scale
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"diffusion is not symmetric at {describe(i)}: {matrices[i].tolist()}")
+        raise ValueError(f"diffusion is not symmetric at {describe(i)}: {m[i].tolist()}")
     # Sylvester's criterion on leading minors, scaled to be dimensionless.
-    m = matrices
-    diag = np.diagonal(m, axis1=1, axis2=2)
-    ok = np.all(diag > 0, axis=1)
     with np.errstate(invalid="ignore", over="ignore"):
+        ok = np.all(diag > 0, axis=1)
         minor2 = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
         ok &= minor2 > 1e-13 * diag[:, 0] * diag[:, 1]
-        if m.shape[-1] == 3:
+        if d == 3:
             minor3 = (
                 m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
                 - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
@@ -307,7 +335,7 @@ def _check_spd(matrices: np.ndarray, describe: Callable[[int], str]) -> None:
             ok &= minor3 > 1e-13 * np.prod(diag, axis=1)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
-        eig = np.linalg.eigvalsh(0.5 * (matrices[i] + matrices[i].T))
+        eig = np.linalg.eigvalsh(0.5 * (m[i] + m[i].T))
         raise ValueError(
             f"diffusion is not positive definite at {describe(i)}: eigenvalues {eig.tolist()}"
         )

@@ -3,6 +3,7 @@
 // nodes.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -53,15 +54,18 @@ class SampledFields {
 
  public:
   // drift: size*D values, node-major; diffusion: size*D*D values, node-major,
-  // each a full row-major matrix. Throws std::invalid_argument naming the
-  // first node where a value is not finite or D is not symmetric positive
-  // definite.
-  SampledFields(const Grid<D>& grid, const double* drift, const double* diffusion)
-      : grid_(grid), samples_(std::size_t(grid.size())) {
+  // each a full row-major matrix, or a single D*D matrix for all nodes when
+  // `constant_diffusion`. Throws std::invalid_argument naming the first node
+  // where a value is not finite or D is not symmetric positive definite.
+  SampledFields(const Grid<D>& grid, const double* drift, const double* diffusion,
+                bool constant_diffusion = false)
+      : grid_(grid),
+        action_(std::size_t(grid.size()) * action_size),
+        diffusion_(std::size_t(grid.size()) * sym_size<D>) {
     for (Index i = 0; i < grid.size(); ++i) {
-      FieldSample<D>& f = samples_[std::size_t(i)];
+      FieldSample<D> f;
       const double* b = drift + i * D;
-      const double* m = diffusion + i * D * D;
+      const double* m = constant_diffusion ? diffusion : diffusion + i * D * D;
       for (int k = 0; k < D; ++k) {
         if (!std::isfinite(b[k]))
           throw std::invalid_argument("drift is not finite at " + describe_node(grid, i));
@@ -83,11 +87,29 @@ class SampledFields {
         throw std::invalid_argument("diffusion is not positive definite at " +
                                     describe_node(grid, i));
       f.metric = inverse<D>(f.diffusion);
+      std::copy(f.data(), f.data() + action_size, &action_[std::size_t(i) * action_size]);
+      std::copy(f.diffusion.begin(), f.diffusion.end(), &diffusion_[std::size_t(i) * sym_size<D>]);
     }
   }
 
   const Grid<D>& grid() const { return grid_; }
-  const FieldSample<D>& at(Index i) const { return samples_[std::size_t(i)]; }
+  FieldSample<D> at(Index i) const {
+    FieldSample<D> f;
+    std::copy(&action_[std::size_t(i) * action_size], &action_[std::size_t(i + 1) * action_size],
+              f.data());
+    std::copy(&diffusion_[std::size_t(i) * sym_size<D>],
+              &diffusion_[std::size_t(i + 1) * sym_size<D>], f.diffusion.begin());
+    return f;
+  }
+  const Vec<D>& drift(Index i) const {
+    return *reinterpret_cast<const Vec<D>*>(&action_[std::size_t(i) * action_size]);
+  }
+  Sym<D> diffusion(Index i) const {
+    Sym<D> m;
+    std::copy(&diffusion_[std::size_t(i) * sym_size<D>],
+              &diffusion_[std::size_t(i + 1) * sym_size<D>], m.begin());
+    return m;
+  }
 
   // Multilinear interpolation of all fields at x (clamped into the box).
   FieldSample<D> linear(const Vec<D>& x) const {
@@ -128,17 +150,24 @@ class SampledFields {
       first += (cell[k] - 1) * grid_.stride(k);
     }
     FieldSample<D> r{};
-    double* out = r.data();
+    accumulate_cubic<action_size>(action_.data(), first, w, r.data());
+    if (Count > action_size)
+      accumulate_cubic<sym_size<D>>(diffusion_.data(), first, w, r.diffusion.data());
+    return r;
+  }
+
+  // out += sum over the 4^D stencil of weight * values[node * Width + k].
+  template <int Width>
+  void accumulate_cubic(const double* values, Index first, const double (&w)[D][4],
+                        double* out) const {
     if constexpr (D == 2) {
       for (int a = 0; a < 4; ++a) {
         if (w[0][a] == 0.0) continue;  // points on grid lines need fewer nodes
-        double row[Count] = {};
-        const FieldSample<D>* line = &samples_[std::size_t(first + a * grid_.stride(0))];
-        for (int b = 0; b < 4; ++b) {
-          const double* f = line[b].data();
-          for (int k = 0; k < Count; ++k) row[k] += w[1][b] * f[k];
-        }
-        for (int k = 0; k < Count; ++k) out[k] += w[0][a] * row[k];
+        double row[Width] = {};
+        const double* line = values + (first + a * grid_.stride(0)) * Width;
+        for (int b = 0; b < 4; ++b)
+          for (int k = 0; k < Width; ++k) row[k] += w[1][b] * line[b * Width + k];
+        for (int k = 0; k < Width; ++k) out[k] += w[0][a] * row[k];
       }
     } else {
       for (int a = 0; a < 4; ++a) {
@@ -146,16 +175,12 @@ class SampledFields {
         for (int b = 0; b < 4; ++b) {
           const double wab = w[0][a] * w[1][b];
           if (wab == 0.0) continue;
-          const FieldSample<D>* line =
-              &samples_[std::size_t(first + a * grid_.stride(0) + b * grid_.stride(1))];
-          for (int c = 0; c < 4; ++c) {
-            const double* f = line[c].data();
-            for (int k = 0; k < Count; ++k) out[k] += wab * w[2][c] * f[k];
-          }
+          const double* line = values + (first + a * grid_.stride(0) + b * grid_.stride(1)) * Width;
+          for (int c = 0; c < 4; ++c)
+            for (int k = 0; k < Width; ++k) out[k] += wab * w[2][c] * line[c * Width + k];
         }
       }
     }
-    return r;
   }
 
   void linear_into(const Vec<D>& x, int count, FieldSample<D>& r) const {
@@ -163,7 +188,6 @@ class SampledFields {
     Vec<D> frac;
     grid_.locate(x, cell, frac);
     const Index base = grid_.flat(cell);
-    double* out = r.data();
     for (int corner = 0; corner < (1 << D); ++corner) {
       double w = 1.0;
       Index i = base;
@@ -176,13 +200,20 @@ class SampledFields {
         }
       }
       if (w == 0.0) continue;
-      const double* f = samples_[std::size_t(i)].data();
-      for (int k = 0; k < count; ++k) out[k] += w * f[k];
+      const double* a = &action_[std::size_t(i) * action_size];
+      for (int k = 0; k < action_size; ++k) r.data()[k] += w * a[k];
+      if (count > action_size) {
+        const double* m = &diffusion_[std::size_t(i) * sym_size<D>];
+        for (int k = 0; k < sym_size<D>; ++k) r.diffusion[k] += w * m[k];
+      }
     }
   }
 
+  static constexpr int action_size = FieldSample<D>::action_size;
+
   Grid<D> grid_;
-  std::vector<FieldSample<D>> samples_;
+  std::vector<double> action_;     // drift and metric, node-major
+  std::vector<double> diffusion_;  // diffusion, node-major
 };
 
 }  // namespace hjqp

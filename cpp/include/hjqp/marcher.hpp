@@ -240,11 +240,10 @@ class Marcher {
           w *= 1.0 - frac[k];
         }
       }
-      const FieldSample<D>& f = fields_.at(i);
-      b = axpy<D>(b, w, f.drift);
+      b = axpy<D>(b, w, fields_.drift(i));
       if (!accepted(i)) continue;
       w += 1e-12;  // a corner at zero weight still counts when it is the only one
-      dg = axpy<D>(dg, w, mul<D>(f.diffusion, gradient(i)));
+      dg = axpy<D>(dg, w, mul<D>(fields_.diffusion(i), gradient(i)));
       wsum += w;
     }
     if (!(wsum > 0.0)) return false;
@@ -261,7 +260,7 @@ class Marcher {
     // The characteristic direction at x: its own drift plus D grad U at the
     // node its heap key came from.
     Vec<D> t;
-    if (p >= 0 && unit(add<D>(fields_.at(x).drift, mul<D>(fields_.at(p).diffusion, gradient(p))), t))
+    if (p >= 0 && unit(add<D>(fields_.drift(x), mul<D>(fields_.diffusion(p), gradient(p))), t))
       rule = trace_and_update(x, mx, px, t, best);
     if (rule == UpdateRule::Neighbour) best = neighbour_update(mx, px, fields_.at(x));
     if (rule != UpdateRule::Jet) best.gradient = neighbour_gradient(mx);
@@ -364,7 +363,7 @@ class Marcher {
     // is not accepted yet, the characteristic comes from further back.
     if (!edge_accepted(j)) return LineResult::None;
     double s0 = std::fmin(std::fmax(q - double(j), 0.0), 1.0);
-    const FieldSample<D>& fx = fields_.at(x);
+    const FieldSample<D> fx = fields_.at(x);
     auto interpolate = [this](const Vec<D>& p, int count) { return fields_.cubic(p, count); };
     int moved = 0;  // -1 / +1 once the search moves along the line
     UpdateResult<D> line_best;

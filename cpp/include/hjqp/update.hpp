@@ -143,8 +143,9 @@ bool newton_step(const double (&H)[N][N], const double (&g)[N], double (&d)[N]) 
 // Newton's method with a central-difference gradient and Hessian (steps
 // `step`), Levenberg damping where the Hessian is not positive definite,
 // steps bounded by `max_step`, backtracking, and variable 0 kept in [0, 1].
-// Stops when a step moves every variable by less than a tenth of its
-// difference step. Returns the minimiser found; `fmin` receives its value.
+// A step that moves every variable by less than twice its difference step
+// is the last: Newton's quadratic convergence makes the next one negligible.
+// Returns the minimiser found; `fmin` receives its value.
 template <int N, class F>
 std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
                                       const std::array<double, N>& step,
@@ -168,7 +169,7 @@ std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
     // forming the Hessian again.
     if (have_hessian && newton_step<N>(H, g, d)) {
       bool tiny = true;
-      for (int i = 0; i < N; ++i) tiny = tiny && std::fabs(d[i]) < 0.1 * step[i];
+      for (int i = 0; i < N; ++i) tiny = tiny && std::fabs(d[i]) < 2.0 * step[i];
       if (tiny) {
         // Take that last step on the quadratic model.
         double decrease = 0.0;
@@ -200,7 +201,7 @@ std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
       const double fw = f(w);
       if (fw <= f0) {
         converged = true;
-        for (int i = 0; i < N; ++i) converged = converged && std::fabs(w[i] - v[i]) < 0.1 * step[i];
+        for (int i = 0; i < N; ++i) converged = converged && std::fabs(w[i] - v[i]) < 2.0 * step[i];
         v = w;
         f0 = fw;
         moved = true;
@@ -378,7 +379,7 @@ class JetUpdate {
 
   JetNode<D> a_, b_;
   Vec<D> x_;
-  const FieldSample<D>& fx_;
+  FieldSample<D> fx_;
   const Interpolate& interpolate_;
   Vec<D> edge_;
   double da_, db_;
