@@ -21,6 +21,8 @@
 #include "hjqp/fields.hpp"
 #include "hjqp/linalg.hpp"
 
+
+
 namespace hjqp {
 
 template <int D>
@@ -143,8 +145,8 @@ bool newton_step(const double (&H)[N][N], const double (&g)[N], double (&d)[N]) 
 // Newton's method with a central-difference gradient and Hessian (steps
 // `step`), Levenberg damping where the Hessian is not positive definite,
 // steps bounded by `max_step`, backtracking, and variable 0 kept in [0, 1].
-// A step that moves every variable by less than twice its difference step
-// is the last: Newton's quadratic convergence makes the next one negligible.
+// A step that moves every variable by less than 20 difference steps is the
+// last: Newton's quadratic convergence makes the next one negligible.
 // Returns the minimiser found; `fmin` receives its value.
 template <int N, class F>
 std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
@@ -169,7 +171,7 @@ std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
     // forming the Hessian again.
     if (have_hessian && newton_step<N>(H, g, d)) {
       bool tiny = true;
-      for (int i = 0; i < N; ++i) tiny = tiny && std::fabs(d[i]) < 2.0 * step[i];
+      for (int i = 0; i < N; ++i) tiny = tiny && std::fabs(d[i]) < 20.0 * step[i];
       if (tiny) {
         // Take that last step on the quadratic model.
         double decrease = 0.0;
@@ -201,7 +203,7 @@ std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
       const double fw = f(w);
       if (fw <= f0) {
         converged = true;
-        for (int i = 0; i < N; ++i) converged = converged && std::fabs(w[i] - v[i]) < 2.0 * step[i];
+        for (int i = 0; i < N; ++i) converged = converged && std::fabs(w[i] - v[i]) < 20.0 * step[i];
         v = w;
         f0 = fw;
         moved = true;
@@ -292,10 +294,14 @@ class JetUpdate {
   UpdateResult<D> solve(double s0) const {
     std::array<double, 3> v = guess(std::fmin(std::fmax(s0, 0.0), 1.0));
     double f = 0.0;
+    // Difference steps of 1e-4 (in s and in the tangents): the minimiser's
+    // error, first order in the step's truncation error, sets the error of
+    // grad U; the objective is taken relative to U(a) so that rounding stays
+    // far below.
     v = newton_minimise<3>([this](const std::array<double, 3>& w) { return (*this)(w); }, v,
-                           {1e-3, 1e-3, 1e-3}, {0.5, 0.3, 0.3}, f);
+                           {1e-4, 1e-4, 1e-4}, {0.5, 0.3, 0.3}, f);
     UpdateResult<D> r;
-    r.value = f;
+    r.value = a_.value + f;
     r.s = v[0];
     r.below = v[0] <= 0.0;
     r.above = v[0] >= 1.0;
@@ -317,8 +323,8 @@ class JetUpdate {
     return r;
   }
 
-  // U(y(s)) + S(piece) for w = (s, e_a, e_b): the tangents are the guessed
-  // ones turned by atan(e) (no trigonometry in the inner loop).
+  // U(y(s)) - U(a) + S(piece) for w = (s, e_a, e_b): the tangents are the
+  // guessed ones turned by atan(e) (no trigonometry in the inner loop).
   double operator()(const std::array<double, 3>& w) const {
     if (w[0] != cached_s_) {
       cached_ = at(w[0]);
@@ -338,8 +344,8 @@ class JetUpdate {
   Base at(double s) const {
     const double s2 = s * s, s3 = s2 * s;
     Base base;
-    base.value = (2 * s3 - 3 * s2 + 1) * a_.value + (s3 - 2 * s2 + s) * da_ +
-                 (-2 * s3 + 3 * s2) * b_.value + (s3 - s2) * db_;
+    // U(y(s)) - U(a)
+    base.value = (s3 - 2 * s2 + s) * da_ + (-2 * s3 + 3 * s2) * (b_.value - a_.value) + (s3 - s2) * db_;
     base.point = axpy<D>(a_.point, s, edge_);
     base.fields = interpolate_(base.point, FieldSample<D>::action_size);
     return base;
