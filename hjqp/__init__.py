@@ -5,6 +5,7 @@ The quasi-potential U of an attractor O of dx = b dt + sqrt(eps) Sigma dW
 hjqp computes it with a compiled ordered jet-marching kernel.
 """
 
+from . import models
 from ._version import __version__
 from .attractor import LocalExpansion
 from .grid import Grid
@@ -19,4 +20,5 @@ __all__ = [
     "UpdateRule",
     "LocalExpansion",
     "local_quasipotential",
+    "models",
 ]

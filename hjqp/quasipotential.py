@@ -190,10 +190,10 @@ def _check_option(name, value, lo, hi):
         raise ValueError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")
 
 
-def _seed_region(grid: Grid, expansion: LocalExpansion, level_value: float) -> np.ndarray:
-    """Flat indices of the nodes where 1/2 y^T Q y <= level_value."""
+def _seed_region(grid: Grid, expansion: LocalExpansion, level_value: float, radius: float) -> np.ndarray:
+    """Flat indices of the nodes where 1/2 y^T Q y <= level_value and |y| <= radius."""
     C = np.linalg.inv(expansion.hessian)
-    half = np.sqrt(2 * level_value * np.diag(C))
+    half = np.minimum(np.sqrt(2 * level_value * np.diag(C)), radius)
     h, lo = np.asarray(grid.spacing), np.asarray(grid.lower)
     i0 = np.clip(np.floor((expansion.center - half - lo) / h).astype(int), 0, np.asarray(grid.shape) - 1)
     i1 = np.clip(np.ceil((expansion.center + half - lo) / h).astype(int), 0, np.asarray(grid.shape) - 1)
@@ -201,7 +201,7 @@ def _seed_region(grid: Grid, expansion: LocalExpansion, level_value: float) -> n
     idx = np.stack([i.ravel() for i in idx])
     y = lo[:, None] + idx * h[:, None] - expansion.center[:, None]
     q = 0.5 * np.einsum("in,ij,jn->n", y, expansion.hessian, y)
-    inside = q <= level_value
+    inside = (q <= level_value) & (np.einsum("in,in->n", y, y) <= radius**2)
     return np.sort(np.ravel_multi_index(idx[:, inside], grid.shape))
 
 
@@ -211,15 +211,13 @@ def _level_value(expansion: LocalExpansion, semi_axis: float) -> float:
     return 0.5 * lam_max * semi_axis**2
 
 
-def _local_grid(main: Grid, expansion: LocalExpansion, level_value: float, margin: float, factor: int) -> Optional[Grid]:
-    """Grid refined by `factor` around the attractor, nodes aligned with the
-    main grid, covering the ellipse 1/2 y^T Q y <= level_value plus a margin."""
-    C = np.linalg.inv(expansion.hessian)
-    half = np.sqrt(2 * level_value * np.diag(C)) + margin
+def _local_grid(main: Grid, center: np.ndarray, half_width: float, factor: int) -> Optional[Grid]:
+    """Grid refined by `factor` on the box center +- half_width (clipped to the
+    main box), with nodes aligned with the main grid's."""
     h = np.asarray(main.spacing)
     lo, hi = np.asarray(main.lower), np.asarray(main.upper)
-    i0 = np.maximum(np.floor((expansion.center - half - lo) / h), 0)
-    i1 = np.minimum(np.ceil((expansion.center + half - lo) / h), np.asarray(main.shape) - 1)
+    i0 = np.maximum(np.floor((center - half_width - lo) / h), 0)
+    i1 = np.minimum(np.ceil((center + half_width - lo) / h), np.asarray(main.shape) - 1)
     shape = tuple(int(v) for v in (i1 - i0) * factor + 1)
     if min(shape) < 3:
         return None
@@ -242,22 +240,25 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
     h0 = min(main.spacing)
     sde = fields.sde
     arrays = isinstance(sde.drift, np.ndarray) or isinstance(sde.diffusion, np.ndarray)
-    # The grids from coarse (level 0, the main grid) to fine.
+    # The grids from coarse (level 0, the main grid) to fine. Seed regions are
+    # sublevel sets of the quadratic part, cut off at four times their
+    # smallest semi-axis where Q is strongly anisotropic.
     grids = [main]
     targets = [_level_value(expansion, init_cells * h0)]
+    radii = [4 * init_cells * h0]
     for level in range(1, levels + 1):
         factor = 2**level
-        target = _level_value(expansion, init_cells * h0 / factor)
-        margin = (options["update_radius"] + 4) * h0 / factor
-        g = _local_grid(main, expansion, 2.0 * targets[-1], margin, factor)
+        margin = (min(options["update_radius"], 16) + 4) * h0 / factor
+        g = _local_grid(main, expansion.center, 1.5 * radii[-1] + margin, factor)
         if g is None:
             break
         grids.append(g)
-        targets.append(target)
+        targets.append(_level_value(expansion, init_cells * h0 / factor))
+        radii.append(4 * init_cells * h0 / factor)
 
     # Finest level: the expansion.
     finest = grids[-1]
-    nodes = _seed_region(finest, expansion, targets[-1])
+    nodes = _seed_region(finest, expansion, targets[-1], radii[-1])
     if len(nodes) == 0:
         nodes = np.array([np.ravel_multi_index(finest.nearest_node(expansion.center), finest.shape)])
     pts = finest.points().reshape(-1, finest.ndim)[nodes]
@@ -272,10 +273,10 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
         b, dm = local.kernel_arrays()
         values, grad, _, _ = _core.march2d(
             np.asarray(g.lower), np.asarray(g.spacing), b, dm, nodes, seed_u, seed_g,
-            max_value=1.5 * targets[level - 1], **options,
+            max_value=2.0 * targets[level - 1], **options,
         )
         coarse = grids[level - 1]
-        nodes = _seed_region(coarse, expansion, targets[level - 1])
+        nodes = _seed_region(coarse, expansion, targets[level - 1], radii[level - 1])
         # Coarse node -> the fine node at the same place.
         cidx = np.array(np.unravel_index(nodes, coarse.shape)).T
         cpts = np.asarray(coarse.lower) + cidx * np.asarray(coarse.spacing)

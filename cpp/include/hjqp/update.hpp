@@ -15,7 +15,6 @@
 #include <array>
 #include <cmath>
 #include <limits>
-#include <utility>
 
 #include "hjqp/action.hpp"
 #include "hjqp/fields.hpp"
@@ -42,64 +41,33 @@ struct Minimum {
   bool above;
 };
 
-// Minimise a smooth function on [0, 1] by successive parabolic
-// interpolation from a guess s0 (for the triangle update). A minimum pinned
-// at an end point is reported through `below` / `above`.
+// Minimise a function on [0, 1]: the best of five equally spaced samples,
+// then golden-section search between its neighbours (for the triangle
+// update, whose cost need not be convex in s). A minimum at an end point is
+// reported through `below` / `above`.
 template <class F>
-Minimum minimise_on_unit_interval(const F& f, double s0, int max_steps = 8) {
-  constexpr double delta = 0.125;
-  constexpr double tol = 1e-7;
-  s0 = std::fmin(std::fmax(s0, delta), 1.0 - delta);
-  double s[3] = {s0 - delta, s0, s0 + delta};
-  double v[3] = {f(s[0]), f(s[1]), f(s[2])};
-  int best = 0;
-  for (int k = 1; k < 3; ++k)
-    if (v[k] < v[best]) best = k;
-
-  for (int step = 0; step < max_steps; ++step) {
-    // Vertex of the parabola through the three samples (sorted by s).
-    const double g1 = (v[1] - v[0]) / (s[1] - s[0]), g2 = (v[2] - v[1]) / (s[2] - s[1]);
-    const double curvature = (g2 - g1) / (s[2] - s[0]);
-    const double width = s[2] - s[0];
-    double next;
-    if (curvature > 0.0) {
-      next = 0.5 * (s[0] + s[1]) - g1 / (2.0 * curvature);
-      next = std::fmin(std::fmax(next, s[0] - 2.0 * width), s[2] + 2.0 * width);
-    } else {
-      next = (v[0] < v[2]) ? s[0] - width : s[2] + width;
-    }
-    next = std::fmin(std::fmax(next, 0.0), 1.0);
-    if (std::fabs(next - s[best]) < tol) break;
-    bool repeated = false;
-    for (int k = 0; k < 3; ++k) repeated = repeated || std::fabs(next - s[k]) < 0.1 * tol;
-    if (repeated) break;
-    const double fn = f(next);
-    // Replace the sample farthest from the best of the four, keep sorted.
-    double ns[4] = {s[0], s[1], s[2], next};
-    double nv[4] = {v[0], v[1], v[2], fn};
-    int nb = 0;
-    for (int k = 1; k < 4; ++k)
-      if (nv[k] < nv[nb]) nb = k;
-    int drop = 0;
-    double far = -1.0;
-    for (int k = 0; k < 4; ++k) {
-      const double dist = std::fabs(ns[k] - ns[nb]);
-      if (dist > far) far = dist, drop = k;
-    }
-    int j = 0;
-    for (int k = 0; k < 4; ++k)
-      if (k != drop) s[j] = ns[k], v[j] = nv[k], ++j;
-    for (int a = 0; a < 2; ++a)
-      for (int c = a + 1; c < 3; ++c)
-        if (s[c] < s[a]) {
-          std::swap(s[a], s[c]);
-          std::swap(v[a], v[c]);
-        }
-    best = 0;
-    for (int k = 1; k < 3; ++k)
-      if (v[k] < v[best]) best = k;
+Minimum minimise_on_unit_interval(const F& f) {
+  double best_s = 0.0, best_f = f(0.0);
+  for (int k = 1; k <= 4; ++k) {
+    const double fk = f(0.25 * k);
+    if (fk < best_f) best_f = fk, best_s = 0.25 * k;
   }
-  return Minimum{s[best], v[best], s[best] <= 0.0, s[best] >= 1.0};
+  constexpr double ratio = 0.61803398874989485;  // (sqrt(5) - 1) / 2
+  double lo = std::fmax(best_s - 0.25, 0.0), hi = std::fmin(best_s + 0.25, 1.0);
+  double c = hi - ratio * (hi - lo), d = lo + ratio * (hi - lo);
+  double fc = f(c), fd = f(d);
+  while (hi - lo > 1e-9) {
+    if (fc < fd) {
+      hi = d, d = c, fd = fc;
+      c = hi - ratio * (hi - lo), fc = f(c);
+    } else {
+      lo = c, c = d, fc = fd;
+      d = lo + ratio * (hi - lo), fd = f(d);
+    }
+  }
+  if (fc < best_f) best_f = fc, best_s = c;
+  if (fd < best_f) best_f = fd, best_s = d;
+  return Minimum{best_s, best_f, best_s <= 0.0, best_s >= 1.0};
 }
 
 // The Newton step d solving (H + lambda I) d = -g, with the least lambda
@@ -240,7 +208,7 @@ inline UpdateResult<D> triangle_update(const Vec<D>& a, double ua, const FieldSa
     const FieldSample<D> fm = lerp<D>(fy, fx, 0.5);
     return ua + s * (ub - ua) + segment_action<D>(fy, fm, fx, sub<D>(x, y));
   };
-  const Minimum m = minimise_on_unit_interval(cost, 0.5);
+  const Minimum m = minimise_on_unit_interval(cost);
   UpdateResult<D> r;
   r.value = m.f;
   r.s = m.s;
