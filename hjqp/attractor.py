@@ -69,8 +69,13 @@ def refine_equilibrium(
             break
     b = fields.drift(x[None])[0] if np.all(np.isfinite(x)) else np.full(grid.ndim, np.nan)
     J = _jacobian(fields, x, step) if np.all(np.isfinite(x)) else np.full((grid.ndim,) * 2, np.nan)
-    residual_ok = np.all(np.isfinite(b)) and np.linalg.norm(b) <= 1e-8 * (np.linalg.norm(J) * diameter + 1e-300)
-    if not (converged or residual_ok) or np.linalg.norm(x - x0) > max_distance:
+    scale = np.linalg.norm(J) * diameter if np.all(np.isfinite(J)) else np.inf
+    residual_ok = bool(np.all(np.isfinite(b)) and np.linalg.norm(b) <= 1e-8 * scale)
+    if newton and not residual_ok:
+        converged = False
+    if not newton:
+        converged = residual_ok
+    if not converged or np.linalg.norm(x - x0) > max_distance:
         raise ValueError(
             f"no equilibrium of the drift near {x0.tolist()}: Newton's method on b(x) = 0 "
             f"ended at {np.round(x, 12).tolist()} with |b| = {np.linalg.norm(b):.3g}"

@@ -181,6 +181,12 @@ def local_quasipotential(
         np.asarray(grid.lower), np.asarray(grid.spacing), drift, diffusion,
         nodes, seed_u, seed_g, max_value=float(max_value), **options,
     )
+    if np.isfinite(max_value):
+        # The initial region may reach past max_value on coarse grids.
+        above = values > max_value
+        values[above] = np.inf
+        grad[above] = 0.0
+        rules[above] = UpdateRule.UNREACHED
     info.update(options, init_cells=float(init_cells), init_levels=int(init_levels), seeds=int(len(nodes)))
     return QuasiPotential(values, grad, center, grid, rules, expansion, info)
 

@@ -1,0 +1,147 @@
+"""Bad input gives a named exception, never a crash."""
+
+import numpy as np
+import pytest
+
+import hjqp
+from hjqp import _core
+
+
+def linear_drift(p):
+    return -np.asarray(p, dtype=float)
+
+
+@pytest.fixture
+def grid():
+    return hjqp.Grid((-1, -1), (1, 1), (21, 21))
+
+
+def test_grid_needs_three_nodes_per_axis():
+    with pytest.raises(ValueError, match=r"shape\[1\] = 2"):
+        hjqp.Grid((0, 0), (1, 1), (10, 2))
+
+
+@pytest.mark.parametrize("lower, upper, shape, message", [
+    ((0, 0), (0, 1), (5, 5), "lower"),
+    ((0, np.nan), (1, 1), (5, 5), "finite"),
+    ((0,), (1,), (5,), "2D or 3D"),
+    ((0, 0), (1, 1, 1), (5, 5), "same length"),
+    ((0, 0), (1, 1), (5.5, 5), "integers"),
+])
+def test_grid_rejects_nonsense(lower, upper, shape, message):
+    with pytest.raises(ValueError, match=message):
+        hjqp.Grid(lower, upper, shape)
+
+
+def test_nan_in_drift_names_the_node(grid):
+    def drift(p):
+        b = -p.copy()
+        b[(np.abs(p[..., 0] - 0.3) < 1e-9) & (np.abs(p[..., 1] + 0.2) < 1e-9)] = np.nan
+        return b
+
+    with pytest.raises(ValueError, match=r"drift is not finite at grid node \[13, 8\]"):
+        hjqp.local_quasipotential(hjqp.SDE(drift), grid, (0, 0))
+
+
+def test_inf_in_sampled_diffusion_names_the_node(grid):
+    dm = np.broadcast_to(np.eye(2), grid.shape + (2, 2)).copy()
+    dm[4, 17, 1, 1] = np.inf
+    with pytest.raises(ValueError, match=r"diffusion is not finite at grid node \[4, 17\]"):
+        hjqp.local_quasipotential(hjqp.SDE(linear_drift, dm), grid, (0, 0))
+
+
+def test_diffusion_not_positive_definite_names_the_node(grid):
+    def diffusion(p):
+        out = np.broadcast_to(np.eye(2), p.shape[:-1] + (2, 2)).copy()
+        out[..., 0, 1] = out[..., 1, 0] = np.where(p[..., 0] > 0.85, 1.5, 0.0)
+        return out
+
+    with pytest.raises(ValueError, match=r"not positive definite at grid node \[19, 0\]"):
+        hjqp.local_quasipotential(hjqp.SDE(linear_drift, diffusion), grid, (0, 0))
+
+
+def test_diffusion_not_symmetric_names_the_node(grid):
+    dm = np.broadcast_to(np.eye(2), grid.shape + (2, 2)).copy()
+    dm[2, 3, 0, 1] = 0.5
+    with pytest.raises(ValueError, match=r"not symmetric at grid node \[2, 3\]"):
+        hjqp.local_quasipotential(hjqp.SDE(linear_drift, dm), grid, (0, 0))
+
+
+@pytest.mark.parametrize("diffusion, message", [
+    (-1.0, "positive"),
+    (np.array([[1.0, 2.0], [2.0, 1.0]]), "positive definite"),
+    (np.ones((3, 2)), "2x2 or 3x3"),
+    (np.ones(4), "scalar"),
+])
+def test_constant_diffusion_is_checked_when_the_sde_is_made(diffusion, message):
+    with pytest.raises(ValueError, match=message):
+        hjqp.SDE(linear_drift, diffusion)
+
+
+def test_callable_returning_wrong_shape(grid):
+    with pytest.raises(ValueError, match=r"drift callable returned shape \(21, 21\)"):
+        hjqp.local_quasipotential(hjqp.SDE(lambda p: p[..., 0]), grid, (0, 0))
+    with pytest.raises(ValueError, match="diffusion callable returned shape"):
+        hjqp.local_quasipotential(hjqp.SDE(linear_drift, lambda p: np.ones(p.shape)), grid, (0, 0))
+
+
+def test_drift_array_of_the_wrong_shape(grid):
+    with pytest.raises(ValueError, match="drift array has shape"):
+        hjqp.local_quasipotential(hjqp.SDE(np.zeros((20, 21, 2))), grid, (0, 0))
+
+
+@pytest.mark.parametrize("attractor, message", [
+    ((2.0, 0.0), "outside the box"),
+    ((0.0,), "shape"),
+    ((np.nan, 0.0), "finite"),
+])
+def test_attractor_outside_or_malformed(grid, attractor, message):
+    with pytest.raises(ValueError, match=message):
+        hjqp.local_quasipotential(hjqp.SDE(linear_drift), grid, attractor)
+
+
+def test_attractor_that_is_not_an_equilibrium(grid):
+    def drift(p):  # no equilibrium in the box
+        return np.stack([np.ones(p.shape[:-1]), -p[..., 1]], -1)
+
+    with pytest.raises(ValueError, match="no equilibrium"):
+        hjqp.local_quasipotential(hjqp.SDE(drift), grid, (0, 0))
+
+
+def test_unstable_equilibrium_is_rejected(grid):
+    with pytest.raises(ValueError, match="not a stable attractor"):
+        hjqp.local_quasipotential(hjqp.SDE(lambda p: np.stack([p[..., 0], -p[..., 1]], -1)), grid, (0, 0))
+
+
+@pytest.mark.parametrize("option, value", [
+    ("update_radius", 0.5), ("update_radius", np.nan), ("init_cells", -1), ("max_turn", 3.0),
+    ("max_value", -1.0), ("init_levels", 1.5),
+])
+def test_nonsensical_options(grid, option, value):
+    with pytest.raises(ValueError, match=option):
+        hjqp.local_quasipotential(hjqp.SDE(linear_drift), grid, (0, 0), **{option: value})
+
+
+def test_kernel_rejects_bad_arrays_with_value_errors():
+    lower, spacing = np.zeros(2), np.ones(2)
+    b = np.zeros((5, 5, 2))
+    d = np.broadcast_to(np.eye(2), (5, 5, 2, 2)).copy()
+    seeds = np.array([12]), np.zeros(1), np.zeros((1, 2))
+    with pytest.raises(ValueError, match="diffusion must have shape"):
+        _core.march2d(lower, spacing, b, d[:4], *seeds, 8.0, 1.0, np.inf)
+    with pytest.raises(ValueError, match="seed_gradients"):
+        _core.march2d(lower, spacing, b, d, seeds[0], seeds[1], np.zeros((2, 2)), 8.0, 1.0, np.inf)
+    with pytest.raises((ValueError, IndexError), match="outside the grid"):
+        _core.march2d(lower, spacing, b, d, np.array([25]), seeds[1], seeds[2], 8.0, 1.0, np.inf)
+    with pytest.raises(ValueError, match="at least 3"):
+        _core.march2d(lower, spacing, b[:2], d[:2], *seeds, 8.0, 1.0, np.inf)
+    with pytest.raises(ValueError, match="update_radius"):
+        _core.march2d(lower, spacing, b, d, *seeds, 0.0, 1.0, np.inf)
+
+
+def test_points_outside_the_box_are_reported_unless_filled(grid):
+    qp = hjqp.local_quasipotential(hjqp.SDE(linear_drift), grid, (0, 0))
+    with pytest.raises(ValueError, match="outside the box"):
+        qp(np.array([[0.0, 0.0], [1.5, 0.0]]))
+    out = qp(np.array([[0.0, 0.0], [1.5, 0.0]]), fill_value=np.nan)
+    assert out[0] == pytest.approx(0.0, abs=1e-12) and np.isnan(out[1])
