@@ -29,12 +29,15 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_sigint_interrupts_the_march_promptly():
+def test_sigint_interrupts_the_march_promptly(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # Run outside the source tree, so that the child imports the same
+    # (installed) hjqp as the tests.
     proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, cwd=tmp_path)
     try:
-        assert proc.stdout.readline().strip() == "marching"
+        first = proc.stdout.readline().strip()
+        assert first == "marching", proc.stderr.read() if not first else first
         time.sleep(5.0)  # past the Python set-up (sampling 9M nodes), into the march
         sent = time.perf_counter()
         proc.send_signal(signal.SIGINT)
