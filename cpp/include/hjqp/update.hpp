@@ -113,12 +113,13 @@ bool newton_step(const double (&H)[N][N], const double (&g)[N], double (&d)[N]) 
 // Newton's method with a central-difference gradient and Hessian (steps
 // `step`), Levenberg damping where the Hessian is not positive definite,
 // steps bounded by `max_step`, backtracking, and variable 0 kept in [0, 1].
-// A step that moves every variable by less than 20 difference steps is the
-// last: Newton's quadratic convergence makes the next one negligible.
+// A step that moves every variable by less than `tolerance` is the last:
+// Newton's quadratic convergence makes the next one negligible.
 // Returns the minimiser found; `fmin` receives its value.
 template <int N, class F>
 std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
                                       const std::array<double, N>& step,
+                                      const std::array<double, N>& tolerance,
                                       const std::array<double, N>& max_step, double& fmin,
                                       int max_iterations = 5) {
   double f0 = f(v);
@@ -139,7 +140,7 @@ std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
     // forming the Hessian again.
     if (have_hessian && newton_step<N>(H, g, d)) {
       bool tiny = true;
-      for (int i = 0; i < N; ++i) tiny = tiny && std::fabs(d[i]) < 20.0 * step[i];
+      for (int i = 0; i < N; ++i) tiny = tiny && std::fabs(d[i]) < tolerance[i];
       if (tiny) {
         // Take that last step on the quadratic model.
         double decrease = 0.0;
@@ -171,7 +172,7 @@ std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
       const double fw = f(w);
       if (fw <= f0) {
         converged = true;
-        for (int i = 0; i < N; ++i) converged = converged && std::fabs(w[i] - v[i]) < 20.0 * step[i];
+        for (int i = 0; i < N; ++i) converged = converged && std::fabs(w[i] - v[i]) < tolerance[i];
         v = w;
         f0 = fw;
         moved = true;
@@ -267,7 +268,7 @@ class JetUpdate {
     // grad U; the objective is taken relative to U(a) so that rounding stays
     // far below.
     v = newton_minimise<3>([this](const std::array<double, 3>& w) { return (*this)(w); }, v,
-                           {1e-4, 1e-4, 1e-4}, {0.5, 0.3, 0.3}, f);
+                           {1e-4, 1e-4, 1e-4}, {2e-3, 2e-3, 2e-3}, {0.5, 0.3, 0.3}, f);
     UpdateResult<D> r;
     r.value = a_.value + f;
     r.s = v[0];
