@@ -217,9 +217,9 @@ def _level_value(expansion: LocalExpansion, semi_axis: float) -> float:
     return 0.5 * lam_max * semi_axis**2
 
 
-def _local_grid(main: Grid, center: np.ndarray, half_width: float, factor: int) -> Optional[Grid]:
-    """Grid refined by `factor` on the box center +- half_width (clipped to the
-    main box), with nodes aligned with the main grid's."""
+def _local_grid(main: Grid, center: np.ndarray, half_width, factor: int) -> Optional[Grid]:
+    """Grid refined by `factor` on the box center +- half_width (per axis,
+    clipped to the main box), with nodes aligned with the main grid's."""
     h = np.asarray(main.spacing)
     lo, hi = np.asarray(main.lower), np.asarray(main.upper)
     i0 = np.maximum(np.floor((center - half_width - lo) / h), 0)
@@ -255,7 +255,10 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
     for level in range(1, levels + 1):
         factor = 2**level
         margin = (min(options["update_radius"], 16) + 4) * h0 / factor
-        g = _local_grid(main, expansion.center, 1.5 * radii[-1] + margin, factor)
+        # The coarser level's seed region: its ellipse (the march runs to
+        # twice its level value) within the cut-off radius.
+        extent = np.minimum(np.sqrt(4 * targets[-1] * np.diag(np.linalg.inv(expansion.hessian))), radii[-1])
+        g = _local_grid(main, expansion.center, 1.2 * extent + margin, factor)
         if g is None:
             break
         grids.append(g)
