@@ -196,7 +196,7 @@ py::tuple jet_update2(const DoubleArray& lower, const DoubleArray& spacing,
   auto interpolate = [&fields](const hjqp::Vec<2>& p, int count) { return fields.cubic(p, count); };
   const hjqp::JetNode<2> ja{grid.point(grid.unflat(a)), ua, vec_from<2>(ga, "ga")};
   const hjqp::JetNode<2> jb{grid.point(grid.unflat(b)), ub, vec_from<2>(gb, "gb")};
-  const hjqp::JetUpdate<2, decltype(interpolate)> update(ja, jb, grid.point(grid.unflat(x)),
+  hjqp::JetUpdate<2, decltype(interpolate)> update(ja, jb, grid.point(grid.unflat(x)),
                                                          fields.at(x), interpolate);
   return result_tuple<2>(update.solve(s0));
 }

@@ -34,7 +34,9 @@ def test_manufactured_anisotropic_problem_converges_at_second_order():
     (hjqp.models.linear_rotational(), 0.9, [257, 513, 1025], 1.8),
     (hjqp.models.anisotropic_rotating(100.0, 0.3), 0.9, [257, 513, 1025], 1.5),
     (hjqp.models.anisotropic_rotating(100.0, 1.0), 0.9, [257, 513, 1025], 1.5),
-    (hjqp.models.anisotropic_rotating(10.0, 1.0), 0.9, [257, 513, 1025], 1.5),
+    # already at 1e-8 at N = 513, where rounding and the minimisers'
+    # tolerances take over: measured on coarser grids
+    (hjqp.models.anisotropic_rotating(10.0, 1.0), 0.9, [129, 257, 513], 1.5),
 ], ids=lambda v: getattr(v, "name", None))
 def test_rms_order_on_large_grids(problem, level, sizes, min_order):
     _, rms_err, _, rms_order = orders(problem, sizes, level)

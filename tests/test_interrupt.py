@@ -8,6 +8,8 @@ import sys
 import textwrap
 import time
 
+import hjqp
+
 CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np
@@ -30,9 +32,11 @@ CHILD = textwrap.dedent("""
 
 
 def test_sigint_interrupts_the_march_promptly(tmp_path):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    # Run outside the source tree, so that the child imports the same
-    # (installed) hjqp as the tests.
+    # The child imports the same hjqp as the tests (installed or in a source
+    # tree with a built kernel), and runs outside the source tree.
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(hjqp.__file__)))
+    path = os.pathsep.join([package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path)
     proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=tmp_path)
     try:

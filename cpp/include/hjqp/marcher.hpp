@@ -374,7 +374,7 @@ class Marcher {
       const Index ia = grid_.flat(ma), ib = grid_.flat(mb);
       const JetNode<D> ja{grid_.point(ma), values_[ia], gradient(ia)};
       const JetNode<D> jb{grid_.point(mb), values_[ib], gradient(ib)};
-      const JetUpdate<D, decltype(interpolate)> update(ja, jb, px, fx, interpolate);
+      JetUpdate<D, decltype(interpolate)> update(ja, jb, px, fx, interpolate);
       const UpdateResult<D> r = update.solve(s0);
       ++stats_.jet_updates;
       if (r.value < line_best.value) line_best = r;

@@ -20,8 +20,6 @@
 #include "hjqp/fields.hpp"
 #include "hjqp/linalg.hpp"
 
-
-
 namespace hjqp {
 
 template <int D>
@@ -260,7 +258,7 @@ class JetUpdate {
     db_ = dot<D>(b.gradient, edge_);
   }
 
-  UpdateResult<D> solve(double s0) const {
+  UpdateResult<D> solve(double s0) {
     std::array<double, 3> v = guess(std::fmin(std::fmax(s0, 0.0), 1.0));
     double f = 0.0;
     // Difference steps of 1e-4 (in s and in the tangents): the minimiser's
@@ -294,7 +292,7 @@ class JetUpdate {
 
   // U(y(s)) - U(a) + S(piece) for w = (s, e_a, e_b): the tangents are the
   // guessed ones turned by atan(e) (no trigonometry in the inner loop).
-  double operator()(const std::array<double, 3>& w) const {
+  double operator()(const std::array<double, 3>& w) {
     if (w[0] != cached_s_) {
       cached_ = at(w[0]);
       cached_s_ = w[0];
@@ -328,7 +326,7 @@ class JetUpdate {
 
   // Start: the characteristic b + D g at y(s0), g linear across the edge and
   // Hermite-exact along it; arrival: its mirror image across the chord.
-  std::array<double, 3> guess(double s0) const {
+  std::array<double, 3> guess(double s0) {
     Base base = at(s0);
     base.fields = interpolate_(base.point, FieldSample<D>::size);
     const Vec<D> chord = sub<D>(x_, base.point);
@@ -358,9 +356,9 @@ class JetUpdate {
   const Interpolate& interpolate_;
   Vec<D> edge_;
   double da_, db_;
-  mutable Vec<D> ta_{}, tb_{}, na_{}, nb_{};  // guessed unit tangents and their normals
-  mutable Base cached_{};
-  mutable double cached_s_ = std::numeric_limits<double>::quiet_NaN();
+  Vec<D> ta_{}, tb_{}, na_{}, nb_{};  // guessed unit tangents and their normals
+  Base cached_{};                      // the base point of the last s evaluated
+  double cached_s_ = std::numeric_limits<double>::quiet_NaN();
 };
 
 }  // namespace hjqp
