@@ -184,29 +184,15 @@ class SampledFields {
   }
 
   void linear_into(const Vec<D>& x, int count, FieldSample<D>& r) const {
-    MultiIndex<D> cell;
-    Vec<D> frac;
-    grid_.locate(x, cell, frac);
-    const Index base = grid_.flat(cell);
-    for (int corner = 0; corner < (1 << D); ++corner) {
-      double w = 1.0;
-      Index i = base;
-      for (int k = 0; k < D; ++k) {
-        if (corner & (1 << k)) {
-          w *= frac[k];
-          i += grid_.stride(k);
-        } else {
-          w *= 1.0 - frac[k];
-        }
-      }
-      if (w == 0.0) continue;
+    grid_.for_each_corner(x, [&](Index i, double w) {
+      if (w == 0.0) return;
       const double* a = &action_[std::size_t(i) * action_size];
       for (int k = 0; k < action_size; ++k) r.data()[k] += w * a[k];
       if (count > action_size) {
         const double* m = &diffusion_[std::size_t(i) * sym_size<D>];
         for (int k = 0; k < sym_size<D>; ++k) r.diffusion[k] += w * m[k];
       }
-    }
+    });
   }
 
   static constexpr int action_size = FieldSample<D>::action_size;

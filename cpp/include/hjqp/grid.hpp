@@ -105,6 +105,29 @@ class Grid {
     }
   }
 
+  // Call f(node, weight) for the 2^D corners of the cell containing x
+  // (clamped into the box), with the multilinear interpolation weights.
+  template <class F>
+  void for_each_corner(const Vec<D>& x, F&& f) const {
+    MultiIndex<D> cell;
+    Vec<D> frac;
+    locate(x, cell, frac);
+    const Index base = flat(cell);
+    for (int corner = 0; corner < (1 << D); ++corner) {
+      double w = 1.0;
+      Index i = base;
+      for (int k = 0; k < D; ++k) {
+        if (corner & (1 << k)) {
+          w *= frac[k];
+          i += stride_[k];
+        } else {
+          w *= 1.0 - frac[k];
+        }
+      }
+      f(i, w);
+    }
+  }
+
  private:
   Vec<D> lower_;
   Vec<D> spacing_;

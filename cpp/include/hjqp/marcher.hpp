@@ -223,32 +223,19 @@ class Marcher {
   // interpolated g would amplify the interpolation error in g by up to the
   // condition number of D. False if no corner is accepted.
   bool direction_at(const Vec<D>& p, Vec<D>& t) const {
-    MultiIndex<D> cell;
-    Vec<D> frac;
-    grid_.locate(p, cell, frac);
-    const Index base = grid_.flat(cell);
     Vec<D> b{}, dg{};
     double wsum = 0.0;
-    for (int corner = 0; corner < (1 << D); ++corner) {
-      double w = 1.0;
-      Index i = base;
-      for (int k = 0; k < D; ++k) {
-        if (corner & (1 << k)) {
-          w *= frac[k];
-          i += grid_.stride(k);
-        } else {
-          w *= 1.0 - frac[k];
-        }
-      }
+    grid_.for_each_corner(p, [&](Index i, double w) {
       b = axpy<D>(b, w, fields_.drift(i));
-      if (!accepted(i)) continue;
+      if (!accepted(i)) return;
       w += 1e-12;  // a corner at zero weight still counts when it is the only one
       dg = axpy<D>(dg, w, mul<D>(fields_.diffusion(i), gradient(i)));
       wsum += w;
-    }
+    });
     if (!(wsum > 0.0)) return false;
     return unit(axpy<D>(b, 1.0 / wsum, dg), t);
   }
+
 
   // Stage 1.
   void settle(Index x) {
