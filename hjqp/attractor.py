@@ -49,7 +49,6 @@ def refine_equilibrium(
         max_distance = max(0.1 * diameter, 10 * max(grid.spacing))
     step = 1e-6 * diameter
     x = x0.copy()
-    converged = not newton
     for _ in range(60 if newton else 0):
         b = fields.drift(x[None])[0]
         J = _jacobian(fields, x, step)
@@ -65,17 +64,12 @@ def refine_equilibrium(
         if not np.all(np.isfinite(x)) or np.linalg.norm(x - x0) > 2 * max_distance:
             break
         if n <= 1e-13 * diameter:
-            converged = True
             break
     b = fields.drift(x[None])[0] if np.all(np.isfinite(x)) else np.full(grid.ndim, np.nan)
     J = _jacobian(fields, x, step) if np.all(np.isfinite(x)) else np.full((grid.ndim,) * 2, np.nan)
     scale = np.linalg.norm(J) * diameter if np.all(np.isfinite(J)) else np.inf
     residual_ok = bool(np.all(np.isfinite(b)) and np.linalg.norm(b) <= 1e-8 * scale)
-    if newton and not residual_ok:
-        converged = False
-    if not newton:
-        converged = residual_ok
-    if not converged or np.linalg.norm(x - x0) > max_distance:
+    if not residual_ok or np.linalg.norm(x - x0) > max_distance:
         raise ValueError(
             f"no equilibrium of the drift near {x0.tolist()}: Newton's method on b(x) = 0 "
             f"ended at {np.round(x, 12).tolist()} with |b| = {np.linalg.norm(b):.3g}"
