@@ -20,7 +20,6 @@ anisotropic D (condition numbers up to 10 and 100) and a rotational drift
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Optional
 
 import numpy as np
 
@@ -221,7 +221,7 @@ def _local_grid(main: Grid, center: np.ndarray, half_width, factor: int) -> Opti
     """Grid refined by `factor` on the box center +- half_width (per axis,
     clipped to the main box), with nodes aligned with the main grid's."""
     h = np.asarray(main.spacing)
-    lo, hi = np.asarray(main.lower), np.asarray(main.upper)
+    lo = np.asarray(main.lower)
     i0 = np.maximum(np.floor((center - half_width - lo) / h), 0)
     i1 = np.minimum(np.ceil((center + half_width - lo) / h), np.asarray(main.shape) - 1)
     shape = tuple(int(v) for v in (i1 - i0) * factor + 1)
