@@ -47,7 +47,7 @@ def test_gradient_system_gives_twice_the_loss_over_sigma_squared(sigma):
     _, qp = solve(problem, 129)
     exact = problem.exact(qp.grid.points())
     level = 0.8 * exact[[0, -1, 64, 64], [64, 64, 0, -1]].min()
-    assert interior_errors(problem, qp, level).max() < 1e-6 * level / 1.0 + 1e-7
+    assert interior_errors(problem, qp, level).max() < 1e-6 * level + 1e-7
 
 
 @pytest.mark.parametrize("condition, rotation", [(10.0, 1.0), (100.0, 0.3), (100.0, 1.0)])

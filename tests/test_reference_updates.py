@@ -8,6 +8,10 @@ from hjqp import _core
 import reference as ref
 
 
+PROBLEMS = pytest.mark.parametrize(
+    "problem", [hjqp.models.linear_rotational(), hjqp.models.anisotropic_rotating()], ids=lambda p: p.name)
+
+
 def _fields(problem, n):
     grid = problem.grid(n)
     fields = problem.sde.fields(grid)
@@ -15,8 +19,12 @@ def _fields(problem, n):
     return grid, fields, b, dm
 
 
-@pytest.mark.parametrize("problem", [hjqp.models.linear_rotational(), hjqp.models.anisotropic_rotating()],
-                         ids=lambda p: p.name)
+def _node(b, dm, i, j):
+    """(b, A = D^{-1}) at node (i, j), as the reference takes fields."""
+    return b[i, j], np.linalg.inv(dm[i, j])
+
+
+@PROBLEMS
 def test_one_point_update_agrees_with_reference(problem):
     grid, _, b, dm = _fields(problem, 17)
     X = grid.points()
@@ -27,16 +35,13 @@ def test_one_point_update_agrees_with_reference(problem):
         if di == dj == 0:
             continue
         y, x = X[i, j], X[i + di, j + dj]
-        fy = (b[i, j], np.linalg.inv(dm[i, j]))
-        fx = (b[i + di, j + dj], np.linalg.inv(dm[i + di, j + dj]))
-        value, grad = ref.one_point_update(y, 0.25, fy, x, fx)
+        value, grad = ref.one_point_update(y, 0.25, _node(b, dm, i, j), x, _node(b, dm, i + di, j + dj))
         kv, kg, *_ = _core.one_point_update2(y, 0.25, b[i, j], dm[i, j], x, b[i + di, j + dj], dm[i + di, j + dj])
         assert kv == pytest.approx(value, rel=1e-13, abs=1e-15)
         np.testing.assert_allclose(kg, grad, rtol=1e-11, atol=1e-12)
 
 
-@pytest.mark.parametrize("problem", [hjqp.models.linear_rotational(), hjqp.models.anisotropic_rotating()],
-                         ids=lambda p: p.name)
+@PROBLEMS
 def test_triangle_update_agrees_with_reference(problem):
     grid, _, b, dm = _fields(problem, 17)
     X = grid.points()
@@ -44,18 +49,15 @@ def test_triangle_update_agrees_with_reference(problem):
     for _ in range(20):
         i, j = rng.integers(2, 14, 2)
         a, c, x = X[i, j], X[i, j + 1], X[i + 1, j]
-        fa = (b[i, j], np.linalg.inv(dm[i, j]))
-        fc = (b[i, j + 1], np.linalg.inv(dm[i, j + 1]))
-        fx = (b[i + 1, j], np.linalg.inv(dm[i + 1, j]))
         ua, uc = problem.exact(a), problem.exact(c)
-        value, s = ref.triangle_update(a, ua, fa, c, uc, fc, x, fx)
-        kv, _, ks, *_ = _core.triangle_update2(a, ua, b[i, j], dm[i, j], c, uc, b[i, j + 1], dm[i, j + 1],
+        value, _ = ref.triangle_update(a, ua, _node(b, dm, i, j), c, uc, _node(b, dm, i, j + 1), x,
+                                       _node(b, dm, i + 1, j))
+        kv, *_ = _core.triangle_update2(a, ua, b[i, j], dm[i, j], c, uc, b[i, j + 1], dm[i, j + 1],
                                                x, b[i + 1, j], dm[i + 1, j])
         assert kv == pytest.approx(value, rel=1e-9, abs=1e-12)
 
 
-@pytest.mark.parametrize("problem", [hjqp.models.linear_rotational(), hjqp.models.anisotropic_rotating()],
-                         ids=lambda p: p.name)
+@PROBLEMS
 def test_jet_update_agrees_with_reference_on_upwind_edges(problem):
     """Exact 1-jets on the edge the characteristic crosses: kernel and
     reference minimise the same objective, so values agree to rounding and

@@ -100,7 +100,8 @@ class Marcher {
         state_(std::size_t(grid_.size()), NodeState::Far),
         rule_(std::size_t(grid_.size()), UpdateRule::Unreached),
         parent_(std::size_t(grid_.size()), -1),
-        heap_(values, grid_.size()) {
+        heap_(values, grid_.size()),
+        min_cos_turn_(std::cos(options.max_turn)) {
     if (!(options.update_radius >= 1.0 && options.update_radius <= 1e4))
       throw std::invalid_argument("update_radius must lie in [1, 1e4], got " +
                                   std::to_string(options.update_radius));
@@ -270,7 +271,6 @@ class Marcher {
                               UpdateResult<D>& best) {
     const double h = grid_.min_spacing();
     const int steps = std::max(1, int(std::ceil(options_.update_radius)));
-    const double min_cos = std::cos(options_.max_turn);
     const Vec<D> t_start = t;
     const Vec<D>& lo = grid_.lower();
     const Vec<D>& sp = grid_.spacing();
@@ -317,7 +317,7 @@ class Marcher {
       if (!grid_.inside(next)) break;
       Vec<D> t_next;
       if (direction_at(next, t_next)) {
-        if (dot<D>(t_start, t_next) < min_cos) break;
+        if (dot<D>(t_start, t_next) < min_cos_turn_) break;
         t = t_next;
       } else {
         t = t_mid;
@@ -447,6 +447,7 @@ class Marcher {
   std::vector<UpdateRule> rule_;
   std::vector<std::int32_t> parent_;
   IndexedHeap heap_;
+  double min_cos_turn_;  // cos(options_.max_turn)
   std::vector<MultiIndex<D>> stencil_;
   std::vector<Index> seeds_;
   MarchStats stats_;
