@@ -13,7 +13,8 @@ ext = Pybind11Extension(
     cxx_std=17,
     # -ffp-contract=off: no fused multiply-adds behind our back, so results
     # are bit-identical on machines with and without FMA units.
-    extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno"],
+    extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno", "-pthread"],
+    extra_link_args=["-pthread"],
 )
 
 setup(ext_modules=[ext], cmdclass={"build_ext": build_ext})

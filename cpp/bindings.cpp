@@ -3,8 +3,10 @@
 // No numerics here: everything is in cpp/include/hjqp/.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@ namespace {
 
 using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using IndexArray = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+using MaskArray = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
 
 std::string shape_str(const py::array& a) {
   std::string s = "(";
@@ -63,9 +66,11 @@ template <int D>
 py::tuple march(const DoubleArray& lower, const DoubleArray& spacing, const DoubleArray& drift,
                 const DoubleArray& diffusion, const IndexArray& seed_nodes,
                 const DoubleArray& seed_values, const DoubleArray& seed_gradients,
-                double update_radius, double max_turn, double max_value) {
+                double update_radius, double max_turn, double max_value,
+                const std::optional<MaskArray>& absorbing) {
   const hjqp::Grid<D> grid = grid_from<D>(lower, spacing, drift, "drift");
   check_field_shape<D>(drift, grid, 1, "drift");
+  if (absorbing) check_field_shape<D>(*absorbing, grid, 0, "absorbing");
   // A (d, d) diffusion is the same at every node.
   const bool constant = diffusion.ndim() == 2;
   if (!constant) check_field_shape<D>(diffusion, grid, 2, "diffusion");
@@ -109,6 +114,7 @@ py::tuple march(const DoubleArray& lower, const DoubleArray& spacing, const Doub
     py::gil_scoped_release release;
     const hjqp::SampledFields<D> fields(grid, b, d, constant);
     hjqp::Marcher<D> marcher(fields, u, g, options);
+    if (absorbing) marcher.set_absorbing(absorbing->data());
     for (py::ssize_t i = 0; i < n_seeds; ++i) {
       hjqp::Vec<D> grad;
       for (int k = 0; k < D; ++k) grad[k] = sg[i * D + k];
@@ -201,6 +207,106 @@ py::tuple jet_update2(const DoubleArray& lower, const DoubleArray& spacing,
   return result_tuple<2>(update.solve(s0));
 }
 
+hjqp::FlowOptions flow_options(double step_cells, double max_dt, double stall_speed,
+                               double capture_radius, std::int64_t max_steps) {
+  hjqp::FlowOptions o;
+  o.step_cells = step_cells;
+  o.max_dt = max_dt;
+  o.stall_speed = stall_speed;
+  o.capture_radius = capture_radius;
+  o.max_steps = max_steps;
+  return o;
+}
+
+template <int D>
+std::vector<hjqp::Vec<D>> points_from(const DoubleArray& a, const char* name) {
+  if (a.ndim() != 2 || a.shape(1) != D)
+    throw std::invalid_argument(std::string(name) + " must have shape (n, " + std::to_string(D) +
+                                "), got " + shape_str(a));
+  std::vector<hjqp::Vec<D>> out(std::size_t(a.shape(0)));
+  for (std::size_t i = 0; i < out.size(); ++i)
+    for (int k = 0; k < D; ++k) out[i][k] = a.data()[i * D + k];
+  return out;
+}
+
+// Runs body over [0, n) on `threads` threads with the GIL released, polling
+// for KeyboardInterrupt between blocks.
+void parallel_interruptible(hjqp::Index n, int threads, const std::function<void(hjqp::Index)>& body) {
+  if (threads < 1) throw std::invalid_argument("threads must be >= 1, got " + std::to_string(threads));
+  bool interrupted = false;
+  {
+    py::gil_scoped_release release;
+    auto check = [&interrupted]() {
+      py::gil_scoped_acquire acquire;
+      if (PyErr_CheckSignals() != 0) interrupted = true;
+      return interrupted;
+    };
+    hjqp::parallel_for(n, threads, body, check);
+  }
+  if (interrupted) throw py::error_already_set();
+}
+
+// Follow x' = b(x) from each start point; returns the end points, why each
+// stopped (hjqp::FlowStop), the target reached (-1 if none) and the steps.
+template <int D>
+py::tuple flow_ends(const DoubleArray& lower, const DoubleArray& spacing, const DoubleArray& drift,
+                    const DoubleArray& starts, const DoubleArray& targets, double step_cells,
+                    double max_dt, double stall_speed, double capture_radius,
+                    std::int64_t max_steps, int threads) {
+  const hjqp::Grid<D> grid = grid_from<D>(lower, spacing, drift, "drift");
+  check_field_shape<D>(drift, grid, 1, "drift");
+  const std::vector<hjqp::Vec<D>> x0 = points_from<D>(starts, "starts");
+  const std::vector<hjqp::Vec<D>> tg = points_from<D>(targets, "targets");
+  for (std::size_t i = 0; i < x0.size(); ++i)
+    if (!grid.inside(x0[i]))
+      throw std::invalid_argument("start point " + std::to_string(i) + " lies outside the box");
+  const hjqp::Flow<D> flow(grid, drift.data(),
+                           flow_options(step_cells, max_dt, stall_speed, capture_radius, max_steps));
+  const py::ssize_t n = py::ssize_t(x0.size());
+  py::array_t<double> ends(std::vector<py::ssize_t>{n, D});
+  py::array_t<std::uint8_t> reasons(n);
+  py::array_t<std::int32_t> reached(n);
+  py::array_t<std::int64_t> steps(n);
+  double* e = ends.mutable_data();
+  std::uint8_t* r = reasons.mutable_data();
+  std::int32_t* t = reached.mutable_data();
+  std::int64_t* s = steps.mutable_data();
+  parallel_interruptible(n, threads, [&](hjqp::Index i) {
+    const hjqp::FlowEnd<D> end = flow.follow(x0[std::size_t(i)], tg);
+    for (int k = 0; k < D; ++k) e[i * D + k] = end.point[k];
+    r[i] = std::uint8_t(end.reason);
+    t[i] = end.target;
+    s[i] = end.steps;
+  });
+  return py::make_tuple(ends, reasons, reached, steps);
+}
+
+// Basin labels: the target each node's trajectory reaches (-1 if none), and
+// why each trajectory stopped.
+template <int D>
+py::tuple basin_labels(const DoubleArray& lower, const DoubleArray& spacing,
+                       const DoubleArray& drift, const DoubleArray& targets, double step_cells,
+                       double max_dt, double stall_speed, double capture_radius,
+                       std::int64_t max_steps, int threads) {
+  const hjqp::Grid<D> grid = grid_from<D>(lower, spacing, drift, "drift");
+  check_field_shape<D>(drift, grid, 1, "drift");
+  const std::vector<hjqp::Vec<D>> tg = points_from<D>(targets, "targets");
+  const hjqp::Flow<D> flow(grid, drift.data(),
+                           flow_options(step_cells, max_dt, stall_speed, capture_radius, max_steps));
+  std::vector<py::ssize_t> shape(static_cast<std::size_t>(D), 0);
+  for (int k = 0; k < D; ++k) shape[std::size_t(k)] = grid.shape()[k];
+  py::array_t<std::int32_t> labels(shape);
+  py::array_t<std::uint8_t> reasons(shape);
+  std::int32_t* l = labels.mutable_data();
+  std::uint8_t* r = reasons.mutable_data();
+  parallel_interruptible(grid.size(), threads, [&](hjqp::Index i) {
+    const hjqp::FlowEnd<D> end = flow.follow(grid.point(grid.unflat(i)), tg);
+    l[i] = end.target;
+    r[i] = std::uint8_t(end.reason);
+  });
+  return py::make_tuple(labels, reasons);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -208,9 +314,33 @@ PYBIND11_MODULE(_core, m) {
   m.def("march2d", &march<2>, py::arg("lower"), py::arg("spacing"), py::arg("drift"),
         py::arg("diffusion"), py::arg("seed_nodes"), py::arg("seed_values"),
         py::arg("seed_gradients"), py::arg("update_radius"), py::arg("max_turn"),
-        py::arg("max_value"),
-        "March the quasi-potential on a 2D grid from seeded 1-jets.\n\n"
+        py::arg("max_value"), py::arg("absorbing") = py::none(),
+        "March the quasi-potential on a 2D grid from seeded 1-jets. Nodes where\n"
+        "`absorbing` is nonzero receive values but do not propagate them.\n\n"
         "Returns (values, gradients, rules, info).");
+
+  const char* ends_doc = "Follow x' = b(x) from points (n, d). Returns (ends, reasons, targets, steps).";
+  const char* basins_doc = "Basin labels of all nodes. Returns (labels, reasons).";
+  m.def("flow_ends2", &flow_ends<2>, py::arg("lower"), py::arg("spacing"), py::arg("drift"),
+        py::arg("starts"), py::arg("targets"), py::arg("step_cells"), py::arg("max_dt"),
+        py::arg("stall_speed"), py::arg("capture_radius"), py::arg("max_steps"),
+        py::arg("threads"), ends_doc);
+  m.def("flow_ends3", &flow_ends<3>, py::arg("lower"), py::arg("spacing"), py::arg("drift"),
+        py::arg("starts"), py::arg("targets"), py::arg("step_cells"), py::arg("max_dt"),
+        py::arg("stall_speed"), py::arg("capture_radius"), py::arg("max_steps"),
+        py::arg("threads"), ends_doc);
+  m.def("basin_labels2", &basin_labels<2>, py::arg("lower"), py::arg("spacing"),
+        py::arg("drift"), py::arg("targets"), py::arg("step_cells"), py::arg("max_dt"),
+        py::arg("stall_speed"), py::arg("capture_radius"), py::arg("max_steps"),
+        py::arg("threads"), basins_doc);
+  m.def("basin_labels3", &basin_labels<3>, py::arg("lower"), py::arg("spacing"),
+        py::arg("drift"), py::arg("targets"), py::arg("step_cells"), py::arg("max_dt"),
+        py::arg("stall_speed"), py::arg("capture_radius"), py::arg("max_steps"),
+        py::arg("threads"), basins_doc);
+  m.attr("FLOW_CAPTURED") = int(hjqp::FlowStop::Captured);
+  m.attr("FLOW_STALLED") = int(hjqp::FlowStop::Stalled);
+  m.attr("FLOW_LEFT_BOX") = int(hjqp::FlowStop::LeftBox);
+  m.attr("FLOW_MAX_STEPS") = int(hjqp::FlowStop::MaxSteps);
 
   m.def("one_point_update2", &one_point_update2);
   m.def("triangle_update2", &triangle_update2);

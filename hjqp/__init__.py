@@ -9,6 +9,8 @@ from . import models
 from ._version import __version__
 from .attractor import LocalExpansion
 from .grid import Grid
+from .landscape import Equilibria, Landscape, basins, equilibria, landscape
+from .paths import geometric_action, minimum_action_path
 from .quasipotential import QuasiPotential, UpdateRule, local_quasipotential
 from .sde import SDE
 
@@ -20,5 +22,12 @@ __all__ = [
     "UpdateRule",
     "LocalExpansion",
     "local_quasipotential",
+    "Landscape",
+    "Equilibria",
+    "landscape",
+    "equilibria",
+    "basins",
+    "minimum_action_path",
+    "geometric_action",
     "models",
 ]

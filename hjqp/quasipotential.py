@@ -45,6 +45,8 @@ class QuasiPotential:
         U to third order about O (Lyapunov equation and cubic correction).
     info : dict
         Options used and counts from the march.
+    sde : SDE
+        The SDE it was computed for.
     """
 
     values: np.ndarray
@@ -54,6 +56,7 @@ class QuasiPotential:
     rules: np.ndarray
     expansion: LocalExpansion
     info: dict = field(default_factory=dict)
+    sde: Optional[SDE] = None
 
     def __call__(self, points, *, fill_value: Optional[float] = None) -> np.ndarray:
         """U interpolated at points of shape ``(..., d)``; returns shape ``(...)``.
@@ -112,6 +115,8 @@ def local_quasipotential(
     max_value: float = math.inf,
     refine_attractor: bool = True,
     max_turn: float = 1.4,
+    absorbing: Optional[np.ndarray] = None,
+    supersample: int = 1,
 ) -> QuasiPotential:
     """Local quasi-potential of an attractor: the viscosity solution of
     ``1/2 grad U^T D grad U + b . grad U = 0`` with ``U(attractor) = 0``.
@@ -143,6 +148,14 @@ def local_quasipotential(
         Newton-refine the attractor. With False it must be an equilibrium.
     max_turn : float, default 1.4
         Largest angle (radians) a traced characteristic may turn.
+    absorbing : ndarray of bool, shape ``grid.shape``, optional
+        Nodes that receive their value but do not pass the front on: the
+        result is then the cost of paths that avoid them (the direct costs
+        between attractors, :func:`hjqp.landscape`). They must keep clear of
+        the attractor's initial region.
+    supersample : int, default 1
+        Sample callables as means over s^d points of each node's cell, for
+        fields that jump across an interface (see :class:`hjqp.sde.Fields`).
 
     Returns
     -------
@@ -169,7 +182,16 @@ def local_quasipotential(
     if init_levels is not None and not (isinstance(init_levels, (int, np.integer)) and 0 <= init_levels <= 10):
         raise ValueError(f"init_levels must be an integer in [0, 10], got {init_levels!r}")
 
-    fields = sde.fields(grid)
+    if absorbing is not None:
+        absorbing = np.asarray(absorbing)
+        if absorbing.shape != grid.shape or absorbing.dtype.kind not in "bui":
+            raise ValueError(
+                f"absorbing must be a boolean array of shape {grid.shape}, got "
+                f"{absorbing.dtype} {absorbing.shape}"
+            )
+        absorbing = np.ascontiguousarray(absorbing != 0, dtype=np.uint8)
+
+    fields = sde.fields(grid, supersample)
     drift, diffusion = fields.kernel_arrays()
     center, J = refine_equilibrium(fields, attractor, newton=refine_attractor)
     expansion = local_expansion(fields, center, J)
@@ -177,9 +199,15 @@ def local_quasipotential(
         init_levels = max(0, math.ceil(math.log2(max(init_cells, 1.0) / 2.0)))
     options = dict(update_radius=float(update_radius), max_turn=float(max_turn))
     nodes, seed_u, seed_g = _attractor_seeds(fields, expansion, init_cells, init_levels, options)
+    if absorbing is not None and absorbing.reshape(-1)[nodes].any():
+        first = nodes[np.flatnonzero(absorbing.reshape(-1)[nodes])[0]]
+        raise ValueError(
+            f"the absorbing region reaches into the initial region of the attractor at "
+            f"{fields.describe_node(first)}; keep it further away or lower init_cells"
+        )
     values, grad, rules, info = _core.march2d(
         np.asarray(grid.lower), np.asarray(grid.spacing), drift, diffusion,
-        nodes, seed_u, seed_g, max_value=float(max_value), **options,
+        nodes, seed_u, seed_g, max_value=float(max_value), absorbing=absorbing, **options,
     )
     if np.isfinite(max_value):
         # The initial region may reach past max_value on coarse grids.
@@ -188,7 +216,7 @@ def local_quasipotential(
         grad[above] = 0.0
         rules[above] = UpdateRule.UNREACHED
     info.update(options, init_cells=float(init_cells), init_levels=int(init_levels), seeds=int(len(nodes)))
-    return QuasiPotential(values, grad, center, grid, rules, expansion, info)
+    return QuasiPotential(values, grad, center, grid, rules, expansion, info, sde)
 
 
 def _check_option(name, value, lo, hi):
@@ -278,7 +306,7 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
         if arrays:
             local = SDE(fields.drift, fields.diffusion).fields(g)
         else:
-            local = sde.fields(g)
+            local = sde.fields(g, fields.supersample)
         b, dm = local.kernel_arrays()
         values, grad, _, _ = _core.march2d(
             np.asarray(g.lower), np.asarray(g.spacing), b, dm, nodes, seed_u, seed_g,
@@ -295,7 +323,7 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
         flat = np.ravel_multi_index(fidx.T, g.shape)
         seed_u = values.reshape(-1)[flat]
         seed_g = grad.reshape(-1, g.ndim)[flat]
-        ok = np.isfinite(seed_u)
+        ok = np.isfinite(seed_u) & np.all(np.isfinite(seed_g), axis=1)
         nodes, seed_u, seed_g = nodes[ok], seed_u[ok], seed_g[ok]
     return nodes.astype(np.int64), seed_u, np.ascontiguousarray(seed_g)
 

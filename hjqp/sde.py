@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
@@ -107,9 +109,9 @@ class SDE:
         """The dimension d when arrays fix it, else None (set by the grid)."""
         return self._dim
 
-    def fields(self, grid: Grid) -> "Fields":
+    def fields(self, grid: Grid, supersample: int = 1) -> "Fields":
         """The drift and diffusion bound to a grid (see :class:`Fields`)."""
-        return Fields(self, grid)
+        return Fields(self, grid, supersample)
 
     def __repr__(self) -> str:
         def describe(v):
@@ -127,17 +129,28 @@ class Fields:
 
     Arrays sampled on the grid are evaluated between nodes by cubic
     interpolation; callables are called directly.
+
+    With ``supersample = s > 1`` callables are sampled at each node as the
+    mean over s^d points evenly spread over the node's cell (the box of
+    side h centred on it). For a drift or diffusion that jumps across an
+    interface, point samples put the jump anywhere within a cell and the
+    action across it errs by O(h) with a constant of several h; cell means
+    place it where it is. For smooth fields they add an O(h^2) error: keep
+    s = 1 there.
     """
 
-    def __init__(self, sde: SDE, grid: Grid):
+    def __init__(self, sde: SDE, grid: Grid, supersample: int = 1):
         if not isinstance(grid, Grid):
             raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
         d = grid.ndim
         if sde.dim is not None and sde.dim != d:
             raise ValueError(f"the SDE is {sde.dim}-dimensional but the grid is {d}-dimensional")
+        if not (isinstance(supersample, (int, np.integer)) and 1 <= supersample <= 16):
+            raise ValueError(f"supersample must be an integer in [1, 16], got {supersample!r}")
         self.sde = sde
         self.grid = grid
         self.ndim = d
+        self.supersample = int(supersample)
         if isinstance(sde.drift, np.ndarray) and sde.drift.shape[:-1] != grid.shape:
             raise ValueError(
                 f"the drift array has shape {sde.drift.shape}; on this grid it must be "
@@ -263,10 +276,16 @@ class Fields:
         # bounded memory; values do not depend on the slab size.
         rows = max(1, _CHUNK // max(1, grid.size // grid.shape[0]))
         evaluate = self.drift if name == "drift" else self.diffusion
+        s = self.supersample if callable(value) else 1
+        offsets = (np.arange(s) + 0.5) / s - 0.5
+        shifts = [np.array(o) * np.asarray(grid.spacing) for o in itertools.product(offsets, repeat=d)]
         for start in range(0, grid.shape[0], rows):
             stop = min(grid.shape[0], start + rows)
-            mesh = np.meshgrid(axes[0][start:stop], *axes[1:], indexing="ij")
-            out[start:stop] = evaluate(np.stack(mesh, axis=-1))
+            mesh = np.stack(np.meshgrid(axes[0][start:stop], *axes[1:], indexing="ij"), axis=-1)
+            total = evaluate(mesh + shifts[0])
+            for shift in shifts[1:]:
+                total = total + evaluate(mesh + shift)
+            out[start:stop] = total / len(shifts)
         return out
 
     def _interpolate(self, name: str, values: np.ndarray, p: np.ndarray) -> np.ndarray:

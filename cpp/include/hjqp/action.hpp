@@ -89,18 +89,34 @@ inline Vec<D> mirrored_tangent(const Vec<D>& ty, const Vec<D>& chord_unit) {
 
 // Action along a cubic piece by four-point Gauss-Lobatto quadrature (exact
 // for polynomials of degree 5, against 3 for Simpson's rule, with two
-// interior field evaluations). fy and fx are the fields at the ends;
-// `interpolate(point, count)` gives the first `count` components inside.
+// interior field evaluations) on `panels` equal panels of the parameter.
+// fy and fx are the fields at the ends; `interpolate(point, count)` gives
+// the first `count` components inside. One panel is enough over a few
+// cells; long pieces need more, since |b|_A has a kink where b vanishes
+// (near a saddle) and one panel can then miss much of the action.
 template <int D, class Interpolate>
 inline double cubic_action(const CubicPiece<D>& piece, const FieldSample<D>& fy,
-                           const FieldSample<D>& fx, const Interpolate& interpolate) {
+                           const FieldSample<D>& fx, const Interpolate& interpolate,
+                           int panels = 1) {
   constexpr double t1 = 0.27639320225002102;  // (1 - 1/sqrt(5)) / 2
   constexpr double t2 = 0.72360679774997898;  // (1 + 1/sqrt(5)) / 2
-  const double ends = lagrangian<D>(fy, piece.vy) + lagrangian<D>(fx, piece.vx);
   constexpr int n = FieldSample<D>::action_size;
-  const double inner = lagrangian<D>(interpolate(piece.position(t1), n), piece.velocity(t1)) +
-                       lagrangian<D>(interpolate(piece.position(t2), n), piece.velocity(t2));
-  return (ends + 5.0 * inner) / 12.0;
+  const double w = 1.0 / double(panels);
+  double left = lagrangian<D>(fy, piece.vy);
+  double total = 0.0;
+  for (int p = 0; p < panels; ++p) {
+    const double t0 = double(p) * w;
+    const double right =
+        p + 1 == panels
+            ? lagrangian<D>(fx, piece.vx)
+            : lagrangian<D>(interpolate(piece.position(t0 + w), n), piece.velocity(t0 + w));
+    const double inner =
+        lagrangian<D>(interpolate(piece.position(t0 + t1 * w), n), piece.velocity(t0 + t1 * w)) +
+        lagrangian<D>(interpolate(piece.position(t0 + t2 * w), n), piece.velocity(t0 + t2 * w));
+    total += w * (left + right + 5.0 * inner) / 12.0;
+    left = right;
+  }
+  return total;
 }
 
 }  // namespace hjqp

@@ -40,14 +40,6 @@ inline FieldSample<D> lerp(const FieldSample<D>& a, const FieldSample<D>& b, dou
 }
 
 template <int D>
-std::string describe_node(const Grid<D>& grid, Index i) {
-  const MultiIndex<D> m = grid.unflat(i);
-  std::string s = "grid node [";
-  for (int k = 0; k < D; ++k) s += (k ? ", " : "") + std::to_string(m[k]);
-  return s + "]";
-}
-
-template <int D>
 class SampledFields {
   static_assert(sizeof(FieldSample<D>) == sizeof(double) * FieldSample<D>::size,
                 "FieldSample must be a plain array of doubles");
@@ -151,6 +143,14 @@ class SampledFields {
     }
     FieldSample<D> r{};
     accumulate_cubic<action_size>(action_.data(), first, w, r.data());
+    // Cubic convolution overshoots next to a jump of the metric and can lose
+    // positive definiteness there; multilinear interpolation of SPD
+    // matrices cannot.
+    if (!(spd_margin<D>(r.metric) > 0.0)) {
+      FieldSample<D> l{};
+      linear_into(x, Count, l);
+      return l;
+    }
     if (Count > action_size)
       accumulate_cubic<sym_size<D>>(diffusion_.data(), first, w, r.diffusion.data());
     return r;

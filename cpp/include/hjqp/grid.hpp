@@ -138,4 +138,13 @@ class Grid {
   double min_spacing_ = 0.0;
 };
 
+// "grid node [i, j]": how error messages name a node.
+template <int D>
+std::string describe_node(const Grid<D>& grid, Index i) {
+  const MultiIndex<D> m = grid.unflat(i);
+  std::string s = "grid node [";
+  for (int k = 0; k < D; ++k) s += (k ? ", " : "") + std::to_string(m[k]);
+  return s + "]";
+}
+
 }  // namespace hjqp

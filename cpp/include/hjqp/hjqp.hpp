@@ -4,6 +4,7 @@
 
 #include "hjqp/action.hpp"
 #include "hjqp/fields.hpp"
+#include "hjqp/flow.hpp"
 #include "hjqp/grid.hpp"
 #include "hjqp/heap.hpp"
 #include "hjqp/linalg.hpp"

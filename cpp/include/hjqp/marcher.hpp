@@ -46,7 +46,10 @@
 
 namespace hjqp {
 
-enum class NodeState : std::uint8_t { Far = 0, Considered = 1, Accepted = 2 };
+// Absorbed: a node of an absorbing region (set_absorbing) once its value is
+// known. It keeps that value but is never used to update other nodes, so the
+// front does not pass through the region.
+enum class NodeState : std::uint8_t { Far = 0, Considered = 1, Accepted = 2, Absorbed = 3 };
 
 // Which rule gave an accepted node its value.
 enum class UpdateRule : std::uint8_t {
@@ -137,11 +140,22 @@ class Marcher {
     rule_[std::size_t(node)] = UpdateRule::Seed;
   }
 
+  // Nodes with mask[i] != 0 absorb the front: they receive a value but do
+  // not propagate it (the direct costs between attractors, whose fronts must
+  // not pass through the neighbourhoods of other attractors). The mask must
+  // outlive the march; seeds must not lie in it.
+  void set_absorbing(const std::uint8_t* mask) { absorbing_ = mask; }
+
   // March until every reachable node is accepted (or max_value is passed).
   // `interrupted` is polled every options.check_interval acceptances; when
   // it returns true the march stops by throwing Interrupted.
   MarchStats run(const std::function<bool()>& interrupted = {}) {
     if (seeds_.empty()) throw std::invalid_argument("the march needs at least one seed node");
+    if (absorbing_)
+      for (Index s : seeds_)
+        if (absorbing_[s])
+          throw std::invalid_argument("seed " + describe_node(grid_, s) +
+                                      " lies in the absorbing region");
     for (Index s : seeds_) propagate(s);
     Index since_check = 0;
     while (!heap_.empty()) {
@@ -149,9 +163,13 @@ class Marcher {
       if (values_[x] > options_.max_value) break;
       heap_.pop();
       settle(x);
-      state_[std::size_t(x)] = NodeState::Accepted;
       ++stats_.accepted;
-      propagate(x);
+      if (absorbing_ && absorbing_[x]) {
+        state_[std::size_t(x)] = NodeState::Absorbed;
+      } else {
+        state_[std::size_t(x)] = NodeState::Accepted;
+        propagate(x);
+      }
       if (++since_check >= options_.check_interval) {
         since_check = 0;
         if (interrupted && interrupted()) throw Interrupted();
@@ -175,6 +193,9 @@ class Marcher {
  private:
   enum class LineResult { None, Pinned, Interior };
 
+  // Panel length of the jet update's quadrature, in cells.
+  static constexpr double kPanelCells = 8.0;
+
   Vec<D> gradient(Index i) const {
     Vec<D> g;
     for (int k = 0; k < D; ++k) g[k] = gradients_[i * D + k];
@@ -196,7 +217,7 @@ class Marcher {
       for (int k = 0; k < D; ++k) n[k] = m[k] + off[k];
       if (!grid_.contains(n)) continue;
       const Index x = grid_.flat(n);
-      if (accepted(x)) continue;
+      if (state_[std::size_t(x)] >= NodeState::Accepted) continue;
       double predicted = uy;
       for (int k = 0; k < D; ++k) predicted += gy[k] * sp[k] * double(off[k]);
       // U cannot decrease along a path: a prediction below the base value
@@ -237,6 +258,12 @@ class Marcher {
     return unit(axpy<D>(b, 1.0 / wsum, dg), t);
   }
 
+
+  bool touches_absorbing(const Vec<D>& p) const {
+    bool touches = false;
+    grid_.for_each_corner(p, [&](Index i, double) { touches = touches || absorbing_[i] != 0; });
+    return touches;
+  }
 
   // Stage 1.
   void settle(Index x) {
@@ -315,6 +342,9 @@ class Marcher {
         if (kind != LineResult::None && r.value < pinned.value) pinned = r;
       }
       if (!grid_.inside(next)) break;
+      // A path must not pass over an absorbing node: the trace ends at the
+      // first cell that touches one.
+      if (absorbing_ && touches_absorbing(next)) break;
       Vec<D> t_next;
       if (direction_at(next, t_next)) {
         if (dot<D>(t_start, t_next) < min_cos_turn_) break;
@@ -361,9 +391,16 @@ class Marcher {
       const Index ia = grid_.flat(ma), ib = grid_.flat(mb);
       const JetNode<D> ja{grid_.point(ma), values_[ia], gradient(ia)};
       const JetNode<D> jb{grid_.point(mb), values_[ib], gradient(ib)};
-      JetUpdate<D, decltype(interpolate)> update(ja, jb, px, fx, interpolate);
-      const UpdateResult<D> r = update.solve(s0);
+      JetUpdate<D, decltype(interpolate)> update(ja, jb, px, fx, interpolate,
+                                                 kPanelCells * grid_.min_spacing());
+      UpdateResult<D> r = update.solve(s0);
       ++stats_.jet_updates;
+      // The action is non-negative, so U(x) is at least U at the base point,
+      // which is at least min(U_a, U_b) up to O(h^2). The Hermite base value
+      // can dip below that by O(h |grad U error|) where grad U is poor (on
+      // the far side of a saddle, where U is flat along the flow lines that
+      // converge on the next attractor), and such dips would accumulate.
+      r.value = std::fmax(r.value, std::fmin(ja.value, jb.value));
       if (r.value < line_best.value) line_best = r;
       if (r.below && moved <= 0 && edge_accepted(j - 1)) {
         --j;
@@ -444,6 +481,7 @@ class Marcher {
   double* gradients_;
   MarchOptions options_;
   std::vector<NodeState> state_;
+  const std::uint8_t* absorbing_ = nullptr;
   std::vector<UpdateRule> rule_;
   std::vector<std::int32_t> parent_;
   IndexedHeap heap_;

@@ -250,10 +250,15 @@ class JetUpdate {
   static_assert(D == 2, "the jet update is written for 2D (two tangent angles)");
 
  public:
+  // Pieces longer than `panel_length` are integrated on several panels
+  // (at most 16) of about that length.
   JetUpdate(const JetNode<D>& a, const JetNode<D>& b, const Vec<D>& x, const FieldSample<D>& fx,
-            const Interpolate& interpolate)
+            const Interpolate& interpolate,
+            double panel_length = std::numeric_limits<double>::infinity())
       : a_(a), b_(b), x_(x), fx_(fx), interpolate_(interpolate) {
     edge_ = sub<D>(b.point, a.point);
+    const double reach = norm<D>(sub<D>(x, axpy<D>(a.point, 0.5, edge_)));
+    panels_ = int(std::fmin(16.0, std::fmax(1.0, std::ceil(reach / panel_length))));
     da_ = dot<D>(a.gradient, edge_);
     db_ = dot<D>(b.gradient, edge_);
   }
@@ -282,9 +287,11 @@ class JetUpdate {
       plus.x[k] += delta;
       minus.x[k] -= delta;
       const double sp = cubic_action<D>(plus, base.fields,
-                                        interpolate_(plus.x, FieldSample<D>::action_size), interpolate_);
+                                        interpolate_(plus.x, FieldSample<D>::action_size),
+                                        interpolate_, panels_);
       const double sm = cubic_action<D>(minus, base.fields,
-                                        interpolate_(minus.x, FieldSample<D>::action_size), interpolate_);
+                                        interpolate_(minus.x, FieldSample<D>::action_size),
+                                        interpolate_, panels_);
       r.gradient[k] = (sp - sm) / (2.0 * delta);
     }
     return r;
@@ -298,7 +305,7 @@ class JetUpdate {
       cached_s_ = w[0];
     }
     return cached_.value + cubic_action<D>(piece_at(cached_, w[1], w[2]), cached_.fields, fx_,
-                                           interpolate_);
+                                           interpolate_, panels_);
   }
 
  private:
@@ -354,6 +361,7 @@ class JetUpdate {
   Vec<D> x_;
   FieldSample<D> fx_;
   const Interpolate& interpolate_;
+  int panels_ = 1;
   Vec<D> edge_;
   double da_, db_;
   Vec<D> ta_{}, tb_{}, na_{}, nb_{};  // guessed unit tangents and their normals

@@ -1,0 +1,163 @@
+// The deterministic flow x' = b(x) over a drift sampled on a grid
+// (multilinear interpolation): where trajectories end, and which attractor
+// each node's trajectory reaches (its basin label).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hjqp/grid.hpp"
+#include "hjqp/linalg.hpp"
+
+namespace hjqp {
+
+// Why a trajectory stopped.
+enum class FlowStop : std::uint8_t {
+  Captured = 0,  // came within the capture radius of a target
+  Stalled = 1,   // |b| fell below the stall speed: an equilibrium or a flat region
+  LeftBox = 2,   // crossed the box edge
+  MaxSteps = 3,  // still moving after the step limit (a cycle, or a very slow approach)
+};
+
+struct FlowOptions {
+  // Arc length of one step, in units of the smallest grid spacing.
+  double step_cells = 0.5;
+  // Largest time step; RK4 is stable near an equilibrium when it is below
+  // about 2.7 / |Db|, so the caller passes a fraction of 1 / max |Db|.
+  double max_dt = 1.0;
+  // |b| below this counts as stalled.
+  double stall_speed = 0.0;
+  // Distance to a target that counts as arrival.
+  double capture_radius = 0.0;
+  Index max_steps = 100000;
+};
+
+template <int D>
+struct FlowEnd {
+  Vec<D> point{};
+  FlowStop reason = FlowStop::MaxSteps;
+  int target = -1;  // index of the target reached, -1 if none
+  Index steps = 0;
+};
+
+template <int D>
+class Flow {
+ public:
+  // drift: grid.size() * D values, node-major; must outlive the flow.
+  Flow(const Grid<D>& grid, const double* drift, const FlowOptions& options)
+      : grid_(grid), drift_(drift), options_(options) {
+    if (!(options.step_cells > 0.0 && options.step_cells <= 100.0))
+      throw std::invalid_argument("step_cells must lie in (0, 100], got " +
+                                  std::to_string(options.step_cells));
+    if (!(options.max_dt > 0.0) || !std::isfinite(options.max_dt))
+      throw std::invalid_argument("max_dt must be positive and finite");
+    if (!(options.stall_speed >= 0.0) || !std::isfinite(options.stall_speed))
+      throw std::invalid_argument("stall_speed must be non-negative and finite");
+    if (!(options.capture_radius >= 0.0) || !std::isfinite(options.capture_radius))
+      throw std::invalid_argument("capture_radius must be non-negative and finite");
+    if (options.max_steps < 1) throw std::invalid_argument("max_steps must be >= 1");
+    for (Index i = 0; i < grid.size() * D; ++i)
+      if (!std::isfinite(drift[i]))
+        throw std::invalid_argument("drift is not finite at " + describe_node(grid, i / D));
+  }
+
+  Vec<D> drift(const Vec<D>& x) const {
+    Vec<D> b{};
+    grid_.for_each_corner(x, [&](Index i, double w) {
+      for (int k = 0; k < D; ++k) b[k] += w * drift_[i * D + k];
+    });
+    return b;
+  }
+
+  // Follow the flow from x until one of the stopping rules applies. Steps
+  // are classical RK4 with dt = min(step length / |b|, max_dt): a bounded
+  // arc length far from equilibria, a stable time step near them.
+  FlowEnd<D> follow(Vec<D> x, const std::vector<Vec<D>>& targets) const {
+    FlowEnd<D> end;
+    const double r2 = options_.capture_radius * options_.capture_radius;
+    const double length = options_.step_cells * grid_.min_spacing();
+    for (Index step = 0; step <= options_.max_steps; ++step) {
+      for (std::size_t t = 0; t < targets.size(); ++t) {
+        const Vec<D> y = sub<D>(x, targets[t]);
+        if (dot<D>(y, y) <= r2) {
+          end.reason = FlowStop::Captured;
+          end.target = int(t);
+          end.point = x;
+          end.steps = step;
+          return end;
+        }
+      }
+      if (step == options_.max_steps) break;
+      const Vec<D> k1 = drift(x);
+      const double speed = norm<D>(k1);
+      if (!(speed > options_.stall_speed)) {
+        end.reason = FlowStop::Stalled;
+        end.point = x;
+        end.steps = step;
+        return end;
+      }
+      const double dt = std::fmin(length / speed, options_.max_dt);
+      const Vec<D> k2 = drift(axpy<D>(x, 0.5 * dt, k1));
+      const Vec<D> k3 = drift(axpy<D>(x, 0.5 * dt, k2));
+      const Vec<D> k4 = drift(axpy<D>(x, dt, k3));
+      Vec<D> next;
+      for (int k = 0; k < D; ++k) next[k] = x[k] + dt / 6.0 * (k1[k] + 2.0 * (k2[k] + k3[k]) + k4[k]);
+      if (!grid_.inside(next)) {
+        end.reason = FlowStop::LeftBox;
+        end.point = x;
+        end.steps = step + 1;
+        return end;
+      }
+      x = next;
+    }
+    end.reason = FlowStop::MaxSteps;
+    end.point = x;
+    end.steps = options_.max_steps;
+    return end;
+  }
+
+ private:
+  Grid<D> grid_;
+  const double* drift_;
+  FlowOptions options_;
+};
+
+// Run body(i) for i in [0, n) on `threads` threads, in contiguous blocks
+// claimed in order, so that the result does not depend on the thread count.
+// `interrupted` is polled by the calling thread between blocks; when it
+// returns true the remaining blocks are skipped and the function returns true.
+inline bool parallel_for(Index n, int threads, const std::function<void(Index)>& body,
+                         const std::function<bool()>& interrupted = {}) {
+  const Index block = 1024;
+  std::atomic<Index> next{0};
+  std::atomic<bool> stop{false};
+  auto work = [&]() {
+    while (!stop.load()) {
+      const Index first = next.fetch_add(block);
+      if (first >= n) return;
+      const Index last = std::min(n, first + block);
+      for (Index i = first; i < last; ++i) body(i);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+  // The calling thread works too, and checks for interrupts between blocks.
+  while (!stop.load()) {
+    if (interrupted && interrupted()) stop.store(true);
+    const Index first = next.fetch_add(block);
+    if (first >= n) break;
+    const Index last = std::min(n, first + block);
+    for (Index i = first; i < last; ++i) body(i);
+  }
+  for (std::thread& t : pool) t.join();
+  return stop.load();
+}
+
+}  // namespace hjqp

@@ -1,0 +1,158 @@
+"""Minimum action paths and the geometric action of a path."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .grid import Grid
+from .sde import SDE, Fields
+
+__all__ = ["geometric_action", "minimum_action_path", "follow_flow"]
+
+
+def _fields(sde: SDE, grid: Optional[Grid], path: np.ndarray) -> Fields:
+    if not isinstance(sde, SDE):
+        raise TypeError(f"sde must be an hjqp.SDE, got {type(sde).__name__}")
+    if grid is None:
+        sampled_diffusion = isinstance(sde.diffusion, np.ndarray) and sde.diffusion.ndim > 2
+        if isinstance(sde.drift, np.ndarray) or sampled_diffusion:
+            raise ValueError("an SDE given by arrays on a grid needs that grid")
+        d = path.shape[-1]
+        lo, hi = path.min(axis=0), path.max(axis=0)
+        grid = Grid(lo - 1.0, hi + 1.0, (3,) * d)  # only to evaluate the callables
+    return sde.fields(grid)
+
+
+def geometric_action(sde: SDE, path, grid: Optional[Grid] = None) -> float:
+    """The geometric action of a polyline, S = int |psi'|_A |b|_A - <psi', b>_A ds.
+
+    Each segment is integrated by Simpson's rule with b and A = D^{-1} at its
+    ends and midpoint, independently of any grid solution: the action of a
+    minimum action path to x must equal U(x) up to discretisation error.
+
+    Parameters
+    ----------
+    sde : SDE
+    path : array_like, shape (n, d)
+        The vertices, in the direction of travel.
+    grid : Grid, optional
+        Needed only for an SDE given by arrays sampled on a grid.
+    """
+    p = np.asarray(path, dtype=float)
+    if p.ndim != 2 or len(p) < 2 or not np.all(np.isfinite(p)):
+        raise ValueError(f"path must be a finite array of shape (n >= 2, d), got shape {p.shape}")
+    fields = _fields(sde, grid, p)
+    if p.shape[1] != fields.ndim:
+        raise ValueError(f"path points have {p.shape[1]} coordinates, the SDE {fields.ndim}")
+    v = np.diff(p, axis=0)
+    total = 0.0
+    for x, w in ((p[:-1], 1.0), (0.5 * (p[:-1] + p[1:]), 4.0), (p[1:], 1.0)):
+        b = fields.drift(x)
+        a = np.linalg.inv(fields.diffusion(x))
+        ab = np.einsum("nij,nj->ni", a, b)
+        av = np.einsum("nij,nj->ni", a, v)
+        vv = np.maximum(np.einsum("ni,ni->n", v, av), 0.0)
+        bb = np.maximum(np.einsum("ni,ni->n", b, ab), 0.0)
+        total += w / 6.0 * np.sum(np.sqrt(vv * bb) - np.einsum("ni,ni->n", v, ab))
+    return float(total)
+
+
+def _rk4_arclength(direction, x0: np.ndarray, step: float, stop, max_steps: int, box: Grid):
+    """Integrate y' = direction(y) (unit vectors) with arc-length steps until
+    stop(y) is true. Returns the points and why it ended ('stop', 'stall',
+    'box', 'steps')."""
+    points = [x0]
+    y = x0
+    for _ in range(max_steps):
+        if stop(y):
+            return np.array(points), "stop"
+        k1 = direction(y)
+        if k1 is None:
+            return np.array(points), "stall"
+        k2 = direction(y + 0.5 * step * k1)
+        k3 = direction(y + 0.5 * step * k2) if k2 is not None else None
+        k4 = direction(y + step * k3) if k3 is not None else None
+        if k4 is None:
+            return np.array(points), "stall"
+        y = y + step / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+        if not box.contains(y):
+            return np.array(points), "box"
+        points.append(y)
+    return np.array(points), "stop" if stop(y) else "steps"
+
+
+def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optional[int] = None) -> np.ndarray:
+    """The minimum action path from the attractor of ``qp`` to the point x.
+
+    Integrates y' = -(b + D grad U) / |b + D grad U| backward from x (grad U
+    interpolated from the computed solution) until the path is within two
+    cells of the attractor, then closes it there.
+
+    Parameters
+    ----------
+    qp : QuasiPotential
+    x : array_like, shape (d,)
+    step : float, optional
+        Arc length of a step (default a quarter of the smallest spacing).
+    max_steps : int, optional
+
+    Returns
+    -------
+    ndarray, shape (n, d)
+        From the attractor (first row) to x (last row).
+
+    Raises
+    ------
+    ValueError
+        If x is outside the box or not reached, or the path stalls (b and
+        D grad U vanish together away from the attractor, as on a flat loss)
+        or leaves the box.
+    """
+    grid = qp.grid
+    if qp.sde is None:
+        raise ValueError("this quasi-potential does not carry its SDE")
+    x = np.asarray(x, dtype=float)
+    if x.shape != (grid.ndim,) or not np.all(np.isfinite(x)) or not grid.contains(x):
+        raise ValueError(f"x must be a point of the box {grid.lower} - {grid.upper}, got {x.tolist()}")
+    if not np.isfinite(qp(x)):
+        raise ValueError(f"the quasi-potential is not finite at {x.tolist()}")
+    fields = qp.sde.fields(grid)
+    h = min(grid.spacing)
+    step = 0.25 * h if step is None else float(step)
+    if max_steps is None:
+        max_steps = int(20 * sum(grid.shape) * h / step)
+    o = qp.attractor
+    radius = 2 * max(grid.spacing)
+    scale = np.linalg.norm(fields.drift(x[None])[0]) + 1.0
+
+    def direction(y):
+        if not grid.contains(y):
+            return None
+        g = qp.gradient(y, fill_value=np.nan)
+        v = fields.drift(y[None])[0] + fields.diffusion(y[None])[0] @ g
+        n = np.linalg.norm(v)
+        if not np.isfinite(n) or n <= 1e-12 * scale:
+            return None
+        return -v / n
+
+    pts, why = _rk4_arclength(direction, x, step, lambda y: np.linalg.norm(y - o) <= radius, max_steps, grid)
+    if why != "stop":
+        reason = {"stall": "stalls (b + D grad U vanishes)", "box": "leaves the box",
+                  "steps": f"did not reach the attractor in {max_steps} steps"}[why]
+        raise ValueError(f"the minimum action path to {x.tolist()} {reason} at {np.round(pts[-1], 6).tolist()}")
+    return np.vstack([o[None], pts[::-1]])
+
+
+def follow_flow(fields: Fields, x0, stop, *, step: float, max_steps: int) -> np.ndarray:
+    """The trajectory of x' = b(x) from x0 (arc-length RK4) until stop(y)."""
+    scale = np.linalg.norm(fields.drift(np.asarray(x0, dtype=float)[None])[0]) + 1.0
+
+    def direction(y):
+        b = fields.drift(y[None])[0]
+        n = np.linalg.norm(b)
+        return None if n <= 1e-12 * scale else b / n
+
+    pts, _ = _rk4_arclength(direction, np.asarray(x0, dtype=float), step, stop, max_steps, fields.grid)
+    return pts
