@@ -11,9 +11,12 @@ import time
 import hjqp
 
 CHILD = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     import numpy as np
     import hjqp
+    # A process started in the background by a shell without job control
+    # inherits SIGINT ignored, and Python then installs no handler for it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     problem = hjqp.models.linear_rotational()
     grid = problem.grid(3001)  # tens of seconds: far longer than the test waits
     sde = problem.sde
