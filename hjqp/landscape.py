@@ -68,8 +68,6 @@ def _drift_scale(b: np.ndarray, grid: Grid) -> float:
     """Largest |Db| (Frobenius) over the grid, from differences of the samples."""
     d = grid.ndim
     parts = [np.gradient(b[..., k], *grid.spacing, axis=tuple(range(d))) for k in range(d)]
-    if d == 1:
-        parts = [[p] for p in parts]
     total = sum(np.square(g) for row in parts for g in row)
     return float(np.sqrt(np.max(total)))
 
@@ -301,17 +299,17 @@ def basins(sde: SDE, grid: Grid, attractors, *, capture_radius: Optional[float] 
     a = _points(attractors, grid.ndim, "attractors")
     if capture_radius is None:
         capture_radius = _capture_radius(grid, a, np.zeros((0, grid.ndim)))
-    labels, _ = _basins(fields, a, float(capture_radius), _threads(threads))
+    b = fields._checked_drift()
+    labels, _ = _basins(fields, a, float(capture_radius), _threads(threads), _drift_scale(b, grid))
     return labels
 
 
-def _basins(fields: Fields, attractors: np.ndarray, capture: float, threads: int):
+def _basins(fields: Fields, attractors: np.ndarray, capture: float, threads: int, scale: float):
     grid = fields.grid
-    b = fields._checked_drift()
     fn = {2: _core.basin_labels2, 3: _core.basin_labels3}[grid.ndim]
-    return fn(np.asarray(grid.lower, float), np.asarray(grid.spacing, float), b,
+    return fn(np.asarray(grid.lower, float), np.asarray(grid.spacing, float), fields._checked_drift(),
               np.ascontiguousarray(attractors, dtype=float), threads=threads,
-              **_flow_options(grid, _drift_scale(b, grid), capture))
+              **_flow_options(grid, scale, capture))
 
 
 def _points(value, d: int, name: str) -> np.ndarray:
@@ -708,7 +706,7 @@ def landscape(
 
     # Basins, and where each saddle's unstable manifold leads.
     capture = _capture_radius(grid, O, np.concatenate([eq.saddles, eq.others]))
-    labels, _ = _basins(fields, O, capture, n_threads)
+    labels, _ = _basins(fields, O, capture, n_threads, scale)
     links = np.full((len(eq.saddles), 2), -1, dtype=int)
     if len(eq.saddles):
         starts = []
