@@ -5,7 +5,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -307,6 +312,307 @@ py::tuple basin_labels(const DoubleArray& lower, const DoubleArray& spacing,
   return py::make_tuple(labels, reasons);
 }
 
+// ---- Euler-Maruyama over sampled fields ------------------------------------
+
+// Runs body over [0, n) on worker threads with the GIL released; raises
+// KeyboardInterrupt when a signal arrives.
+void run_interruptible(hjqp::Index n, int threads,
+                       const std::function<void(hjqp::Index, int, const std::atomic<bool>&)>& body) {
+  if (threads < 1) throw std::invalid_argument("threads must be >= 1, got " + std::to_string(threads));
+  bool interrupted = false;
+  {
+    py::gil_scoped_release release;
+    auto check = [&interrupted]() {
+      py::gil_scoped_acquire acquire;
+      if (PyErr_CheckSignals() != 0) interrupted = true;
+      return interrupted;
+    };
+    hjqp::run_items(n, threads, body, check);
+  }
+  if (interrupted) throw py::error_already_set();
+}
+
+template <int D>
+std::shared_ptr<hjqp::SampledSDE<D>> make_sampled(const DoubleArray& lower, const DoubleArray& spacing,
+                                                  const DoubleArray& drift, const DoubleArray& sigma) {
+  const hjqp::Grid<D> grid = grid_from<D>(lower, spacing, drift, "drift");
+  check_field_shape<D>(drift, grid, 1, "drift");
+  check_field_shape<D>(sigma, grid, 2, "sigma");
+  return std::make_shared<hjqp::SampledSDE<D>>(grid, drift.data(), sigma.data());
+}
+
+// Start points (n, D) inside the box, and the path ids (n,).
+template <int D>
+std::vector<hjqp::Vec<D>> starts_from(const hjqp::SampledSDE<D>& sde, const DoubleArray& x0,
+                                      const IndexArray& paths) {
+  std::vector<hjqp::Vec<D>> x = points_from<D>(x0, "x0");
+  if (paths.ndim() != 1 || paths.shape(0) != py::ssize_t(x.size()))
+    throw std::invalid_argument("paths must have shape (" + std::to_string(x.size()) + ",), got " +
+                                shape_str(paths));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (!sde.grid().inside(x[i]))
+      throw std::invalid_argument("start point " + std::to_string(i) + " lies outside the grid's box");
+    if (paths.data()[i] < 0) throw std::invalid_argument("path ids must be non-negative");
+  }
+  return x;
+}
+
+// Work items of up to kLanes paths: item i covers paths [i * kLanes, ...).
+template <int D>
+struct Batches {
+  static constexpr int kLanes = hjqp::EulerMaruyama<D>::kLanes;
+  hjqp::Index n;
+  hjqp::Index count() const { return (n + kLanes - 1) / kLanes; }
+  hjqp::Index first(hjqp::Index i) const { return i * kLanes; }
+  int lanes(hjqp::Index i) const { return int(std::min<hjqp::Index>(kLanes, n - i * kLanes)); }
+};
+
+void check_steps(std::int64_t n0, std::int64_t n1) {
+  if (n0 < 0 || n1 < n0)
+    throw std::invalid_argument("steps must satisfy 0 <= n0 <= n1, got " + std::to_string(n0) +
+                                ", " + std::to_string(n1));
+}
+
+// Paths stored every `thin` steps over [n0, n1). Returns (samples (n, m, D),
+// ends (n, D), stops (n,), steps (n,)).
+template <int D>
+py::tuple em_store(const hjqp::SampledSDE<D>& sde, const DoubleArray& x0, const IndexArray& paths,
+                   double eps, double dt, std::uint64_t seed, std::int64_t n0, std::int64_t n1,
+                   std::int64_t thin, int threads) {
+  std::vector<hjqp::Vec<D>> x = starts_from<D>(sde, x0, paths);
+  check_steps(n0, n1);
+  if (thin < 1) throw std::invalid_argument("thin must be >= 1");
+  const hjqp::EulerMaruyama<D> em(sde, eps, dt, seed);
+  const py::ssize_t n = py::ssize_t(x.size());
+  const py::ssize_t m = py::ssize_t((n1 - n0 + thin - 1) / thin);
+  py::array_t<double> samples(std::vector<py::ssize_t>{n, m, D});
+  py::array_t<double> ends(std::vector<py::ssize_t>{n, D});
+  py::array_t<std::uint8_t> stops(n);
+  py::array_t<std::int64_t> steps(n);
+  double* s = samples.mutable_data();
+  std::fill(s, s + n * m * D, std::numeric_limits<double>::quiet_NaN());
+  double* e = ends.mutable_data();
+  std::uint8_t* r = stops.mutable_data();
+  std::int64_t* st = steps.mutable_data();
+  const std::int64_t* id = paths.data();
+  std::vector<hjqp::Index> step(std::size_t(n), 0);
+  std::vector<hjqp::PathStop> why(static_cast<std::size_t>(n));
+  const Batches<D> batches{n};
+  run_interruptible(batches.count(), threads, [&](hjqp::Index item, int, const std::atomic<bool>& stop) {
+    const hjqp::Index i = batches.first(item);
+    const int lanes = batches.lanes(item);
+    double* out[Batches<D>::kLanes];
+    for (int l = 0; l < lanes; ++l) out[l] = s + (i + l) * m * D;
+    em.store({id + i, &x[std::size_t(i)], lanes, &step[std::size_t(i)], &why[std::size_t(i)]}, n0, n1,
+             thin, out, stop);
+  });
+  for (py::ssize_t i = 0; i < n; ++i) {
+    r[i] = std::uint8_t(why[std::size_t(i)]);
+    st[i] = step[std::size_t(i)];
+    for (int k = 0; k < D; ++k) e[i * D + k] = x[std::size_t(i)][k];
+  }
+  return py::make_tuple(samples, ends, stops, steps);
+}
+
+template <int D>
+hjqp::Domain<D> domain_from(const hjqp::SampledSDE<D>& sde, int kind, const DoubleArray& center,
+                            double radius, const DoubleArray& lower, const DoubleArray& upper,
+                            const std::optional<DoubleArray>& level) {
+  hjqp::Domain<D> dom;
+  if (kind == 0) {
+    dom.kind = hjqp::Domain<D>::Kind::Ball;
+    dom.center = vec_from<D>(center, "center");
+    if (!(radius > 0.0) || !std::isfinite(radius)) throw std::invalid_argument("radius must be positive");
+    dom.radius = radius;
+  } else if (kind == 1) {
+    dom.kind = hjqp::Domain<D>::Kind::Box;
+    dom.lower = vec_from<D>(lower, "lower");
+    dom.upper = vec_from<D>(upper, "upper");
+    for (int k = 0; k < D; ++k)
+      if (!(dom.lower[k] < dom.upper[k])) throw std::invalid_argument("box: lower must be < upper");
+  } else if (kind == 2) {
+    if (!level) throw std::invalid_argument("a level-set domain needs its sampled function");
+    check_field_shape<D>(*level, sde.grid(), 0, "level");
+    for (hjqp::Index i = 0; i < sde.grid().size(); ++i)
+      if (!std::isfinite(level->data()[i]))
+        throw std::invalid_argument("the level-set function is not finite at " +
+                                    hjqp::describe_node(sde.grid(), i));
+    dom.kind = hjqp::Domain<D>::Kind::LevelSet;
+    dom.g = level->data();
+    dom.grid = &sde.grid();
+  } else {
+    throw std::invalid_argument("unknown domain kind " + std::to_string(kind));
+  }
+  return dom;
+}
+
+// First exits over [n0, n1). Returns (ends (n, D), stops (n,), steps (n,),
+// boundary points (n, D): the end points projected onto the boundary).
+template <int D>
+py::tuple em_exit(const hjqp::SampledSDE<D>& sde, const DoubleArray& x0, const IndexArray& paths,
+                  double eps, double dt, std::uint64_t seed, std::int64_t n0, std::int64_t n1,
+                  int kind, const DoubleArray& center, double radius, const DoubleArray& lower,
+                  const DoubleArray& upper, const std::optional<DoubleArray>& level, double shift,
+                  int threads) {
+  std::vector<hjqp::Vec<D>> x = starts_from<D>(sde, x0, paths);
+  check_steps(n0, n1);
+  if (!(shift >= 0.0) || !std::isfinite(shift)) throw std::invalid_argument("shift must be >= 0");
+  const hjqp::Domain<D> dom = domain_from<D>(sde, kind, center, radius, lower, upper, level);
+  const hjqp::EulerMaruyama<D> em(sde, eps, dt, seed);
+  const py::ssize_t n = py::ssize_t(x.size());
+  py::array_t<double> ends(std::vector<py::ssize_t>{n, D});
+  py::array_t<double> boundary(std::vector<py::ssize_t>{n, D});
+  py::array_t<std::uint8_t> stops(n);
+  py::array_t<std::int64_t> steps(n);
+  double* e = ends.mutable_data();
+  double* bp = boundary.mutable_data();
+  std::uint8_t* r = stops.mutable_data();
+  std::int64_t* st = steps.mutable_data();
+  const std::int64_t* id = paths.data();
+  std::vector<hjqp::Index> step(std::size_t(n), 0);
+  std::vector<hjqp::PathStop> why(static_cast<std::size_t>(n));
+  const Batches<D> batches{n};
+  run_interruptible(batches.count(), threads, [&](hjqp::Index item, int, const std::atomic<bool>& stop) {
+    const hjqp::Index i = batches.first(item);
+    em.exit({id + i, &x[std::size_t(i)], batches.lanes(item), &step[std::size_t(i)], &why[std::size_t(i)]},
+            n0, n1, dom, shift, stop);
+  });
+  for (py::ssize_t i = 0; i < n; ++i) {
+    r[i] = std::uint8_t(why[std::size_t(i)]);
+    st[i] = step[std::size_t(i)];
+    const hjqp::Vec<D> p = dom.project(x[std::size_t(i)]);
+    for (int k = 0; k < D; ++k) {
+      e[i * D + k] = x[std::size_t(i)][k];
+      bp[i * D + k] = p[k];
+    }
+  }
+  return py::make_tuple(ends, stops, steps, boundary);
+}
+
+// A long run over [n0, n1). Returns (ends (n, D), cores (n,), stops (n,),
+// steps (n,), and per path: milestone steps (n, k + 1), transitions
+// (n, k, k), label steps (n, n_labels + 1); and the histogram of nearest
+// nodes (grid shape, or empty)).
+template <int D>
+py::tuple em_tally(const hjqp::SampledSDE<D>& sde, const DoubleArray& x0, const IndexArray& paths,
+                   const py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>& core0,
+                   double eps, double dt, std::uint64_t seed, std::int64_t n0, std::int64_t n1,
+                   const DoubleArray& centers, const DoubleArray& radii,
+                   const std::optional<py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>>& labels,
+                   int n_labels, bool histogram, int threads) {
+  std::vector<hjqp::Vec<D>> x = starts_from<D>(sde, x0, paths);
+  check_steps(n0, n1);
+  const py::ssize_t n = py::ssize_t(x.size());
+  hjqp::Cores<D> cores;
+  cores.centers = points_from<D>(centers, "centers");
+  const int k = int(cores.centers.size());
+  if (radii.ndim() != 1 || radii.shape(0) != k)
+    throw std::invalid_argument("radii must have shape (" + std::to_string(k) + ",)");
+  for (int c = 0; c < k; ++c) {
+    if (!(radii.data()[c] > 0.0)) throw std::invalid_argument("core radii must be positive");
+    cores.radii.push_back(radii.data()[c]);
+  }
+  if (core0.ndim() != 1 || core0.shape(0) != n)
+    throw std::invalid_argument("cores must have shape (" + std::to_string(n) + ",)");
+  std::vector<int> core(core0.data(), core0.data() + n);
+  for (int c : core)
+    if (c < -1 || c >= k) throw std::invalid_argument("core indices must lie in [-1, k)");
+  const std::int32_t* lab = nullptr;
+  if (labels) {
+    check_field_shape<D>(*labels, sde.grid(), 0, "labels");
+    if (n_labels < 0) throw std::invalid_argument("n_labels must be >= 0");
+    lab = labels->data();
+    for (hjqp::Index i = 0; i < sde.grid().size(); ++i)
+      if (lab[i] < -1 || lab[i] >= n_labels)
+        throw std::invalid_argument("labels must lie in [-1, n_labels) at " +
+                                    hjqp::describe_node(sde.grid(), i));
+  }
+  const hjqp::EulerMaruyama<D> em(sde, eps, dt, seed);
+  const int L = lab ? n_labels : 0;
+  const int workers = int(std::max<hjqp::Index>(1, std::min<hjqp::Index>(threads, Batches<D>{n}.count())));
+  std::vector<std::vector<std::int64_t>> histograms(std::size_t(histogram ? workers : 0),
+                                                    std::vector<std::int64_t>(std::size_t(sde.grid().size()), 0));
+  py::array_t<double> ends(std::vector<py::ssize_t>{n, D});
+  py::array_t<std::int32_t> cores_out(n);
+  py::array_t<std::uint8_t> stops(n);
+  py::array_t<std::int64_t> steps(n);
+  py::array_t<std::int64_t> milestones(std::vector<py::ssize_t>{n, k + 1});
+  py::array_t<std::int64_t> transitions(std::vector<py::ssize_t>{n, k, k});
+  py::array_t<std::int64_t> visits(std::vector<py::ssize_t>{n, L + 1});
+  std::int64_t* ms = milestones.mutable_data();
+  std::int64_t* tr = transitions.mutable_data();
+  std::int64_t* vi = visits.mutable_data();
+  std::fill(ms, ms + n * (k + 1), 0);
+  std::fill(tr, tr + n * k * k, 0);
+  std::fill(vi, vi + n * (L + 1), 0);
+  std::vector<hjqp::Counts> counts(static_cast<std::size_t>(n));
+  for (py::ssize_t i = 0; i < n; ++i)
+    counts[std::size_t(i)] = {ms + i * (k + 1), tr + i * k * k, lab ? vi + i * (L + 1) : nullptr};
+  double* e = ends.mutable_data();
+  std::int32_t* co = cores_out.mutable_data();
+  std::uint8_t* r = stops.mutable_data();
+  std::int64_t* st = steps.mutable_data();
+  const std::int64_t* id = paths.data();
+  std::vector<hjqp::Index> step(std::size_t(n), 0);
+  std::vector<hjqp::PathStop> why(static_cast<std::size_t>(n));
+  const Batches<D> batches{n};
+  run_interruptible(batches.count(), workers, [&](hjqp::Index item, int worker, const std::atomic<bool>& stop) {
+    const hjqp::Index i = batches.first(item);
+    em.tally({id + i, &x[std::size_t(i)], batches.lanes(item), &step[std::size_t(i)], &why[std::size_t(i)]},
+             &core[std::size_t(i)], n0, n1, cores, lab, L, &counts[std::size_t(i)],
+             histogram ? histograms[std::size_t(worker)].data() : nullptr, stop);
+  });
+  for (py::ssize_t i = 0; i < n; ++i) {
+    r[i] = std::uint8_t(why[std::size_t(i)]);
+    st[i] = step[std::size_t(i)];
+    co[i] = core[std::size_t(i)];
+    for (int a = 0; a < D; ++a) e[i * D + a] = x[std::size_t(i)][a];
+  }
+  std::vector<py::ssize_t> hshape;
+  if (histogram)
+    for (int a = 0; a < D; ++a) hshape.push_back(sde.grid().shape()[a]);
+  else
+    hshape.push_back(0);
+  py::array_t<std::int64_t> hist(hshape);
+  std::int64_t* h = hist.mutable_data();
+  if (histogram) {
+    std::fill(h, h + sde.grid().size(), 0);
+    for (const auto& part : histograms)
+      for (hjqp::Index j = 0; j < sde.grid().size(); ++j) h[j] += part[std::size_t(j)];
+  }
+  return py::make_tuple(ends, cores_out, stops, steps, milestones, transitions, visits, hist);
+}
+
+py::array_t<double> em_normals(std::uint64_t seed, std::int64_t path, std::int64_t block, std::int64_t n) {
+  if (n < 0) throw std::invalid_argument("n must be >= 0");
+  py::array_t<double> out(n);
+  hjqp::EulerMaruyama<2>::normals(seed, path, block, out.mutable_data(), n);
+  return out;
+}
+
+template <int D>
+void bind_em(py::module_& m) {
+  const std::string suffix = std::to_string(D);
+  using S = hjqp::SampledSDE<D>;
+  py::class_<S, std::shared_ptr<S>>(m, ("SampledSDE" + suffix).c_str(),
+                                    "Drift and Cholesky factor of D sampled on a grid.")
+      .def(py::init(&make_sampled<D>), py::arg("lower"), py::arg("spacing"), py::arg("drift"),
+           py::arg("sigma"));
+  m.def(("em_store" + suffix).c_str(), &em_store<D>, py::arg("sde"), py::arg("x0"), py::arg("paths"),
+        py::arg("eps"), py::arg("dt"), py::arg("seed"), py::arg("n0"), py::arg("n1"), py::arg("thin"),
+        py::arg("threads"), "Euler-Maruyama paths, stored every `thin` steps.");
+  m.def(("em_exit" + suffix).c_str(), &em_exit<D>, py::arg("sde"), py::arg("x0"), py::arg("paths"),
+        py::arg("eps"), py::arg("dt"), py::arg("seed"), py::arg("n0"), py::arg("n1"), py::arg("kind"),
+        py::arg("center"), py::arg("radius"), py::arg("lower"), py::arg("upper"),
+        py::arg("level") = py::none(), py::arg("shift"), py::arg("threads"),
+        "Euler-Maruyama until the first exit from a domain.");
+  m.def(("em_tally" + suffix).c_str(), &em_tally<D>, py::arg("sde"), py::arg("x0"), py::arg("paths"),
+        py::arg("cores"), py::arg("eps"), py::arg("dt"), py::arg("seed"), py::arg("n0"), py::arg("n1"),
+        py::arg("centers"), py::arg("radii"), py::arg("labels") = py::none(), py::arg("n_labels") = 0,
+        py::arg("histogram") = false, py::arg("threads"),
+        "Euler-Maruyama long runs: core-set transitions, basin occupancy, histogram.");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -341,6 +647,15 @@ PYBIND11_MODULE(_core, m) {
   m.attr("FLOW_STALLED") = int(hjqp::FlowStop::Stalled);
   m.attr("FLOW_LEFT_BOX") = int(hjqp::FlowStop::LeftBox);
   m.attr("FLOW_MAX_STEPS") = int(hjqp::FlowStop::MaxSteps);
+
+  bind_em<2>(m);
+  bind_em<3>(m);
+  m.def("em_normals", &em_normals, py::arg("seed"), py::arg("path"), py::arg("block"), py::arg("n"),
+        "Normal variates of one random stream (for tests of the generator).");
+  m.attr("EM_STEP_BLOCK") = hjqp::kStepBlock;
+  m.attr("PATH_RUNNING") = int(hjqp::PathStop::Running);
+  m.attr("PATH_EXITED") = int(hjqp::PathStop::Exited);
+  m.attr("PATH_LEFT_GRID") = int(hjqp::PathStop::LeftGrid);
 
   m.def("one_point_update2", &one_point_update2);
   m.def("triangle_update2", &triangle_update2);

@@ -10,6 +10,8 @@ from ._version import __version__
 from .attractor import LocalExpansion
 from .grid import Grid
 from .landscape import Equilibria, Landscape, basins, equilibria, landscape
+from .montecarlo import (Ball, Box, Estimate, Exits, LevelSet, LongRun, Paths, exit_times, long_run,
+                         simulate)
 from .paths import geometric_action, minimum_action_path
 from .quasipotential import QuasiPotential, UpdateRule, local_quasipotential
 from .sde import SDE
@@ -29,5 +31,15 @@ __all__ = [
     "basins",
     "minimum_action_path",
     "geometric_action",
+    "Ball",
+    "Box",
+    "LevelSet",
+    "Estimate",
+    "Paths",
+    "Exits",
+    "LongRun",
+    "simulate",
+    "exit_times",
+    "long_run",
     "models",
 ]

@@ -9,4 +9,6 @@
 #include "hjqp/heap.hpp"
 #include "hjqp/linalg.hpp"
 #include "hjqp/marcher.hpp"
+#include "hjqp/random.hpp"
+#include "hjqp/sde.hpp"
 #include "hjqp/update.hpp"

@@ -1,0 +1,233 @@
+"""Predictions of the quasi-potential next to Monte Carlo, each with a
+confidence interval.
+
+- :func:`exit_barrier`: the barrier V0 fitted from mean exit times over a
+  range of eps, ln E tau = a + V0 / eps + c ln eps, against min over the
+  boundary of U.
+- :func:`exit_positions`: where paths leave, against argmin over the
+  boundary of U (exits concentrate there as eps -> 0).
+- :func:`occupancy`: long-run time fractions of the attractors against the
+  Markov chain of the landscape, and -eps ln(occupancy) against phi(O_i).
+- :func:`density`: -eps ln rho from a histogram against phi.
+
+Each returns :class:`Comparison` rows; :func:`table` renders them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from .montecarlo import Domain, Estimate, Exits, LongRun, exit_times
+from .sde import SDE
+
+__all__ = [
+    "Comparison",
+    "BarrierFit",
+    "boundary_minimum",
+    "exit_barrier",
+    "exit_positions",
+    "occupancy",
+    "density",
+    "table",
+]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One prediction and its Monte Carlo measurement."""
+
+    quantity: str
+    predicted: float
+    measured: Estimate
+    note: str = ""
+
+    @property
+    def agrees(self) -> bool:
+        """Whether the prediction lies in the measurement's interval."""
+        return self.measured.contains(self.predicted)
+
+    @property
+    def relative_error(self) -> float:
+        return abs(self.measured.value - self.predicted) / max(abs(self.predicted), 1e-300)
+
+
+def table(rows: Sequence[Comparison]) -> str:
+    """A markdown table of comparisons."""
+    lines = ["| quantity | predicted | Monte Carlo | interval | agrees | note |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        m = r.measured
+        lines.append(f"| {r.quantity} | {r.predicted:.4g} | {m.value:.4g} | [{m.low:.4g}, {m.high:.4g}] "
+                     f"({m.confidence:.0%}) | {'yes' if r.agrees else 'no'} | {r.note} |")
+    return "\n".join(lines)
+
+
+def boundary_minimum(U, domain: Domain, n: int = 4000, tolerance: float = 1e-3):
+    """min over the domain's boundary of U, and the boundary points within
+    ``tolerance`` (relative) of it: (V0, points (m, d)).
+
+    U is a callable on points (..., d): a QuasiPotential, or an exact U.
+    """
+    pts = domain.boundary_points(n)
+    values = np.asarray(U(pts), dtype=float)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise ValueError("U is not finite anywhere on the domain's boundary: is the grid large enough?")
+    v0 = float(np.min(values[finite]))
+    near = finite & (values <= v0 + tolerance * max(abs(v0), 1e-12))
+    return v0, pts[near]
+
+
+@dataclass
+class BarrierFit:
+    """ln E tau = a + V0 / eps + c ln eps fitted over eps with c fixed."""
+
+    eps: np.ndarray
+    means: List[Estimate]
+    V0: Estimate
+    a: float
+    c: float
+    chi2: float
+    exits: List[Exits] = field(repr=False)
+    predicted: Optional[float] = None
+
+    def comparison(self) -> Comparison:
+        if self.predicted is None:
+            raise ValueError("no prediction: pass U= to exit_barrier")
+        return Comparison("exit barrier V0", self.predicted, self.V0,
+                          f"fit over eps = {', '.join(f'{e:g}' for e in self.eps)}, c = {self.c:g}")
+
+
+def exit_barrier(sde: SDE, x0, domain: Domain, eps_values: Sequence[float], dt: float, n_paths: int,
+                 seed=None, *, c: float = 0.5, U=None, confidence: float = 0.95,
+                 **exit_options) -> BarrierFit:
+    """Fit the exit barrier V0 from mean exit times at several eps.
+
+    E tau ~ C eps^c exp(V0 / eps): c = 1/2 for an exit through a boundary
+    the flow points into (b.n < 0) at isolated non-degenerate minima of U
+    on it, in any dimension; c = 0 through a saddle (Eyring-Kramers). A free
+    c makes the fit ill-conditioned, so c is fixed and ln E tau - c ln eps
+    is fitted by weighted least squares in 1/eps. The interval of V0 comes
+    from the per-eps standard errors (delta method on ln E tau).
+
+    U (a callable, e.g. a QuasiPotential) gives the prediction
+    min over the boundary of U. Other keywords go to :func:`exit_times`
+    (grid=, max_time=, correction=, threads=, ...); each eps gets its own
+    seed derived from ``seed``.
+    """
+    from scipy import stats
+
+    eps = np.asarray(eps_values, dtype=float)
+    if eps.ndim != 1 or len(eps) < 2 or not np.all(eps > 0):
+        raise ValueError(f"eps_values must hold at least two positive values, got {eps_values!r}")
+    base = np.random.SeedSequence(seed)
+    seeds = [int(s) for s in base.generate_state(len(eps), np.uint32)]
+    exits, means, y, w = [], [], [], []
+    for e, s in zip(eps, seeds):
+        ex = exit_times(sde, x0, domain, float(e), dt, n_paths, seed=s, **exit_options)
+        est = ex.mean(confidence)
+        z = stats.norm.ppf(0.5 + confidence / 2)
+        se = (est.high - est.low) / (2 * z)
+        exits.append(ex)
+        means.append(est)
+        y.append(math.log(est.value) - c * math.log(e))
+        w.append((est.value / se) ** 2 if se > 0 else 1e12)
+    y, w = np.array(y), np.array(w)
+    X = np.stack([np.ones_like(eps), 1 / eps], axis=1)
+    cov = np.linalg.inv(X.T @ (w[:, None] * X))
+    a, v0 = cov @ X.T @ (w * y)
+    chi2 = float(np.sum(w * (y - X @ np.array([a, v0])) ** 2))
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    half = z * math.sqrt(cov[1, 1])
+    predicted = boundary_minimum(U, domain)[0] if U is not None else None
+    return BarrierFit(eps, means, Estimate(float(v0), float(v0 - half), float(v0 + half), confidence,
+                                           "weighted fit"), float(a), c, chi2, exits, predicted)
+
+
+def exit_positions(exits: Exits, U, domain: Domain, radius: float, confidence: float = 0.95) -> Comparison:
+    """The fraction of exits within ``radius`` of argmin over the boundary of
+    U, with its Wilson interval. The prediction as eps -> 0 is 1; the
+    note gives the fraction a uniform law on the boundary would put there."""
+    from scipy import stats
+
+    v0, targets = boundary_minimum(U, domain)
+    pos = exits.positions[~exits.censored]
+    if len(pos) == 0:
+        raise ValueError("no path exited")
+    dist = np.min(np.linalg.norm(pos[:, None, :] - targets[None, :, :], axis=-1), axis=1)
+    n, k = len(pos), int(np.count_nonzero(dist <= radius))
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    bpts = domain.boundary_points(4000)
+    bdist = np.min(np.linalg.norm(bpts[:, None, :] - targets[None, :, :], axis=-1), axis=1)
+    uniform = float(np.mean(bdist <= radius))
+    return Comparison(f"exits within {radius:g} of argmin U", 1.0,
+                      Estimate(p, max(0.0, centre - half), min(1.0, centre + half), confidence, "Wilson"),
+                      f"uniform on the boundary: {uniform:.3f}; {len(targets)} boundary points at V0 = {v0:.4g}")
+
+
+def occupancy(landscape, run: LongRun, confidence: float = 0.95) -> List[Comparison]:
+    """Long-run occupancy of each attractor (milestone time fractions)
+    against the landscape's Markov chain at the run's eps.
+
+    The chain's rates carry the exponents exp(-V/eps) only, not the
+    Eyring-Kramers prefactors, so at finite eps the prediction is right on
+    the log scale (-eps ln pi_i -> phi(O_i)) and off by O(1) factors in
+    pi itself; both rows are reported.
+    """
+    eps = run.eps
+    pi = landscape.stationary(eps)
+    occ = run.occupancy(confidence)
+    if len(occ) != len(pi):
+        raise ValueError(f"the run tallied {len(occ)} attractors, the landscape has {len(pi)}")
+    rows = [Comparison(f"occupancy of O{i + 1}", float(pi[i]), occ[i], "Markov chain, exponents only")
+            for i in range(len(pi))]
+    phi = landscape.global_values
+    ref = int(np.argmax([o.value for o in occ]))
+    for i, o in enumerate(occ):
+        if i == ref:
+            continue
+        lo, hi = max(o.low, 1e-300), max(o.high, 1e-300)
+        top = occ[ref]
+
+        def g(a, b):
+            return -eps * math.log(a / b)
+
+        measured = Estimate(g(o.value, top.value) if o.value > 0 else math.inf,
+                            g(hi, max(top.low, 1e-300)), g(lo, top.high) if lo > 0 else math.inf,
+                            confidence, "from the occupancy intervals")
+        rows.append(Comparison(f"-eps ln(occ O{i + 1} / occ O{ref + 1})",
+                               float(phi[i] - phi[ref]), measured, "phi(O_i) - phi(O_ref)"))
+    return rows
+
+
+def density(run: LongRun, phi: np.ndarray, min_count: int = 100, confidence: float = 0.95) -> Comparison:
+    """-eps ln rho against phi on the nodes visited at least ``min_count``
+    times: the measured value is the largest deviation after removing the
+    best constant offset, with an interval from the counting noise (the
+    prediction is 0 up to the O(eps) prefactor terms)."""
+    if run.histogram is None:
+        raise ValueError("the run kept no histogram: pass histogram=True")
+    h = run.histogram.astype(float)
+    phi = np.asarray(phi, dtype=float)
+    if phi.shape != h.shape:
+        raise ValueError(f"phi has shape {phi.shape}, the histogram {h.shape}")
+    use = (h >= min_count) & np.isfinite(phi)
+    if not use.any():
+        raise ValueError(f"no node was visited {min_count} times")
+    q = -run.eps * np.log(h[use] / h.sum())
+    offset = np.median(q - phi[use])
+    dev = q - offset - phi[use]
+    worst = float(np.max(np.abs(dev)))
+    # Poisson counting noise of -eps ln h at the least-visited nodes used.
+    noise = run.eps / math.sqrt(min_count)
+    return Comparison("max |-eps ln rho - phi| (offset removed)", 0.0,
+                      Estimate(worst, max(0.0, worst - 2 * noise), worst + 2 * noise, confidence,
+                               "counting noise"),
+                      f"{int(use.sum())} nodes, median |dev| {float(np.median(np.abs(dev))):.3g}")
