@@ -502,6 +502,7 @@ py::tuple em_tally(const hjqp::SampledSDE<D>& sde, const DoubleArray& x0, const 
                    int n_labels, bool histogram, int threads) {
   std::vector<hjqp::Vec<D>> x = starts_from<D>(sde, x0, paths);
   check_steps(n0, n1);
+  if (threads < 1) throw std::invalid_argument("threads must be >= 1, got " + std::to_string(threads));
   const py::ssize_t n = py::ssize_t(x.size());
   hjqp::Cores<D> cores;
   cores.centers = points_from<D>(centers, "centers");

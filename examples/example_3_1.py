@@ -8,10 +8,13 @@ minimum of U on the circle, 2 / max(mu, 2 - mu)) lies along the direction of
 larger noise.
 
 This script computes U with hjqp for several mu, compares it with the exact
-formula, prints the exit cost and exit point, and writes a figure and a
-table to ./hjqp-example/.
+formula, prints the exit cost and exit point, and checks them against Monte
+Carlo: the paper's experiment (eps = 0.1, step 0.01, mu = 1 against
+mu = 1.9999: anisotropic noise exits far sooner, along the x1 axis) with the
+numbers the paper leaves out, and the barrier fitted from mean exit times
+over eps. It writes a report and figures to ./hjqp-example/.
 
-    python examples/example_3_1.py [--grid N] [--out DIR]
+    python examples/example_3_1.py [--grid N] [--paths P] [--out DIR]
 """
 
 import argparse
@@ -26,6 +29,7 @@ import hjqp
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grid", type=int, default=401, help="nodes per axis (default 401)")
+    parser.add_argument("--paths", type=int, default=1000, help="Monte Carlo paths (default 1000)")
     parser.add_argument("--out", default="hjqp-example", help="output folder (default ./hjqp-example)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -56,6 +60,7 @@ def main(argv=None):
     for mu, cost, exact_cost, point, error, seconds in rows:
         lines.append(f"| {mu:g} | {cost:.8f} | {exact_cost:.8f} | ({point[0]:+.3f}, {point[1]:+.3f}) | "
                      f"{error:.1e} | {seconds:.2f} |")
+    lines += [""] + monte_carlo(args.paths, args.out)
     report = "\n".join(lines)
     print(report)
     with open(os.path.join(args.out, "example_3_1.md"), "w") as fh:
@@ -76,7 +81,89 @@ def main(argv=None):
         ax.set_title(f"U for mu = {mu:g}")
         ax.set_aspect("equal")
     fig.savefig(os.path.join(args.out, "example_3_1.png"), dpi=120)
-    print(f"\nwrote {args.out}/example_3_1.md and {args.out}/example_3_1.png")
+    print(f"\nwrote {args.out}/example_3_1.md, example_3_1.png and example_3_1_monte_carlo.png")
+
+
+def monte_carlo(n_paths, out):
+    """The paper's experiment and the barrier fit; returns report lines."""
+    from hjqp import verify
+
+    disk = hjqp.Ball((0, 0), 1.0)
+    mc_grid = hjqp.Grid((-1.1, -1.1), (1.1, 1.1), (221, 221))  # fields for the native engine
+    eps, dt, max_time = 0.1, 0.01, 3000.0
+    lines = [
+        f"Monte Carlo, the paper's setting: eps = {eps}, dt = {dt}, {n_paths} paths from the minimum to "
+        f"the unit circle (Gobet-Menozzi corrected), censored at t = {max_time:g}",
+        "",
+        "| mu | V0 = min U on the circle | exits | mean exit time (95%) | exits within 0.25 of (+-1, 0) |",
+        "|---:|---:|---:|---|---|",
+    ]
+    runs = {}
+    for mu in (1.0, 1.9999):
+        problem = hjqp.models.example_3_1(mu)
+        ex = hjqp.exit_times(problem.sde, [0, 0], disk, eps, dt, n_paths, seed=1, grid=mc_grid,
+                             max_time=max_time)
+        runs[mu] = ex
+        exited = n_paths - ex.n_censored
+        if exited:
+            mean = ex.mean()
+            mean_text = f"{mean.value:.4g} [{mean.low:.4g}, {mean.high:.4g}]"
+            row = verify.exit_positions(ex, problem.exact, disk, radius=0.25)
+            where = f"{row.measured.value:.3f} [{row.measured.low:.3f}, {row.measured.high:.3f}] " \
+                    f"(uniform: {row.note.split(':')[1].split(';')[0].strip()})"
+        else:
+            # no exit in total time T: E tau > T / 3.0 at 95% (exponential law)
+            mean_text = f"> {ex.times.sum() / 3.0:.3g} (no exit)"
+            where = "-"
+        lines.append(f"| {mu:g} | {2 / max(mu, 2 - mu):.5f} | {exited} / {n_paths} | {mean_text} | {where} |")
+
+    lines += [
+        "",
+        "Barrier fitted from ln E tau = a + V0 / eps + (1/2) ln eps (dt = 0.01, "
+        f"{n_paths} paths per eps):",
+        "",
+        "| mu | eps | V0 fitted (95%) | 2 / max(mu, 2 - mu) | error |",
+        "|---:|---|---|---:|---:|",
+    ]
+    for mu, eps_values in ((1.9999, [0.12, 0.15, 0.2, 0.25]), (0.5, [0.15, 0.2, 0.25, 0.3])):
+        problem = hjqp.models.example_3_1(mu)
+        fit = verify.exit_barrier(problem.sde, [0, 0], disk, eps_values, 0.01, n_paths, seed=2,
+                                  U=problem.exact, grid=mc_grid)
+        exact = 2 / max(mu, 2 - mu)
+        lines.append(f"| {mu:g} | {', '.join(f'{e:g}' for e in eps_values)} | {fit.V0.value:.4f} "
+                     f"[{fit.V0.low:.4f}, {fit.V0.high:.4f}] | {exact:.4f} | "
+                     f"{(fit.V0.value - exact) / exact:+.1%} |")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    wide = hjqp.Grid((-3, -3), (3, 3), (241, 241))  # free paths wander past the circle
+    for mu, color in ((1.0, "C0"), (1.9999, "C3")):
+        problem = hjqp.models.example_3_1(mu)
+        p = hjqp.simulate(problem.sde, [0, 0], eps, dt, 300000, 4, seed=3, thin=50, grid=wide)
+        for k, path in enumerate(p.paths):
+            axes[0].plot(p.times, np.maximum.accumulate(np.linalg.norm(path, axis=1)), color=color, lw=0.8,
+                         label=f"mu = {mu:g}" if k == 0 else None)
+        cloud = hjqp.simulate(problem.sde, [0, 0], eps, dt, 300, 3000, seed=4, thin=300, grid=wide)
+        axes[1].scatter(*cloud.paths[:, -1].T, s=2, color=color, alpha=0.5, label=f"mu = {mu:g}")
+        ex = runs[mu]
+        axes[2].scatter(*ex.positions[~ex.censored].T, s=6, color=color,
+                        label=f"mu = {mu:g}: {len(ex.times) - ex.n_censored} exits")
+    axes[0].axhline(1.0, color="k", ls="--", lw=0.8)
+    axes[0].set(xlabel="t", ylabel="max |x(s)|, s <= t", title=f"radial process, eps = {eps}")
+    axes[0].legend()
+    t = np.linspace(0, 2 * np.pi, 400)
+    for ax in axes[1:]:
+        ax.plot(np.cos(t), np.sin(t), "k--", lw=0.8)
+        ax.set_aspect("equal")
+        ax.legend(loc="lower left", fontsize=8)
+    axes[1].set(title="positions at t = 3")
+    axes[2].set(title=f"exit positions by t = {max_time:g}")
+    fig.savefig(os.path.join(out, "example_3_1_monte_carlo.png"), dpi=120)
+    return lines
 
 
 if __name__ == "__main__":

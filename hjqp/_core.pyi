@@ -60,3 +60,36 @@ def jet_update2(
     lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
     a: int, ua: float, ga: np.ndarray, b: int, ub: float, gb: np.ndarray, x: int, s0: float,
 ) -> Tuple[float, np.ndarray, float, bool, bool]: ...
+
+class SampledSDE2:
+    def __init__(self, lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, sigma: np.ndarray) -> None: ...
+
+class SampledSDE3:
+    def __init__(self, lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, sigma: np.ndarray) -> None: ...
+
+EM_STEP_BLOCK: int
+PATH_RUNNING: int
+PATH_EXITED: int
+PATH_LEFT_GRID: int
+
+def em_store2(sde: SampledSDE2, x0: np.ndarray, paths: np.ndarray, eps: float, dt: float, seed: int,
+              n0: int, n1: int, thin: int, threads: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def em_store3(sde: SampledSDE3, x0: np.ndarray, paths: np.ndarray, eps: float, dt: float, seed: int,
+              n0: int, n1: int, thin: int, threads: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def em_exit2(sde: SampledSDE2, x0: np.ndarray, paths: np.ndarray, eps: float, dt: float, seed: int,
+             n0: int, n1: int, kind: int, center: np.ndarray, radius: float, lower: np.ndarray,
+             upper: np.ndarray, level: Optional[np.ndarray] = ..., *, shift: float,
+             threads: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def em_exit3(sde: SampledSDE3, x0: np.ndarray, paths: np.ndarray, eps: float, dt: float, seed: int,
+             n0: int, n1: int, kind: int, center: np.ndarray, radius: float, lower: np.ndarray,
+             upper: np.ndarray, level: Optional[np.ndarray] = ..., *, shift: float,
+             threads: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def em_tally2(sde: SampledSDE2, x0: np.ndarray, paths: np.ndarray, cores: np.ndarray, eps: float,
+              dt: float, seed: int, n0: int, n1: int, centers: np.ndarray, radii: np.ndarray,
+              labels: Optional[np.ndarray] = ..., n_labels: int = ..., histogram: bool = ...,
+              *, threads: int) -> Tuple[np.ndarray, ...]: ...
+def em_tally3(sde: SampledSDE3, x0: np.ndarray, paths: np.ndarray, cores: np.ndarray, eps: float,
+              dt: float, seed: int, n0: int, n1: int, centers: np.ndarray, radii: np.ndarray,
+              labels: Optional[np.ndarray] = ..., n_labels: int = ..., histogram: bool = ...,
+              *, threads: int) -> Tuple[np.ndarray, ...]: ...
+def em_normals(seed: int, path: int, block: int, n: int) -> np.ndarray: ...

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -628,7 +628,7 @@ def _check_inside(grid: Optional[Grid], x: np.ndarray) -> None:
         inside = grid.contains(x)
         if not np.all(inside):
             i = int(np.flatnonzero(~inside)[0])
-            raise ValueError(f"x0 of path {i}, {tuple(x[i])}, lies outside the grid's box "
+            raise ValueError(f"x0 of path {i}, {tuple(float(v) for v in x[i])}, lies outside the grid's box "
                              f"{grid.lower} to {grid.upper}")
 
 
@@ -726,7 +726,7 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
                 i = int(np.flatnonzero(left)[0])
                 raise ValueError(
                     f"path {first + i} left the grid's box at t = {steps[i] * dt:g} (from "
-                    f"{tuple(np.round(ends[i], 6))}): enlarge the grid or confine the drift")
+                    f"{tuple(float(v) for v in np.round(ends[i], 6))}): enlarge the grid or confine the drift")
             if n_steps % thin == 0:
                 samples = np.concatenate([samples, ends[:, None, :]], axis=1)
             return samples
@@ -799,7 +799,7 @@ def exit_times(sde: SDE, x0, domain: Domain, eps: float, dt: float, n_paths: int
     inside = domain.contains(x)
     if not np.all(inside):
         i = int(np.flatnonzero(~inside)[0])
-        raise ValueError(f"x0 of path {i}, {tuple(x[i])}, lies outside the domain {domain!r}")
+        raise ValueError(f"x0 of path {i}, {tuple(float(v) for v in x[i])}, lies outside the domain {domain!r}")
     max_steps = 10**6 if max_time is None else max(1, int(math.ceil(_positive(max_time, "max_time") / dt - 1e-9)))
     max_time = max_steps * dt
     shift = GOBET_MENOZZI * math.sqrt(eps * dt) if correction else 0.0
@@ -1009,7 +1009,7 @@ def _native_long(run, native, x, first, centers, radii, labels, k, histogram, gr
             i = int(np.flatnonzero(left)[0])
             raise ValueError(
                 f"path {first + i} left the grid's box at t = {steps[i] * dt:g} (from "
-                f"{tuple(np.round(ends[i], 6))}): enlarge the grid or confine the drift")
+                f"{tuple(float(v) for v in np.round(ends[i], 6))}): enlarge the grid or confine the drift")
         xs = ends
         if tally:
             milestones += ms

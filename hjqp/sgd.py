@@ -15,7 +15,6 @@ approximation itself can be tested.
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Optional
 
 import numpy as np
@@ -120,7 +119,7 @@ class MinibatchSGD:
         inside = domain.contains(x)
         if not np.all(inside):
             i = int(np.flatnonzero(~inside)[0])
-            raise ValueError(f"x0 of path {i}, {tuple(x[i])}, lies outside the domain {domain!r}")
+            raise ValueError(f"x0 of path {i}, {tuple(float(v) for v in x[i])}, lies outside the domain {domain!r}")
         model = self._model(eta, x.shape[1])
         parts = mc._map(executor, lambda t: mc._exact_exits(model, domain, x[t[0]:t[0] + t[1]], t[0],
                                                             seed, max_steps, 0.0),

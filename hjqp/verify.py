@@ -8,6 +8,9 @@ confidence interval.
   boundary of U (exits concentrate there as eps -> 0).
 - :func:`occupancy`: long-run time fractions of the attractors against the
   Markov chain of the landscape, and -eps ln(occupancy) against phi(O_i).
+- :func:`transition_barriers`: the costs V_ij fitted from transition rates
+  counted in long runs over a range of eps, ln k_ij = a_ij - V_ij / eps,
+  against the landscape's.
 - :func:`density`: -eps ln rho from a histogram against phi.
 
 Each returns :class:`Comparison` rows; :func:`table` renders them.
@@ -31,6 +34,7 @@ __all__ = [
     "exit_barrier",
     "exit_positions",
     "occupancy",
+    "transition_barriers",
     "density",
     "table",
 ]
@@ -204,6 +208,63 @@ def occupancy(landscape, run: LongRun, confidence: float = 0.95) -> List[Compari
                             confidence, "from the occupancy intervals")
         rows.append(Comparison(f"-eps ln(occ O{i + 1} / occ O{ref + 1})",
                                float(phi[i] - phi[ref]), measured, "phi(O_i) - phi(O_ref)"))
+    return rows
+
+
+def transition_barriers(sde: SDE, landscape, eps_values: Sequence[float], dt: float, n_steps: int,
+                        n_paths: int, seed=None, *, radius: Optional[float] = None, c: float = 0.0,
+                        min_transitions: int = 10, confidence: float = 0.95,
+                        **run_options) -> List[Comparison]:
+    """Fit V_ij from transition rates counted in long runs at several eps.
+
+    Rates k_ij (entries into core j per unit time spent with i as the last
+    core) behave as C eps^-c exp(-V_ij / eps); c = 0 for transitions through
+    a saddle (Eyring-Kramers). ln k_ij + c ln eps = a_ij - V_ij / eps is
+    fitted by weighted least squares (weights from the Poisson counts). Only
+    pairs with at least ``min_transitions`` at every eps are fitted.
+    Paths start spread evenly over the attractors; core radius defaults to
+    a quarter of the least distance between attractors. Other keywords go
+    to :func:`hjqp.long_run` (grid=, burn_in=, threads=, ...).
+    """
+    from scipy import stats
+
+    from .montecarlo import long_run
+
+    eps = np.asarray(eps_values, dtype=float)
+    if eps.ndim != 1 or len(eps) < 2 or not np.all(eps > 0):
+        raise ValueError(f"eps_values must hold at least two positive values, got {eps_values!r}")
+    O = np.asarray(landscape.attractors, dtype=float)
+    k = len(O)
+    if k < 2:
+        raise ValueError("the landscape has one attractor: there are no transitions")
+    if radius is None:
+        gaps = np.linalg.norm(O[:, None] - O[None], axis=-1) + np.diag(np.full(k, np.inf))
+        radius = 0.25 * float(gaps.min())
+    x0 = O[np.arange(n_paths) % k]
+    seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(len(eps), np.uint32)]
+    counts, times = [], []
+    for e, s in zip(eps, seeds):
+        run = long_run(sde, x0, float(e), dt, n_steps, O, radius, n_paths, seed=s, **run_options)
+        counts.append(run.transition_counts().astype(float))
+        times.append(run.milestone_steps[:, 1:].sum(axis=0) * dt)
+    counts, times = np.array(counts), np.array(times)  # (m, k, k), (m, k)
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    rows = []
+    for i in range(k):
+        for j in range(k):
+            if i == j or np.any(counts[:, i, j] < min_transitions):
+                continue
+            y = np.log(counts[:, i, j] / times[:, i]) + c * np.log(eps)
+            w = counts[:, i, j]  # var(ln N) ~ 1/N
+            X = np.stack([np.ones_like(eps), -1 / eps], axis=1)
+            cov = np.linalg.inv(X.T @ (w[:, None] * X))
+            a, v = cov @ X.T @ (w * y)
+            half = z * math.sqrt(cov[1, 1])
+            rows.append(Comparison(f"V_{i + 1}{j + 1} from rates", float(landscape.costs[i, j]),
+                                   Estimate(float(v), float(v - half), float(v + half), confidence,
+                                            "weighted fit"),
+                                   f"{int(counts[:, i, j].sum())} transitions over eps = "
+                                   f"{', '.join(f'{e:g}' for e in eps)}; c = {c:g}"))
     return rows
 
 

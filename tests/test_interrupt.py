@@ -1,5 +1,5 @@
-"""Ctrl-C during a long march raises KeyboardInterrupt promptly and leaves
-the process usable."""
+"""Ctrl-C during a long march or a long Monte Carlo run raises
+KeyboardInterrupt promptly and leaves the process usable."""
 
 import os
 import signal
@@ -34,18 +34,49 @@ CHILD = textwrap.dedent("""
 """)
 
 
+MONTE_CARLO = textwrap.dedent("""
+    import signal, sys, time
+    import numpy as np
+    import hjqp
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    problem = hjqp.models.example_3_1(1.0)
+    grid = hjqp.Grid((-1.1, -1.1), (1.1, 1.1), (111, 111))
+    disk = hjqp.Ball((0, 0), 1.0)
+    # eps = 0.05: E tau ~ exp(40); 10^9 steps per path at most
+    run = lambda: hjqp.exit_times(problem.sde, [0, 0], disk, 0.05, 0.01, 64, seed=1, grid=grid,
+                                  max_time=1e7)
+    print("marching", flush=True)
+    start = time.perf_counter()
+    try:
+        run()
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted {time.perf_counter() - start:.3f}", flush=True)
+        small = hjqp.exit_times(problem.sde, [0, 0], disk, 0.5, 0.01, 8, seed=1, grid=grid)
+        print("usable", bool(np.isfinite(small.times).all()), flush=True)
+""")
+
+
 def test_sigint_interrupts_the_march_promptly(tmp_path):
+    interrupt_child(CHILD, tmp_path, wait=5.0)
+
+
+def test_sigint_interrupts_a_monte_carlo_run_promptly(tmp_path):
+    interrupt_child(MONTE_CARLO, tmp_path, wait=2.0)
+
+
+def interrupt_child(code, tmp_path, wait):
     # The child imports the same hjqp as the tests (installed or in a source
     # tree with a built kernel), and runs outside the source tree.
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(hjqp.__file__)))
     path = os.pathsep.join([package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path)
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=tmp_path)
     try:
         first = proc.stdout.readline().strip()
         assert first == "marching", proc.stderr.read() if not first else first
-        time.sleep(5.0)  # past the Python set-up (sampling 9M nodes), into the march
+        time.sleep(wait)  # past the Python set-up, into the compiled loop
         sent = time.perf_counter()
         proc.send_signal(signal.SIGINT)
         line = proc.stdout.readline().split()

@@ -374,3 +374,31 @@ def test_bad_simulate_input():
     arrays = hjqp.SDE(np.zeros((5, 5, 2)), 1.0)
     with pytest.raises(ValueError, match="grid="):
         hjqp.simulate(arrays, [0.0, 0.0], 0.1, 0.01, 10)
+
+
+def test_transition_barriers_from_rates_match_the_landscape():
+    # Tilted double well, D = I: U = 2 f, V_ij = 2 (f(saddle) - f(O_i)).
+    # Rates counted in long runs at four eps, fitted with ln k = a - V/eps
+    # (Eyring-Kramers: no power of eps through a saddle).
+    from hjqp import verify
+
+    def f(x):
+        return (x[..., 0] ** 2 - 1) ** 2 + 0.3 * x[..., 0] + x[..., 1] ** 2
+
+    def grad_f(x):
+        return np.stack([4 * x[..., 0] * (x[..., 0] ** 2 - 1) + 0.3, 2 * x[..., 1]], axis=-1)
+
+    sde = hjqp.SDE.gradient(grad_f)
+    land = hjqp.landscape(sde, hjqp.Grid((-2, -1.5), (2, 1.5), (201, 151)))
+    r = np.sort(np.real(np.roots([4, 0, -4, 0.3])))
+    point = lambda x: np.array([x, 0.0])
+    exact = {(0, 1): 2 * (f(point(r[1])) - f(point(r[0]))), (1, 0): 2 * (f(point(r[1])) - f(point(r[2])))}
+    assert land.costs[0, 1] == pytest.approx(exact[0, 1], rel=1e-3)
+    assert land.costs[1, 0] == pytest.approx(exact[1, 0], rel=1e-3)
+    rows = verify.transition_barriers(sde, land, [0.35, 0.45, 0.6, 0.8], 0.005, 400_000, 32, seed=1,
+                                      grid=hjqp.Grid((-2.5, -2.5), (2.5, 2.5), (201, 201)),
+                                      confidence=0.99)
+    assert len(rows) == 2
+    for row in rows:
+        assert row.agrees, row
+        assert row.relative_error < 0.1, row

@@ -195,7 +195,7 @@ struct Domain {
 
   // The nearest boundary point to x (one Newton step for a level set).
   Vec<D> project(const Vec<D>& x) const {
-    Vec<D> normal;
+    Vec<D> normal{};
     const double dist = distance(x, normal);
     if (kind == Kind::Box) {
       Vec<D> p = x;
@@ -319,7 +319,7 @@ class EulerMaruyama {
   void exit(const Batch& b, Index n0, Index n1, const Domain<D>& domain, double shift,
             const std::atomic<bool>& stop) const {
     auto exited = [&](const Vec<D>& x, double* v) {
-      Vec<D> normal;
+      Vec<D> normal{};
       const double dist = domain.distance(x, normal);
       if (dist <= 0.0) return true;
       sde_.at(x, v);
