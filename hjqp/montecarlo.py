@@ -637,7 +637,7 @@ def _progress(total: int, enabled: bool, desc: str):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="step", unit_scale=True, leave=False)
+    return tqdm(total=total, desc=desc, unit_scale=True, leave=False)
 
 
 def _tasks(n_paths: int, executor, chunk: Optional[int]) -> List[Tuple[int, int]]:
@@ -687,8 +687,9 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
     threads : int, optional
         Native engine threads (default: the machine's cores, at most 8).
     executor : concurrent.futures.Executor or dask.distributed.Client, optional
-        Runs chunks of paths as tasks (``submit`` / ``result``); the SDE must
-        reach the workers (a process pool needs picklable callables).
+        Runs chunks of paths as tasks (``submit`` / ``result``). The tasks
+        are closures: a thread pool or dask (cloudpickle) runs them; the
+        native engine samples the fields again in each worker process.
     chunk : int, optional
         Paths per task (rounded up to a multiple of 256).
     progress : bool
@@ -711,12 +712,13 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
     times = np.arange(kept) * thin * dt
     if grid is not None:
         engine = "native"
-        native = _native_sde(sde, grid, sigma)
+        _native_sde(sde, grid, sigma)  # sample (and check) the fields once, here
         nt = _threads(threads)
         store = _core.em_store2 if x.shape[1] == 2 else _core.em_store3
 
         def task(t):
             first, count = t
+            native = _native_sde(sde, grid, sigma)  # cached; built anew in another process
             xs = x[first:first + count].copy()
             ids = np.arange(first, first + count, dtype=np.int64)
             samples, ends, stops, steps = store(native, xs, ids, eps, dt, _u64(seed), 0, n_steps,
@@ -738,7 +740,7 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
             first, count = t
             return _exact_paths(model, x[first:first + count], first, n_steps, thin, seed)
 
-    bar = _progress(n_paths, progress, "paths")
+    bar = _progress(n_paths, progress and executor is None, "paths")
     parts = _map(executor, task, _tasks(n_paths, executor, chunk))
     if bar is not None:
         bar.update(n_paths)
@@ -809,15 +811,15 @@ def exit_times(sde: SDE, x0, domain: Domain, eps: float, dt: float, n_paths: int
         if not (np.all(lo >= np.asarray(grid.lower)) and np.all(hi <= np.asarray(grid.upper))):
             raise ValueError(f"the domain {domain!r} must lie inside the grid's box {grid.lower} to "
                              f"{grid.upper} for the native engine")
-        native = _native_sde(sde, grid, sigma)
+        _native_sde(sde, grid, sigma)
         spec = domain._native(grid)
         nt = _threads(threads)
         run = _core.em_exit2 if x.shape[1] == 2 else _core.em_exit3
 
         def task(t):
             first, count = t
-            return _native_exits(run, native, spec, x[first:first + count], first, eps, dt, seed,
-                                 max_steps, shift, nt, bar)
+            return _native_exits(run, _native_sde(sde, grid, sigma), spec, x[first:first + count], first,
+                                 eps, dt, seed, max_steps, shift, nt, bar)
     else:
         engine = "exact"
         model = _Exact(sde, x.shape[1], sigma).bind(eps, dt)
@@ -826,7 +828,8 @@ def exit_times(sde: SDE, x0, domain: Domain, eps: float, dt: float, n_paths: int
             first, count = t
             return _exact_exits(model, domain, x[first:first + count], first, seed, max_steps, shift)
 
-    bar = _progress(n_paths * max_steps, progress and grid is not None, "path-steps")
+    # (a progress bar only where the tasks run in this process)
+    bar = _progress(n_paths, progress and grid is not None and executor is None, "exits")
     try:
         parts = _map(executor, task, _tasks(n_paths, executor, chunk))
     finally:
@@ -860,7 +863,7 @@ def _native_exits(run, native, spec, x, first, eps, dt, seed, max_steps, shift, 
         done[idx] = True
         xs[active] = ends
         if bar is not None:
-            bar.update(int(np.sum(np.where(exited, at - n0, n1 - n0))))
+            bar.update(int(np.count_nonzero(exited)))
         active = active[~exited]
         n0 = n1
     return steps, positions, ~done
@@ -951,14 +954,15 @@ def long_run(sde: SDE, x0, eps: float, dt: float, n_steps: int, attractors, radi
     total = burn_in + n_steps
     if grid is not None:
         engine = "native"
-        native = _native_sde(sde, grid, sigma)
+        _native_sde(sde, grid, sigma)
         nt = _threads(threads)
         run = _core.em_tally2 if d == 2 else _core.em_tally3
 
         def task(t):
             first, count = t
-            return _native_long(run, native, x[first:first + count], first, centers, radii, labels,
-                                k, histogram, grid, eps, dt, seed, burn_in, total, nt, bar)
+            return _native_long(run, _native_sde(sde, grid, sigma), x[first:first + count], first,
+                                centers, radii, labels, k, histogram, grid, eps, dt, seed, burn_in,
+                                total, nt, bar)
     else:
         engine = "exact"
         model = _Exact(sde, d, sigma).bind(eps, dt)
@@ -968,7 +972,7 @@ def long_run(sde: SDE, x0, eps: float, dt: float, n_steps: int, attractors, radi
             return _exact_long(model, x[first:first + count], first, centers, radii, seed, burn_in,
                                total)
 
-    bar = _progress(n_paths * total, progress and grid is not None, "path-steps")
+    bar = _progress(n_paths * total, progress and grid is not None and executor is None, "path-steps")
     try:
         parts = _map(executor, task, _tasks(n_paths, executor, chunk))
     finally:

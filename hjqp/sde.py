@@ -86,6 +86,13 @@ class SDE:
             raise ValueError(f"drift and diffusion disagree on the dimension: {sorted(dims)}")
         self._dim: Optional[int] = dims.pop() if dims else None
 
+    def __getstate__(self):
+        # The Monte Carlo engine caches compiled samples on the object; they
+        # do not travel to other processes (and are rebuilt there).
+        state = self.__dict__.copy()
+        state.pop("_native_cache", None)
+        return state
+
     @classmethod
     def gradient(cls, grad_f: Drift, diffusion: Diffusion = 1.0) -> "SDE":
         """The gradient system ``b = -grad f`` (SGD on a loss ``f``).

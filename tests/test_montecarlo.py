@@ -402,3 +402,27 @@ def test_transition_barriers_from_rates_match_the_landscape():
     for row in rows:
         assert row.agrees, row
         assert row.relative_error < 0.1, row
+
+
+def test_dask_processes_give_the_serial_results():
+    distributed = pytest.importorskip("distributed")
+    sde = hjqp.SDE(lambda x: -x, 1.0)
+    grid = hjqp.Grid((-3, -3), (3, 3), (61, 61))
+    disk = hjqp.Ball((0, 0), 1.0)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        for g in (None, grid):
+            a = hjqp.exit_times(sde, [0, 0], disk, 0.3, 0.01, 600, seed=2, grid=g)
+            b = hjqp.exit_times(sde, [0, 0], disk, 0.3, 0.01, 600, seed=2, grid=g, executor=client, chunk=256)
+            assert np.array_equal(a.times, b.times) and np.array_equal(a.positions, b.positions, equal_nan=True)
+
+
+def test_progress_bars_do_not_change_results(capsys):
+    sde = linear_sde()
+    grid = wide_grid()
+    dom = hjqp.Ball((0, 0), 1.0)
+    a = hjqp.exit_times(sde, [0, 0], dom, EPS, DT, 100, seed=1, grid=grid)
+    b = hjqp.exit_times(sde, [0, 0], dom, EPS, DT, 100, seed=1, grid=grid, progress=True)
+    assert np.array_equal(a.times, b.times)
+    r = hjqp.long_run(sde, [0, 0], EPS, DT, 1000, [[0, 0]], 0.2, 4, seed=1, grid=grid, progress=True)
+    assert r.milestone_steps.sum() == 4000
