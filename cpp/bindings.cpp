@@ -234,21 +234,31 @@ std::vector<hjqp::Vec<D>> points_from(const DoubleArray& a, const char* name) {
   return out;
 }
 
-// Runs body over [0, n) on `threads` threads with the GIL released, polling
-// for KeyboardInterrupt between blocks.
-void parallel_interruptible(hjqp::Index n, int threads, const std::function<void(hjqp::Index)>& body) {
+// Runs work(check) with the GIL released, where check() polls for signals
+// (taking the GIL for the moment) and returns true once one has arrived;
+// then raises the KeyboardInterrupt (or other error) that the signal set.
+template <class F>
+void without_gil_interruptible(int threads, F&& work) {
   if (threads < 1) throw std::invalid_argument("threads must be >= 1, got " + std::to_string(threads));
   bool interrupted = false;
   {
     py::gil_scoped_release release;
-    auto check = [&interrupted]() {
+    const std::function<bool()> check = [&interrupted]() {
       py::gil_scoped_acquire acquire;
       if (PyErr_CheckSignals() != 0) interrupted = true;
       return interrupted;
     };
-    hjqp::parallel_for(n, threads, body, check);
+    work(check);
   }
   if (interrupted) throw py::error_already_set();
+}
+
+// Runs body over [0, n) on `threads` threads, polling for KeyboardInterrupt
+// between blocks.
+void parallel_interruptible(hjqp::Index n, int threads, const std::function<void(hjqp::Index)>& body) {
+  without_gil_interruptible(threads, [&](const std::function<bool()>& check) {
+    hjqp::parallel_for(n, threads, body, check);
+  });
 }
 
 // Follow x' = b(x) from each start point; returns the end points, why each
@@ -314,22 +324,13 @@ py::tuple basin_labels(const DoubleArray& lower, const DoubleArray& spacing,
 
 // ---- Euler-Maruyama over sampled fields ------------------------------------
 
-// Runs body over [0, n) on worker threads with the GIL released; raises
+// Runs body(i, worker, stop) over [0, n) on worker threads; raises
 // KeyboardInterrupt when a signal arrives.
 void run_interruptible(hjqp::Index n, int threads,
                        const std::function<void(hjqp::Index, int, const std::atomic<bool>&)>& body) {
-  if (threads < 1) throw std::invalid_argument("threads must be >= 1, got " + std::to_string(threads));
-  bool interrupted = false;
-  {
-    py::gil_scoped_release release;
-    auto check = [&interrupted]() {
-      py::gil_scoped_acquire acquire;
-      if (PyErr_CheckSignals() != 0) interrupted = true;
-      return interrupted;
-    };
+  without_gil_interruptible(threads, [&](const std::function<bool()>& check) {
     hjqp::run_items(n, threads, body, check);
-  }
-  if (interrupted) throw py::error_already_set();
+  });
 }
 
 template <int D>
@@ -357,14 +358,54 @@ std::vector<hjqp::Vec<D>> starts_from(const hjqp::SampledSDE<D>& sde, const Doub
   return x;
 }
 
-// Work items of up to kLanes paths: item i covers paths [i * kLanes, ...).
+// Paths run by the kernel in batches of up to kLanes (item i covers paths
+// [i * kLanes, ...)): their states, ids and where and why each stopped.
 template <int D>
-struct Batches {
-  static constexpr int kLanes = hjqp::EulerMaruyama<D>::kLanes;
-  hjqp::Index n;
-  hjqp::Index count() const { return (n + kLanes - 1) / kLanes; }
-  hjqp::Index first(hjqp::Index i) const { return i * kLanes; }
-  int lanes(hjqp::Index i) const { return int(std::min<hjqp::Index>(kLanes, n - i * kLanes)); }
+struct PathRun {
+  using EM = hjqp::EulerMaruyama<D>;
+  static constexpr int kLanes = EM::kLanes;
+  std::vector<hjqp::Vec<D>> x;
+  const std::int64_t* id;
+  std::vector<hjqp::Index> step;
+  std::vector<hjqp::PathStop> why;
+
+  PathRun(std::vector<hjqp::Vec<D>> start, const IndexArray& paths)
+      : x(std::move(start)), id(paths.data()), step(x.size(), 0), why(x.size(), hjqp::PathStop::Running) {}
+
+  hjqp::Index n() const { return hjqp::Index(x.size()); }
+  hjqp::Index items() const { return (n() + kLanes - 1) / kLanes; }
+  hjqp::Index first(hjqp::Index item) const { return item * kLanes; }
+  typename EM::Batch batch(hjqp::Index item) {
+    const std::size_t i = std::size_t(first(item));
+    return {id + i, &x[i], int(std::min<hjqp::Index>(kLanes, n() - hjqp::Index(i))), &step[i], &why[i]};
+  }
+  // Worker threads for `threads` asked: no more than there are batches.
+  int workers(int threads) const { return int(std::max<hjqp::Index>(1, std::min<hjqp::Index>(threads, items()))); }
+
+  // f(item, batch, worker, stop) for every batch, interruptibly.
+  template <class F>
+  void run(int threads, F&& f) {
+    run_interruptible(items(), threads, [&](hjqp::Index item, int worker, const std::atomic<bool>& stop) {
+      f(item, batch(item), worker, stop);
+    });
+  }
+
+  // (ends (n, D), stops (n,), steps (n,))
+  py::tuple results() const {
+    const py::ssize_t count = py::ssize_t(n());
+    py::array_t<double> ends(std::vector<py::ssize_t>{count, D});
+    py::array_t<std::uint8_t> stops(count);
+    py::array_t<std::int64_t> steps(count);
+    double* e = ends.mutable_data();
+    std::uint8_t* r = stops.mutable_data();
+    std::int64_t* st = steps.mutable_data();
+    for (py::ssize_t i = 0; i < count; ++i) {
+      r[i] = std::uint8_t(why[std::size_t(i)]);
+      st[i] = step[std::size_t(i)];
+      for (int k = 0; k < D; ++k) e[i * D + k] = x[std::size_t(i)][k];
+    }
+    return py::make_tuple(ends, stops, steps);
+  }
 };
 
 void check_steps(std::int64_t n0, std::int64_t n1) {
@@ -379,39 +420,22 @@ template <int D>
 py::tuple em_store(const hjqp::SampledSDE<D>& sde, const DoubleArray& x0, const IndexArray& paths,
                    double eps, double dt, std::uint64_t seed, std::int64_t n0, std::int64_t n1,
                    std::int64_t thin, int threads) {
-  std::vector<hjqp::Vec<D>> x = starts_from<D>(sde, x0, paths);
+  PathRun<D> run(starts_from<D>(sde, x0, paths), paths);
   check_steps(n0, n1);
   if (thin < 1) throw std::invalid_argument("thin must be >= 1");
   const hjqp::EulerMaruyama<D> em(sde, eps, dt, seed);
-  const py::ssize_t n = py::ssize_t(x.size());
+  const py::ssize_t n = py::ssize_t(run.n());
   const py::ssize_t m = py::ssize_t((n1 - n0 + thin - 1) / thin);
   py::array_t<double> samples(std::vector<py::ssize_t>{n, m, D});
-  py::array_t<double> ends(std::vector<py::ssize_t>{n, D});
-  py::array_t<std::uint8_t> stops(n);
-  py::array_t<std::int64_t> steps(n);
   double* s = samples.mutable_data();
   std::fill(s, s + n * m * D, std::numeric_limits<double>::quiet_NaN());
-  double* e = ends.mutable_data();
-  std::uint8_t* r = stops.mutable_data();
-  std::int64_t* st = steps.mutable_data();
-  const std::int64_t* id = paths.data();
-  std::vector<hjqp::Index> step(std::size_t(n), 0);
-  std::vector<hjqp::PathStop> why(static_cast<std::size_t>(n));
-  const Batches<D> batches{n};
-  run_interruptible(batches.count(), threads, [&](hjqp::Index item, int, const std::atomic<bool>& stop) {
-    const hjqp::Index i = batches.first(item);
-    const int lanes = batches.lanes(item);
-    double* out[Batches<D>::kLanes];
-    for (int l = 0; l < lanes; ++l) out[l] = s + (i + l) * m * D;
-    em.store({id + i, &x[std::size_t(i)], lanes, &step[std::size_t(i)], &why[std::size_t(i)]}, n0, n1,
-             thin, out, stop);
+  run.run(threads, [&](hjqp::Index item, const auto& batch, int, const std::atomic<bool>& stop) {
+    double* out[PathRun<D>::kLanes];
+    for (int l = 0; l < batch.lanes; ++l) out[l] = s + (run.first(item) + l) * m * D;
+    em.store(batch, n0, n1, thin, out, stop);
   });
-  for (py::ssize_t i = 0; i < n; ++i) {
-    r[i] = std::uint8_t(why[std::size_t(i)]);
-    st[i] = step[std::size_t(i)];
-    for (int k = 0; k < D; ++k) e[i * D + k] = x[std::size_t(i)][k];
-  }
-  return py::make_tuple(samples, ends, stops, steps);
+  const py::tuple r = run.results();
+  return py::make_tuple(samples, r[0], r[1], r[2]);
 }
 
 template <int D>
@@ -454,39 +478,22 @@ py::tuple em_exit(const hjqp::SampledSDE<D>& sde, const DoubleArray& x0, const I
                   int kind, const DoubleArray& center, double radius, const DoubleArray& lower,
                   const DoubleArray& upper, const std::optional<DoubleArray>& level, double shift,
                   int threads) {
-  std::vector<hjqp::Vec<D>> x = starts_from<D>(sde, x0, paths);
+  PathRun<D> run(starts_from<D>(sde, x0, paths), paths);
   check_steps(n0, n1);
   if (!(shift >= 0.0) || !std::isfinite(shift)) throw std::invalid_argument("shift must be >= 0");
   const hjqp::Domain<D> dom = domain_from<D>(sde, kind, center, radius, lower, upper, level);
   const hjqp::EulerMaruyama<D> em(sde, eps, dt, seed);
-  const py::ssize_t n = py::ssize_t(x.size());
-  py::array_t<double> ends(std::vector<py::ssize_t>{n, D});
-  py::array_t<double> boundary(std::vector<py::ssize_t>{n, D});
-  py::array_t<std::uint8_t> stops(n);
-  py::array_t<std::int64_t> steps(n);
-  double* e = ends.mutable_data();
-  double* bp = boundary.mutable_data();
-  std::uint8_t* r = stops.mutable_data();
-  std::int64_t* st = steps.mutable_data();
-  const std::int64_t* id = paths.data();
-  std::vector<hjqp::Index> step(std::size_t(n), 0);
-  std::vector<hjqp::PathStop> why(static_cast<std::size_t>(n));
-  const Batches<D> batches{n};
-  run_interruptible(batches.count(), threads, [&](hjqp::Index item, int, const std::atomic<bool>& stop) {
-    const hjqp::Index i = batches.first(item);
-    em.exit({id + i, &x[std::size_t(i)], batches.lanes(item), &step[std::size_t(i)], &why[std::size_t(i)]},
-            n0, n1, dom, shift, stop);
+  run.run(threads, [&](hjqp::Index, const auto& batch, int, const std::atomic<bool>& stop) {
+    em.exit(batch, n0, n1, dom, shift, stop);
   });
-  for (py::ssize_t i = 0; i < n; ++i) {
-    r[i] = std::uint8_t(why[std::size_t(i)]);
-    st[i] = step[std::size_t(i)];
-    const hjqp::Vec<D> p = dom.project(x[std::size_t(i)]);
-    for (int k = 0; k < D; ++k) {
-      e[i * D + k] = x[std::size_t(i)][k];
-      bp[i * D + k] = p[k];
-    }
+  py::array_t<double> boundary(std::vector<py::ssize_t>{py::ssize_t(run.n()), D});
+  double* bp = boundary.mutable_data();
+  for (hjqp::Index i = 0; i < run.n(); ++i) {
+    const hjqp::Vec<D> p = dom.project(run.x[std::size_t(i)]);
+    for (int k = 0; k < D; ++k) bp[i * D + k] = p[k];
   }
-  return py::make_tuple(ends, stops, steps, boundary);
+  const py::tuple r = run.results();
+  return py::make_tuple(r[0], r[1], r[2], boundary);
 }
 
 // A long run over [n0, n1). Returns (ends (n, D), cores (n,), stops (n,),
@@ -500,10 +507,10 @@ py::tuple em_tally(const hjqp::SampledSDE<D>& sde, const DoubleArray& x0, const 
                    const DoubleArray& centers, const DoubleArray& radii,
                    const std::optional<py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>>& labels,
                    int n_labels, bool histogram, int threads) {
-  std::vector<hjqp::Vec<D>> x = starts_from<D>(sde, x0, paths);
+  PathRun<D> run(starts_from<D>(sde, x0, paths), paths);
   check_steps(n0, n1);
   if (threads < 1) throw std::invalid_argument("threads must be >= 1, got " + std::to_string(threads));
-  const py::ssize_t n = py::ssize_t(x.size());
+  const py::ssize_t n = py::ssize_t(run.n());
   hjqp::Cores<D> cores;
   cores.centers = points_from<D>(centers, "centers");
   const int k = int(cores.centers.size());
@@ -530,13 +537,10 @@ py::tuple em_tally(const hjqp::SampledSDE<D>& sde, const DoubleArray& x0, const 
   }
   const hjqp::EulerMaruyama<D> em(sde, eps, dt, seed);
   const int L = lab ? n_labels : 0;
-  const int workers = int(std::max<hjqp::Index>(1, std::min<hjqp::Index>(threads, Batches<D>{n}.count())));
+  const int workers = run.workers(threads);
   std::vector<std::vector<std::int64_t>> histograms(std::size_t(histogram ? workers : 0),
                                                     std::vector<std::int64_t>(std::size_t(sde.grid().size()), 0));
-  py::array_t<double> ends(std::vector<py::ssize_t>{n, D});
   py::array_t<std::int32_t> cores_out(n);
-  py::array_t<std::uint8_t> stops(n);
-  py::array_t<std::int64_t> steps(n);
   py::array_t<std::int64_t> milestones(std::vector<py::ssize_t>{n, k + 1});
   py::array_t<std::int64_t> transitions(std::vector<py::ssize_t>{n, k, k});
   py::array_t<std::int64_t> visits(std::vector<py::ssize_t>{n, L + 1});
@@ -549,26 +553,12 @@ py::tuple em_tally(const hjqp::SampledSDE<D>& sde, const DoubleArray& x0, const 
   std::vector<hjqp::Counts> counts(static_cast<std::size_t>(n));
   for (py::ssize_t i = 0; i < n; ++i)
     counts[std::size_t(i)] = {ms + i * (k + 1), tr + i * k * k, lab ? vi + i * (L + 1) : nullptr};
-  double* e = ends.mutable_data();
-  std::int32_t* co = cores_out.mutable_data();
-  std::uint8_t* r = stops.mutable_data();
-  std::int64_t* st = steps.mutable_data();
-  const std::int64_t* id = paths.data();
-  std::vector<hjqp::Index> step(std::size_t(n), 0);
-  std::vector<hjqp::PathStop> why(static_cast<std::size_t>(n));
-  const Batches<D> batches{n};
-  run_interruptible(batches.count(), workers, [&](hjqp::Index item, int worker, const std::atomic<bool>& stop) {
-    const hjqp::Index i = batches.first(item);
-    em.tally({id + i, &x[std::size_t(i)], batches.lanes(item), &step[std::size_t(i)], &why[std::size_t(i)]},
-             &core[std::size_t(i)], n0, n1, cores, lab, L, &counts[std::size_t(i)],
+  run.run(workers, [&](hjqp::Index item, const auto& batch, int worker, const std::atomic<bool>& stop) {
+    const std::size_t i = std::size_t(run.first(item));
+    em.tally(batch, &core[i], n0, n1, cores, lab, L, &counts[i],
              histogram ? histograms[std::size_t(worker)].data() : nullptr, stop);
   });
-  for (py::ssize_t i = 0; i < n; ++i) {
-    r[i] = std::uint8_t(why[std::size_t(i)]);
-    st[i] = step[std::size_t(i)];
-    co[i] = core[std::size_t(i)];
-    for (int a = 0; a < D; ++a) e[i * D + a] = x[std::size_t(i)][a];
-  }
+  std::copy(core.begin(), core.end(), cores_out.mutable_data());
   std::vector<py::ssize_t> hshape;
   if (histogram)
     for (int a = 0; a < D; ++a) hshape.push_back(sde.grid().shape()[a]);
@@ -581,7 +571,8 @@ py::tuple em_tally(const hjqp::SampledSDE<D>& sde, const DoubleArray& x0, const 
     for (const auto& part : histograms)
       for (hjqp::Index j = 0; j < sde.grid().size(); ++j) h[j] += part[std::size_t(j)];
   }
-  return py::make_tuple(ends, cores_out, stops, steps, milestones, transitions, visits, hist);
+  const py::tuple r = run.results();
+  return py::make_tuple(r[0], cores_out, r[1], r[2], milestones, transitions, visits, hist);
 }
 
 py::array_t<double> em_normals(std::uint64_t seed, std::int64_t path, std::int64_t block, std::int64_t n) {

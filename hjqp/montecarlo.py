@@ -723,12 +723,7 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
             ids = np.arange(first, first + count, dtype=np.int64)
             samples, ends, stops, steps = store(native, xs, ids, eps, dt, _u64(seed), 0, n_steps,
                                                 thin, nt)
-            left = stops == _core.PATH_LEFT_GRID
-            if left.any():
-                i = int(np.flatnonzero(left)[0])
-                raise ValueError(
-                    f"path {first + i} left the grid's box at t = {steps[i] * dt:g} (from "
-                    f"{tuple(float(v) for v in np.round(ends[i], 6))}): enlarge the grid or confine the drift")
+            _check_stayed(stops, steps, ends, first, dt)
             if n_steps % thin == 0:
                 samples = np.concatenate([samples, ends[:, None, :]], axis=1)
             return samples
@@ -746,6 +741,16 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
         bar.update(n_paths)
         bar.close()
     return Paths(times, np.concatenate(parts), eps, dt, seed, engine)
+
+
+def _check_stayed(stops, steps, ends, first: int, dt: float) -> None:
+    """ValueError naming the first path that left the native engine's grid."""
+    left = stops == _core.PATH_LEFT_GRID
+    if left.any():
+        i = int(np.flatnonzero(left)[0])
+        raise ValueError(
+            f"path {first + i} left the grid's box at t = {steps[i] * dt:g} (from "
+            f"{tuple(float(v) for v in np.round(ends[i], 6))}): enlarge the grid or confine the drift")
 
 
 def _u64(seed: int) -> int:
@@ -1008,12 +1013,7 @@ def _native_long(run, native, x, first, centers, radii, labels, k, histogram, gr
                   labels=labels if tally else None, n_labels=n_labels, histogram=histogram and tally,
                   threads=threads)
         ends, cores, stops, steps, ms, tr, vi, h = out
-        left = stops == _core.PATH_LEFT_GRID
-        if left.any():
-            i = int(np.flatnonzero(left)[0])
-            raise ValueError(
-                f"path {first + i} left the grid's box at t = {steps[i] * dt:g} (from "
-                f"{tuple(float(v) for v in np.round(ends[i], 6))}): enlarge the grid or confine the drift")
+        _check_stayed(stops, steps, ends, first, dt)
         xs = ends
         if tally:
             milestones += ms
