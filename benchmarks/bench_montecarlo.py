@@ -14,25 +14,8 @@ Menozzi shift on) at eps = 0.25, dt = 0.01.
 
 import argparse
 import json
-import os
-import platform
-import statistics
-import time
 
-import numpy as np
-
-import hjqp
-from hjqp import models
-
-
-def rate(fn, work, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    med = statistics.median(times)
-    return {"seconds": med, "path_steps_per_s": work / med}
+from hjqp.bench import machine, montecarlo_rows
 
 
 def main():
@@ -42,42 +25,9 @@ def main():
     ap.add_argument("--numpy-steps", type=int, default=1000, help="steps for the (slower) numpy peer")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-
-    problem = models.example_3_1(1.9999)
-    sde = problem.sde
-    grid = hjqp.Grid((-3, -3), (3, 3), (201, 201))
-    eps, dt = 0.25, 0.01
-    x0 = [0.0, 0.0]
-    cores = os.cpu_count() or 1
-    # warm the grid sampling cache
-    hjqp.simulate(sde, x0, eps, dt, 1, 1, seed=0, grid=grid)
-    P, N, Nn = args.paths, args.steps, args.numpy_steps
-    rows = {
-        "numpy (1 core)": rate(lambda: hjqp.simulate(sde, x0, eps, dt, Nn, P, seed=1, thin=Nn),
-                               P * Nn, args.repeat),
-        "native, 1 thread": rate(lambda: hjqp.simulate(sde, x0, eps, dt, N, P, seed=1, thin=N, grid=grid,
-                                                       threads=1), P * N, args.repeat),
-        f"native, {cores} threads": rate(lambda: hjqp.simulate(sde, x0, eps, dt, N, P, seed=1, thin=N,
-                                                               grid=grid, threads=cores), P * N, args.repeat),
-    }
-    disk = hjqp.Ball((0, 0), 1.0)
-    ex = hjqp.exit_times(sde, x0, disk, eps, dt, 2000, seed=1, grid=grid)
-    work = int(np.sum(np.round(ex.times / dt)))
-    rows["exit times, native"] = rate(lambda: hjqp.exit_times(sde, x0, disk, eps, dt, 2000, seed=1,
-                                                              grid=grid), work, args.repeat)
-    rows["exit times, numpy"] = rate(lambda: hjqp.exit_times(sde, x0, disk, eps, dt, 2000, seed=1),
-                                     work, 1)
-    peer = rows["numpy (1 core)"]["path_steps_per_s"]
-    for r in rows.values():
-        r["speedup_vs_numpy"] = r["path_steps_per_s"] / peer
-    print(json.dumps({
-        "benchmark": "euler_maruyama_throughput",
-        "problem": problem.name,
-        "machine": {"cores": cores, "processor": platform.processor() or platform.machine()},
-        "paths": P, "steps": N, "numpy_steps": Nn, "eps": eps, "dt": dt,
-        "mean_exit_time": float(np.mean(ex.times)),
-        "rows": rows,
-    }, indent=2))
+    report = {"benchmark": "euler_maruyama_throughput", "machine": machine()}
+    report.update(montecarlo_rows(args.paths, args.steps, args.numpy_steps, args.repeat))
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

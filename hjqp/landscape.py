@@ -515,6 +515,21 @@ class Landscape:
                 raise ValueError(f"no attractor reaches {x.tolist()}")
         return minimum_action_path(self.local[self._index(attractor)], x, **options)
 
+    def exit_path(self, i: int, **options) -> np.ndarray:
+        """The minimum action path (n, d) from O_i to its exit point (the
+        least u_i just outside its basin)."""
+        i = self._index(i)
+        return self.minimum_action_path(self.exit_points[i], attractor=i, **options)
+
+    def paths(self) -> list:
+        """The transition paths over every saddle that links two basins,
+        both ways (for drawing)."""
+        out = []
+        for a, b in self.saddle_links:
+            if a >= 0 and b >= 0 and a != b:
+                out += [self.transition_path(int(a), int(b)), self.transition_path(int(b), int(a))]
+        return out
+
     def transition_path(self, i: int, j: int, **options) -> np.ndarray:
         """The most likely transition path (n, d) from O_i over the saddle
         to O_j: the minimum action path of u_i up to the saddle, then the

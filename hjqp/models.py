@@ -25,6 +25,9 @@ __all__ = [
     "example_4_1",
     "maier_stein",
     "multiwell",
+    "linear",
+    "linear_3d",
+    "REGISTRY",
 ]
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
@@ -84,37 +87,46 @@ def manufactured(
     upper=(1.0, 1.0),
     name: str = "manufactured",
 ) -> Problem:
-    """An SDE whose quasi-potential is exactly a given U (2D).
+    """An SDE whose quasi-potential is exactly a given U (2D or 3D).
 
     For any smooth U with a single minimum at the attractor, any SPD field D
     and any field l with l . grad U = 0, the drift b = -1/2 D grad U + l has
     quasi-potential U, since 1/2 grad U^T D grad U + b . grad U = 0. Here
-    l = rho(x) J grad U with J the rotation by +90 degrees.
+    l = R(x) grad U with R antisymmetric: in 2D R = rho(x) J, J the rotation
+    by +90 degrees; in 3D R v = w(x) x v (the cross product).
 
     Parameters
     ----------
     potential, gradient : callable
-        U and grad U on points (..., 2); U(attractor) = 0.
-    diffusion : float, (2, 2) array or callable (..., 2) -> (..., 2, 2)
-    rotation : float or callable (..., 2) -> (...)
-        rho, the strength of the rotational part.
+        U and grad U on points (..., d); U(attractor) = 0.
+    diffusion : float, (d, d) array or callable (..., d) -> (..., d, d)
+    rotation : 2D: float or callable (..., 2) -> (...), rho;
+        3D: (3,) vector or callable (..., 3) -> (..., 3), w.
+    attractor, lower, upper : the attractor and the box; their length is d.
     """
+    d = len(attractor)
+    if d not in (2, 3) or len(lower) != d or len(upper) != d:
+        raise ValueError("attractor, lower and upper must all have length 2 or all length 3")
     if callable(diffusion):
         dfun = diffusion
     else:
         dm = np.asarray(diffusion, dtype=float)
-        dm = dm * np.eye(2) if dm.ndim == 0 else dm
+        dm = dm * np.eye(d) if dm.ndim == 0 else dm
 
         def dfun(p):
-            return np.broadcast_to(dm, p.shape[:-1] + (2, 2))
+            return np.broadcast_to(dm, p.shape[:-1] + (d, d))
 
     def drift(p):
         p = np.asarray(p, dtype=float)
         g = gradient(p)
-        rho = rotation(p) if callable(rotation) else rotation
-        rho = np.asarray(rho, dtype=float)[..., None]
         dg = np.einsum("...ij,...j->...i", dfun(p), g)
-        return -0.5 * dg + rho * np.stack([-g[..., 1], g[..., 0]], axis=-1)
+        if d == 2:
+            rho = rotation(p) if callable(rotation) else rotation
+            rho = np.asarray(rho, dtype=float)[..., None]
+            return -0.5 * dg + rho * np.stack([-g[..., 1], g[..., 0]], axis=-1)
+        w = rotation(p) if callable(rotation) else np.broadcast_to(
+            np.asarray(rotation, dtype=float) * np.ones(3), p.shape)
+        return -0.5 * dg + np.cross(w, g)
 
     sde = SDE(drift, diffusion if not callable(diffusion) else dfun)
     return Problem(name, sde, tuple(attractor), tuple(lower), tuple(upper), potential, gradient)
@@ -394,3 +406,64 @@ def multiwell(tilt: float = 0.0, rotation: float = 0.5, condition: float = 4.0) 
         costs=tuple(map(tuple, costs)), global_values=tuple(u - u_min for u in u_w),
         exact_global=lambda q: potential(q) - u_min,
     )
+
+
+def linear(J, D, *, box: float = 1.0, name: Optional[str] = None) -> Problem:
+    """The linear SDE dx = J x dt + sqrt(eps) D^{1/2} dW in 2D or 3D, J stable
+    (eigenvalues with negative real parts), D constant SPD.
+
+    U(x) = 1/2 x^T C^{-1} x exactly, with C the solution of the Lyapunov
+    equation J C + C J^T + D = 0: for non-normal J the quasi-potential is
+    not the potential of any gradient part of b. The box is [-box, box]^d
+    around the attractor 0.
+    """
+    from scipy import linalg
+
+    J = np.asarray(J, dtype=float)
+    D = np.asarray(D, dtype=float)
+    d = len(J)
+    if J.shape != (d, d) or D.shape != (d, d) or d not in (2, 3):
+        raise ValueError(f"J and D must be 2x2 or 3x3 matrices, got {J.shape} and {D.shape}")
+    if not np.all(np.linalg.eigvals(J).real < 0):
+        raise ValueError(f"J must be stable (eigenvalues with negative real parts): {np.linalg.eigvals(J)}")
+    C = linalg.solve_continuous_lyapunov(J, -D)
+    Q = np.linalg.inv(C)
+    Q = 0.5 * (Q + Q.T)
+
+    def drift(p):
+        return np.asarray(p, dtype=float) @ J.T
+
+    def exact(p):
+        return 0.5 * np.einsum("...i,ij,...j->...", p, Q, p)
+
+    def exact_gradient(p):
+        return np.asarray(p, dtype=float) @ Q
+
+    zero = (0.0,) * d
+    return Problem(name or f"linear({d}D)", SDE(drift, D), zero, (-box,) * d, (box,) * d, exact,
+                   exact_gradient)
+
+
+def linear_3d(rotation: float = 1.0) -> Problem:
+    """A 3D linear test: J = [[-1, r, 0], [-r, -2, r/2], [0, 0, -1.5]]
+    (non-normal for r != 0), D = [[1, 0.3, 0], [0.3, 0.5, 0.1], [0, 0.1, 0.8]]
+    (anisotropic), on [-1, 1]^3; U = 1/2 x^T C^{-1} x from the Lyapunov
+    equation (see :func:`linear`)."""
+    r = float(rotation)
+    J = np.array([[-1.0, r, 0.0], [-r, -2.0, 0.5 * r], [0.0, 0.0, -1.5]])
+    D = np.array([[1.0, 0.3, 0.0], [0.3, 0.5, 0.1], [0.0, 0.1, 0.8]])
+    return linear(J, D, name=f"linear_3d(r={r:g})")
+
+
+# The models by name, for the command line: name -> function of keyword
+# parameters returning a Problem.
+REGISTRY = {
+    "example_3_1": example_3_1,
+    "example_4_1": example_4_1,
+    "maier_stein": maier_stein,
+    "linear_rotational": linear_rotational,
+    "multiwell": multiwell,
+    "gradient_system": gradient_system,
+    "anisotropic_rotating": anisotropic_rotating,
+    "linear_3d": linear_3d,
+}

@@ -29,3 +29,27 @@ def test_example_4_1(tmp_path):
     assert "selected minimum | O_2 | O_2" in report
     assert "Monte Carlo at eps = 0.2" in report
     assert (tmp_path / "example_4_1_trajectories.png").stat().st_size > 0
+
+
+def test_maier_stein(tmp_path):
+    rows = load("maier_stein").main(["--grid", "101", "--paths", "16", "--steps", "600000", "--out", str(tmp_path)])
+    assert len(rows) == 2 and all(abs(r.measured.value - 0.5) < 0.15 for r in rows)
+    assert (tmp_path / "maier_stein.png").stat().st_size > 0
+
+
+def test_example_3d(tmp_path):
+    fit = load("example_3d").main(["--paths", "300", "--out", str(tmp_path)])
+    assert fit.comparison().agrees or abs(fit.V0.value - fit.predicted) < 0.1 * fit.predicted
+    for name in ("example_3d.md", "example_3d_slices.png", "example_3d_surface.png"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_arrays_in_out():
+    U, gradU = load("arrays_in_out").main(["--grid", "65"])
+    assert U.shape == (65, 65) and gradU.shape == (65, 65, 2)
+
+
+def test_cpp_kernel(tmp_path):
+    out = load("cpp_kernel").main(["--grid", "129", "--build", str(tmp_path)])
+    error = float(out.split("max error on {U <= 0.9}:")[1])
+    assert error < 2e-3

@@ -1,0 +1,169 @@
+"""Benchmarks: accuracy and speed against exact solutions, next to a peer
+measured in the same run (scikit-fmm for the solver, numpy for Monte Carlo).
+
+The scripts in benchmarks/ run these with their full sizes and print JSON;
+``hjqp bench`` runs a quick set and prints a table.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from typing import Callable, Dict, List, Sequence
+
+import numpy as np
+
+from . import models
+from .grid import Grid
+from .landscape import landscape
+from .montecarlo import Ball, exit_times, simulate
+from .quasipotential import UpdateRule, local_quasipotential
+
+__all__ = ["SOLVE_PROBLEMS", "LANDSCAPE_PROBLEMS", "solve_rows", "landscape_row", "montecarlo_rows",
+           "machine", "table"]
+
+SOLVE_PROBLEMS: Dict[str, Callable[[], models.Problem]] = {
+    "linear": lambda: models.linear_rotational(10.0),
+    "aniso100_rot0.3": lambda: models.anisotropic_rotating(100.0, 0.3),
+    "aniso100_rot1": lambda: models.anisotropic_rotating(100.0, 1.0),
+    "aniso10_rot1": lambda: models.anisotropic_rotating(10.0, 1.0),
+}
+# Errors of the 2D solver are measured on the sublevel set {U <= LEVEL},
+# which lies inside the box [-1, 1]^2 for every problem above.
+LEVEL = 0.9
+
+LANDSCAPE_PROBLEMS = {
+    "multiwell": (lambda: models.multiwell(tilt=0.2), {}),
+    "maier_stein": (lambda: models.maier_stein(2.0), {}),
+    "example_4_1": (lambda: models.example_4_1(1.9999, 1.0001), {"supersample": 8}),
+}
+
+
+def machine() -> dict:
+    return {"cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "processor": platform.processor() or platform.machine()}
+
+
+def median_time(fn, repeat: int):
+    """(median wall time of `repeat` calls, the last result)."""
+    times, result = [], None
+    for _ in range(max(1, repeat)):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return float(statistics.median(times)), result
+
+
+def skfmm_time(n: int, repeat: int) -> float:
+    """scikit-fmm's travel_time on n x n nodes of [-1, 1]^2 (unit speed, point source)."""
+    import skfmm
+
+    x = np.linspace(-1, 1, n)
+    X, Y = np.meshgrid(x, x, indexing="ij")
+    h = x[1] - x[0]
+    phi = np.sqrt(X**2 + Y**2) - 0.5 * h  # zero level set around the centre node
+    speed = np.ones_like(phi)
+    seconds, _ = median_time(lambda: skfmm.travel_time(phi, speed, dx=float(h)), repeat)
+    return seconds
+
+
+def solve_rows(sizes: Sequence[int], repeat: int, problems: Sequence[str], log=None) -> List[dict]:
+    """The 2D solver on each problem and size: errors on {U <= 0.9}, time,
+    scikit-fmm's time on the same grid, and observed orders."""
+    rows = []
+    for n in sizes:
+        peer = skfmm_time(n, max(repeat, 3))
+        for name in problems:
+            problem = SOLVE_PROBLEMS[name]()
+            grid = problem.grid(n)
+            seconds, qp = median_time(lambda: local_quasipotential(problem.sde, grid, problem.attractor), repeat)
+            exact = problem.exact(grid.points())
+            mask = exact <= LEVEL
+            err = np.abs(qp.values - exact)[mask]
+            gerr = np.linalg.norm(qp.grad - problem.exact_gradient(grid.points()), axis=-1)[mask]
+            row = {
+                "problem": problem.name, "n": n,
+                "max_error": float(err.max()), "rms_error": float(np.sqrt(np.mean(err**2))),
+                "max_gradient_error": float(gerr.max()),
+                "seconds": seconds, "skfmm_seconds": peer, "ratio_to_skfmm": seconds / peer,
+                "jet_fraction": float(np.mean(qp.rules == UpdateRule.JET)),
+            }
+            rows.append(row)
+            if log:
+                log(f"{problem.name:48s} N={n:5d} max {row['max_error']:.2e} rms {row['rms_error']:.2e} "
+                    f"{seconds:7.2f} s  skfmm {peer:.3f} s  ratio {row['ratio_to_skfmm']:.1f}")
+    for name in problems:
+        mine = [r for r in rows if r["problem"] == SOLVE_PROBLEMS[name]().name]
+        for a, b in zip(mine, mine[1:]):
+            scale = np.log2((b["n"] - 1) / (a["n"] - 1))
+            b["max_order"] = float(np.log2(a["max_error"] / b["max_error"]) / scale)
+            b["rms_order"] = float(np.log2(a["rms_error"] / b["rms_error"]) / scale)
+    return rows
+
+
+def _max_relative(computed, exact) -> float:
+    exact = np.asarray(exact, dtype=float)
+    ok = np.isfinite(exact) & (exact != 0)
+    return float(np.max(np.abs(np.asarray(computed)[ok] - exact[ok]) / np.abs(exact[ok])))
+
+
+def landscape_row(name: str, n: int, repeat: int = 1) -> dict:
+    """The landscape of a problem with exact costs: errors and wall time."""
+    make, options = LANDSCAPE_PROBLEMS[name]
+    problem = make()
+    grid = problem.grid(n)
+    seconds, land = median_time(lambda: landscape(problem.sde, grid, **options), repeat)
+    costs = np.array(problem.costs, dtype=float)
+    off = ~np.eye(len(costs), dtype=bool)
+    return {
+        "problem": problem.name, "n": n, "attractors": int(land.k), "saddles": int(len(land.saddles)),
+        "exit_cost_error": _max_relative(land.exit_costs, problem.exit_costs),
+        "transition_cost_error": _max_relative(land.direct_costs[off], costs[off]),
+        "global_value_error": float(np.max(np.abs(land.global_values - np.array(problem.global_values)))),
+        "selected": int(land.selected), "seconds": seconds,
+    }
+
+
+def montecarlo_rows(paths: int, steps: int, numpy_steps: int, repeat: int) -> dict:
+    """Euler-Maruyama path-steps per second: numpy (1 core) against the
+    kernel (1 thread, all cores), and an exit-time workload, on Example 3.1
+    (mu = 1.9999, eps = 0.25, dt = 0.01; fields on 201^2 over [-3, 3]^2)."""
+    problem = models.example_3_1(1.9999)
+    sde = problem.sde
+    grid = Grid((-3, -3), (3, 3), (201, 201))
+    eps, dt, x0 = 0.25, 0.01, [0.0, 0.0]
+    cores = os.cpu_count() or 1
+    simulate(sde, x0, eps, dt, 1, 1, seed=0, grid=grid)  # sample the fields once
+
+    def rate(fn, work, rep=repeat):
+        seconds, _ = median_time(fn, rep)
+        return {"seconds": seconds, "path_steps_per_s": work / seconds}
+
+    P, N, Nn = paths, steps, numpy_steps
+    rows = {
+        "numpy (1 core)": rate(lambda: simulate(sde, x0, eps, dt, Nn, P, seed=1, thin=Nn), P * Nn),
+        "native, 1 thread": rate(lambda: simulate(sde, x0, eps, dt, N, P, seed=1, thin=N, grid=grid, threads=1),
+                                 P * N),
+        f"native, {cores} threads": rate(lambda: simulate(sde, x0, eps, dt, N, P, seed=1, thin=N, grid=grid,
+                                                          threads=cores), P * N),
+    }
+    disk = Ball((0, 0), 1.0)
+    ex = exit_times(sde, x0, disk, eps, dt, P, seed=1, grid=grid)
+    work = int(np.sum(np.round(ex.times / dt)))
+    rows["exit times, native"] = rate(lambda: exit_times(sde, x0, disk, eps, dt, P, seed=1, grid=grid), work)
+    rows["exit times, numpy"] = rate(lambda: exit_times(sde, x0, disk, eps, dt, P, seed=1), work, 1)
+    peer = rows["numpy (1 core)"]["path_steps_per_s"]
+    for r in rows.values():
+        r["speedup_vs_numpy"] = r["path_steps_per_s"] / peer
+    return {"problem": problem.name, "paths": P, "steps": N, "numpy_steps": Nn, "eps": eps, "dt": dt,
+            "mean_exit_time": float(np.mean(ex.times)), "rows": rows}
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A markdown table."""
+    fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,392 @@
+"""The ``hjqp`` command.
+
+    hjqp demo                          the paper's Example 4.1 end to end -> ./hjqp-demo/
+    hjqp solve MODEL [options]         local quasi-potential: .npz, figure, JSON
+    hjqp landscape MODEL [options]     attractors, costs, W, global phi: .npz, figure, JSON
+    hjqp verify MODEL --eps E [E ...]  Monte Carlo next to the predictions: table, figure, JSON
+    hjqp bench                         quick benchmarks, as a table
+    hjqp models                        the built-in models
+
+MODEL is a built-in model name (``hjqp models``) or ``module:function`` for
+a function returning an hjqp.SDE (then give --box and --attractor) or an
+hjqp.models.Problem. ``--param k=v`` passes parameters to the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import os
+import sys
+import time
+from typing import List, Optional
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+class CommandError(Exception):
+    """An error the command reports in one line."""
+
+
+# -- models ----------------------------------------------------------------------------
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.lower() == "none":
+        return None
+    return text
+
+
+def _params(items: Optional[List[str]]) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise CommandError(f"--param takes key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = _value(v.strip())
+    return out
+
+
+def load_model(name: str, params: dict, box=None, attractor=None):
+    """A Problem from a built-in name or module:function."""
+    from . import models
+    from .sde import SDE
+
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise CommandError(f"cannot load model {name!r}: {exc}") from None
+    else:
+        fn = models.REGISTRY.get(name)
+        if fn is None:
+            raise CommandError(f"unknown model {name!r}; built-in models: {', '.join(sorted(models.REGISTRY))} "
+                               "(or module:function)")
+    try:
+        inspect.signature(fn).bind(**params)
+    except TypeError as exc:
+        raise CommandError(f"model {name!r} does not take these parameters: {exc}") from None
+    result = fn(**params)
+    if isinstance(result, models.Problem):
+        problem = result
+    elif isinstance(result, SDE):
+        if box is None or attractor is None:
+            raise CommandError(f"model {name!r} returns an SDE: give its --box and --attractor")
+        d = len(attractor)
+        if len(box) != 2 * d:
+            raise CommandError(f"--box needs {2 * d} numbers (lower then upper) for a {d}D attractor")
+        problem = models.Problem(name, result, tuple(attractor), tuple(box[:d]), tuple(box[d:]))
+    else:
+        raise CommandError(f"model {name!r} returned {type(result).__name__}, not an hjqp.SDE or Problem")
+    if box is not None:
+        d = len(problem.attractor)
+        if len(box) != 2 * d:
+            raise CommandError(f"--box needs {2 * d} numbers (lower then upper)")
+        from dataclasses import replace
+
+        problem = replace(problem, lower=tuple(box[:d]), upper=tuple(box[d:]))
+    if attractor is not None:
+        from dataclasses import replace
+
+        problem = replace(problem, attractor=tuple(attractor))
+    return problem
+
+
+# -- output -------------------------------------------------------------------------------
+
+class Reporter:
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.start = time.perf_counter()
+
+    def step(self, message: str):
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self.start:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def _out(path: str) -> str:
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _write_json(path: str, data: dict):
+    from .io import _jsonable
+
+    with open(path, "w") as fh:
+        fh.write(json.dumps(json.loads(_jsonable(data)), indent=2) + "\n")
+
+
+def _figure(*args, **kwargs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, constrained_layout=True, **kwargs)
+
+
+# -- subcommands ----------------------------------------------------------------------
+
+def cmd_models(args, rep):
+    from . import models
+
+    for name in sorted(models.REGISTRY):
+        fn = models.REGISTRY[name]
+        sig = str(inspect.signature(fn))
+        doc = (fn.__doc__ or "").strip().splitlines()[0]
+        print(f"{name}{sig}\n    {doc}")
+    return 0
+
+
+def cmd_solve(args, rep):
+    from . import io, plot
+    from .quasipotential import local_quasipotential
+
+    problem = load_model(args.model, _params(args.param), args.box, args.attractor)
+    if len(problem.attractor) != 2:
+        raise CommandError("the quasi-potential solver is 2D for now (the 3D marcher is being built)")
+    grid = problem.grid(args.grid)
+    rep.step(f"solving {problem.name} on {grid.shape[0]} x {grid.shape[1]} nodes")
+    start = time.perf_counter()
+    qp = local_quasipotential(problem.sde, grid, problem.attractor, supersample=args.supersample)
+    seconds = time.perf_counter() - start
+    out = _out(args.out)
+    io.save(os.path.join(out, "quasipotential.npz"), qp, model=problem.name)
+    summary = {"model": problem.name, "grid": list(grid.shape), "lower": grid.lower, "upper": grid.upper,
+               "attractor": qp.attractor, "seconds": seconds,
+               "max_value": float(np.max(qp.values[np.isfinite(qp.values)])),
+               "reached_fraction": float(np.mean(np.isfinite(qp.values)))}
+    if problem.exact is not None:
+        exact = problem.exact(grid.points())
+        ok = np.isfinite(qp.values)
+        summary["max_error_vs_exact"] = float(np.max(np.abs(qp.values - exact)[ok]))
+    _write_json(os.path.join(out, "summary.json"), summary)
+    fig, ax = _figure(figsize=(5.5, 4.5))
+    plot.quasipotential(qp, ax=ax, title=f"U for {problem.name}")
+    fig.savefig(os.path.join(out, "quasipotential.png"), dpi=120)
+    rep.step(f"wrote {out}/quasipotential.npz, quasipotential.png, summary.json")
+    from .io import _jsonable
+
+    print(_jsonable({k: v for k, v in summary.items() if k not in ("lower", "upper")}))
+    return 0
+
+
+def _landscape(problem, args, rep):
+    from .landscape import landscape
+
+    if len(problem.attractor) != 2:
+        raise CommandError("landscapes are 2D for now (the 3D marcher is being built)")
+    grid = problem.grid(args.grid)
+    rep.step(f"landscape of {problem.name} on {grid.shape[0]} x {grid.shape[1]} nodes")
+    return landscape(problem.sde, grid, supersample=args.supersample)
+
+
+def _landscape_summary(problem, land) -> dict:
+    s = {"model": problem.name, "grid": list(land.grid.shape), "attractors": land.attractors,
+         "saddles": land.saddles, "costs": land.costs, "exit_costs": land.exit_costs, "W": land.W,
+         "global_values": land.global_values, "selected": int(land.selected),
+         "selected_point": land.attractors[land.selected]}
+    if problem.costs is not None:
+        s["exact_costs"] = np.array(problem.costs, dtype=float)
+    if problem.global_values is not None:
+        s["exact_global_values"] = np.array(problem.global_values, dtype=float)
+    return s
+
+
+def cmd_landscape(args, rep):
+    from . import io, plot
+
+    problem = load_model(args.model, _params(args.param), args.box, args.attractor)
+    land = _landscape(problem, args, rep)
+    out = _out(args.out)
+    io.save(os.path.join(out, "landscape.npz"), land, model=problem.name)
+    summary = _landscape_summary(problem, land)
+    _write_json(os.path.join(out, "summary.json"), summary)
+    fig, axes = _figure(1, 2, figsize=(11, 4.2))
+    plot.basins(land, ax=axes[0])
+    plot.quasipotential(land, ax=axes[1], paths=land.paths(), title="global quasi-potential phi")
+    fig.savefig(os.path.join(out, "landscape.png"), dpi=120)
+    rep.step(f"wrote {out}/landscape.npz, landscape.png, summary.json")
+    print(f"{land.k} attractors, {len(land.saddles)} saddles; selected O{land.selected + 1} at "
+          f"{tuple(np.round(land.attractors[land.selected], 4))}; phi(O_i) = {np.round(land.global_values, 5)}")
+    return 0
+
+
+def cmd_verify(args, rep):
+    from . import io, plot, verify
+    from .grid import Grid
+    from .montecarlo import Ball
+    from .quasipotential import local_quasipotential
+
+    problem = load_model(args.model, _params(args.param), args.box, args.attractor)
+    if len(problem.attractor) != 2:
+        raise CommandError("verify is 2D for now (the 3D marcher is being built)")
+    eps = sorted(args.eps, reverse=True)
+    out = _out(args.out)
+    lo, hi = np.array(problem.lower), np.array(problem.upper)
+    # Monte Carlo paths wander past the solver's box: fields on three times its size.
+    mc_grid = Grid(lo - (hi - lo), hi + (hi - lo), (args.mc_grid, args.mc_grid))
+    rows = []
+    if len(problem.attractors) > 1:
+        land = _landscape(problem, args, rep)
+        io.save(os.path.join(out, "landscape.npz"), land, model=problem.name)
+        if len(eps) >= 2:
+            rep.step(f"transition rates at eps = {eps} ({args.paths} paths x {args.steps} steps each)")
+            rows += verify.transition_barriers(problem.sde, land, eps, args.dt, args.steps, args.paths,
+                                               seed=args.seed, grid=mc_grid)
+        from .montecarlo import long_run
+
+        rep.step(f"occupancy at eps = {eps[0]}")
+        x0 = land.attractors[np.arange(args.paths) % land.k]
+        radius = 0.25 * float(np.min([np.linalg.norm(a - b) for i, a in enumerate(land.attractors)
+                                      for b in land.attractors[i + 1:]]))
+        run = long_run(problem.sde, x0, eps[0], args.dt, args.steps, land.attractors, radius, args.paths,
+                       seed=args.seed, grid=mc_grid, progress=not args.quiet)
+        rows += verify.occupancy(land, run)
+        fig, ax = _figure(figsize=(5.5, 4.5))
+        plot.quasipotential(land, ax=ax, title="global phi")
+    else:
+        grid = problem.grid(args.grid)
+        rep.step(f"solving {problem.name} on {grid.shape[0]} x {grid.shape[1]} nodes")
+        qp = local_quasipotential(problem.sde, grid, problem.attractor, supersample=args.supersample)
+        O = np.asarray(qp.attractor)
+        radius = args.radius or 0.6 * float(np.min(np.minimum(O - lo, hi - O)))
+        disk = Ball(O, radius)
+        if len(eps) < 2:
+            raise CommandError("verify needs at least two --eps values for the barrier fit")
+        rep.step(f"exit times from the disc of radius {radius:.3g} at eps = {eps} ({args.paths} paths each)")
+        fit = verify.exit_barrier(problem.sde, O, disk, eps, args.dt, args.paths, seed=args.seed, U=qp,
+                                  grid=mc_grid, max_time=args.max_time)
+        rows.append(fit.comparison())
+        rows.append(verify.exit_positions(fit.exits[-1], qp, disk, radius=0.25 * radius))
+        fig, axes = _figure(1, 2, figsize=(11, 4.2))
+        plot.barrier_fit(fit, ax=axes[0])
+        plot.exit_positions(fit.exits[-1], ax=axes[1], center=O,
+                            predicted=verify.boundary_minimum(qp, disk)[1])
+    fig.savefig(os.path.join(out, "verify.png"), dpi=120)
+    text = verify.table(rows)
+    with open(os.path.join(out, "verify.md"), "w") as fh:
+        fh.write(f"# Monte Carlo against predictions: {problem.name}\n\n{text}\n")
+    _write_json(os.path.join(out, "verify.json"),
+                {"model": problem.name, "eps": eps, "dt": args.dt, "paths": args.paths,
+                 "rows": [{"quantity": r.quantity, "predicted": r.predicted, "measured": r.measured.value,
+                           "low": r.measured.low, "high": r.measured.high, "agrees": r.agrees, "note": r.note}
+                          for r in rows]})
+    rep.step(f"wrote {out}/verify.md, verify.png, verify.json")
+    print(text)
+    return 0
+
+
+def cmd_demo(args, rep):
+    from .demo import run
+
+    run(args.out, rep.step, quick=args.quick, progress=not args.quiet)
+    return 0
+
+
+def cmd_bench(args, rep):
+    from . import bench
+
+    rep.step("2D solver against scikit-fmm")
+    rows = bench.solve_rows(args.sizes, args.repeat, ["linear", "aniso100_rot0.3"])
+    print("2D local quasi-potential (errors on {U <= 0.9}; scikit-fmm's travel_time on the same grid)\n")
+    print(bench.table(["problem", "N", "max error", "RMS error", "time (s)", "scikit-fmm (s)", "ratio"],
+                      [(r["problem"], r["n"], r["max_error"], r["rms_error"], r["seconds"], r["skfmm_seconds"],
+                        r["ratio_to_skfmm"]) for r in rows]))
+    rep.step("landscape")
+    r = bench.landscape_row("multiwell", 201)
+    print("\nLandscape (relative errors of costs, absolute of phi at the attractors)\n")
+    print(bench.table(["problem", "N", "exit costs", "transition costs", "phi(O_i)", "time (s)"],
+                      [(r["problem"], r["n"], r["exit_cost_error"], r["transition_cost_error"],
+                        r["global_value_error"], r["seconds"])]))
+    rep.step("Monte Carlo throughput")
+    mc = bench.montecarlo_rows(2000, 5000, 500, args.repeat)
+    print(f"\nEuler-Maruyama, {mc['problem']}, {mc['paths']} paths\n")
+    print(bench.table(["engine", "M path-steps/s", "vs numpy"],
+                      [(k, v["path_steps_per_s"] / 1e6, v["speedup_vs_numpy"]) for k, v in mc["rows"].items()]))
+    print(f"\n(machine: {bench.machine()}; full runs: python benchmarks/bench_*.py in a source checkout)")
+    return 0
+
+
+# -- entry point --------------------------------------------------------------------------
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hjqp", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_args(q, grid):
+        q.add_argument("model", help="built-in model name or module:function")
+        q.add_argument("--param", action="append", metavar="K=V", help="model parameter (repeatable)")
+        q.add_argument("--grid", type=int, default=grid, help=f"nodes per axis (default {grid})")
+        q.add_argument("--box", type=float, nargs="+", metavar="X", help="lower then upper corner")
+        q.add_argument("--attractor", type=float, nargs="+", metavar="X")
+        q.add_argument("--supersample", type=int, default=1, help="cell-mean sampling for fields that jump")
+        q.add_argument("--quiet", action="store_true", help="no progress messages")
+
+    q = sub.add_parser("solve", help="local quasi-potential of a model")
+    model_args(q, 401)
+    q.add_argument("--out", default="hjqp-solve")
+    q.set_defaults(func=cmd_solve)
+
+    q = sub.add_parser("landscape", help="attractors, costs and the global quasi-potential")
+    model_args(q, 201)
+    q.add_argument("--out", default="hjqp-landscape")
+    q.set_defaults(func=cmd_landscape)
+
+    q = sub.add_parser("verify", help="Monte Carlo next to the predictions")
+    model_args(q, 201)
+    q.add_argument("--eps", type=float, nargs="+", required=True)
+    q.add_argument("--dt", type=float, default=0.01)
+    q.add_argument("--paths", type=int, default=400)
+    q.add_argument("--steps", type=int, default=200_000, help="steps per path of long runs")
+    q.add_argument("--max-time", type=float, default=None, help="censoring time of exit runs")
+    q.add_argument("--radius", type=float, default=None, help="exit disc radius (one attractor)")
+    q.add_argument("--mc-grid", type=int, default=401, help="nodes per axis of the Monte Carlo fields")
+    q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--out", default="hjqp-verify")
+    q.set_defaults(func=cmd_verify)
+
+    q = sub.add_parser("demo", help="the paper's Example 4.1 end to end")
+    q.add_argument("--out", default="hjqp-demo")
+    q.add_argument("--quick", action="store_true", help="smaller grids and runs (seconds)")
+    q.add_argument("--quiet", action="store_true", help="no progress messages")
+    q.set_defaults(func=cmd_demo)
+
+    q = sub.add_parser("bench", help="quick benchmarks, as tables")
+    q.add_argument("--sizes", type=int, nargs="+", default=[257, 513])
+    q.add_argument("--repeat", type=int, default=1)
+    q.add_argument("--quiet", action="store_true", help="no progress messages")
+    q.set_defaults(func=cmd_bench)
+
+    q = sub.add_parser("models", help="list the built-in models")
+    q.set_defaults(func=cmd_models)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    rep = Reporter(getattr(args, "quiet", False))
+    try:
+        return args.func(args, rep)
+    except KeyboardInterrupt:
+        print("hjqp: interrupted", file=sys.stderr)
+        return 130
+    except (CommandError, ValueError, TypeError, OSError, MemoryError) as exc:
+        print(f"hjqp: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

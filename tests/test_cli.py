@@ -1,0 +1,135 @@
+"""The hjqp command end to end on small grids."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import hjqp
+from hjqp import cli, io
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture(autouse=True)
+def user_models_importable(monkeypatch):
+    monkeypatch.syspath_prepend(HERE)
+
+
+def test_solve_writes_values_figure_and_summary(tmp_path, capsys):
+    out = tmp_path / "solve"
+    code = cli.main(["solve", "example_3_1", "--param", "mu=0.5", "--grid", "65", "--out", str(out), "--quiet"])
+    assert code == 0
+    qp = io.load(out / "quasipotential.npz")
+    assert qp.values.shape == (65, 65) and qp.metadata["model"] == "example_3_1(mu=0.5)"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["max_error_vs_exact"] < 1e-3
+    assert (out / "quasipotential.png").stat().st_size > 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["grid"] == [65, 65]
+
+
+def test_solve_a_user_model(tmp_path):
+    out = tmp_path / "user"
+    code = cli.main(["solve", "usermodel:rotating", "--param", "strength=3", "--box", "-1", "-1", "1", "1",
+                     "--attractor", "0", "0", "--grid", "65", "--out", str(out), "--quiet"])
+    assert code == 0
+    qp = io.load(out / "quasipotential.npz")
+    x = qp.grid.points()
+    inside = np.sum(x**2, axis=-1) < 0.8
+    assert np.max(np.abs(qp.values - np.sum(x**2, axis=-1))[inside]) < 1e-3
+
+
+def test_landscape(tmp_path, capsys):
+    out = tmp_path / "land"
+    assert cli.main(["landscape", "maier_stein", "--param", "beta=2", "--grid", "101", "--out", str(out),
+                     "--quiet"]) == 0
+    land = io.load(out / "landscape.npz")
+    assert land.k == 2 and len(land.saddles) == 1
+    summary = json.loads((out / "summary.json").read_text())
+    np.testing.assert_allclose(np.array(summary["costs"])[[0, 1], [1, 0]], 0.5, rtol=1e-3)
+    assert "2 attractors, 1 saddles" in capsys.readouterr().out
+    assert (out / "landscape.png").stat().st_size > 0
+
+
+def test_verify_single_attractor(tmp_path, capsys):
+    out = tmp_path / "verify"
+    code = cli.main(["verify", "example_3_1", "--param", "mu=1.9999", "--eps", "0.12", "0.15", "0.2", "0.25",
+                     "--radius", "1", "--paths", "300", "--grid", "81", "--mc-grid", "181", "--out", str(out),
+                     "--quiet"])
+    assert code == 0
+    rows = json.loads((out / "verify.json").read_text())["rows"]
+    barrier = rows[0]
+    assert barrier["quantity"] == "exit barrier V0"
+    # the unit circle: V0 = 2 / 1.9999
+    assert barrier["predicted"] == pytest.approx(2 / 1.9999, rel=1e-3)
+    assert abs(barrier["measured"] - barrier["predicted"]) < 0.1 * barrier["predicted"]
+    assert "exit barrier V0" in (out / "verify.md").read_text()
+
+
+def test_verify_landscape(tmp_path):
+    out = tmp_path / "verify2"
+    code = cli.main(["verify", "maier_stein", "--eps", "0.2", "0.25", "--paths", "16", "--steps", "100000",
+                     "--grid", "101", "--mc-grid", "141", "--out", str(out), "--quiet"])
+    assert code == 0
+    rows = json.loads((out / "verify.json").read_text())["rows"]
+    names = [r["quantity"] for r in rows]
+    assert "V_12 from rates" in names and "occupancy of O1" in names
+    v12 = rows[names.index("V_12 from rates")]
+    assert v12["low"] <= 0.5 <= v12["high"] or abs(v12["measured"] - 0.5) < 0.1
+
+
+def test_demo_quick(tmp_path):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--quiet", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "| selected minimum (phi = 0) | O_2 | O_2 |" in report
+    for name in ("phi_vs_loss.png", "landscape.png", "trajectories.png", "summary.json", "landscape.npz"):
+        assert (out / name).stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["selected"] == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["solve", "no_such_model"], "unknown model 'no_such_model'"),
+    (["solve", "example_3_1", "--param", "nu=1"], "does not take these parameters"),
+    (["solve", "example_3_1", "--param", "mu"], "--param takes key=value"),
+    (["solve", "example_3_1", "--param", "mu=3"], "mu must lie in (0, 2)"),
+    (["solve", "usermodel:rotating"], "give its --box and --attractor"),
+    (["solve", "nosuchmodule:f"], "cannot load model"),
+    (["solve", "linear_3d"], "2D for now"),
+])
+def test_errors_are_one_line(argv, message, capsys, tmp_path):
+    code = cli.main(argv + ["--out", str(tmp_path / "x"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("hjqp: error:") and message in err and "\n" not in err
+
+
+def test_models_lists_the_registry(capsys):
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in hjqp.models.REGISTRY:
+        assert name in out
+
+
+def test_console_script():
+    exe = shutil.which("hjqp")
+    if exe is None:
+        pytest.skip("the hjqp console script is not installed (source tree run)")
+    done = subprocess.run([exe, "models"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "example_4_1" in done.stdout
+    bad = subprocess.run([exe, "solve", "nope"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+
+
+def test_module_entry_point():
+    done = subprocess.run([sys.executable, "-m", "hjqp.cli", "models"], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                              [os.path.dirname(os.path.dirname(hjqp.__file__))] +
+                              [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])))
+    assert done.returncode == 0 and "maier_stein" in done.stdout
