@@ -57,7 +57,7 @@ def run(out: str = "hjqp-demo", log: Callable[[str], None] = print, *, quick: bo
     problem = models.example_4_1(1.9999, 1.0001)
     grid = problem.grid(n)
 
-    log(f"landscape of {problem.name} on {n} x {(n - 1) // 2 + 1} nodes (cell means of 8 x 8 samples)")
+    log(f"landscape of {problem.name} on {n} x {n} nodes (cell means of 8 x 8 samples)")
     start = time.perf_counter()
     land = landscape(problem.sde, grid, supersample=8)
     t_land = time.perf_counter() - start
@@ -82,7 +82,7 @@ def run(out: str = "hjqp-demo", log: Callable[[str], None] = print, *, quick: bo
         "Two minima of equal loss, different gradient noise (mu1 = 1.9999 around O_1 = (-2, 0), "
         "mu2 = 1.0001 around O_2 = (2, 0)). Which one does SGD select?",
         "",
-        f"## Quasi-potential ({n} x {(n - 1) // 2 + 1} grid of [-4, 4] x [-2, 2], {t_land:.1f} s)",
+        f"## Quasi-potential ({n} x {n} grid of [-4, 4] x [-2, 2], {t_land:.1f} s)",
         "",
         "| quantity | hjqp | exact |",
         "|---|---:|---:|",

@@ -24,11 +24,12 @@ def test_example_3_1(tmp_path):
 
 
 def test_example_4_1(tmp_path):
-    load("example_4_1").main(["--grid", "101", "--paths", "8", "--out", str(tmp_path)])
-    report = (tmp_path / "example_4_1.md").read_text()
-    assert "selected minimum | O_2 | O_2" in report
-    assert "Monte Carlo at eps = 0.2" in report
-    assert (tmp_path / "example_4_1_trajectories.png").stat().st_size > 0
+    summary = load("example_4_1").main(["--grid", "101", "--paths", "8", "--out", str(tmp_path)])
+    report = (tmp_path / "report.md").read_text()
+    assert "| selected minimum (phi = 0) | O_2 | O_2 |" in report
+    assert "## Monte Carlo (eps = 0.2, dt = 0.01" in report
+    assert summary["selected"] == 1 and summary["grid"] == [101, 101]
+    assert (tmp_path / "trajectories.png").stat().st_size > 0
 
 
 def test_maier_stein(tmp_path):
