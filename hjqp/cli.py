@@ -305,13 +305,14 @@ def cmd_bench(args, rep):
                       [(r["problem"], r["n"], r["max_error"], r["rms_error"], r["seconds"], r["skfmm_seconds"],
                         r["ratio_to_skfmm"]) for r in rows]))
     rep.step("landscape")
-    r = bench.landscape_row("multiwell", 201)
+    r = bench.landscape_row("multiwell", 101 if args.quick else 201)
     print("\nLandscape (relative errors of costs, absolute of phi at the attractors)\n")
     print(bench.table(["problem", "N", "exit costs", "transition costs", "phi(O_i)", "time (s)"],
                       [(r["problem"], r["n"], r["exit_cost_error"], r["transition_cost_error"],
                         r["global_value_error"], r["seconds"])]))
     rep.step("Monte Carlo throughput")
-    mc = bench.montecarlo_rows(2000, 5000, 500, args.repeat)
+    mc = bench.montecarlo_rows(200, 500, 100, 1) if args.quick else bench.montecarlo_rows(2000, 5000, 500,
+                                                                                           args.repeat)
     print(f"\nEuler-Maruyama, {mc['problem']}, {mc['paths']} paths\n")
     print(bench.table(["engine", "M path-steps/s", "vs numpy"],
                       [(k, v["path_steps_per_s"] / 1e6, v["speedup_vs_numpy"]) for k, v in mc["rows"].items()]))
@@ -367,6 +368,7 @@ def _parser() -> argparse.ArgumentParser:
     q = sub.add_parser("bench", help="quick benchmarks, as tables")
     q.add_argument("--sizes", type=int, nargs="+", default=[257, 513])
     q.add_argument("--repeat", type=int, default=1)
+    q.add_argument("--quick", action="store_true", help="small sizes: a check that it runs, not a measurement")
     q.add_argument("--quiet", action="store_true", help="no progress messages")
     q.set_defaults(func=cmd_bench)
 

@@ -110,6 +110,13 @@ def test_errors_are_one_line(argv, message, capsys, tmp_path):
     assert err.startswith("hjqp: error:") and message in err and "\n" not in err
 
 
+def test_bench_prints_tables(capsys):
+    assert cli.main(["bench", "--quick", "--sizes", "65", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "| linear_rotational(r=10) | 65 |" in out and "scikit-fmm" in out
+    assert "multiwell" in out and "native, 1 thread" in out
+
+
 def test_models_lists_the_registry(capsys):
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out
@@ -127,9 +134,10 @@ def test_console_script():
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
 
 
-def test_module_entry_point():
+def test_module_entry_point(tmp_path):
+    # (run outside the source tree, so that the hjqp under test is imported)
     done = subprocess.run([sys.executable, "-m", "hjqp.cli", "models"], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                          timeout=120, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=os.pathsep.join(
                               [os.path.dirname(os.path.dirname(hjqp.__file__))] +
                               [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])))
     assert done.returncode == 0 and "maier_stein" in done.stdout
