@@ -1,0 +1,272 @@
+"""Fuzzing: random problems, random bad input, random layouts.
+
+Every case must end in a result that satisfies the invariants (U >= 0,
+U = 0 at the attractor, finite where reached, the minimum action path's U
+decreasing towards the attractor) or in a ValueError whose message names
+what is wrong. A crash kills the test process; a hang fails on the time
+limit. CI runs a few hundred cases (HJQP_FUZZ_EXAMPLES, default 40 per test);
+`HJQP_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py` runs over 10,000.
+"""
+
+import math
+import os
+import re
+import signal
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import hjqp
+from hjqp import _core
+
+EXAMPLES = int(os.environ.get("HJQP_FUZZ_EXAMPLES", "40"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=list(HealthCheck))
+NODE = re.compile(r"grid node \[\d+, \d+\]")
+
+
+@contextmanager
+def time_limit(seconds):
+    """Fail (not hang) if the block runs longer than `seconds`."""
+    def alarm(signum, frame):
+        raise TimeoutError(f"no result within {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def rotation(theta):
+    c, s = np.cos(theta), np.sin(theta)
+    return np.array([[c, -s], [s, c]])
+
+
+@st.composite
+def grids(draw):
+    """Boxes of any aspect, 3 to 60 nodes per axis; mostly with nodes in
+    proportion to the sides (cells of aspect <= 4, which the march accepts),
+    some very elongated (which it must refuse with a clear error)."""
+    nx = draw(st.integers(3, 60))
+    wx = draw(st.floats(0.05, 20.0))
+    aspect = draw(st.sampled_from([1.0, 0.01, 0.1, 10.0, 100.0, draw(st.floats(0.2, 5.0))]))
+    wy = wx * aspect
+    if draw(st.integers(0, 3)):  # cells of aspect <= 4
+        ny = int(np.clip(round((nx - 1) * aspect * draw(st.floats(0.5, 2.0))) + 1, 3, 200))
+        if max((wx / (nx - 1)) / (wy / (ny - 1)), (wy / (ny - 1)) / (wx / (nx - 1))) > 4:
+            ny = 3 if aspect < 1 else ny
+    else:
+        ny = draw(st.sampled_from([3, 4, 5, nx, draw(st.integers(3, 60))]))
+    cx, cy = draw(st.floats(-5, 5)), draw(st.floats(-5, 5))
+    return hjqp.Grid((cx - wx / 2, cy - wy / 2), (cx + wx / 2, cy + wy / 2), (nx, ny))
+
+
+@st.composite
+def problems(draw, grid):
+    """A drift with a stable equilibrium somewhere near the box and a D."""
+    lo, hi = np.array(grid.lower), np.array(grid.upper)
+    where = draw(st.sampled_from(["inside", "node", "edge", "corner", "outside"]))
+    if where == "inside":
+        O = lo + (hi - lo) * np.array([draw(st.floats(0.05, 0.95)), draw(st.floats(0.05, 0.95))])
+    elif where == "node":
+        O = np.array(grid.points()[grid.shape[0] // 2, grid.shape[1] // 2])
+    elif where == "edge":
+        O = np.array([lo[0], (lo[1] + hi[1]) / 2])
+    elif where == "corner":
+        O = hi.copy()
+    else:
+        O = hi + (hi - lo)
+    scale = draw(st.sampled_from([1e-8, 1e-3, 1.0, 1e3, 1e6]))
+    condition = draw(st.sampled_from([1.0, 10.0, 1e3, 1e6]))
+    rot = draw(st.floats(-5, 5))
+    kind = draw(st.sampled_from(["linear", "cubic", "jump"]))
+    theta = draw(st.floats(0, np.pi))
+    R = rotation(theta)
+    Dc = R @ np.diag([1.0, 1.0 / condition]) @ R.T
+    spatial = draw(st.booleans())
+    Q = np.diag([1.0, draw(st.floats(0.2, 5.0))])
+    J = np.array([[0.0, -1.0], [1.0, 0.0]])
+    M = scale * (-0.5 * Dc @ Q + rot * J @ Q)
+
+    def drift(p):
+        y = p - O
+        b = y @ M.T
+        if kind == "cubic":
+            b = b - scale * y * np.sum(y**2, axis=-1, keepdims=True)
+        elif kind == "jump":
+            b = np.where((y[..., :1] > 0.3 * (hi[0] - lo[0])), 2.0 * b, b)
+        return b
+
+    def diffusion(p):
+        if not spatial:
+            return np.broadcast_to(Dc, p.shape[:-1] + (2, 2))
+        a = theta + 0.5 * np.sin(p[..., 0])
+        c, s = np.cos(a), np.sin(a)
+        Rx = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+        return Rx @ np.diag([1.0, 1.0 / condition]) @ np.swapaxes(Rx, -1, -2)
+
+    return hjqp.SDE(drift, diffusion), O, where
+
+
+def check_result(qp, grid):
+    v = qp.values
+    finite = np.isfinite(v)
+    assert finite.any()
+    assert np.all(v[finite] >= 0), "U < 0"
+    assert np.all(np.isfinite(qp.grad[finite])), "grad U not finite where U is"
+    # U(O) = 0: the expansion is 0 there, and the interpolated value is small
+    # next to U at the corners of O's cell (interpolation error O(h^4) against O(h^2))
+    assert qp.expansion.value(qp.attractor) == 0.0
+    cell = [grid.nearest_node(qp.attractor + np.array(s) * np.array(grid.spacing) / 2)
+            for s in ((-1, -1), (-1, 1), (1, -1), (1, 1))]
+    corners = max(float(v[c]) for c in cell)
+    assert abs(qp(qp.attractor)) <= max(0.1 * corners, 1e-8 * float(np.max(v[finite])))
+    assert np.all(np.isin(qp.rules, [_core.RULE_UNREACHED, _core.RULE_SEED, _core.RULE_JET,
+                                     _core.RULE_PINNED_JET, _core.RULE_NEIGHBOUR]))
+
+
+def check_error(exc):
+    message = str(exc)
+    print("ValueError:", message)
+    assert message, "an error without a message"
+    known = ("attractor", "equilibrium", "stable", "diffusion", "drift", "box", "grid", "Newton",
+             "positive definite", "outside", "minimum action path", "elongated")
+    assert any(word in message for word in known), message
+
+
+@SETTINGS
+@given(st.data())
+def test_random_problems(data):
+    grid = data.draw(grids())
+    sde, O, where = data.draw(problems(grid))
+    with time_limit(60):
+        try:
+            qp = hjqp.local_quasipotential(sde, grid, O)
+        except ValueError as exc:
+            check_error(exc)
+            return
+    check_result(qp, grid)
+    if where == "outside":
+        pytest.fail("an attractor outside the box was accepted")
+
+
+@SETTINGS
+@given(st.data())
+def test_random_problems_paths_descend(data):
+    grid = hjqp.Grid((-1, -1), (1, 1), (data.draw(st.integers(21, 61)),) * 2)
+    sde, O, _ = data.draw(problems(grid).filter(lambda t: t[2] == "inside"))
+    with time_limit(60):
+        try:
+            qp = hjqp.local_quasipotential(sde, grid, O)
+        except ValueError as exc:
+            check_error(exc)
+            return
+        check_result(qp, grid)
+        finite = np.isfinite(qp.values)
+        target = grid.points()[finite][np.argmax(qp.values[finite] * (qp.values[finite] < 0.5 * np.max(qp.values[finite])))]
+        try:
+            path = hjqp.minimum_action_path(qp, target, max_steps=10 * sum(grid.shape))
+        except ValueError as exc:
+            check_error(exc)
+            return
+    u = qp(path, fill_value=np.inf)
+    u = u[np.isfinite(u)]
+    # the path runs from the attractor to the end point: U increases along it
+    # (to interpolation error)
+    assert np.all(np.diff(u) >= -1e-6 * max(1.0, float(u.max()))), np.diff(u).min()
+
+
+@SETTINGS
+@given(st.data())
+def test_bad_values_name_the_node(data):
+    n0 = data.draw(st.integers(3, 30))
+    n1 = data.draw(st.integers(max(3, -(-(n0 - 1) // 4) + 1), min(30, 4 * (n0 - 1) + 1)))  # aspect <= 4
+    grid = hjqp.Grid((-1, -1), (1, 1), (n0, n1))
+    b = -grid.points()
+    D = np.broadcast_to(np.eye(2), grid.shape + (2, 2)).copy()
+    i, j = data.draw(st.integers(0, n0 - 1)), data.draw(st.integers(0, n1 - 1))
+    bad = data.draw(st.sampled_from([np.nan, np.inf, -np.inf, "not spd", "asymmetric"]))
+    target = data.draw(st.sampled_from(["drift", "diffusion"]))
+    if target == "drift" and isinstance(bad, float):
+        b[i, j, data.draw(st.integers(0, 1))] = bad
+    elif isinstance(bad, float):
+        D[i, j, data.draw(st.integers(0, 1)), data.draw(st.integers(0, 1))] = bad
+    elif bad == "not spd":
+        D[i, j] = [[1.0, 0.0], [0.0, -data.draw(st.floats(0.0, 10.0))]]
+    else:
+        D[i, j] = [[1.0, 0.5], [-0.5, 1.0]]
+    with time_limit(30):
+        with pytest.raises(ValueError) as info:
+            hjqp.local_quasipotential(hjqp.SDE(b, D), grid, (0.0, 0.0))
+    assert f"grid node [{i}, {j}]" in str(info.value), str(info.value)
+
+
+@SETTINGS
+@given(st.data())
+def test_layouts_and_dtypes_give_the_same_result(data):
+    m = data.draw(st.integers(2, 12))
+    n = 2 * m + 1
+    grid = hjqp.Grid((-m, -m), (m, m), (n, n))  # integer coordinates, for integer arrays
+    x = grid.points()
+    b = -np.stack([x[..., 0] + 2 * x[..., 1], -x[..., 0] + x[..., 1]], axis=-1)
+    D = np.broadcast_to(np.array([[1.0, 0.3], [0.3, 0.5]]), grid.shape + (2, 2))
+    ref = hjqp.local_quasipotential(hjqp.SDE(b, D.copy()), grid, (0.0, 0.0))
+    layout = data.draw(st.sampled_from(["fortran", "strided", "float32", "int", "readonly"]))
+    if layout == "fortran":
+        b2, D2 = np.asfortranarray(b), np.asfortranarray(D)
+    elif layout == "strided":
+        big = np.zeros((2 * n, 2 * n, 4))
+        big[::2, ::2, 1:3] = b
+        b2, D2 = big[::2, ::2, 1:3], D.copy()
+    elif layout == "float32":
+        b2, D2 = b.astype(np.float32), D.astype(np.float32)
+    elif layout == "int":
+        b2 = np.rint(b).astype(np.int64)
+        D2 = np.broadcast_to(np.eye(2, dtype=np.int32), D.shape)
+        ref = hjqp.local_quasipotential(hjqp.SDE(b, np.broadcast_to(np.eye(2), D.shape).copy()), grid,
+                                        (0.0, 0.0))
+    else:
+        b2, D2 = b.copy(), D.copy()
+        b2.flags.writeable = False
+        D2.flags.writeable = False
+    got = hjqp.local_quasipotential(hjqp.SDE(b2, D2), grid, (0.0, 0.0))
+    if layout == "float32":
+        np.testing.assert_allclose(got.values, ref.values, rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(got.values, ref.values)
+
+
+@SETTINGS
+@given(st.data())
+def test_random_monte_carlo(data):
+    d = data.draw(st.sampled_from([2, 3]))
+    scale = data.draw(st.sampled_from([1e-6, 1.0, 1e3]))
+    condition = data.draw(st.sampled_from([1.0, 1e3, 1e6]))
+    Dm = np.diag([1.0] + [1.0 / condition] * (d - 1))
+    sde = hjqp.SDE(lambda p: -scale * p, Dm)
+    n = data.draw(st.integers(3, 30 if d == 2 else 12))
+    grid = hjqp.Grid((-2.0,) * d, (2.0,) * d, (n,) * d)
+    kind = data.draw(st.sampled_from(["ball", "box", "level"]))
+    r = data.draw(st.floats(0.05, 1.5))
+    dom = {"ball": hjqp.Ball((0.0,) * d, r), "box": hjqp.Box((-r,) * d, (r,) * d),
+           "level": hjqp.LevelSet(lambda p: np.max(np.abs(p), axis=-1) - r, (-1.9,) * d, (1.9,) * d)}[kind]
+    eps = data.draw(st.sampled_from([1e-4, 0.1, 1.0, 10.0]))
+    dt = data.draw(st.sampled_from([1e-4, 1e-2, 0.1]))
+    engine = data.draw(st.sampled_from([None, grid]))
+    with time_limit(60):
+        try:
+            ex = hjqp.exit_times(sde, np.zeros(d), dom, eps, dt, 16, seed=data.draw(st.integers(0, 2**31)),
+                                 max_time=200 * dt, grid=engine)
+        except ValueError as exc:
+            assert "grid's box" in str(exc) or "diverged" in str(exc), str(exc)
+            return
+    assert ex.times.shape == (16,) and np.all((ex.times >= 0) & (ex.times <= ex.max_time + 1e-12))
+    done = ~ex.censored
+    assert np.all(np.isfinite(ex.positions[done])) and np.all(np.isnan(ex.positions[ex.censored]))
+    if kind == "ball" and done.any():
+        np.testing.assert_allclose(np.linalg.norm(ex.positions[done], axis=1), r, rtol=1e-9)
