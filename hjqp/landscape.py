@@ -742,7 +742,12 @@ def landscape(
             ends[inside] = reached
         links = ends.reshape(-1, 2)
 
-    # The local quasi-potentials with the other attractors absorbing.
+    # The local quasi-potentials with the other attractors absorbing: k of
+    # them are kept, up to n_threads run at once.
+    from . import _memory
+
+    _memory.require(_memory.SOLVE_BYTES_PER_NODE_2D * grid.size * (k + min(k, n_threads)),
+                    f"a landscape of {k} attractors on {grid.shape[0]} x {grid.shape[1]} nodes")
     pts = grid.points().reshape(-1, grid.ndim)
     radius = absorb_cells * h.max()
     near = [np.linalg.norm(pts - o, axis=1) <= radius for o in O]

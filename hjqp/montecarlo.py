@@ -709,6 +709,9 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
     x = _starts(x0, n_paths)
     _check_inside(grid, x)
     kept = n_steps // thin + 1
+    from . import _memory
+
+    _memory.require(2.0 * n_paths * kept * x.shape[1] * 8, f"storing {n_paths} paths x {kept} states")
     times = np.arange(kept) * thin * dt
     if grid is not None:
         engine = "native"

@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 
 from . import _core
+from . import _memory
 from .attractor import LocalExpansion, local_expansion, refine_equilibrium
 from .grid import Grid
 from .sde import SDE, Fields
@@ -214,6 +215,7 @@ def local_quasipotential(
             f"has aspect ratio {ratio:.3g} > {MAX_CELL_ASPECT:g}; choose nodes per axis in proportion to the "
             "box's sides (the error grows past ratio 2 and is of order one by ratio 8)"
         )
+    _memory.require(_memory.SOLVE_BYTES_PER_NODE_2D * grid.size, f"a solve on {grid.shape[0]} x {grid.shape[1]} nodes")
     fields = sde.fields(grid, supersample)
     drift, diffusion = fields.kernel_arrays()
     center, J = refine_equilibrium(fields, attractor, newton=refine_attractor)

@@ -145,3 +145,40 @@ def test_points_outside_the_box_are_reported_unless_filled(grid):
         qp(np.array([[0.0, 0.0], [1.5, 0.0]]))
     out = qp(np.array([[0.0, 0.0], [1.5, 0.0]]), fill_value=np.nan)
     assert out[0] == pytest.approx(0.0, abs=1e-12) and np.isnan(out[1])
+
+
+def test_grids_beyond_the_memory_raise_memory_error(monkeypatch):
+    from hjqp import _memory
+
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 10 * 2**20)  # 10 MiB
+    problem = hjqp.models.linear_rotational()
+    with pytest.raises(MemoryError, match=r"a solve on 513 x 513 nodes needs about 0.0314 GiB"):
+        hjqp.local_quasipotential(problem.sde, problem.grid(513), problem.attractor)
+    hjqp.local_quasipotential(problem.sde, problem.grid(129), problem.attractor)  # 2 MiB: fine
+    with pytest.raises(MemoryError, match="storing 10000 paths x 1001 states"):
+        hjqp.simulate(problem.sde, [0.1, 0.1], 0.1, 0.01, 1000, 10000)
+    with pytest.raises(MemoryError, match="a landscape of 2 attractors"):
+        ms = hjqp.models.maier_stein()
+        hjqp.landscape(ms.sde, ms.grid(201))
+
+
+def test_elongated_cells_are_refused():
+    problem = hjqp.models.linear_rotational()
+    with pytest.raises(ValueError, match=r"aspect ratio 8 > 4"):
+        hjqp.local_quasipotential(problem.sde, hjqp.Grid((-1, -1), (1, 1), (129, 17)), problem.attractor)
+    hjqp.local_quasipotential(problem.sde, hjqp.Grid((-1, -1), (1, 1), (129, 33)), problem.attractor)
+
+
+def test_parallel_solves_equal_serial_ones():
+    # The kernel keeps no global state: solves in threads give the serial bits.
+    from concurrent.futures import ThreadPoolExecutor
+
+    problems = [hjqp.models.linear_rotational(), hjqp.models.anisotropic_rotating(10, 1),
+                hjqp.models.example_3_1(0.3), hjqp.models.gradient_system(0.7)]
+    solve = lambda p: hjqp.local_quasipotential(p.sde, p.grid(97), p.attractor)  # noqa: E731
+    serial = [solve(p) for p in problems]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(solve, problems * 2))
+    for a, b in zip(serial * 2, parallel):
+        np.testing.assert_array_equal(a.values, b.values)
+        np.testing.assert_array_equal(a.grad, b.grad)

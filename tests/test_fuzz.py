@@ -110,7 +110,7 @@ def problems(draw, grid):
         Rx = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
         return Rx @ np.diag([1.0, 1.0 / condition]) @ np.swapaxes(Rx, -1, -2)
 
-    return hjqp.SDE(drift, diffusion), O, where
+    return hjqp.SDE(drift, diffusion), O, where, kind
 
 
 def check_result(qp, grid):
@@ -143,7 +143,7 @@ def check_error(exc):
 @given(st.data())
 def test_random_problems(data):
     grid = data.draw(grids())
-    sde, O, where = data.draw(problems(grid))
+    sde, O, where, _ = data.draw(problems(grid))
     with time_limit(60):
         try:
             qp = hjqp.local_quasipotential(sde, grid, O)
@@ -159,7 +159,9 @@ def test_random_problems(data):
 @given(st.data())
 def test_random_problems_paths_descend(data):
     grid = hjqp.Grid((-1, -1), (1, 1), (data.draw(st.integers(21, 61)),) * 2)
-    sde, O, _ = data.draw(problems(grid).filter(lambda t: t[2] == "inside"))
+    # (smooth fields: across a jump of b the interpolated grad U and b do not
+    # satisfy the equation, and U may dip along the path by O(h))
+    sde, O, _, _ = data.draw(problems(grid).filter(lambda t: t[2] == "inside" and t[3] != "jump"))
     with time_limit(60):
         try:
             qp = hjqp.local_quasipotential(sde, grid, O)
