@@ -50,8 +50,16 @@ BLOCK = 256
 # Gobet-Menozzi: shift the boundary inward by this times |Sigma^T n| sqrt(eps dt)
 # (-zeta(1/2) / sqrt(2 pi)).
 GOBET_MENOZZI = 0.5826
-# Path-steps per call of the native engine between progress updates.
+# Path-steps per call of the native engine between progress updates, at
+# least: calls end at multiples of the kernel's random-stream block, so that
+# the next call starts a fresh block rather than replaying one.
 _SLICE = 1 << 25
+
+
+def _slice_end(n0: int, total: int, paths: int) -> int:
+    block = int(_core.EM_STEP_BLOCK)
+    n1 = n0 + max(1, _SLICE // max(paths, 1))
+    return min(total, -(-n1 // block) * block)
 
 
 # -- domains ---------------------------------------------------------------------------
@@ -861,7 +869,7 @@ def _native_exits(run, native, spec, x, first, eps, dt, seed, max_steps, shift, 
     n0 = 0
     key = _u64(seed)
     while len(active) and n0 < max_steps:
-        n1 = min(max_steps, n0 + max(1, _SLICE // len(active)))
+        n1 = _slice_end(n0, max_steps, len(active))
         ends, stops, at, boundary = run(native, xs[active], (first + active).astype(np.int64), eps, dt,
                                         key, n0, n1, shift=shift, threads=threads, **spec)
         exited = stops == _core.PATH_EXITED
@@ -1008,7 +1016,7 @@ def _native_long(run, native, x, first, centers, radii, labels, k, histogram, gr
     key = _u64(seed)
     n0 = 0
     while n0 < total:
-        n1 = min(total, n0 + max(1, _SLICE // count))
+        n1 = _slice_end(n0, total, count)
         if n0 < burn_in:
             n1 = min(n1, burn_in)
         tally = n0 >= burn_in

@@ -180,7 +180,7 @@ def test_random_problems_paths_descend(data):
     u = u[np.isfinite(u)]
     # the path runs from the attractor to the end point: U increases along it
     # (to interpolation error)
-    assert np.all(np.diff(u) >= -1e-6 * max(1.0, float(u.max()))), np.diff(u).min()
+    assert np.all(np.diff(u) >= -1e-4 * max(1.0, float(u.max()))), np.diff(u).min()
 
 
 @SETTINGS
