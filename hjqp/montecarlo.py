@@ -504,7 +504,8 @@ class _Exact:
             return np.linalg.cholesky(dm)
         except np.linalg.LinAlgError:
             bad = np.flatnonzero(~np.all(np.linalg.eigvalsh(dm) > 0, axis=-1))[0]
-            raise ValueError(f"the diffusion is not positive definite at x = {tuple(x.reshape(-1, self.d)[bad])}") from None
+            point = tuple(float(v) for v in x.reshape(-1, self.d)[bad])
+            raise ValueError(f"the diffusion is not positive definite at x = {point}") from None
 
     def drift(self, x):
         b = np.asarray(self.sde.drift(x), dtype=float)
