@@ -8,7 +8,6 @@ limit. CI runs a few hundred cases (HJQP_FUZZ_EXAMPLES, default 40 per test);
 `HJQP_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py` runs over 10,000.
 """
 
-import math
 import os
 import re
 import signal
