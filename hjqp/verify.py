@@ -106,6 +106,16 @@ class BarrierFit:
                           f"fit over eps = {', '.join(f'{e:g}' for e in self.eps)}, c = {self.c:g}")
 
 
+def _fit_barrier(eps: np.ndarray, y: np.ndarray, w: np.ndarray, sign: float):
+    """Weighted least squares y = a + sign V / eps (weights w = 1 / var y):
+    returns a, V, the standard error of V and the weighted residual sum."""
+    X = np.stack([np.ones_like(eps), sign / eps], axis=1)
+    cov = np.linalg.inv(X.T @ (w[:, None] * X))
+    a, v = cov @ X.T @ (w * y)
+    chi2 = float(np.sum(w * (y - X @ np.array([a, v])) ** 2))
+    return float(a), float(v), math.sqrt(cov[1, 1]), chi2
+
+
 def exit_barrier(sde: SDE, x0, domain: Domain, eps_values: Sequence[float], dt: float, n_paths: int,
                  seed=None, *, c: float = 0.5, U=None, confidence: float = 0.95,
                  **exit_options) -> BarrierFit:
@@ -141,12 +151,8 @@ def exit_barrier(sde: SDE, x0, domain: Domain, eps_values: Sequence[float], dt: 
         y.append(math.log(est.value) - c * math.log(e))
         w.append((est.value / se) ** 2 if se > 0 else 1e12)
     y, w = np.array(y), np.array(w)
-    X = np.stack([np.ones_like(eps), 1 / eps], axis=1)
-    cov = np.linalg.inv(X.T @ (w[:, None] * X))
-    a, v0 = cov @ X.T @ (w * y)
-    chi2 = float(np.sum(w * (y - X @ np.array([a, v0])) ** 2))
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    half = z * math.sqrt(cov[1, 1])
+    a, v0, se, chi2 = _fit_barrier(eps, y, w, +1.0)
+    half = stats.norm.ppf(0.5 + confidence / 2) * se
     predicted = boundary_minimum(U, domain)[0] if U is not None else None
     return BarrierFit(eps, means, Estimate(float(v0), float(v0 - half), float(v0 + half), confidence,
                                            "weighted fit"), float(a), c, chi2, exits, predicted)
@@ -256,10 +262,8 @@ def transition_barriers(sde: SDE, landscape, eps_values: Sequence[float], dt: fl
                 continue
             y = np.log(counts[:, i, j] / times[:, i]) + c * np.log(eps)
             w = counts[:, i, j]  # var(ln N) ~ 1/N
-            X = np.stack([np.ones_like(eps), -1 / eps], axis=1)
-            cov = np.linalg.inv(X.T @ (w[:, None] * X))
-            a, v = cov @ X.T @ (w * y)
-            half = z * math.sqrt(cov[1, 1])
+            _, v, se, _ = _fit_barrier(eps, y, w, -1.0)
+            half = z * se
             rows.append(Comparison(f"V_{i + 1}{j + 1} from rates", float(landscape.costs[i, j]),
                                    Estimate(float(v), float(v - half), float(v + half), confidence,
                                             "weighted fit"),

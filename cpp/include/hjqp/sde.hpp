@@ -353,6 +353,8 @@ class EulerMaruyama {
     std::vector<std::int64_t> transitions(std::size_t(kLanes * k * k), 0);
     std::vector<std::int64_t> visits(std::size_t(kLanes * (n_labels + 1)), 0);
     const bool nodes = labels != nullptr || histogram != nullptr;
+    Vec<D> inverse_spacing;
+    for (int a = 0; a < D; ++a) inverse_spacing[a] = 1.0 / grid.spacing()[a];
     run(b, n0, n1, stop, [&](int l, Walker& w, Vec<D>& x, Index, Index&) {
       double v[kSdeValues<D>];
       sde_.at(x, v);
@@ -366,7 +368,7 @@ class EulerMaruyama {
       if (nodes) {
         MultiIndex<D> m;
         for (int a = 0; a < D; ++a) {
-          const double s = (x[a] - grid.lower()[a]) / grid.spacing()[a];
+          const double s = (x[a] - grid.lower()[a]) * inverse_spacing[a];
           m[a] = std::min<Index>(grid.shape()[a] - 1, std::max<Index>(0, Index(std::lround(s))));
         }
         const Index node = grid.flat(m);
