@@ -131,7 +131,6 @@ def check_result(qp, grid):
 
 def check_error(exc):
     message = str(exc)
-    print("ValueError:", message)
     assert message, "an error without a message"
     known = ("attractor", "equilibrium", "stable", "diffusion", "drift", "box", "grid", "Newton",
              "positive definite", "outside", "minimum action path", "elongated")
