@@ -137,17 +137,24 @@ def check_error(exc):
     assert any(word in message for word in known), message
 
 
+def solve_or_error(sde, grid, O):
+    """The solution, or None after checking the ValueError it raised."""
+    with time_limit(60):
+        try:
+            return hjqp.local_quasipotential(sde, grid, O)
+        except ValueError as exc:
+            check_error(exc)
+            return None
+
+
 @SETTINGS
 @given(st.data())
 def test_random_problems(data):
     grid = data.draw(grids())
     sde, O, where, _ = data.draw(problems(grid))
-    with time_limit(60):
-        try:
-            qp = hjqp.local_quasipotential(sde, grid, O)
-        except ValueError as exc:
-            check_error(exc)
-            return
+    qp = solve_or_error(sde, grid, O)
+    if qp is None:
+        return
     check_result(qp, grid)
     if where == "outside":
         pytest.fail("an attractor outside the box was accepted")
@@ -160,12 +167,10 @@ def test_random_problems_paths_descend(data):
     # (smooth fields: across a jump of b the interpolated grad U and b do not
     # satisfy the equation, and U may dip along the path by O(h))
     sde, O, _, _ = data.draw(problems(grid).filter(lambda t: t[2] == "inside" and t[3] != "jump"))
+    qp = solve_or_error(sde, grid, O)
+    if qp is None:
+        return
     with time_limit(60):
-        try:
-            qp = hjqp.local_quasipotential(sde, grid, O)
-        except ValueError as exc:
-            check_error(exc)
-            return
         check_result(qp, grid)
         finite = np.isfinite(qp.values)
         target = grid.points()[finite][np.argmax(qp.values[finite] * (qp.values[finite] < 0.5 * np.max(qp.values[finite])))]
