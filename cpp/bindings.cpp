@@ -261,6 +261,15 @@ void parallel_interruptible(hjqp::Index n, int threads, const std::function<void
   });
 }
 
+// The flow over a drift (grid shape, D) with the given options.
+template <int D>
+hjqp::Flow<D> flow_on(const hjqp::Grid<D>& grid, const DoubleArray& drift, double step_cells, double max_dt,
+                      double stall_speed, double capture_radius, std::int64_t max_steps) {
+  check_field_shape<D>(drift, grid, 1, "drift");
+  return hjqp::Flow<D>(grid, drift.data(),
+                       flow_options(step_cells, max_dt, stall_speed, capture_radius, max_steps));
+}
+
 // Follow x' = b(x) from each start point; returns the end points, why each
 // stopped (hjqp::FlowStop), the target reached (-1 if none) and the steps.
 template <int D>
@@ -269,14 +278,12 @@ py::tuple flow_ends(const DoubleArray& lower, const DoubleArray& spacing, const 
                     double max_dt, double stall_speed, double capture_radius,
                     std::int64_t max_steps, int threads) {
   const hjqp::Grid<D> grid = grid_from<D>(lower, spacing, drift, "drift");
-  check_field_shape<D>(drift, grid, 1, "drift");
+  const hjqp::Flow<D> flow = flow_on<D>(grid, drift, step_cells, max_dt, stall_speed, capture_radius, max_steps);
   const std::vector<hjqp::Vec<D>> x0 = points_from<D>(starts, "starts");
   const std::vector<hjqp::Vec<D>> tg = points_from<D>(targets, "targets");
   for (std::size_t i = 0; i < x0.size(); ++i)
     if (!grid.inside(x0[i]))
       throw std::invalid_argument("start point " + std::to_string(i) + " lies outside the box");
-  const hjqp::Flow<D> flow(grid, drift.data(),
-                           flow_options(step_cells, max_dt, stall_speed, capture_radius, max_steps));
   const py::ssize_t n = py::ssize_t(x0.size());
   py::array_t<double> ends(std::vector<py::ssize_t>{n, D});
   py::array_t<std::uint8_t> reasons(n);
@@ -304,10 +311,8 @@ py::tuple basin_labels(const DoubleArray& lower, const DoubleArray& spacing,
                        double max_dt, double stall_speed, double capture_radius,
                        std::int64_t max_steps, int threads) {
   const hjqp::Grid<D> grid = grid_from<D>(lower, spacing, drift, "drift");
-  check_field_shape<D>(drift, grid, 1, "drift");
+  const hjqp::Flow<D> flow = flow_on<D>(grid, drift, step_cells, max_dt, stall_speed, capture_radius, max_steps);
   const std::vector<hjqp::Vec<D>> tg = points_from<D>(targets, "targets");
-  const hjqp::Flow<D> flow(grid, drift.data(),
-                           flow_options(step_cells, max_dt, stall_speed, capture_radius, max_steps));
   std::vector<py::ssize_t> shape(static_cast<std::size_t>(D), 0);
   for (int k = 0; k < D; ++k) shape[std::size_t(k)] = grid.shape()[k];
   py::array_t<std::int32_t> labels(shape);

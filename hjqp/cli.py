@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import List, Optional
 
 import numpy as np
@@ -78,27 +79,20 @@ def load_model(name: str, params: dict, box=None, attractor=None):
     except TypeError as exc:
         raise CommandError(f"model {name!r} does not take these parameters: {exc}") from None
     result = fn(**params)
-    if isinstance(result, models.Problem):
-        problem = result
-    elif isinstance(result, SDE):
+    if isinstance(result, SDE):
         if box is None or attractor is None:
             raise CommandError(f"model {name!r} returns an SDE: give its --box and --attractor")
         d = len(attractor)
-        if len(box) != 2 * d:
-            raise CommandError(f"--box needs {2 * d} numbers (lower then upper) for a {d}D attractor")
-        problem = models.Problem(name, result, tuple(attractor), tuple(box[:d]), tuple(box[d:]))
-    else:
+        result = models.Problem(name, result, tuple(attractor), (0.0,) * d, (1.0,) * d)  # box below
+    if not isinstance(result, models.Problem):
         raise CommandError(f"model {name!r} returned {type(result).__name__}, not an hjqp.SDE or Problem")
+    problem = result
     if box is not None:
         d = len(problem.attractor)
         if len(box) != 2 * d:
-            raise CommandError(f"--box needs {2 * d} numbers (lower then upper)")
-        from dataclasses import replace
-
+            raise CommandError(f"--box needs {2 * d} numbers (lower then upper) for a {d}D model")
         problem = replace(problem, lower=tuple(box[:d]), upper=tuple(box[d:]))
     if attractor is not None:
-        from dataclasses import replace
-
         problem = replace(problem, attractor=tuple(attractor))
     return problem
 

@@ -154,8 +154,5 @@ def load(path):
             result = cls(**values)
         else:
             raise ValueError(f"{path}: unknown result kind {kind!r}")
-    try:
-        object.__setattr__(result, "metadata", metadata)
-    except AttributeError:  # pragma: no cover
-        pass
+    object.__setattr__(result, "metadata", metadata)  # (the results are frozen dataclasses or plain ones)
     return result

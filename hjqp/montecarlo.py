@@ -253,9 +253,10 @@ class LevelSet(Domain):
 
     def _native(self, grid):
         lo, hi = self.box.bounds()
-        g = np.asarray(self.g(grid.points()), dtype=float)
+        pts = grid.points()
+        g = np.asarray(self.g(pts), dtype=float)
         # Outside the box is outside the domain.
-        inside_box = np.all((grid.points() > lo) & (grid.points() < hi), axis=-1)
+        inside_box = np.all((pts > lo) & (pts < hi), axis=-1)
         g = np.where(inside_box, g, np.maximum(g, np.max(np.abs(grid.spacing))))
         return dict(kind=2, center=lo, radius=1.0, lower=lo, upper=hi, level=np.ascontiguousarray(g))
 
@@ -462,8 +463,6 @@ def _fractions(steps: np.ndarray, confidence: float, total=None) -> List[Estimat
 class _Exact:
     """Euler-Maruyama with the SDE's own callables, vectorised over paths."""
 
-    name = "exact"
-
     def __init__(self, sde: SDE, d: int, sigma=None):
         if isinstance(sde.drift, np.ndarray) or (
                 isinstance(sde.diffusion, np.ndarray) and sde.diffusion.ndim > 2):
@@ -658,11 +657,18 @@ def _tasks(n_paths: int, executor, chunk: Optional[int]) -> List[Tuple[int, int]
     return [(s, min(chunk, n_paths - s)) for s in range(0, n_paths, chunk)]
 
 
-def _map(executor, fn, tasks):
+def _map(executor, fn, tasks, bar=None):
+    """fn over the tasks (path ranges), in order; a bar advances by each
+    task's paths as it completes."""
+    def done(t, result):
+        if bar is not None:
+            bar.update(t[1])
+        return result
+
     if executor is None:
-        return [fn(t) for t in tasks]
+        return [done(t, fn(t)) for t in tasks]
     futures = [executor.submit(fn, t) for t in tasks]
-    return [f.result() for f in futures]
+    return [done(t, f.result()) for t, f in zip(tasks, futures)]
 
 
 # -- simulate ------------------------------------------------------------------------
@@ -702,7 +708,8 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
     chunk : int, optional
         Paths per task (rounded up to a multiple of 256).
     progress : bool
-        A tqdm progress bar.
+        A tqdm progress bar of the paths done (it advances as each chunk of
+        paths completes).
 
     Returns
     -------
@@ -747,11 +754,12 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
             first, count = t
             return _exact_paths(model, x[first:first + count], first, n_steps, thin, seed)
 
-    bar = _progress(n_paths, progress and executor is None, "paths")
-    parts = _map(executor, task, _tasks(n_paths, executor, chunk))
-    if bar is not None:
-        bar.update(n_paths)
-        bar.close()
+    bar = _progress(n_paths, progress, "paths")
+    try:
+        parts = _map(executor, task, _tasks(n_paths, executor, chunk), bar)
+    finally:
+        if bar is not None:
+            bar.close()
     return Paths(times, np.concatenate(parts), eps, dt, seed, engine)
 
 

@@ -180,6 +180,3 @@ class _Iteration:
             raise ValueError(f"gradients returned shape {g.shape} for x {x.shape} and indices "
                              f"{idx.shape}; expected {idx.shape + (self.d,)}")
         return x - self.dt * g.mean(axis=-2)
-
-    def sigma_t_normal(self, x, normal):  # pragma: no cover - SGD exits use no shift
-        raise NotImplementedError
