@@ -146,6 +146,7 @@ py::tuple march(const DoubleArray& lower, const DoubleArray& spacing, const Doub
   info["pinned_jet"] = stats.pinned_jet;
   info["neighbour"] = stats.neighbour;
   info["jet_updates"] = stats.jet_updates;
+  if (D == 3) info["retraced"] = stats.retraced;
   return py::make_tuple(values, gradients, rules, info);
 }
 
@@ -189,6 +190,105 @@ py::tuple triangle_update2(const DoubleArray& a, double ua, const DoubleArray& b
   return result_tuple<2>(hjqp::triangle_update<2>(
       vec_from<2>(a, "a"), ua, sample_from<2>(ba, da), vec_from<2>(b, "b"), ub,
       sample_from<2>(bb, db), vec_from<2>(x, "x"), sample_from<2>(bx, dx)));
+}
+
+py::tuple tetrahedron_update3(const DoubleArray& a, double ua, const DoubleArray& ba,
+                              const DoubleArray& da, const DoubleArray& b, double ub,
+                              const DoubleArray& bb, const DoubleArray& db, const DoubleArray& c,
+                              double uc, const DoubleArray& bc, const DoubleArray& dc,
+                              const DoubleArray& x, const DoubleArray& bx, const DoubleArray& dx) {
+  const hjqp::UpdateResult<3> r = hjqp::tetrahedron_update<3>(
+      vec_from<3>(a, "a"), ua, sample_from<3>(ba, da), vec_from<3>(b, "b"), ub,
+      sample_from<3>(bb, db), vec_from<3>(c, "c"), uc, sample_from<3>(bc, dc), vec_from<3>(x, "x"),
+      sample_from<3>(bx, dx));
+  py::array_t<double> g(3);
+  for (int k = 0; k < 3; ++k) g.mutable_data()[k] = r.gradient[k];
+  return py::make_tuple(r.value, g, r.s, r.t);
+}
+
+// Triangle jet update of x from the triangle of points (3, 3) with values
+// (3,), gradients (3, 3), drift (3, 3) and diffusion (3, 3, 3) at its
+// vertices. The fields' derivatives at x along each axis k are ddrift[k]
+// and dmetric[k] (of A = D^{-1}).
+py::tuple triangle_jet_update3(const DoubleArray& points, const DoubleArray& values,
+                               const DoubleArray& gradients, const DoubleArray& drift,
+                               const DoubleArray& diffusion, const DoubleArray& x,
+                               const DoubleArray& bx, const DoubleArray& dx,
+                               const DoubleArray& ddrift, const DoubleArray& dmetric, double u0,
+                               double v0) {
+  auto need = [](const DoubleArray& a, std::vector<py::ssize_t> shape, const char* name) {
+    bool ok = a.ndim() == py::ssize_t(shape.size());
+    for (std::size_t k = 0; ok && k < shape.size(); ++k) ok = a.shape(py::ssize_t(k)) == shape[k];
+    if (!ok) throw std::invalid_argument(std::string(name) + " has the wrong shape " + shape_str(a));
+  };
+  need(points, {3, 3}, "points");
+  need(values, {3}, "values");
+  need(gradients, {3, 3}, "gradients");
+  need(drift, {3, 3}, "drift");
+  need(diffusion, {3, 3, 3}, "diffusion");
+  need(ddrift, {3, 3}, "ddrift");
+  need(dmetric, {3, 3, 3}, "dmetric");
+  hjqp::JetTriangle<3> tri;
+  for (int i = 0; i < 3; ++i) {
+    tri.value[i] = values.at(i);
+    py::array_t<double> b({3}), d({3, 3});
+    for (int k = 0; k < 3; ++k) {
+      tri.point[i][k] = points.at(i, k);
+      tri.gradient[i][k] = gradients.at(i, k);
+      b.mutable_at(k) = drift.at(i, k);
+      for (int l = 0; l < 3; ++l) d.mutable_at(k, l) = diffusion.at(i, k, l);
+    }
+    tri.fields[i] = sample_from<3>(b, d);
+  }
+  std::array<hjqp::FieldSample<3>, 3> dfx{};
+  for (int k = 0; k < 3; ++k) {
+    for (int c = 0; c < 3; ++c) dfx[std::size_t(k)].drift[c] = ddrift.at(k, c);
+    for (int r = 0; r < 3; ++r)
+      for (int c = r; c < 3; ++c) dfx[std::size_t(k)].metric[hjqp::sym_index<3>(r, c)] = dmetric.at(k, r, c);
+  }
+  // Fields inside: linear over the triangle's plane and x (barycentric in
+  // the tetrahedron they span).
+  const hjqp::FieldSample<3> fx = sample_from<3>(bx, dx);
+  const hjqp::Vec<3> px = vec_from<3>(x, "x");
+  double m[3][3];
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c) m[r][c] = tri.point[c][r] - px[r];
+  auto affine = [&](const hjqp::Vec<3>& p) {
+    // Solve m w = p - x for the weights of the vertices (Cramer's rule).
+    const double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+                       m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                       m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    double w[3];
+    for (int c = 0; c < 3; ++c) {
+      double mc[3][3];
+      for (int r = 0; r < 3; ++r)
+        for (int k = 0; k < 3; ++k) mc[r][k] = k == c ? p[r] - px[r] : m[r][k];
+      w[c] = (mc[0][0] * (mc[1][1] * mc[2][2] - mc[1][2] * mc[2][1]) -
+              mc[0][1] * (mc[1][0] * mc[2][2] - mc[1][2] * mc[2][0]) +
+              mc[0][2] * (mc[1][0] * mc[2][1] - mc[1][1] * mc[2][0])) / det;
+    }
+    hjqp::FieldSample<3> f = fx;
+    for (int k = 0; k < hjqp::FieldSample<3>::size; ++k)
+      for (int c = 0; c < 3; ++c) f.data()[k] += w[c] * (tri.fields[c].data()[k] - fx.data()[k]);
+    return f;
+  };
+  auto interpolate = [&](const hjqp::Vec<3>& p, std::array<hjqp::FieldSample<3>, 3>* gradient) {
+    const hjqp::FieldSample<3> f = affine(p);
+    if (gradient)
+      for (int k = 0; k < 3; ++k) {
+        hjqp::Vec<3> q = p;
+        q[k] += 1.0;
+        const hjqp::FieldSample<3> g = affine(q);  // exact: the fields are affine
+        for (int c = 0; c < hjqp::FieldSample<3>::size; ++c)
+          (*gradient)[std::size_t(k)].data()[c] = g.data()[c] - f.data()[c];
+      }
+    return f;
+  };
+  const hjqp::UpdateResult<3> r =
+      hjqp::TriangleJetUpdate<3, decltype(interpolate)>(tri, px, fx, dfx, interpolate).solve(u0, v0);
+  py::array_t<double> g(3);
+  for (int k = 0; k < 3; ++k) g.mutable_data()[k] = r.gradient[k];
+  return py::make_tuple(r.value, g, r.s, r.t);
 }
 
 // Jet update of grid node x from the edge between grid nodes a and b, with
@@ -622,6 +722,13 @@ PYBIND11_MODULE(_core, m) {
         "`absorbing` is nonzero receive values but do not propagate them.\n\n"
         "Returns (values, gradients, rules, info).");
 
+  m.def("march3d", &march<3>, py::arg("lower"), py::arg("spacing"), py::arg("drift"),
+        py::arg("diffusion"), py::arg("seed_nodes"), py::arg("seed_values"),
+        py::arg("seed_gradients"), py::arg("update_radius"), py::arg("max_turn"),
+        py::arg("max_value"), py::arg("absorbing") = py::none(),
+        "March the quasi-potential on a 3D grid from seeded 1-jets (see march2d).\n\n"
+        "Returns (values, gradients, rules, info).");
+
   const char* ends_doc = "Follow x' = b(x) from points (n, d). Returns (ends, reasons, targets, steps).";
   const char* basins_doc = "Basin labels of all nodes. Returns (labels, reasons).";
   m.def("flow_ends2", &flow_ends<2>, py::arg("lower"), py::arg("spacing"), py::arg("drift"),
@@ -657,6 +764,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("one_point_update2", &one_point_update2);
   m.def("triangle_update2", &triangle_update2);
   m.def("jet_update2", &jet_update2);
+  m.def("tetrahedron_update3", &tetrahedron_update3);
+  m.def("triangle_jet_update3", &triangle_jet_update3);
 
   m.attr("RULE_UNREACHED") = int(hjqp::UpdateRule::Unreached);
   m.attr("RULE_SEED") = int(hjqp::UpdateRule::Seed);

@@ -27,6 +27,19 @@ def march2d(
     max_value: float,
     absorbing: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, dict]: ...
+def march3d(
+    lower: np.ndarray,
+    spacing: np.ndarray,
+    drift: np.ndarray,
+    diffusion: np.ndarray,
+    seed_nodes: np.ndarray,
+    seed_values: np.ndarray,
+    seed_gradients: np.ndarray,
+    update_radius: float,
+    max_turn: float,
+    max_value: float,
+    absorbing: Optional[np.ndarray] = None,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, dict]: ...
 def flow_ends2(
     lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, starts: np.ndarray,
     targets: np.ndarray, step_cells: float, max_dt: float, stall_speed: float,
@@ -60,6 +73,12 @@ def jet_update2(
     lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
     a: int, ua: float, ga: np.ndarray, b: int, ub: float, gb: np.ndarray, x: int, s0: float,
 ) -> Tuple[float, np.ndarray, float, bool, bool]: ...
+def tetrahedron_update3(
+    a: np.ndarray, ua: float, ba: np.ndarray, da: np.ndarray,
+    b: np.ndarray, ub: float, bb: np.ndarray, db: np.ndarray,
+    c: np.ndarray, uc: float, bc: np.ndarray, dc: np.ndarray,
+    x: np.ndarray, bx: np.ndarray, dx: np.ndarray,
+) -> Tuple[float, np.ndarray, float, float]: ...
 
 class SampledSDE2:
     def __init__(self, lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, sigma: np.ndarray) -> None: ...

@@ -6,9 +6,16 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-# Peak resident memory of a 2D solve per node, Python arrays included
-# (measured: 119 bytes per node on a 4097^2 solve; rounded up).
+# Peak resident memory of a solve per node, Python arrays included
+# (measured: 119 bytes per node on a 4097^2 solve; 3D: see README; rounded up).
 SOLVE_BYTES_PER_NODE_2D = 128
+SOLVE_BYTES_PER_NODE_3D = 256
+
+
+def solve_bytes(grid) -> float:
+    """Peak memory of a local quasi-potential solve on `grid`."""
+    per_node = SOLVE_BYTES_PER_NODE_2D if grid.ndim == 2 else SOLVE_BYTES_PER_NODE_3D
+    return float(per_node) * grid.size
 
 
 def available_bytes() -> Optional[int]:

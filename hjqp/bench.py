@@ -29,9 +29,11 @@ SOLVE_PROBLEMS: Dict[str, Callable[[], models.Problem]] = {
     "aniso100_rot0.3": lambda: models.anisotropic_rotating(100.0, 0.3),
     "aniso100_rot1": lambda: models.anisotropic_rotating(100.0, 1.0),
     "aniso10_rot1": lambda: models.anisotropic_rotating(10.0, 1.0),
+    "linear_3d": lambda: models.linear_3d(1.0),
+    "aniso10_rot0.5_3d": lambda: models.anisotropic_rotating_3d(10.0, 0.5),
 }
-# Errors of the 2D solver are measured on the sublevel set {U <= LEVEL},
-# which lies inside the box [-1, 1]^2 for every problem above.
+# Errors are measured on the sublevel set {U <= LEVEL}, which lies inside
+# the box [-1, 1]^d for every problem above.
 LEVEL = 0.9
 
 LANDSCAPE_PROBLEMS = {
@@ -56,35 +58,40 @@ def median_time(fn, repeat: int):
     return float(statistics.median(times)), result
 
 
-def skfmm_time(n: int, repeat: int) -> float:
-    """scikit-fmm's travel_time on n x n nodes of [-1, 1]^2 (unit speed, point source)."""
+def skfmm_time(n: int, repeat: int, ndim: int = 2) -> float:
+    """scikit-fmm's travel_time on n^d nodes of [-1, 1]^d (unit speed, point
+    source, first order)."""
     import skfmm
 
     x = np.linspace(-1, 1, n)
-    X, Y = np.meshgrid(x, x, indexing="ij")
+    X = np.meshgrid(*([x] * ndim), indexing="ij")
     h = x[1] - x[0]
-    phi = np.sqrt(X**2 + Y**2) - 0.5 * h  # zero level set around the centre node
+    phi = np.sqrt(sum(c**2 for c in X)) - 0.5 * h  # zero level set around the centre node
     speed = np.ones_like(phi)
     seconds, _ = median_time(lambda: skfmm.travel_time(phi, speed, dx=float(h)), repeat)
     return seconds
 
 
 def solve_rows(sizes: Sequence[int], repeat: int, problems: Sequence[str], log=None) -> List[dict]:
-    """The 2D solver on each problem and size: errors on {U <= 0.9}, time,
-    scikit-fmm's time on the same grid, and observed orders."""
+    """The solver on each problem and size: errors on {U <= 0.9}, time
+    (sampling the fields included), scikit-fmm's time on the same grid, and
+    observed orders."""
     rows = []
     for n in sizes:
-        peer = skfmm_time(n, max(repeat, 3))
+        peers = {}
         for name in problems:
             problem = SOLVE_PROBLEMS[name]()
             grid = problem.grid(n)
+            if grid.ndim not in peers:
+                peers[grid.ndim] = skfmm_time(n, max(repeat, 3), grid.ndim)
+            peer = peers[grid.ndim]
             seconds, qp = median_time(lambda: local_quasipotential(problem.sde, grid, problem.attractor), repeat)
             exact = problem.exact(grid.points())
             mask = exact <= LEVEL
             err = np.abs(qp.values - exact)[mask]
             gerr = np.linalg.norm(qp.grad - problem.exact_gradient(grid.points()), axis=-1)[mask]
             row = {
-                "problem": problem.name, "n": n,
+                "problem": problem.name, "n": n, "ndim": grid.ndim,
                 "max_error": float(err.max()), "rms_error": float(np.sqrt(np.mean(err**2))),
                 "max_gradient_error": float(gerr.max()),
                 "seconds": seconds, "skfmm_seconds": peer, "ratio_to_skfmm": seconds / peer,

@@ -746,12 +746,12 @@ def landscape(
     # them are kept, up to n_threads run at once.
     from . import _memory
 
-    _memory.require(_memory.SOLVE_BYTES_PER_NODE_2D * grid.size * (k + min(k, n_threads)),
+    _memory.require(_memory.solve_bytes(grid) * (k + min(k, n_threads)),
                     f"a landscape of {k} attractors on {grid.shape[0]} x {grid.shape[1]} nodes")
     pts = grid.points().reshape(-1, grid.ndim)
     radius = absorb_cells * h.max()
     near = [np.linalg.norm(pts - o, axis=1) <= radius for o in O]
-    init_cells = float(solver_options.pop("init_cells", 16.0))
+    init_cells = float(solver_options.pop("init_cells", 16.0 if grid.ndim == 2 else 4.0))
 
     def solve(i: int) -> QuasiPotential:
         mask = np.zeros(len(pts), dtype=bool)

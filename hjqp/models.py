@@ -119,7 +119,8 @@ def manufactured(
     def drift(p):
         p = np.asarray(p, dtype=float)
         g = gradient(p)
-        dg = np.einsum("...ij,...j->...i", dfun(p), g)
+        dm = dfun(p)
+        dg = np.stack([sum(dm[..., i, j] * g[..., j] for j in range(d)) for i in range(d)], axis=-1)
         if d == 2:
             rho = rotation(p) if callable(rotation) else rotation
             rho = np.asarray(rho, dtype=float)[..., None]
@@ -230,6 +231,61 @@ def anisotropic_rotating(condition: float = 100.0, rotation: float = 0.3) -> Pro
 
     return manufactured(potential, gradient, diffusion, rho,
                         name=f"anisotropic_rotating(condition={cond:g}, rotation={rotation:g})")
+
+
+def anisotropic_rotating_3d(condition: float = 10.0, rotation: float = 0.5) -> Problem:
+    """A manufactured problem of unit scale on [-1, 1]^3 with a rotated,
+    position-dependent, anisotropic D and a rotational drift.
+
+    U = x^2 + 3 y^2 / 2 + z^2 + x y / 2 + y z / 4 + 3 x^2 y / 10
+    + y z^2 / 5 + (x^4 + y^4 + z^4) / 4 (convex on the box); D(x) has
+    eigenvalues l1 = 3/2 + sin(2x + y - z) / 2, l1 / c(x) and their geometric
+    mean, with c(x) between 1 and `condition`, and eigenvectors turned about
+    z by 1/2 + 4x/5 - 3y/5 and then about x by 3/10 + 2y/5 - z/2; the
+    rotation is l = w(x) x grad U with w = rotation (1 + 2 sin(x + y + z) / 5)
+    (1, 1/2, -7/10).
+    """
+    cond = float(condition)
+
+    def potential(p):
+        x, y, z = p[..., 0], p[..., 1], p[..., 2]
+        return (x**2 + 1.5 * y**2 + z**2 + 0.5 * x * y + 0.25 * y * z + 0.3 * x**2 * y + 0.2 * y * z**2
+                + 0.25 * (x**4 + y**4 + z**4))
+
+    def gradient(p):
+        x, y, z = p[..., 0], p[..., 1], p[..., 2]
+        return np.stack([
+            2 * x + 0.5 * y + 0.6 * x * y + x**3,
+            3 * y + 0.5 * x + 0.25 * z + 0.3 * x**2 + 0.2 * z**2 + y**3,
+            2 * z + 0.25 * y + 0.4 * y * z + z**3,
+        ], axis=-1)
+
+    def diffusion(p):
+        x, y, z = p[..., 0], p[..., 1], p[..., 2]
+        a = 0.5 + 0.8 * x - 0.6 * y
+        b = 0.3 + 0.4 * y - 0.5 * z
+        ca, sa, cb, sb = np.cos(a), np.sin(a), np.cos(b), np.sin(b)
+        # Columns of R = Rx(b) Rz(a): the eigenvectors.
+        zero = np.zeros_like(ca)
+        R = [[ca, -sa, zero], [cb * sa, cb * ca, -sb], [sb * sa, sb * ca, cb]]
+        l1 = 1.5 + 0.5 * np.sin(2 * x + y - z)
+        l2 = l1 / (1 + (cond - 1) * 0.5 * (1 + np.cos(x - 2 * y + z)))
+        lam = (l1, l2, np.sqrt(l1 * l2))
+        out = np.empty(np.shape(x) + (3, 3))
+        for i in range(3):
+            for j in range(i, 3):
+                out[..., i, j] = R[i][0] * lam[0] * R[j][0] + R[i][1] * lam[1] * R[j][1] + R[i][2] * lam[2] * R[j][2]
+                out[..., j, i] = out[..., i, j]
+        return out
+
+    axis = np.array([1.0, 0.5, -0.7])
+
+    def w(p):
+        return rotation * (1 + 0.4 * np.sin(p[..., 0] + p[..., 1] + p[..., 2]))[..., None] * axis
+
+    return manufactured(potential, gradient, diffusion, w, attractor=(0.0, 0.0, 0.0),
+                        lower=(-1.0, -1.0, -1.0), upper=(1.0, 1.0, 1.0),
+                        name=f"anisotropic_rotating_3d(condition={cond:g}, rotation={rotation:g})")
 
 
 def example_4_1(mu1: float = 1.9999, mu2: float = 1.0001, *, confine: Optional[float] = 4.5) -> Problem:
@@ -466,4 +522,5 @@ REGISTRY = {
     "gradient_system": gradient_system,
     "anisotropic_rotating": anisotropic_rotating,
     "linear_3d": linear_3d,
+    "anisotropic_rotating_3d": anisotropic_rotating_3d,
 }

@@ -62,9 +62,9 @@ class QuasiPotential:
     def __call__(self, points, *, fill_value: Optional[float] = None) -> np.ndarray:
         """U interpolated at points of shape ``(..., d)``; returns shape ``(...)``.
 
-        Bicubic Hermite interpolation of the nodal values and gradients
-        (cross derivatives by central differences of the gradient): fourth
-        order where U is smooth. Cells with an unreached corner give +inf.
+        Bicubic (tricubic in 3D) Hermite interpolation of the nodal values
+        and gradients, the mixed derivatives by central differences of the
+        gradient: fourth order where U is smooth. Cells with an unreached corner give +inf.
         Points outside the box raise ValueError unless ``fill_value`` is given.
         """
         return self._interpolate(points, fill_value, derivative=False)
@@ -90,10 +90,8 @@ class QuasiPotential:
             )
         out_shape = (len(p), d) if derivative else (len(p),)
         out = np.full(out_shape, np.nan if fill_value is None else float(fill_value))
-        if d != 2:
-            raise ValueError("interpolation is implemented for 2D grids")
         q = p[inside]
-        res = _hermite_bicubic(self.values, self.grad, self._cross(), grid, q, derivative)
+        res = _hermite(self.values, self._derivatives(), grid, q, derivative)
         # In the cell that holds the attractor the local expansion is used:
         # it is what the march started from there, U(O) = 0 exactly, and on
         # coarse grids the cross derivatives the interpolation needs are poor
@@ -113,11 +111,11 @@ class QuasiPotential:
         a, b = lo + cell * h, lo + (cell + 1) * h
         return np.all((q >= a) & (q <= b), axis=-1)
 
-    def _cross(self) -> np.ndarray:
-        cached = self.__dict__.get("_cross_derivative")
+    def _derivatives(self) -> dict:
+        cached = self.__dict__.get("_mixed_derivatives")
         if cached is None:
-            cached = _cross_derivative(self.grad, self.grid)
-            object.__setattr__(self, "_cross_derivative", cached)
+            cached = _nodal_derivatives(self.grad, self.grid)
+            object.__setattr__(self, "_mixed_derivatives", cached)
         return cached
 
 
@@ -127,7 +125,7 @@ def local_quasipotential(
     attractor,
     *,
     update_radius: float = 64.0,
-    init_cells: float = 16.0,
+    init_cells: Optional[float] = None,
     init_levels: Optional[int] = None,
     max_value: float = math.inf,
     refine_attractor: bool = True,
@@ -152,7 +150,7 @@ def local_quasipotential(
         accepted edge to update from. Strongly rotational drifts, whose
         characteristics cross the level sets of U at grazing angles, need
         long traces; the cost grows only where they are needed.
-    init_cells : float, default 16
+    init_cells : float, default 16 in 2D, 4 in 3D
         The march starts from the sublevel set of the local expansion whose
         smallest semi-axis spans this many cells.
     init_levels : int, optional
@@ -189,9 +187,11 @@ def local_quasipotential(
         raise TypeError(f"sde must be an hjqp.SDE, got {type(sde).__name__}")
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
-    if grid.ndim != 2:
-        raise ValueError(f"local_quasipotential solves on 2D grids; this grid is {grid.ndim}D")
+    if grid.ndim not in (2, 3):
+        raise ValueError(f"local_quasipotential solves on 2D and 3D grids; this grid is {grid.ndim}D")
     _check_option("update_radius", update_radius, 1.0, 1e4)
+    if init_cells is None:
+        init_cells = 16.0 if grid.ndim == 2 else 4.0
     _check_option("init_cells", init_cells, 1.0, 1e4)
     _check_option("max_turn", max_turn, 1e-3, 1.5)
     if not (isinstance(max_value, (int, float)) and max_value > 0):
@@ -215,7 +215,7 @@ def local_quasipotential(
             f"has aspect ratio {ratio:.3g} > {MAX_CELL_ASPECT:g}; choose nodes per axis in proportion to the "
             "box's sides (the error grows past ratio 2 and is of order one by ratio 8)"
         )
-    _memory.require(_memory.SOLVE_BYTES_PER_NODE_2D * grid.size, f"a solve on {grid.shape[0]} x {grid.shape[1]} nodes")
+    _memory.require(_memory.solve_bytes(grid), f"a solve on {' x '.join(map(str, grid.shape))} nodes")
     fields = sde.fields(grid, supersample)
     drift, diffusion = fields.kernel_arrays()
     center, J = refine_equilibrium(fields, attractor, newton=refine_attractor)
@@ -230,7 +230,7 @@ def local_quasipotential(
             f"the absorbing region reaches into the initial region of the attractor at "
             f"{fields.describe_node(first)}; keep it further away or lower init_cells"
         )
-    values, grad, rules, info = _core.march2d(
+    values, grad, rules, info = _march(grid.ndim)(
         np.asarray(grid.lower), np.asarray(grid.spacing), drift, diffusion,
         nodes, seed_u, seed_g, max_value=float(max_value), absorbing=absorbing, **options,
     )
@@ -242,6 +242,10 @@ def local_quasipotential(
         rules[above] = UpdateRule.UNREACHED
     info.update(options, init_cells=float(init_cells), init_levels=int(init_levels), seeds=int(len(nodes)))
     return QuasiPotential(values, grad, center, grid, rules, expansion, info, sde)
+
+
+def _march(ndim: int):
+    return _core.march2d if ndim == 2 else _core.march3d
 
 
 # Largest ratio of the grid spacings the march accepts. Measured on the linear
@@ -337,7 +341,7 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
         else:
             local = sde.fields(g, fields.supersample)
         b, dm = local.kernel_arrays()
-        values, grad, _, _ = _core.march2d(
+        values, grad, _, _ = _march(g.ndim)(
             np.asarray(g.lower), np.asarray(g.spacing), b, dm, nodes, seed_u, seed_g,
             max_value=2.0 * targets[level - 1], **options,
         )
@@ -370,30 +374,45 @@ def _expansion_seeds(grid: Grid, expansion: LocalExpansion, nodes: np.ndarray):
     return nodes, np.maximum(expansion.value(pts), 0.0), expansion.gradient(pts)
 
 
-def _cross_derivative(grad: np.ndarray, grid: Grid) -> np.ndarray:
-    """d^2 U / dx dy at the nodes from central differences of the gradient
-    (one-sided at the edges), averaged over the two ways of taking it."""
-    hx, hy = grid.spacing
-    gx, gy = grad[..., 0], grad[..., 1]
-    with np.errstate(invalid="ignore"):
-        a = np.gradient(gx, hy, axis=1)
-        b = np.gradient(gy, hx, axis=0)
-    c = 0.5 * (a + b)
-    return np.where(np.isfinite(c), c, 0.0)
+def _nodal_derivatives(grad: np.ndarray, grid: Grid) -> dict:
+    """The derivatives of U that tensor-product Hermite interpolation needs,
+    keyed by the tuple of axes differentiated: the gradient for one axis,
+    and for several axes central differences of the gradient (one-sided at
+    the edges) averaged over which gradient component is differenced."""
+    d = grid.ndim
+    h = grid.spacing
+    out = {}
+    for mask in range(1, 2**d):
+        axes = tuple(k for k in range(d) if mask >> k & 1)
+        if len(axes) == 1:
+            out[axes] = grad[..., axes[0]]
+            continue
+        total = 0.0
+        for j in axes:
+            c = grad[..., j]
+            with np.errstate(invalid="ignore"):
+                for k in axes:
+                    if k != j:
+                        c = np.gradient(c, h[k], axis=k)
+            total = total + c
+        c = total / len(axes)
+        out[axes] = np.where(np.isfinite(c), c, 0.0)
+    return out
 
 
-def _hermite_bicubic(values, grad, cross, grid: Grid, q: np.ndarray, derivative: bool):
-    """Bicubic Hermite interpolation of (U, U_x, U_y, U_xy) on the grid cells."""
-    hx, hy = grid.spacing
-    nx, ny = grid.shape
-    tx = (q[:, 0] - grid.lower[0]) / hx
-    ty = (q[:, 1] - grid.lower[1]) / hy
-    i = np.clip(np.floor(tx).astype(int), 0, nx - 2)
-    j = np.clip(np.floor(ty).astype(int), 0, ny - 2)
-    s = np.clip(tx - i, 0.0, 1.0)
-    t = np.clip(ty - j, 0.0, 1.0)
+def _hermite(values, derivatives: dict, grid: Grid, q: np.ndarray, derivative: bool):
+    """Tensor-product cubic Hermite interpolation of U and its nodal
+    derivatives (:func:`_nodal_derivatives`) on the grid cells; with
+    `derivative` the gradient of the interpolant."""
+    d = grid.ndim
+    h = np.asarray(grid.spacing)
+    n = np.asarray(grid.shape)
+    t = (q - np.asarray(grid.lower)) / h
+    cell = np.clip(np.floor(t).astype(int), 0, n - 2)
+    frac = np.clip(t - cell, 0.0, 1.0)
 
     def basis(u):
+        # weights of (value at 0, slope at 0, value at 1, slope at 1)
         u2, u3 = u * u, u * u * u
         return (2 * u3 - 3 * u2 + 1, u3 - 2 * u2 + u, -2 * u3 + 3 * u2, u3 - u2)
 
@@ -401,31 +420,34 @@ def _hermite_bicubic(values, grad, cross, grid: Grid, q: np.ndarray, derivative:
         u2 = u * u
         return (6 * u2 - 6 * u, 3 * u2 - 4 * u + 1, -6 * u2 + 6 * u, 3 * u2 - 2 * u)
 
-    corners = [(0, 0), (1, 0), (0, 1), (1, 1)]
-    fs = [values[i + a, j + c] for a, c in corners]
-    fx = [grad[i + a, j + c, 0] * hx for a, c in corners]
-    fy = [grad[i + a, j + c, 1] * hy for a, c in corners]
-    fxy = [cross[i + a, j + c] * hx * hy for a, c in corners]
-    finite = np.all(np.isfinite(np.stack(fs)), axis=0)
+    bases = [basis(frac[:, k]) for k in range(d)]
+    dbases = [dbasis(frac[:, k]) for k in range(d)]
+    corners = [tuple(c >> k & 1 for k in range(d)) for c in range(2**d)]
+    finite = np.ones(len(q), dtype=bool)
+    data = []  # per corner: [(coefficient, axes)] over all derivative multi-indices
+    for c in corners:
+        idx = tuple(cell[:, k] + c[k] for k in range(d))
+        u = values[idx]
+        finite &= np.isfinite(u)
+        terms = [(u, ())]
+        for axes, dv in derivatives.items():
+            terms.append((dv[idx] * np.prod(h[list(axes)]), axes))
+        data.append(terms)
 
-    def combine(bs, bt):
-        # corner (a, c): value weight bs[2a] bt[2c], x-slope bs[2a+1] bt[2c], ...
+    def combine(wrt):
+        # wrt: the axis the interpolant is differentiated along, or None.
         total = 0.0
-        for k, (a, c) in enumerate(corners):
-            with np.errstate(invalid="ignore"):
-                total = total + (
-                    fs[k] * bs[2 * a] * bt[2 * c]
-                    + fx[k] * bs[2 * a + 1] * bt[2 * c]
-                    + fy[k] * bs[2 * a] * bt[2 * c + 1]
-                    + fxy[k] * bs[2 * a + 1] * bt[2 * c + 1]
-                )
+        for c, terms in zip(corners, data):
+            for coef, axes in terms:
+                w = 1.0
+                for k in range(d):
+                    table = dbases[k] if k == wrt else bases[k]
+                    w = w * table[2 * c[k] + (1 if k in axes else 0)]
+                with np.errstate(invalid="ignore"):
+                    total = total + coef * w
         return total
 
-    bs, bt = basis(s), basis(t)
     if not derivative:
-        u = combine(bs, bt)
-        return np.where(finite, u, np.inf)
-    dsx = combine(dbasis(s), bt) / hx
-    dsy = combine(bs, dbasis(t)) / hy
-    g = np.stack([dsx, dsy], axis=-1)
+        return np.where(finite, combine(None), np.inf)
+    g = np.stack([combine(k) / h[k] for k in range(d)], axis=-1)
     return np.where(finite[:, None], g, np.nan)

@@ -17,7 +17,7 @@ Drift = Union[ArrayFunction, np.ndarray]
 Diffusion = Union[float, np.ndarray, ArrayFunction]
 
 # Points per call when a callable is sampled on a large grid.
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16
 
 
 class SDE:

@@ -180,3 +180,103 @@ def upwind_edge(grid, drift, diffusion, exact_gradient, x, distance):
         p = p_new
         travelled += step
     return None
+
+
+def _simplex_minimum(cost, starts=7):
+    """min of cost(u, v) over the triangle u, v >= 0, u + v <= 1: the best
+    point of a fine sample, refined by SLSQP. Returns (value, (u, v))."""
+    best = (np.inf, None)
+    n = 40
+    for i in range(n + 1):
+        for j in range(n + 1 - i):
+            w = np.array([i / n, j / n])
+            f = cost(w)
+            if f < best[0]:
+                best = (f, w)
+    cons = [{"type": "ineq", "fun": lambda w: 1.0 - w[0] - w[1]}]
+    res = minimize(cost, best[1], method="SLSQP", bounds=[(0.0, 1.0), (0.0, 1.0)], constraints=cons,
+                   options={"ftol": 1e-15, "maxiter": 500})
+    if res.success and res.fun < best[0]:
+        best = (res.fun, res.x)
+    return best
+
+
+def tetrahedron_update(p, u, f, x, fx):
+    """The 3-point update: y ranges over the triangle p[0], p[1], p[2], U
+    linear, the fields linear (f[i] = (b, A)), the straight segment by
+    Simpson's rule with the midpoint fields the mean of the end fields.
+    Returns (value, y)."""
+    def fields_at(w):
+        l = (1 - w[0] - w[1], w[0], w[1])
+        return (sum(l[i] * f[i][0] for i in range(3)), sum(l[i] * f[i][1] for i in range(3)))
+
+    def cost(w):
+        l = (1 - w[0] - w[1], w[0], w[1])
+        y = sum(l[i] * p[i] for i in range(3))
+        fy = fields_at(w)
+        return sum(l[i] * u[i] for i in range(3)) + simpson_segment(fy, mean(fy, fx), fx, x - y)
+
+    value, w = _simplex_minimum(cost)
+    return value, p[0] + w[0] * (p[1] - p[0]) + w[1] * (p[2] - p[0])
+
+
+def zienkiewicz(p, u, g, l):
+    """Zienkiewicz's cubic interpolant on a triangle from the vertices'
+    values u and gradients g, at barycentric coordinates l."""
+    bubble = l[0] * l[1] * l[2]
+    total = 0.0
+    for i in range(3):
+        total += u[i] * (l[i] ** 2 * (3 - 2 * l[i]) + 2 * bubble)
+        for j in range(3):
+            if j != i:
+                total += (g[i] @ (p[j] - p[i])) * (l[i] ** 2 * l[j] + 0.5 * bubble)
+    return total
+
+
+def triangle_jet_update(p, u, g, f, x, fx, midpoint_fields):
+    """The 3D jet update: y over the triangle, U(y) Zienkiewicz's cubic of
+    the vertex 1-jets, the path the cubic Hermite piece leaving y along
+    b + D g (fields and g linear over the triangle) and arriving along its
+    mirror image across the chord, Simpson's rule with the midpoint fields
+    from midpoint_fields(point) -> (b, A). f[i] = (b, A, D).
+
+    Returns (value, (u, v), held): held(w, x_end, fx_end) is the action of
+    the piece from base point w with its tangents held, ended at x_end with
+    fields fx_end there (for dS/dx by differences)."""
+    def base(w):
+        l = (1 - w[0] - w[1], w[0], w[1])
+        y = sum(l[i] * p[i] for i in range(3))
+        b = sum(l[i] * f[i][0] for i in range(3))
+        A = sum(l[i] * f[i][1] for i in range(3))
+        D = sum(l[i] * f[i][2] for i in range(3))
+        grad = sum(l[i] * g[i] for i in range(3))
+        t = b + D @ grad
+        return zienkiewicz(p, u, g, l), y, (b, A), t / np.linalg.norm(t)
+
+    def piece(w, target):
+        value, y, fy, t = base(w)
+        c = target - y
+        length = np.linalg.norm(c)
+        c = c / length
+        if not t @ c >= 0.2:
+            t = c
+        return value, y, fy, length * t, length * (2 * (t @ c) * c - t)
+
+    def action(y, vy, x_end, vx, fy, fx_end):
+        mid = 0.5 * (y + x_end) + (vy - vx) / 8
+        vmid = 1.5 * (x_end - y) - 0.25 * (vy + vx)
+        return (lagrangian(*fy, vy) + 4 * lagrangian(*midpoint_fields(mid), vmid) + lagrangian(*fx_end, vx)) / 6
+
+    def cost(w):
+        value, y, fy, vy, vx = piece(w, x)
+        return value + action(y, vy, x, vx, fy, fx)
+
+    value, w = _simplex_minimum(cost)
+
+    def held(base_point, x_end, fx_end):
+        # The action with the piece from base point (u, v) to x, its
+        # tangents held, ending at x_end with fields fx_end.
+        _, y, fy, vy, vx = piece(base_point, x)
+        return action(y, vy, x_end, vx, fy, fx_end)
+
+    return value, w, held

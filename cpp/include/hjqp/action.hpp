@@ -25,6 +25,23 @@ inline double lagrangian(const FieldSample<D>& f, const Vec<D>& v) {
   return std::sqrt(vav * bab) - dot<D>(av, f.drift);
 }
 
+// The change of l(x, v) when the drift and metric change by df (the first
+// FieldSample<D>::action_size components; v held). Where b = 0 the
+// Lagrangian is not differentiable in b: the one-sided derivative along df
+// is used, |v|_A |db|_A - <v, db>_A.
+template <int D>
+inline double lagrangian_change(const FieldSample<D>& f, const Vec<D>& v, const FieldSample<D>& df) {
+  const Vec<D> av = mul<D>(f.metric, v), ab = mul<D>(f.metric, f.drift);
+  const double vav = dot<D>(v, av), bab = dot<D>(f.drift, ab);
+  const double v_da_v = form<D>(df.metric, v, v), v_da_b = form<D>(df.metric, v, f.drift);
+  const double v_a_db = dot<D>(av, df.drift);
+  if (!(bab > 0.0)) return std::sqrt(vav * form<D>(f.metric, df.drift, df.drift)) - v_a_db;
+  const double d_bab = 2.0 * dot<D>(ab, df.drift) + form<D>(df.metric, f.drift, f.drift);
+  const double root = std::sqrt(vav * bab);
+  const double d_root = root > 0.0 ? 0.5 * (bab * v_da_v + vav * d_bab) / root : 0.0;
+  return d_root - v_da_b - v_a_db;
+}
+
 // p = dl/dv = (|b|_A / |v|_A) A v - A b: the momentum, equal to grad U at the
 // end of a minimum action path arriving with velocity v. It satisfies
 // H(x, p) = 1/2 p^T D p + b . p = 0 for every v != 0.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -107,6 +108,38 @@ class SampledFields {
   FieldSample<D> linear(const Vec<D>& x) const {
     FieldSample<D> r{};
     linear_into(x, FieldSample<D>::size, r);
+    return r;
+  }
+
+  // Multilinear interpolation of the drift and metric only; with `gradient`
+  // also its derivatives along each axis (those of the cell's interpolant).
+  FieldSample<D> linear_action(const Vec<D>& x,
+                               std::array<FieldSample<D>, D>* gradient = nullptr) const {
+    MultiIndex<D> cell;
+    Vec<D> frac;
+    grid_.locate(x, cell, frac);
+    const Index first = grid_.flat(cell);
+    FieldSample<D> r{};
+    if (gradient) *gradient = {};
+    for (int corner = 0; corner < (1 << D); ++corner) {
+      double w = 1.0;
+      double dw[D];
+      Index i = first;
+      for (int k = 0; k < D; ++k) dw[k] = 1.0;
+      for (int k = 0; k < D; ++k) {
+        const bool up = corner & (1 << k);
+        const double wk = up ? frac[k] : 1.0 - frac[k];
+        w *= wk;
+        if (up) i += grid_.stride(k);
+        for (int j = 0; j < D; ++j)
+          dw[j] *= j == k ? (up ? 1.0 : -1.0) / grid_.spacing()[k] : wk;
+      }
+      const double* a = &action_[std::size_t(i) * action_size];
+      for (int c = 0; c < action_size; ++c) r.data()[c] += w * a[c];
+      if (gradient)
+        for (int k = 0; k < D; ++k)
+          for (int c = 0; c < action_size; ++c) (*gradient)[std::size_t(k)].data()[c] += dw[k] * a[c];
+    }
     return r;
   }
 

@@ -78,6 +78,7 @@ struct MarchStats {
   Index pinned_jet = 0;   // ... by UpdateRule::PinnedJet
   Index neighbour = 0;    // ... by UpdateRule::Neighbour
   Index jet_updates = 0;  // jet updates evaluated
+  Index retraced = 0;     // nodes traced a second time (3D)
 };
 
 // Thrown when the interrupt check asks the march to stop.
@@ -88,7 +89,7 @@ class Interrupted : public std::runtime_error {
 
 template <int D>
 class Marcher {
-  static_assert(D == 2, "the settling stage is implemented for 2D grids");
+  static_assert(D == 2 || D == 3, "the marcher works on 2D and 3D grids");
 
  public:
   // values (size) and gradients (size * D) are written in place; they and
@@ -118,8 +119,20 @@ class Marcher {
       values_[i] = inf;
       for (int k = 0; k < D; ++k) gradients_[i * D + k] = 0.0;
     }
-    for (int c = 0; c < 9; ++c)
-      if (c != 4) stencil_.push_back(MultiIndex<D>{c / 3 - 1, c % 3 - 1});
+    // The 3^D - 1 nodes of the surrounding cells, in lexicographic order.
+    int count = 1;
+    for (int k = 0; k < D; ++k) count *= 3;
+    for (int c = 0; c < count; ++c) {
+      MultiIndex<D> off;
+      int rest = c;
+      bool centre = true;
+      for (int k = D - 1; k >= 0; --k) {
+        off[k] = rest % 3 - 1;
+        rest /= 3;
+        centre = centre && off[k] == 0;
+      }
+      if (!centre) stencil_.push_back(off);
+    }
   }
 
   // Fix the 1-jet of a node before the march (the initial data).
@@ -195,6 +208,9 @@ class Marcher {
 
   // Panel length of the jet update's quadrature, in cells.
   static constexpr double kPanelCells = 8.0;
+  // cos(10 degrees): a settled direction this far from the guessed one
+  // triggers a second trace (3D).
+  static constexpr double kRetraceCos = 0.984807753012208;
 
   Vec<D> gradient(Index i) const {
     Vec<D> g;
@@ -277,6 +293,23 @@ class Marcher {
     Vec<D> t;
     if (p >= 0 && unit(add<D>(fields_.drift(x), mul<D>(fields_.diffusion(p), gradient(p))), t))
       rule = trace_and_update(x, mx, px, t, best);
+    if constexpr (D == 3) {
+      // Near the attractor, where |grad U| is a few cells' worth of its
+      // Hessian, the direction guessed from a neighbour's gradient can be
+      // far off, and the cubic pieces, whose tangents follow the base's
+      // characteristics, then give the plane crossed there spurious local
+      // minima. The update's own gradient gives the direction at x: when it
+      // disagrees, trace again along it and keep the lower value.
+      Vec<D> t2;
+      if (rule == UpdateRule::Jet &&
+          unit(add<D>(fields_.drift(x), mul<D>(fields_.diffusion(x), best.gradient)), t2) &&
+          dot<D>(t, t2) < kRetraceCos) {
+        UpdateResult<D> again;
+        if (trace_and_update(x, mx, px, t2, again) == UpdateRule::Jet && again.value < best.value)
+          best = again;
+        ++stats_.retraced;
+      }
+    }
     if (rule == UpdateRule::Neighbour) best = neighbour_update(mx, px, fields_.at(x));
     if (rule != UpdateRule::Jet) best.gradient = neighbour_gradient(mx);
     switch (rule) {
@@ -306,9 +339,20 @@ class Marcher {
     for (int step = 0; step < steps; ++step) {
       // Midpoint rule: Euler steps drift off a curved characteristic by
       // O(h kappa) per unit length, as much as a grazing one gains in depth.
+      // In 3D the first step reaches just past the nearest grid plane (x is
+      // a node, so a step of h rarely crosses one): one step instead of two.
+      double len = h;
+      if constexpr (D == 3) {
+        if (step == 0) {
+          double reach = 2.0 * h;
+          for (int a = 0; a < D; ++a)
+            if (std::fabs(t[a]) >= 0.25) reach = std::fmin(reach, 1.02 * sp[a] / std::fabs(t[a]));
+          len = std::fmax(reach, h);
+        }
+      }
       Vec<D> t_mid = t;
-      direction_at(axpy<D>(y, -0.5 * h, t), t_mid);
-      const Vec<D> next = axpy<D>(y, -h, t_mid);
+      direction_at(axpy<D>(y, -0.5 * len, t), t_mid);
+      const Vec<D> next = axpy<D>(y, -len, t_mid);
       // Grid lines crossed between y and next, nearest first.
       double when[D];
       Index line[D];
@@ -327,11 +371,16 @@ class Marcher {
         line[a] = Index(l);
         order[n++] = a;
       }
-      if (n == 2 && when[order[1]] < when[order[0]]) std::swap(order[0], order[1]);
+      for (int c = 1; c < n; ++c)
+        for (int e = c; e > 0 && when[order[e]] < when[order[e - 1]]; --e)
+          std::swap(order[e], order[e - 1]);
       for (int c = 0; c < n; ++c) {
         const int a = order[c];
         UpdateResult<D> r;
-        const LineResult kind = update_from_line(x, mx, px, a, line[a], lerp<D>(y, next, when[a]), r);
+        const Vec<D> z = lerp<D>(y, next, when[a]);
+        LineResult kind;
+        if constexpr (D == 2) kind = update_from_line(x, mx, px, a, line[a], z, r);
+        else kind = update_from_face(x, mx, px, a, line[a], z, r);
         // A piece that turns much is a poor approximation of the
         // characteristic: its value is still that of a path, not its
         // arrival direction.
@@ -418,6 +467,128 @@ class Marcher {
     return (line_best.below || line_best.above) ? LineResult::Pinned : LineResult::Interior;
   }
 
+  // Triangle jet update of x (3D) from grid plane `line` (normal to axis
+  // a), crossed by the traced characteristic at z. The base triangle is a
+  // half of the cell face that contains z, split along either diagonal,
+  // whose three nodes are accepted (a face often has one node still
+  // downwind). While the minimum lies on an edge, the search moves to the
+  // triangle across it (the node opposite, reflected through the edge's
+  // midpoint, is a grid node), never back. The update counts as interior
+  // (a minimum over the plane) when it lies inside a triangle or on the
+  // edge between the last two; it is pinned when the triangle beyond is
+  // not accepted.
+  LineResult update_from_face(Index x, const MultiIndex<D>& mx, const Vec<D>& px, int a,
+                              Index line, const Vec<D>& z, UpdateResult<D>& result) {
+    using Node2 = std::array<Index, 2>;  // in-plane node coordinates (along os, ot)
+    const int os = (a + 1) % D, ot = (a + 2) % D;
+    const Index ns = grid_.shape()[os], nt = grid_.shape()[ot];
+    const Vec<D>& sp = grid_.spacing();
+    const double qs = (z[os] - grid_.lower()[os]) / sp[os];
+    const double qt = (z[ot] - grid_.lower()[ot]) / sp[ot];
+    const Index js = std::min<Index>(std::max<Index>(Index(std::floor(qs)), 0), ns - 2);
+    const Index jt = std::min<Index>(std::max<Index>(Index(std::floor(qt)), 0), nt - 2);
+    const double s0 = std::fmin(std::fmax(qs - double(js), 0.0), 1.0);
+    const double t0 = std::fmin(std::fmax(qt - double(jt), 0.0), 1.0);
+    MultiIndex<D> m = mx;
+    m[a] = line;
+    auto flat = [&](const Node2& p) {
+      MultiIndex<D> c = m;
+      c[os] = p[0];
+      c[ot] = p[1];
+      return grid_.flat(c);
+    };
+    auto usable = [&](const Node2& p) {
+      return p[0] >= 0 && p[0] < ns && p[1] >= 0 && p[1] < nt && accepted(flat(p));
+    };
+    // The triangles of the two diagonals that contain z.
+    const Node2 c00{js, jt}, c10{js + 1, jt}, c01{js, jt + 1}, c11{js + 1, jt + 1};
+    std::array<Node2, 3> candidates[2] = {
+        s0 >= t0 ? std::array<Node2, 3>{c00, c10, c11} : std::array<Node2, 3>{c00, c01, c11},
+        s0 + t0 <= 1.0 ? std::array<Node2, 3>{c00, c10, c01} : std::array<Node2, 3>{c11, c01, c10}};
+    int chosen = -1;
+    for (int c = 0; c < 2 && chosen < 0; ++c)
+      if (usable(candidates[c][0]) && usable(candidates[c][1]) && usable(candidates[c][2])) chosen = c;
+    if (chosen < 0) return LineResult::None;
+    std::array<Node2, 3> tri = candidates[chosen];
+    // z in the triangle's coordinates: z - p0 = u (p1 - p0) + v (p2 - p0).
+    double w[2];
+    {
+      const double e1s = double(tri[1][0] - tri[0][0]), e1t = double(tri[1][1] - tri[0][1]);
+      const double e2s = double(tri[2][0] - tri[0][0]), e2t = double(tri[2][1] - tri[0][1]);
+      const double rs = double(js) + s0 - double(tri[0][0]), rt = double(jt) + t0 - double(tri[0][1]);
+      const double det = e1s * e2t - e1t * e2s;  // +-1 for these half squares
+      w[0] = (rs * e2t - rt * e2s) / det;
+      w[1] = (e1s * rt - e1t * rs) / det;
+    }
+    const FieldSample<D> fx = fields_.at(x);
+    const std::array<FieldSample<D>, D> dfx = field_derivatives(mx);
+    auto interpolate = [this](const Vec<D>& p, std::array<FieldSample<D>, D>* gradient) {
+      return fields_.linear_action(p, gradient);
+    };
+    JetTriangle<D> jt3;
+    UpdateResult<D> plane_best;
+    bool interior = false;
+    for (int hop = 0; hop < 6; ++hop) {
+      double lowest = std::numeric_limits<double>::infinity();
+      for (int v = 0; v < 3; ++v) {
+        const Index n = flat(tri[std::size_t(v)]);
+        jt3.point[v] = grid_.point(grid_.unflat(n));
+        jt3.value[v] = values_[n];
+        jt3.gradient[v] = gradient(n);
+        jt3.fields[v] = fields_.at(n);
+        lowest = std::fmin(lowest, values_[n]);
+      }
+      UpdateResult<D> r = TriangleJetUpdate<D, decltype(interpolate)>(jt3, px, fx, dfx, interpolate)
+                              .solve(w[0], w[1]);
+      ++stats_.jet_updates;
+      // As in 2D: U(x) is at least U at the base point, at least the least
+      // vertex value up to O(h^2); the cubic base can dip below that where
+      // the gradients are poor.
+      r.value = std::fmax(r.value, lowest);
+      if (r.value < plane_best.value) plane_best = r;
+      // Which vertex's barycentric coordinate vanishes at the minimum.
+      const int k = r.above ? 0 : r.below ? 1 : r.t_below ? 2 : -1;
+      if (k < 0) {
+        interior = r.value <= plane_best.value;
+        break;
+      }
+      // After a hop vertex 0 is the new one and its opposite edge the way
+      // back: a minimum there is one on both sides of that edge (or at a
+      // vertex of it), a minimum over the plane, not a boundary of the
+      // accepted region.
+      if (hop > 0 && k == 0) {
+        interior = r.value <= plane_best.value;
+        break;
+      }
+      const int i1 = (k + 1) % 3, i2 = (k + 2) % 3;
+      const Node2 q{tri[std::size_t(i1)][0] + tri[std::size_t(i2)][0] - tri[std::size_t(k)][0],
+                    tri[std::size_t(i1)][1] + tri[std::size_t(i2)][1] - tri[std::size_t(k)][1]};
+      if (!usable(q)) break;
+      const double l[3] = {1.0 - r.s - r.t, r.s, r.t};
+      w[0] = l[i1];
+      w[1] = l[i2];
+      tri = {q, tri[std::size_t(i1)], tri[std::size_t(i2)]};
+    }
+    result = plane_best;
+    return interior ? LineResult::Interior : LineResult::Pinned;
+  }
+
+  // Derivatives of the drift and metric at node m along each axis: central
+  // differences of the nodal fields, one-sided at the box edge.
+  std::array<FieldSample<D>, D> field_derivatives(const MultiIndex<D>& m) const {
+    std::array<FieldSample<D>, D> d{};
+    const Index i = grid_.flat(m);
+    for (int k = 0; k < D; ++k) {
+      const Index lo = m[k] > 0 ? i - grid_.stride(k) : i;
+      const Index hi = m[k] + 1 < grid_.shape()[k] ? i + grid_.stride(k) : i;
+      const double span = double((hi - lo) / grid_.stride(k)) * grid_.spacing()[k];
+      const FieldSample<D> fl = fields_.at(lo), fh = fields_.at(hi);
+      for (int c = 0; c < FieldSample<D>::action_size; ++c)
+        d[std::size_t(k)].data()[c] = (fh.data()[c] - fl.data()[c]) / span;
+    }
+    return d;
+  }
+
   // grad U where no jet update along a characteristic was found: the mean
   // of the accepted neighbours' gradients, weighted by inverse squared
   // distance (first order). The momentum of a path that is not a
@@ -444,9 +615,11 @@ class Marcher {
     return wsum > 0.0 ? scale<D>(1.0 / wsum, sum) : sum;
   }
 
-  // The best one-point or triangle update from the accepted neighbours.
+  // The best one-point or triangle update from the accepted neighbours (in
+  // 3D hierarchically, with tetrahedron updates: neighbour_update_3d).
   UpdateResult<D> neighbour_update(const MultiIndex<D>& mx, const Vec<D>& px,
                                    const FieldSample<D>& fx) const {
+    if constexpr (D == 3) return neighbour_update_3d(mx, px, fx);
     UpdateResult<D> best;
     for (std::size_t e = 0; e < stencil_.size(); ++e) {
       MultiIndex<D> ma;
@@ -471,6 +644,64 @@ class Marcher {
                                                       values_[ib], fields_.at(ib), px, fx);
         if (rt.value < best.value) best = rt;
       }
+    }
+    return best;
+  }
+
+  // The hierarchical strategy of Yang, Potter & Cameron (2019) on the 26
+  // neighbours: the best one-point update picks a node a; triangle updates
+  // pair a with each accepted neighbour b adjacent to it; the best of them
+  // adds a third accepted neighbour c adjacent to both for the tetrahedron
+  // updates. The best value found wins.
+  UpdateResult<D> neighbour_update_3d(const MultiIndex<D>& mx, const Vec<D>& px,
+                                      const FieldSample<D>& fx) const {
+    struct Near {
+      MultiIndex<D> off;
+      Index node;
+      Vec<D> point;
+    };
+    Near near[26];
+    int n = 0;
+    for (const MultiIndex<D>& off : stencil_) {
+      MultiIndex<D> mn;
+      for (int k = 0; k < D; ++k) mn[k] = mx[k] + off[k];
+      if (!grid_.contains(mn)) continue;
+      const Index i = grid_.flat(mn);
+      if (accepted(i)) near[n++] = Near{off, i, grid_.point(mn)};
+    }
+    auto adjacent = [](const Near& p, const Near& q) {
+      for (int k = 0; k < D; ++k)
+        if (std::abs(p.off[k] - q.off[k]) > 1) return false;
+      return true;
+    };
+    UpdateResult<D> best;
+    int a = -1;
+    for (int e = 0; e < n; ++e) {
+      const UpdateResult<D> r =
+          one_point_update<D>(near[e].point, values_[near[e].node], fields_.at(near[e].node), px, fx);
+      if (r.value < best.value) best = r, a = e;
+    }
+    if (a < 0) return best;
+    const Near& na = near[a];
+    const FieldSample<D> fa = fields_.at(na.node);
+    double best_pair = std::numeric_limits<double>::infinity();
+    int b = -1;
+    for (int e = 0; e < n; ++e) {
+      if (e == a || !adjacent(na, near[e])) continue;
+      const UpdateResult<D> r = triangle_update<D>(na.point, values_[na.node], fa, near[e].point,
+                                                   values_[near[e].node], fields_.at(near[e].node), px, fx);
+      if (r.value < best_pair) best_pair = r.value, b = e;
+      if (r.value < best.value) best = r;
+    }
+    if (b < 0) return best;
+    const Near& nb = near[b];
+    const FieldSample<D> fb = fields_.at(nb.node);
+    for (int e = 0; e < n; ++e) {
+      if (e == a || e == b || !adjacent(na, near[e]) || !adjacent(nb, near[e])) continue;
+      const UpdateResult<D> r = tetrahedron_update<D>(
+          na.point, values_[na.node], fa, nb.point, values_[nb.node], fb, near[e].point,
+          values_[near[e].node], fields_.at(near[e].node), px, fx);
+      if (r.value < best.value) best = r;
     }
     return best;
   }

@@ -5,7 +5,13 @@
 // * one-point update: y is a node, the path the straight segment;
 // * triangle update: y slides along an edge [a, b] of accepted nodes, U(y)
 //   interpolated linearly, the path the straight segment;
-// * jet update: y slides along an edge, U(y) is the cubic Hermite
+// * tetrahedron update (3D): y ranges over a triangle [a, b, c] of accepted
+//   nodes, U(y) interpolated linearly, the path the straight segment;
+// * triangle jet update (3D): y ranges over a triangle of accepted nodes,
+//   U(y) is the cubic interpolant of their 1-jets, the path a cubic piece
+//   along the base's characteristic. This is the high-order rule of the 3D
+//   marcher;
+// * jet update (2D): y slides along an edge, U(y) is the cubic Hermite
 //   interpolant of the 1-jets (U, grad U) at a and b, and the path is a
 //   cubic piece whose start and arrival directions are free. This is the
 //   high-order rule of the marcher.
@@ -29,6 +35,9 @@ struct UpdateResult {
   double s = 0.0;       // minimiser along the base edge, in [0, 1]
   bool below = false;   // the minimum lies beyond s = 0 (off this edge)
   bool above = false;   // the minimum lies beyond s = 1
+  double t = 0.0;       // second coordinate on a base face or triangle, in [0, 1]
+  bool t_below = false; // the minimum lies beyond t = 0
+  bool t_above = false; // the minimum lies beyond t = 1
   double turn = 0.0;    // angle between the path's start and arrival tangents
 };
 
@@ -110,16 +119,17 @@ bool newton_step(const double (&H)[N][N], const double (&g)[N], double (&d)[N]) 
 // Minimise a smooth function of N variables from a good first guess by
 // Newton's method with a central-difference gradient and Hessian (steps
 // `step`), Levenberg damping where the Hessian is not positive definite,
-// steps bounded by `max_step`, backtracking, and variable 0 kept in [0, 1].
+// steps bounded by `max_step`, backtracking, and every iterate mapped into
+// the feasible set by `project(v)` (in place).
 // A step that moves every variable by less than `tolerance` is the last:
 // Newton's quadratic convergence makes the next one negligible.
 // Returns the minimiser found; `fmin` receives its value.
-template <int N, class F>
-std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
-                                      const std::array<double, N>& step,
-                                      const std::array<double, N>& tolerance,
-                                      const std::array<double, N>& max_step, double& fmin,
-                                      int max_iterations = 5) {
+template <int N, class F, class Project>
+std::array<double, N> newton_minimise_in(const F& f, std::array<double, N> v,
+                                         const std::array<double, N>& step,
+                                         const std::array<double, N>& tolerance,
+                                         const std::array<double, N>& max_step, double& fmin,
+                                         int max_iterations, const Project& project) {
   double f0 = f(v);
   double H[N][N] = {};
   bool have_hessian = false;
@@ -144,7 +154,7 @@ std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
         double decrease = 0.0;
         for (int i = 0; i < N; ++i) decrease += 0.5 * g[i] * d[i];
         for (int i = 0; i < N; ++i) v[i] += d[i];
-        v[0] = std::fmin(std::fmax(v[0], 0.0), 1.0);
+        project(v);
         f0 += decrease;
         break;
       }
@@ -166,7 +176,7 @@ std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
     for (int attempt = 0; attempt < 4 && !moved; ++attempt, shrink *= 0.5) {
       std::array<double, N> w = v;
       for (int i = 0; i < N; ++i) w[i] = v[i] + shrink * d[i];
-      w[0] = std::fmin(std::fmax(w[0], 0.0), 1.0);
+      project(w);
       const double fw = f(w);
       if (fw <= f0) {
         converged = true;
@@ -180,6 +190,30 @@ std::array<double, N> newton_minimise(const F& f, std::array<double, N> v,
   }
   fmin = f0;
   return v;
+}
+
+// newton_minimise_in with the first `Bounded` variables kept in [0, 1].
+template <int N, int Bounded = 1, class F>
+std::array<double, N> newton_minimise(const F& f, const std::array<double, N>& v,
+                                      const std::array<double, N>& step,
+                                      const std::array<double, N>& tolerance,
+                                      const std::array<double, N>& max_step, double& fmin,
+                                      int max_iterations = 5) {
+  return newton_minimise_in<N>(f, v, step, tolerance, max_step, fmin, max_iterations,
+                               [](std::array<double, N>& w) {
+                                 for (int i = 0; i < Bounded; ++i) w[i] = std::fmin(std::fmax(w[i], 0.0), 1.0);
+                               });
+}
+
+// Euclidean projection of (u, v) onto the triangle u, v >= 0, u + v <= 1.
+inline void project_to_simplex(std::array<double, 2>& w) {
+  if (w[0] + w[1] > 1.0) {
+    const double d = 0.5 * (w[0] + w[1] - 1.0);
+    w[0] -= d;
+    w[1] -= d;
+  }
+  w[0] = std::fmin(std::fmax(w[0], 0.0), 1.0);
+  w[1] = std::fmin(std::fmax(w[1], 0.0), 1.0);
 }
 
 // One-point update along the straight segment from node y to node x.
@@ -214,6 +248,63 @@ inline UpdateResult<D> triangle_update(const Vec<D>& a, double ua, const FieldSa
   r.below = m.below;
   r.above = m.above;
   r.gradient = momentum<D>(fx, sub<D>(x, lerp<D>(a, b, m.s)));
+  return r;
+}
+
+// Tetrahedron update from the triangle [a, b, c]: U and the fields linear
+// over the triangle, straight segments, Simpson's rule as in the triangle
+// update. The base point is y = a + u (b - a) + v (c - a) with u, v >= 0,
+// u + v <= 1; the minimum is started from the best of 15 evenly spread
+// samples (the cost need not be convex) and r.s, r.t report it.
+template <int D>
+inline UpdateResult<D> tetrahedron_update(const Vec<D>& a, double ua, const FieldSample<D>& fa,
+                                          const Vec<D>& b, double ub, const FieldSample<D>& fb,
+                                          const Vec<D>& c, double uc, const FieldSample<D>& fc,
+                                          const Vec<D>& x, const FieldSample<D>& fx) {
+  const Vec<D> ab = sub<D>(b, a), ac = sub<D>(c, a);
+  auto base = [&](const std::array<double, 2>& w, Vec<D>& y, FieldSample<D>& fy) {
+    y = axpy<D>(axpy<D>(a, w[0], ab), w[1], ac);
+    const double w0 = 1.0 - w[0] - w[1];
+    for (int k = 0; k < FieldSample<D>::size; ++k)
+      fy.data()[k] = w0 * fa.data()[k] + w[0] * fb.data()[k] + w[1] * fc.data()[k];
+    return w[0] * (ub - ua) + w[1] * (uc - ua);
+  };
+  auto cost = [&](const std::array<double, 2>& w) {
+    Vec<D> y;
+    FieldSample<D> fy;
+    const double du = base(w, y, fy);
+    return du + segment_action<D>(fy, lerp<D>(fy, fx, 0.5), fx, sub<D>(x, y));
+  };
+  std::array<double, 2> v{0.0, 0.0};
+  double f = std::numeric_limits<double>::infinity();
+  for (int i = 0; i <= 4; ++i)
+    for (int j = 0; i + j <= 4; ++j) {
+      const std::array<double, 2> w{0.25 * i, 0.25 * j};
+      const double fw = cost(w);
+      if (fw < f) f = fw, v = w;
+    }
+  v = newton_minimise_in<2>(cost, v, {1e-6, 1e-6}, {1e-9, 1e-9}, {0.25, 0.25}, f, 30, project_to_simplex);
+  // Projected Newton steps can stall against an edge: the edges' own
+  // minima (triangle updates, the same cost restricted) settle those.
+  const UpdateResult<D> edges[3] = {triangle_update<D>(a, ua, fa, b, ub, fb, x, fx),
+                                    triangle_update<D>(b, ub, fb, c, uc, fc, x, fx),
+                                    triangle_update<D>(a, ua, fa, c, uc, fc, x, fx)};
+  const std::array<double, 2> on_edge[3] = {{edges[0].s, 0.0},
+                                            {1.0 - edges[1].s, edges[1].s},
+                                            {0.0, edges[2].s}};
+  for (int e = 0; e < 3; ++e)
+    if (edges[e].value - ua < f) f = edges[e].value - ua, v = on_edge[e];
+  UpdateResult<D> r;
+  r.value = ua + f;
+  r.s = v[0];
+  r.t = v[1];
+  r.below = v[0] <= 0.0;
+  r.t_below = v[1] <= 0.0;
+  r.above = v[0] + v[1] >= 1.0;
+  Vec<D> y;
+  FieldSample<D> fy;
+  base(v, y, fy);
+  r.gradient = momentum<D>(fx, sub<D>(x, y));
   return r;
 }
 
@@ -367,6 +458,178 @@ class JetUpdate {
   Vec<D> ta_{}, tb_{}, na_{}, nb_{};  // guessed unit tangents and their normals
   Base cached_{};                      // the base point of the last s evaluated
   double cached_s_ = std::numeric_limits<double>::quiet_NaN();
+};
+
+// A triangle of accepted nodes with their 1-jets and fields.
+template <int D>
+struct JetTriangle {
+  Vec<D> point[3];
+  double value[3];
+  Vec<D> gradient[3];
+  FieldSample<D> fields[3];
+};
+
+// The triangle jet update of x (the high-order rule in 3D):
+//     U(x) = min over y in the triangle of  U(y) + S(piece y -> x),
+// with U(y) Zienkiewicz's cubic interpolant of the vertices' 1-jets (exact
+// for quadratics, the cubic Hermite interpolant along each edge) and the
+// fields linear over the triangle.
+//
+// The piece is the cubic Hermite curve that leaves y along the
+// characteristic b + D g of the base jet (g linear over the triangle) and
+// arrives along its mirror image across the chord: an arc to second order.
+// Its action errs by O(L delta^2) for a tangent error delta, so first-order
+// base gradients suffice, and pieces several cells long stay accurate where
+// a straight segment would err by O(kappa^2 L^3) (near the attractor, where
+// characteristics curve on the scale of the distance to it). The action is
+// integrated by Simpson's rule, the fields at the piece's midpoint from
+// `interpolate(point, gradient)` (drift and metric; with a non-null
+// std::array<FieldSample<D>, D>* also their derivatives along the axes). The interpolation errs by
+// O(h^3) where the vertex gradients are second-order accurate: the march
+// is second order.
+//
+// grad U(x) = dS/dx at the minimising base point (the envelope theorem),
+// differentiated exactly with the piece deforming as x moves (tangents
+// held) and the fields at x moving with their derivatives `dfx` (one row
+// per axis; drift and metric): O(h^2) accurate, whereas the arrival momentum of the piece alone
+// would carry its direction error, amplified by the anisotropy of D.
+//
+// The base point is y = p0 + u (p1 - p0) + v (p2 - p0); the result reports
+// s = u, t = v, and which barycentric coordinate vanishes at the minimum:
+// below (u = 0), t_below (v = 0), above (1 - u - v = 0).
+template <int D, class Interpolate>
+class TriangleJetUpdate {
+ public:
+  TriangleJetUpdate(const JetTriangle<D>& tri, const Vec<D>& x, const FieldSample<D>& fx,
+                    const std::array<FieldSample<D>, D>& dfx, const Interpolate& interpolate)
+      : tri_(tri), x_(x), fx_(fx), dfx_(dfx), interpolate_(interpolate) {
+    e1_ = sub<D>(tri.point[1], tri.point[0]);
+    e2_ = sub<D>(tri.point[2], tri.point[0]);
+    for (int i = 0; i < 3; ++i) {
+      u_[i] = tri.value[i] - tri.value[0];
+      for (int j = 0; j < 3; ++j)
+        slope_[i][j] = i == j ? 0.0 : dot<D>(tri.gradient[i], sub<D>(tri.point[j], tri.point[i]));
+    }
+  }
+
+  // Minimise from the base point (u0, v0).
+  UpdateResult<D> solve(double u0, double v0) const {
+    std::array<double, 2> w{u0, v0};
+    project_to_simplex(w);
+    double f = 0.0;
+    // Difference steps of 1e-4 and a last Newton step on the quadratic
+    // model: the base point errs by O(1e-8).
+    w = newton_minimise_in<2>([this](const std::array<double, 2>& q) { return (*this)(q); }, w,
+                              {1e-4, 1e-4}, {1e-3, 1e-3}, {0.5, 0.5}, f, 8, project_to_simplex);
+    // A projected Newton step can stall against an edge: minimise along
+    // the edge the iterate ended on.
+    const int edge = w[1] <= 0.0 ? 0 : w[0] <= 0.0 ? 1 : w[0] + w[1] >= 1.0 ? 2 : -1;
+    if (edge >= 0) {
+      auto along = [edge](double e) {
+        return edge == 0 ? std::array<double, 2>{e, 0.0}
+               : edge == 1 ? std::array<double, 2>{0.0, e}
+                           : std::array<double, 2>{1.0 - e, e};
+      };
+      const std::array<double, 1> e0{edge == 0 ? w[0] : w[1]};
+      double fe = f;
+      const std::array<double, 1> e = newton_minimise<1, 1>(
+          [&](const std::array<double, 1>& q) { return (*this)(along(q[0])); }, e0, {1e-4}, {1e-3}, {0.5},
+          fe, 8);
+      if (fe < f) f = fe, w = along(e[0]);
+    }
+    UpdateResult<D> r;
+    r.value = tri_.value[0] + f;
+    r.s = w[0];
+    r.t = w[1];
+    r.below = w[0] <= 0.0;
+    r.t_below = w[1] <= 0.0;
+    r.above = w[0] + w[1] >= 1.0;
+    const Base b = base(w);
+    const CubicPiece<D> piece = piece_from(b, x_);
+    // d/dx of Simpson's rule with the tangents held: the midpoint moves by
+    // dx / 2 and its velocity by 3 dx / 2; the start does not move.
+    std::array<FieldSample<D>, D> dfm;
+    const FieldSample<D> fm = interpolate_(piece.position(0.5), &dfm);
+    const Vec<D> vm = piece.velocity(0.5);
+    const Vec<D> pm = momentum<D>(fm, vm);
+    for (int k = 0; k < D; ++k)
+      r.gradient[k] = (lagrangian_change<D>(fx_, piece.vx, dfx_[std::size_t(k)]) +
+                       4.0 * (1.5 * pm[k] + 0.5 * lagrangian_change<D>(fm, vm, dfm[std::size_t(k)]))) /
+                      6.0;
+    const Vec<D> vy = piece.vy, vx = piece.vx;
+    r.turn = std::acos(std::fmin(1.0, std::fmax(-1.0, dot<D>(vy, vx) / (norm<D>(vy) * norm<D>(vx)))));
+    return r;
+  }
+
+  // U(y(u, v)) - U(p0) + S(piece) for q = (u, v).
+  double operator()(const std::array<double, 2>& q) const {
+    const Base b = base(q);
+    return b.value + action(piece_from(b, x_), b.fields, fx_);
+  }
+
+ private:
+  struct Base {
+    Vec<D> point;
+    double value;           // U - U(p0)
+    FieldSample<D> fields;  // all components
+    Vec<D> tangent;         // unit characteristic direction
+  };
+
+  // Simpson's rule along the piece.
+  double action(const CubicPiece<D>& piece, const FieldSample<D>& fy, const FieldSample<D>& fx) const {
+    return (lagrangian<D>(fy, piece.vy) +
+            4.0 * lagrangian<D>(interpolate_(piece.position(0.5), nullptr), piece.velocity(0.5)) +
+            lagrangian<D>(fx, piece.vx)) /
+           6.0;
+  }
+
+  // The piece from the base point to z: start tangent the base's
+  // characteristic, arrival tangent its mirror image across the chord,
+  // both of the chord's length.
+  static CubicPiece<D> piece_from(const Base& b, const Vec<D>& z) {
+    const Vec<D> chord = sub<D>(z, b.point);
+    const double len = norm<D>(chord);
+    const Vec<D> c = scale<D>(1.0 / len, chord);
+    Vec<D> t = b.tangent;
+    // A characteristic pointing away from x, or none (b = 0 and g = 0):
+    // the chord.
+    if (!(dot<D>(t, c) >= 0.2)) t = c;
+    return {b.point, z, scale<D>(len, t), scale<D>(len, mirrored_tangent<D>(t, c))};
+  }
+
+  // The base point, U there relative to p0, its fields, and the unit
+  // characteristic direction b + D g with g linear over the triangle.
+  Base base(const std::array<double, 2>& q) const {
+    const double l[3] = {1.0 - q[0] - q[1], q[0], q[1]};
+    Base b;
+    b.point = axpy<D>(axpy<D>(tri_.point[0], q[0], e1_), q[1], e2_);
+    for (int c = 0; c < FieldSample<D>::size; ++c)
+      b.fields.data()[c] = l[0] * tri_.fields[0].data()[c] + l[1] * tri_.fields[1].data()[c] +
+                           l[2] * tri_.fields[2].data()[c];
+    const double bubble = l[0] * l[1] * l[2];
+    double u = 0.0;
+    Vec<D> g{};
+    for (int i = 0; i < 3; ++i) {
+      u += u_[i] * (l[i] * l[i] * (3.0 - 2.0 * l[i]) + 2.0 * bubble);
+      for (int j = 0; j < 3; ++j)
+        if (j != i) u += slope_[i][j] * (l[i] * l[i] * l[j] + 0.5 * bubble);
+      g = axpy<D>(g, l[i], tri_.gradient[i]);
+    }
+    b.value = u;
+    const Vec<D> t = characteristic<D>(b.fields, g);
+    const double tn = norm<D>(t);
+    b.tangent = tn > 1e-300 ? scale<D>(1.0 / tn, t) : Vec<D>{};
+    return b;
+  }
+
+  const JetTriangle<D>& tri_;
+  Vec<D> x_;
+  FieldSample<D> fx_;
+  std::array<FieldSample<D>, D> dfx_;
+  const Interpolate& interpolate_;
+  Vec<D> e1_, e2_;
+  double u_[3];
+  double slope_[3][3];  // grad U_i . (p_j - p_i)
 };
 
 }  // namespace hjqp
