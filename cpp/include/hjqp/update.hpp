@@ -482,7 +482,7 @@ struct JetTriangle {
 // base gradients suffice, and pieces several cells long stay accurate where
 // a straight segment would err by O(kappa^2 L^3) (near the attractor, where
 // characteristics curve on the scale of the distance to it). The action is
-// integrated by Simpson's rule, the fields at the piece's midpoint from
+// integrated by Simpson's rule, the fields inside the piece from
 // `interpolate(point, gradient)` (drift and metric; with a non-null
 // std::array<FieldSample<D>, D>* also their derivatives along the axes). The interpolation errs by
 // O(h^3) where the vertex gradients are second-order accurate: the march
@@ -500,11 +500,18 @@ struct JetTriangle {
 template <int D, class Interpolate>
 class TriangleJetUpdate {
  public:
+  // Pieces longer than `panel_length` are integrated on several panels (at
+  // most 16) of about that length: one panel can miss much of the action
+  // of a piece that passes a saddle, where |b|_A has a kink.
   TriangleJetUpdate(const JetTriangle<D>& tri, const Vec<D>& x, const FieldSample<D>& fx,
-                    const std::array<FieldSample<D>, D>& dfx, const Interpolate& interpolate)
+                    const std::array<FieldSample<D>, D>& dfx, const Interpolate& interpolate,
+                    double panel_length = std::numeric_limits<double>::infinity())
       : tri_(tri), x_(x), fx_(fx), dfx_(dfx), interpolate_(interpolate) {
     e1_ = sub<D>(tri.point[1], tri.point[0]);
     e2_ = sub<D>(tri.point[2], tri.point[0]);
+    const Vec<D> centre = scale<D>(1.0 / 3.0, add<D>(add<D>(tri.point[0], tri.point[1]), tri.point[2]));
+    const double reach = norm<D>(sub<D>(x, centre));
+    panels_ = int(std::fmin(16.0, std::fmax(1.0, std::ceil(reach / panel_length))));
     for (int i = 0; i < 3; ++i) {
       u_[i] = tri.value[i] - tri.value[0];
       for (int j = 0; j < 3; ++j)
@@ -546,16 +553,22 @@ class TriangleJetUpdate {
     r.above = w[0] + w[1] >= 1.0;
     const Base b = base(w);
     const CubicPiece<D> piece = piece_from(b, x_);
-    // d/dx of Simpson's rule with the tangents held: the midpoint moves by
-    // dx / 2 and its velocity by 3 dx / 2; the start does not move.
-    std::array<FieldSample<D>, D> dfm;
-    const FieldSample<D> fm = interpolate_(piece.position(0.5), &dfm);
-    const Vec<D> vm = piece.velocity(0.5);
-    const Vec<D> pm = momentum<D>(fm, vm);
-    for (int k = 0; k < D; ++k)
-      r.gradient[k] = (lagrangian_change<D>(fx_, piece.vx, dfx_[std::size_t(k)]) +
-                       4.0 * (1.5 * pm[k] + 0.5 * lagrangian_change<D>(fm, vm, dfm[std::size_t(k)]))) /
-                      6.0;
+    // d/dx of the quadrature with the tangents held: the point at tau
+    // moves by h01(tau) dx and its velocity by h01'(tau) dx (h01 the cubic
+    // Hermite weight of the end x); the start does not move.
+    const int m = 2 * panels_;
+    for (int k = 0; k < D; ++k) r.gradient[k] = lagrangian_change<D>(fx_, piece.vx, dfx_[std::size_t(k)]);
+    for (int i = 1; i < m; ++i) {
+      const double tau = double(i) / m, weight = i % 2 ? 4.0 : 2.0;
+      const double moves = tau * tau * (3.0 - 2.0 * tau), turns = 6.0 * tau * (1.0 - tau);
+      std::array<FieldSample<D>, D> df;
+      const FieldSample<D> f = interpolate_(piece.position(tau), &df);
+      const Vec<D> v = piece.velocity(tau);
+      const Vec<D> p = momentum<D>(f, v);
+      for (int k = 0; k < D; ++k)
+        r.gradient[k] += weight * (turns * p[k] + moves * lagrangian_change<D>(f, v, df[std::size_t(k)]));
+    }
+    for (int k = 0; k < D; ++k) r.gradient[k] /= 3.0 * m;
     const Vec<D> vy = piece.vy, vx = piece.vx;
     r.turn = std::acos(std::fmin(1.0, std::fmax(-1.0, dot<D>(vy, vx) / (norm<D>(vy) * norm<D>(vx)))));
     return r;
@@ -575,12 +588,16 @@ class TriangleJetUpdate {
     Vec<D> tangent;         // unit characteristic direction
   };
 
-  // Simpson's rule along the piece.
+  // Composite Simpson's rule along the piece on panels_ panels.
   double action(const CubicPiece<D>& piece, const FieldSample<D>& fy, const FieldSample<D>& fx) const {
-    return (lagrangian<D>(fy, piece.vy) +
-            4.0 * lagrangian<D>(interpolate_(piece.position(0.5), nullptr), piece.velocity(0.5)) +
-            lagrangian<D>(fx, piece.vx)) /
-           6.0;
+    const int m = 2 * panels_;
+    double total = lagrangian<D>(fy, piece.vy) + lagrangian<D>(fx, piece.vx);
+    for (int i = 1; i < m; ++i) {
+      const double tau = double(i) / m;
+      total += (i % 2 ? 4.0 : 2.0) *
+               lagrangian<D>(interpolate_(piece.position(tau), nullptr), piece.velocity(tau));
+    }
+    return total / (3.0 * m);
   }
 
   // The piece from the base point to z: start tangent the base's
@@ -628,6 +645,7 @@ class TriangleJetUpdate {
   std::array<FieldSample<D>, D> dfx_;
   const Interpolate& interpolate_;
   Vec<D> e1_, e2_;
+  int panels_ = 1;
   double u_[3];
   double slope_[3][3];  // grad U_i . (p_j - p_i)
 };
