@@ -190,12 +190,16 @@ def cmd_solve(args, rep):
     return 0
 
 
+def _slices_figure(plot, land, title):
+    fig, axes = _figure(1, 3, figsize=(13, 4))
+    plot.slices(land, None, axes=axes, at=land.attractors[land.selected])
+    fig.suptitle(title)
+    return fig
+
+
 def _landscape(problem, args, rep):
     from .landscape import landscape
 
-    if len(problem.attractor) != 2:
-        raise CommandError("landscapes are computed on 2D grids; this model is 3D (use `hjqp solve` for "
-                           "the local quasi-potential of one attractor)")
     grid = problem.grid(_nodes(args, problem))
     rep.step(f"landscape of {problem.name} on {grid.shape[0]} x {grid.shape[1]} nodes")
     return landscape(problem.sde, grid, supersample=args.supersample)
@@ -222,9 +226,12 @@ def cmd_landscape(args, rep):
     io.save(os.path.join(out, "landscape.npz"), land, model=problem.name)
     summary = _landscape_summary(problem, land)
     _write_json(os.path.join(out, "summary.json"), summary)
-    fig, axes = _figure(1, 2, figsize=(11, 4.2))
-    plot.basins(land, ax=axes[0])
-    plot.quasipotential(land, ax=axes[1], paths=land.paths(), title="global quasi-potential phi")
+    if land.grid.ndim == 2:
+        fig, axes = _figure(1, 2, figsize=(11, 4.2))
+        plot.basins(land, ax=axes[0])
+        plot.quasipotential(land, ax=axes[1], paths=land.paths(), title="global quasi-potential phi")
+    else:
+        fig = _slices_figure(plot, land, "global quasi-potential phi: slices through the selected attractor")
     fig.savefig(os.path.join(out, "landscape.png"), dpi=120)
     rep.step(f"wrote {out}/landscape.npz, landscape.png, summary.json")
     print(f"{land.k} attractors, {len(land.saddles)} saddles; selected O{land.selected + 1} at "
@@ -264,8 +271,11 @@ def cmd_verify(args, rep):
         run = long_run(problem.sde, x0, eps[0], args.dt, args.steps, land.attractors, radius, args.paths,
                        seed=args.seed, grid=mc_grid, progress=not args.quiet)
         rows += verify.occupancy(land, run)
-        fig, ax = _figure(figsize=(5.5, 4.5))
-        plot.quasipotential(land, ax=ax, title="global phi")
+        if d == 2:
+            fig, ax = _figure(figsize=(5.5, 4.5))
+            plot.quasipotential(land, ax=ax, title="global phi")
+        else:
+            fig = _slices_figure(plot, land, "global phi: slices through the selected attractor")
     else:
         grid = problem.grid(_nodes(args, problem))
         rep.step(f"solving {problem.name} on {' x '.join(map(str, grid.shape))} nodes")

@@ -660,7 +660,7 @@ def landscape(
     ----------
     sde : SDE
     grid : Grid
-        2D (the quasi-potential solver is 2D).
+        2D or 3D.
     attractors : array_like (k, d), optional
         Points near stable equilibria (refined by Newton's method). Found
         from the flow when not given.
@@ -688,11 +688,6 @@ def landscape(
         equilibria or lie within eight cells of each other; bad options.
     """
     fields = _checked_fields(sde, grid, supersample)
-    if False:
-        raise ValueError(
-            "the transition costs need the quasi-potential solver, which works on 2D grids; "
-            "equilibria() and basins() work in 3D"
-        )
     if not (isinstance(absorb_cells, (int, float)) and 1.0 <= absorb_cells <= 20.0):
         raise ValueError(f"absorb_cells must be a number in [1, 20], got {absorb_cells!r}")
     bad = set(solver_options) - {"update_radius", "init_cells", "max_turn", "max_value", "init_levels"}
@@ -747,7 +742,7 @@ def landscape(
     from . import _memory
 
     _memory.require(_memory.solve_bytes(grid) * (k + min(k, n_threads)),
-                    f"a landscape of {k} attractors on {grid.shape[0]} x {grid.shape[1]} nodes")
+                    f"a landscape of {k} attractors on {' x '.join(map(str, grid.shape))} nodes")
     pts = grid.points().reshape(-1, grid.ndim)
     radius = absorb_cells * h.max()
     near = [np.linalg.norm(pts - o, axis=1) <= radius for o in O]

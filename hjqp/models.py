@@ -464,6 +464,45 @@ def multiwell(tilt: float = 0.0, rotation: float = 0.5, condition: float = 4.0) 
     )
 
 
+def double_well_3d(tilt: float = 0.1, noise: float = 0.5) -> Problem:
+    """A tilted double well in 3D: b = -grad V, D = noise I on
+    [-2, 2] x [-1.2, 1.2]^2, with
+        V = (x^2 - 1)^2 / 4 + tilt x + y^2 / 2 + (1 + 3x/10) z^2 / 2,
+    whose z-curvature changes from well to well. A gradient system: U = 2 V
+    / noise up to constants, V_ij = 2 (V(saddle) - V(O_i)) / noise, phi =
+    2 (V - min V) / noise. The wells and the saddle lie on the x axis, at the
+    roots of x^3 - x + tilt.
+    """
+    t, s = float(tilt), float(noise)
+    if not 0 <= t < 0.38:
+        raise ValueError(f"tilt must lie in [0, 0.38) for two wells, got {t}")
+    if not s > 0:
+        raise ValueError(f"noise must be positive, got {s}")
+
+    def V(q):
+        x, y, z = q[..., 0], q[..., 1], q[..., 2]
+        return 0.25 * (x * x - 1) ** 2 + t * x + 0.5 * y * y + 0.5 * (1 + 0.3 * x) * z * z
+
+    def grad_V(q):
+        x, y, z = q[..., 0], q[..., 1], q[..., 2]
+        return np.stack([x * (x * x - 1) + t + 0.15 * z * z, y, (1 + 0.3 * x) * z], axis=-1)
+
+    roots = np.sort(np.roots([1.0, 0.0, -1.0, t]).real)
+    wells = [(float(roots[0]), 0.0, 0.0), (float(roots[2]), 0.0, 0.0)]
+    saddle = (float(roots[1]), 0.0, 0.0)
+    v_w = [float(V(np.array(w))) for w in wells]
+    v_s = float(V(np.array(saddle)))
+    costs = ((0.0, 2 * (v_s - v_w[0]) / s), (2 * (v_s - v_w[1]) / s, 0.0))
+    v_min = min(v_w)
+    return Problem(
+        f"double_well_3d(tilt={t:g}, noise={s:g})", SDE.gradient(grad_V, s), wells[0],
+        (-2.0, -1.2, -1.2), (2.0, 1.2, 1.2),
+        lambda q: 2 * (V(q) - v_w[0]) / s, lambda q: 2 * grad_V(q) / s,
+        attractors=tuple(wells), saddles=(saddle,), exit_costs=(costs[0][1], costs[1][0]), costs=costs,
+        global_values=tuple(2 * (v - v_min) / s for v in v_w), exact_global=lambda q: 2 * (V(q) - v_min) / s,
+    )
+
+
 def linear(J, D, *, box: float = 1.0, name: Optional[str] = None) -> Problem:
     """The linear SDE dx = J x dt + sqrt(eps) D^{1/2} dW in 2D or 3D, J stable
     (eigenvalues with negative real parts), D constant SPD.
@@ -523,4 +562,5 @@ REGISTRY = {
     "anisotropic_rotating": anisotropic_rotating,
     "linear_3d": linear_3d,
     "anisotropic_rotating_3d": anisotropic_rotating_3d,
+    "double_well_3d": double_well_3d,
 }

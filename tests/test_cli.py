@@ -44,6 +44,21 @@ def test_solve_a_user_model(tmp_path):
     assert np.max(np.abs(qp.values - np.sum(x**2, axis=-1))[inside]) < 1e-3
 
 
+def test_solve_and_landscape_in_3d(tmp_path, capsys):
+    out = tmp_path / "solve3"
+    assert cli.main(["solve", "linear_3d", "--grid", "25", "--out", str(out), "--quiet"]) == 0
+    qp = io.load(out / "quasipotential.npz")
+    assert qp.values.shape == (25, 25, 25)
+    exact = hjqp.models.linear_3d().exact(qp.grid.points())
+    assert np.abs(qp.values - exact)[exact <= 0.9].max() < 2e-3
+    assert (out / "quasipotential.png").stat().st_size > 0
+    out = tmp_path / "land3"
+    assert cli.main(["landscape", "double_well_3d", "--grid", "33", "--out", str(out), "--quiet"]) == 0
+    land = io.load(out / "landscape.npz")
+    assert land.k == 2 and land.values.shape == (33, 33, 33)
+    assert (out / "landscape.png").stat().st_size > 0
+
+
 def test_landscape(tmp_path, capsys):
     out = tmp_path / "land"
     assert cli.main(["landscape", "maier_stein", "--param", "beta=2", "--grid", "101", "--out", str(out),
@@ -101,7 +116,7 @@ def test_demo_quick(tmp_path):
     (["solve", "example_3_1", "--param", "mu=3"], "mu must lie in (0, 2)"),
     (["solve", "usermodel:rotating"], "give its --box and --attractor"),
     (["solve", "nosuchmodule:f"], "cannot load model"),
-    (["solve", "linear_3d"], "2D for now"),
+    (["solve", "double_well_3d", "--param", "tilt=0.5"], "tilt must lie in [0, 0.38)"),
 ])
 def test_errors_are_one_line(argv, message, capsys, tmp_path):
     code = cli.main(argv + ["--out", str(tmp_path / "x"), "--quiet"])
