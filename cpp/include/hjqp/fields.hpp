@@ -120,7 +120,21 @@ class SampledFields {
     grid_.locate(x, cell, frac);
     const Index first = grid_.flat(cell);
     FieldSample<D> r{};
-    if (gradient) *gradient = {};
+    if (!gradient) {
+      for (int corner = 0; corner < (1 << D); ++corner) {
+        double w = 1.0;
+        Index i = first;
+        for (int k = 0; k < D; ++k) {
+          const bool up = corner & (1 << k);
+          w *= up ? frac[k] : 1.0 - frac[k];
+          if (up) i += grid_.stride(k);
+        }
+        const double* a = &action_[std::size_t(i) * action_size];
+        for (int c = 0; c < action_size; ++c) r.data()[c] += w * a[c];
+      }
+      return r;
+    }
+    *gradient = {};
     for (int corner = 0; corner < (1 << D); ++corner) {
       double w = 1.0;
       double dw[D];
@@ -136,9 +150,8 @@ class SampledFields {
       }
       const double* a = &action_[std::size_t(i) * action_size];
       for (int c = 0; c < action_size; ++c) r.data()[c] += w * a[c];
-      if (gradient)
-        for (int k = 0; k < D; ++k)
-          for (int c = 0; c < action_size; ++c) (*gradient)[std::size_t(k)].data()[c] += dw[k] * a[c];
+      for (int k = 0; k < D; ++k)
+        for (int c = 0; c < action_size; ++c) (*gradient)[std::size_t(k)].data()[c] += dw[k] * a[c];
     }
     return r;
   }
