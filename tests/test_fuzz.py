@@ -8,6 +8,7 @@ limit. CI runs a few hundred cases (HJQP_FUZZ_EXAMPLES, default 40 per test);
 `HJQP_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py` runs over 10,000.
 """
 
+import itertools
 import os
 import re
 import signal
@@ -122,7 +123,7 @@ def check_result(qp, grid):
     # next to U at the corners of O's cell (interpolation error O(h^4) against O(h^2))
     assert qp.expansion.value(qp.attractor) == 0.0
     cell = [grid.nearest_node(qp.attractor + np.array(s) * np.array(grid.spacing) / 2)
-            for s in ((-1, -1), (-1, 1), (1, -1), (1, 1))]
+            for s in itertools.product((-1, 1), repeat=grid.ndim)]
     corners = max(float(v[c]) for c in cell)
     assert abs(qp(qp.attractor)) <= max(0.1 * corners, 1e-8 * float(np.max(v[finite])))
     assert np.all(np.isin(qp.rules, [_core.RULE_UNREACHED, _core.RULE_SEED, _core.RULE_JET,
@@ -152,6 +153,65 @@ def solve_or_error(sde, grid, O):
 def test_random_problems(data):
     grid = data.draw(grids())
     sde, O, where, _ = data.draw(problems(grid))
+    qp = solve_or_error(sde, grid, O)
+    if qp is None:
+        return
+    check_result(qp, grid)
+    if where == "outside":
+        pytest.fail("an attractor outside the box was accepted")
+
+
+@st.composite
+def problems_3d(draw):
+    """A 3D box (3 to 25 nodes per axis, cells of aspect up to about 3) and
+    a drift with a stable equilibrium inside, on a node, on a face, at a
+    corner or outside; D rotated, of condition up to 1e6, constant or not."""
+    n = [draw(st.integers(3, 25)) for _ in range(3)]
+    h = draw(st.floats(0.01, 2.0))
+    spacing = np.array([h * draw(st.floats(0.6, 1.8)) for _ in range(3)])
+    lo = np.array([draw(st.floats(-5, 5)) for _ in range(3)])
+    hi = lo + spacing * (np.array(n) - 1)
+    grid = hjqp.Grid(tuple(lo), tuple(hi), tuple(n))
+    where = draw(st.sampled_from(["inside", "node", "face", "corner", "outside"]))
+    O = {"inside": lo + (hi - lo) * np.array([draw(st.floats(0.1, 0.9)) for _ in range(3)]),
+         "node": np.array(grid.points()[n[0] // 2, n[1] // 2, n[2] // 2]),
+         "face": np.array([lo[0], (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2]),
+         "corner": hi.copy(), "outside": hi + (hi - lo)}[where]
+    scale = draw(st.sampled_from([1e-6, 1.0, 1e4]))
+    condition = draw(st.sampled_from([1.0, 10.0, 1e3, 1e6]))
+    w = np.array([draw(st.floats(-3, 3)) for _ in range(3)])
+    angles = [draw(st.floats(0, np.pi)) for _ in range(2)]
+    ca, sa, cb, sb = np.cos(angles[0]), np.sin(angles[0]), np.cos(angles[1]), np.sin(angles[1])
+    R = np.array([[ca, -sa, 0], [sa, ca, 0], [0, 0, 1]]) @ np.array([[1, 0, 0], [0, cb, -sb], [0, sb, cb]])
+    Dc = R @ np.diag([1.0, 1.0 / condition, 1.0 / np.sqrt(condition)]) @ R.T
+    Q = np.diag([1.0, draw(st.floats(0.2, 5.0)), draw(st.floats(0.2, 5.0))])
+    W = np.array([[0, -w[2], w[1]], [w[2], 0, -w[0]], [-w[1], w[0], 0]])
+    M = scale * (-0.5 * Dc @ Q + W @ Q)
+    kind = draw(st.sampled_from(["linear", "cubic", "jump"]))
+    spatial = draw(st.booleans())
+
+    def drift(p):
+        y = p - O
+        b = y @ M.T
+        if kind == "cubic":
+            b = b - scale * y * np.sum(y**2, axis=-1, keepdims=True)
+        elif kind == "jump":
+            b = np.where(y[..., :1] > 0.3 * (hi[0] - lo[0]), 2.0 * b, b)
+        return b
+
+    def diffusion(p):
+        if not spatial:
+            return np.broadcast_to(Dc, p.shape[:-1] + (3, 3))
+        f = 1.0 + 0.5 * np.sin(p[..., 0])[..., None, None]
+        return f * Dc
+
+    return grid, hjqp.SDE(drift, diffusion), O, where
+
+
+@SETTINGS
+@given(st.data())
+def test_random_problems_3d(data):
+    grid, sde, O, where = data.draw(problems_3d())
     qp = solve_or_error(sde, grid, O)
     if qp is None:
         return
