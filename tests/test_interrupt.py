@@ -57,8 +57,16 @@ MONTE_CARLO = textwrap.dedent("""
 """)
 
 
+MARCH_3D = CHILD.replace("hjqp.models.linear_rotational()", "hjqp.models.linear_3d()").replace(
+    "problem.grid(3001)", "problem.grid(161)").replace("problem.grid(33)", "problem.grid(17)")
+
+
 def test_sigint_interrupts_the_march_promptly(tmp_path):
     interrupt_child(CHILD, tmp_path, wait=5.0)
+
+
+def test_sigint_interrupts_a_3d_march_promptly(tmp_path):
+    interrupt_child(MARCH_3D, tmp_path, wait=5.0)
 
 
 def test_sigint_interrupts_a_monte_carlo_run_promptly(tmp_path):
