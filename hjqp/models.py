@@ -503,6 +503,54 @@ def double_well_3d(tilt: float = 0.1, noise: float = 0.5) -> Problem:
     )
 
 
+def iris_mixture(scale: float = 1.1, weight: float = 1.0 / 3.0, learn_weight: bool = False,
+                 regularisation: float = 1e-3) -> Problem:
+    """SGD on a two-component Gaussian mixture fitted to the petal lengths of
+    Fisher's iris data (scikit-learn's bundled copy): per-sample losses
+    f_i = -log(pi N(x_i; mu1, s) + (1 - pi) N(x_i; mu2, s)) with parameters
+    (mu1, mu2) (pi = `weight` fixed) or (mu1, mu2, rho), pi = sigmoid(rho)
+    (`learn_weight`); see :class:`hjqp.sgd.GaussianMixture1D`.
+
+    The SDE is that of batch-1 SGD: b = -grad f, D = the per-sample gradient
+    covariance plus `regularisation` times the identity (D is singular on
+    the diagonal mu1 = mu2, where the saddle lies; the transition costs
+    depend on the regularisation there, see the README). Box: means in
+    [-0.5, 7.5], rho in [-4, 4]. The minima are found by Newton's method on
+    the exact gradient; the saddle is (mean(x), mean(x)) exactly (with a
+    learned weight, (mean, mean, 0) on a line of critical points
+    (mean, mean, rho)); no exact quasi-potential is known.
+    """
+    from scipy.optimize import root
+
+    from .sgd import GaussianMixture1D, iris_petal_lengths
+
+    model = GaussianMixture1D(iris_petal_lengths(), scale, weight, learn_weight)
+    sgd = model.sgd(1)
+    sde = sgd.sde(regularisation)
+    p1 = float(weight)
+    rho = float(np.log(p1 / (1 - p1)))
+    starts = [(1.6, 4.9, rho), (4.9, 1.6, -rho)] if learn_weight else [(1.6, 4.9), (5.1, 2.2)]
+
+    def newton(x0):
+        sol = root(lambda p: sgd.gradient(p), np.array(x0, dtype=float), jac=None, tol=1e-13)
+        if not sol.success:
+            raise RuntimeError(f"Newton's method failed from {x0}: {sol.message}")
+        return tuple(float(v) for v in sol.x)
+
+    minima = tuple(newton(x0) for x0 in starts)
+    # On the diagonal mu1 = mu2 every per-sample gradient is a multiple of
+    # (pi, 1 - pi[, 0]) times (x_i - mu): grad f vanishes at mu = mean(x),
+    # for any rho when the weight is learned (a line of critical points).
+    mean = float(np.mean(model.data))
+    saddles = ((mean, mean, 0.0),) if learn_weight else ((mean, mean),)
+    d = model.dim
+    lower = (-0.5, -0.5, -4.0)[:d]
+    upper = (7.5, 7.5, 4.0)[:d]
+    name = (f"iris_mixture(scale={scale:g}, " + ("learned weight" if learn_weight else f"weight={weight:.4g}")
+            + f", regularisation={regularisation:g})")
+    return Problem(name, sde, minima[0], lower, upper, attractors=minima, saddles=saddles)
+
+
 def linear(J, D, *, box: float = 1.0, name: Optional[str] = None) -> Problem:
     """The linear SDE dx = J x dt + sqrt(eps) D^{1/2} dW in 2D or 3D, J stable
     (eigenvalues with negative real parts), D constant SPD.
@@ -563,4 +611,5 @@ REGISTRY = {
     "linear_3d": linear_3d,
     "anisotropic_rotating_3d": anisotropic_rotating_3d,
     "double_well_3d": double_well_3d,
+    "iris_mixture": iris_mixture,
 }

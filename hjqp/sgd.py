@@ -22,7 +22,7 @@ import numpy as np
 from . import montecarlo as mc
 from .sde import SDE
 
-__all__ = ["MinibatchSGD"]
+__all__ = ["MinibatchSGD", "GaussianMixture1D", "iris_petal_lengths"]
 
 PerSampleGradients = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -82,9 +82,20 @@ class MinibatchSGD:
         c = g - g.mean(axis=-2, keepdims=True)
         return np.einsum("...ni,...nj->...ij", c, c) / self.n_samples
 
-    def sde(self) -> SDE:
-        """The SDE approximation: b = -grad f, D = the gradient covariance."""
-        return SDE.gradient(self.gradient, diffusion=self.covariance)
+    def sde(self, regularisation: float = 0.0) -> SDE:
+        """The SDE approximation: b = -grad f, D = the gradient covariance,
+        plus ``regularisation`` times the identity (for models whose
+        covariance is singular somewhere, which the solver cannot take)."""
+        delta = float(regularisation)
+        if not (np.isfinite(delta) and delta >= 0):
+            raise ValueError(f"regularisation must be a non-negative number, got {regularisation!r}")
+        if delta == 0.0:
+            return SDE.gradient(self.gradient, diffusion=self.covariance)
+
+        def diffusion(x):
+            return self.covariance(x) + delta * np.eye(np.shape(x)[-1])
+
+        return SDE.gradient(self.gradient, diffusion=diffusion)
 
     # -- the iteration ----------------------------------------------------------------
     def _model(self, eta: float, d: int) -> "_Iteration":
@@ -153,6 +164,100 @@ class MinibatchSGD:
         cat = lambda i: np.concatenate([p[i] for p in parts])  # noqa: E731
         return mc.LongRun(centers, radii, self.eps(eta), model.dt, n_steps, burn_in, cat(0), cat(1), None,
                           None, None, cat(3), cat(4), seed, "sgd")
+
+
+def iris_petal_lengths() -> np.ndarray:
+    """The 150 petal lengths (cm) of Fisher's iris data, as bundled with
+    scikit-learn (setosa, versicolor, virginica, 50 each). Needs scikit-learn
+    (``pip install "hjqp[sgd]"``); nothing is downloaded."""
+    try:
+        from sklearn.datasets import load_iris
+    except ImportError:
+        raise ImportError("the iris data come from scikit-learn: pip install scikit-learn "
+                          "(or hjqp[sgd])") from None
+    return np.ascontiguousarray(load_iris().data[:, 2], dtype=float)
+
+
+class GaussianMixture1D:
+    """The per-sample losses of a two-component Gaussian mixture on 1D data
+    x_1..x_n with a common, fixed width s:
+
+        f_i = -log(pi N(x_i; mu1, s) + (1 - pi) N(x_i; mu2, s)),
+
+    with parameters (mu1, mu2) for a fixed weight pi, or (mu1, mu2, rho) with
+    pi = 1 / (1 + exp(-rho)) learned (``learn_weight=True``). Swapping the two
+    components, (mu1, mu2, rho) -> (mu2, mu1, -rho), leaves the loss and the
+    gradient noise unchanged: with a learned weight the minima come in
+    mirror pairs. With a fixed weight the covariance of the per-sample
+    gradients is singular on the diagonal mu1 = mu2 (every gradient is then a
+    multiple of (pi, 1 - pi)), where the saddle between the two minima lies.
+
+    Vectorised over parameter points (..., d); ``gradients(x, idx)`` has the
+    signature :class:`MinibatchSGD` takes.
+    """
+
+    def __init__(self, data, scale: float = 1.1, weight: float = 1.0 / 3.0, learn_weight: bool = False):
+        data = np.asarray(data, dtype=float).reshape(-1)
+        if data.size < 2 or not np.all(np.isfinite(data)):
+            raise ValueError("data must be at least two finite numbers")
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be positive, got {scale!r}")
+        if not 0 < weight < 1:
+            raise ValueError(f"weight must lie in (0, 1), got {weight!r}")
+        self.data = data
+        self.scale = float(scale)
+        self.weight = float(weight)
+        self.learn_weight = bool(learn_weight)
+        self.dim = 3 if self.learn_weight else 2
+
+    @property
+    def n_samples(self) -> int:
+        return self.data.size
+
+    def _parts(self, x, idx):
+        x = np.asarray(x, dtype=float)
+        if x.shape[-1:] != (self.dim,):
+            raise ValueError(f"parameters must have shape (..., {self.dim}), got {x.shape}")
+        xi = self.data if idx is None else self.data[np.asarray(idx)]
+        if idx is None:
+            xi = np.broadcast_to(xi, x.shape[:-1] + xi.shape)
+        if self.learn_weight:
+            p1 = 1.0 / (1.0 + np.exp(-x[..., 2]))
+        else:
+            p1 = np.full(x.shape[:-1], self.weight)
+        d1 = xi - x[..., 0, None]
+        d2 = xi - x[..., 1, None]
+        s2 = self.scale**2
+        # log(pi_k N_k) up to the common constant -log(s sqrt(2 pi))
+        a1 = np.log(p1)[..., None] - 0.5 * d1**2 / s2
+        a2 = np.log1p(-p1)[..., None] - 0.5 * d2**2 / s2
+        top = np.maximum(a1, a2)
+        log_p = top + np.log(np.exp(a1 - top) + np.exp(a2 - top))
+        r1 = np.exp(a1 - log_p)  # responsibility of component 1
+        return p1, d1, d2, r1, log_p
+
+    def losses(self, x, idx=None) -> np.ndarray:
+        """f_i at parameter points ``(..., d)``: ``(..., n)`` (or ``(..., m)``
+        for sample indices idx of shape ``(..., m)``)."""
+        _, _, _, _, log_p = self._parts(x, idx)
+        return -log_p + np.log(self.scale * np.sqrt(2 * np.pi))
+
+    def gradients(self, x, idx=None) -> np.ndarray:
+        """grad f_i: ``(..., n, d)`` (or ``(..., m, d)`` for indices idx)."""
+        p1, d1, d2, r1, _ = self._parts(x, idx)
+        s2 = self.scale**2
+        parts = [-r1 * d1 / s2, -(1.0 - r1) * d2 / s2]
+        if self.learn_weight:
+            parts.append(p1[..., None] - r1)
+        return np.stack(parts, axis=-1)
+
+    def loss(self, x) -> np.ndarray:
+        """f = mean of f_i."""
+        return self.losses(x).mean(axis=-1)
+
+    def sgd(self, batch_size: int = 1, replace: bool = True) -> MinibatchSGD:
+        """Minibatch SGD on this loss."""
+        return MinibatchSGD(self.gradients, self.n_samples, batch_size, replace)
 
 
 class _Iteration:

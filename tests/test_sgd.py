@@ -95,3 +95,65 @@ def test_sgd_runs_are_reproducible():
     assert np.array_equal(a.paths, b.paths)
     run = sgd.long_run([0, 0], 0.1, 200, [DATA.mean(0)], 0.2, 10, seed=1)
     assert run.milestone_steps.sum() == 10 * 200
+
+
+# -- the Gaussian mixture on real data ------------------------------------------------------
+
+sklearn = pytest.importorskip("sklearn", reason="the iris data come from scikit-learn")
+
+
+@pytest.mark.parametrize("learn_weight", [False, True])
+def test_mixture_gradients_and_covariance_match_direct_computations(learn_weight):
+    from hjqp.sgd import GaussianMixture1D
+
+    data = np.array([0.3, 1.1, 1.9, 4.0, 4.4, 5.2, 6.0])
+    model = GaussianMixture1D(data, scale=0.9, weight=0.4, learn_weight=learn_weight)
+    x = np.array([[1.0, 4.5, 0.2], [3.0, 3.0, -0.5]])[:, :model.dim]
+    # per-sample gradients against differences of the per-sample losses
+    step = 1e-6
+    g = model.gradients(x)
+    for k in range(model.dim):
+        e = np.zeros(model.dim)
+        e[k] = step
+        fd = (model.losses(x + e) - model.losses(x - e)) / (2 * step)
+        np.testing.assert_allclose(g[..., k], fd, rtol=1e-7, atol=1e-9)
+    # the losses themselves, from the densities
+    p1 = 1 / (1 + np.exp(-x[0, 2])) if learn_weight else 0.4
+    dens = lambda m: np.exp(-0.5 * ((data - m) / 0.9) ** 2) / (0.9 * np.sqrt(2 * np.pi))  # noqa: E731
+    np.testing.assert_allclose(model.losses(x[0]), -np.log(p1 * dens(x[0, 0]) + (1 - p1) * dens(x[0, 1])))
+    # D: the covariance of the per-sample gradients (1/n), with the SGD's
+    # sampled indices giving the same gradients
+    sgd = model.sgd(batch_size=3)
+    for xi, gi in zip(x, g):
+        np.testing.assert_allclose(sgd.covariance(xi), np.cov(gi.T, bias=True), rtol=1e-12, atol=1e-15)
+    idx = np.array([[0, 3, 3], [6, 1, 2]])
+    np.testing.assert_allclose(model.gradients(x, idx), np.take_along_axis(g, idx[..., None], axis=1))
+
+
+def test_mixture_covariance_is_singular_on_the_diagonal():
+    from hjqp.sgd import GaussianMixture1D, iris_petal_lengths
+
+    model = GaussianMixture1D(iris_petal_lengths())
+    D = model.sgd().covariance(np.array([[2.0, 2.0], [3.758, 3.758], [5.0, 5.0]]))
+    eig = np.linalg.eigvalsh(D)
+    assert np.all(eig[:, 0] < 1e-12 * eig[:, 1])
+    # with a learned weight the swapped parameters give the same loss and noise
+    model = GaussianMixture1D(iris_petal_lengths(), learn_weight=True)
+    x = np.array([1.3, 4.7, -0.4])
+    swap = np.array([4.7, 1.3, 0.4])
+    assert model.loss(x) == pytest.approx(model.loss(swap), rel=1e-14)
+    P = np.array([[0, 1, 0], [1, 0, 0], [0, 0, -1]])
+    sgd = model.sgd()
+    np.testing.assert_allclose(sgd.covariance(swap), P @ sgd.covariance(x) @ P.T, rtol=1e-12)
+
+
+def test_iris_landscape_finds_the_newton_minima_and_saddle():
+    problem = hjqp.models.iris_mixture(regularisation=1e-2)
+    land = hjqp.landscape(problem.sde, problem.grid(121))
+    np.testing.assert_allclose(land.attractors, problem.attractors, atol=1e-8)
+    np.testing.assert_allclose(land.saddles, problem.saddles, atol=1e-8)
+    assert np.all(np.isfinite(land.costs))
+    # The fit with the heavier component on the two larger species, which
+    # also has the lower loss, is the one the noise selects.
+    assert land.selected == 0
+    assert land.costs[0, 1] > land.costs[1, 0] > 0
