@@ -4,6 +4,7 @@
     hjqp solve MODEL [options]         local quasi-potential: .npz, figure, JSON
     hjqp landscape MODEL [options]     attractors, costs, W, global phi: .npz, figure, JSON
     hjqp verify MODEL --eps E [E ...]  Monte Carlo next to the predictions: table, figure, JSON
+    hjqp sgd [MODEL] [--eta ...]       which minimum minibatch SGD selects, predicted and measured
     hjqp bench                         quick benchmarks, as a table
     hjqp models                        the built-in models
 
@@ -312,6 +313,22 @@ def cmd_verify(args, rep):
     return 0
 
 
+def cmd_sgd(args, rep):
+    from .sgd import selection_study, write_study
+
+    problem = load_model(args.model, _params(args.param), None, None)
+    if getattr(problem, "losses", None) is None:
+        raise CommandError(f"{args.model} is not an SGD model (try iris_mixture)")
+    rep.step(f"landscapes of {problem.name} (anisotropic and isotropic noise), then SGD and SDE runs at "
+             f"eta = {args.eta} ({args.paths} runs x {args.steps} steps each)")
+    study = selection_study(problem, args.eta, batch_size=args.batch, n_steps=args.steps, n_paths=args.paths,
+                            seed=args.seed, grid_nodes=args.grid or 201, regularisations=args.regularisation)
+    report = write_study(study, problem, _out(args.out))
+    rep.step(f"wrote {args.out}/report.md, study.json, selection.png")
+    print(report)
+    return 0
+
+
 def cmd_demo(args, rep):
     from .demo import run
 
@@ -384,6 +401,21 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--out", default="hjqp-verify")
     q.set_defaults(func=cmd_verify)
+
+    q = sub.add_parser("sgd", help="which minimum SGD selects: landscapes against SGD and SDE runs")
+    q.add_argument("model", nargs="?", default="iris_mixture", help="an SGD model (default iris_mixture)")
+    q.add_argument("--param", action="append", metavar="K=V", help="model parameter (repeatable)")
+    q.add_argument("--eta", type=float, nargs="+", default=[0.6, 0.8, 1.0], help="learning rates")
+    q.add_argument("--batch", type=int, default=1, help="batch size")
+    q.add_argument("--steps", type=int, default=100000, help="SGD steps per run")
+    q.add_argument("--paths", type=int, default=64, help="independent runs, started at the minima in turn")
+    q.add_argument("--grid", type=int, default=None, help="nodes per axis of the landscapes (default 201)")
+    q.add_argument("--regularisation", type=float, nargs="*", default=[],
+                   help="also compute the costs with D + delta I for these delta")
+    q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--out", default="hjqp-sgd")
+    q.add_argument("--quiet", action="store_true", help="no progress messages")
+    q.set_defaults(func=cmd_sgd)
 
     q = sub.add_parser("demo", help="the paper's Example 4.1 end to end")
     q.add_argument("--out", default="hjqp-demo")

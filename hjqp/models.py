@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
@@ -43,7 +43,8 @@ class Problem:
     exactly about their landscape: ``exit_costs`` (k,), the cost of leaving
     each attractor's basin; ``costs`` (k, k), V_ij; ``global_values`` (k,),
     the global quasi-potential phi at the attractors; ``exact_global``, phi
-    on points (..., d).
+    on points (..., d). SGD problems carry their per-sample losses
+    (``losses``, e.g. a :class:`hjqp.sgd.GaussianMixture1D`).
     """
 
     name: str
@@ -59,6 +60,7 @@ class Problem:
     costs: Optional[Tuple[Tuple[float, ...], ...]] = None
     global_values: Optional[Tuple[float, ...]] = None
     exact_global: Optional[ArrayFunction] = None
+    losses: Optional[Any] = None
 
     def grid(self, n: int) -> Grid:
         """The problem's box with n nodes per axis."""
@@ -548,7 +550,7 @@ def iris_mixture(scale: float = 1.1, weight: float = 1.0 / 3.0, learn_weight: bo
     upper = (7.5, 7.5, 4.0)[:d]
     name = (f"iris_mixture(scale={scale:g}, " + ("learned weight" if learn_weight else f"weight={weight:.4g}")
             + f", regularisation={regularisation:g})")
-    return Problem(name, sde, minima[0], lower, upper, attractors=minima, saddles=saddles)
+    return Problem(name, sde, minima[0], lower, upper, attractors=minima, saddles=saddles, losses=model)
 
 
 def linear(J, D, *, box: float = 1.0, name: Optional[str] = None) -> Problem:

@@ -285,3 +285,171 @@ class _Iteration:
             raise ValueError(f"gradients returned shape {g.shape} for x {x.shape} and indices "
                              f"{idx.shape}; expected {idx.shape + (self.d,)}")
         return x - self.dt * g.mean(axis=-2)
+
+
+def isotropic(sde: SDE) -> SDE:
+    """The counterfactual SDE with the same drift and isotropic noise of the
+    same total size: D_iso(x) = tr D(x) / d times the identity."""
+    def diffusion(x):
+        D = np.asarray(sde.diffusion(x) if callable(sde.diffusion) else sde.diffusion, dtype=float)
+        d = np.shape(x)[-1]
+        return np.trace(D, axis1=-2, axis2=-1)[..., None, None] / d * np.eye(d)
+
+    return SDE(sde.drift, diffusion)
+
+
+def selection_study(problem, etas, *, batch_size: int = 1, n_steps: int = 100000, n_paths: int = 64,
+                    seed: int = 1, grid_nodes: int = 201, radius: float = 0.5, regularisations=(),
+                    threads: Optional[int] = None) -> dict:
+    """Which minimum minibatch SGD selects, predicted and measured.
+
+    For a problem of :func:`hjqp.models.iris_mixture` (or any with ``.sgd``
+    semantics: a 2-parameter :class:`GaussianMixture1D` behind it), computes
+    the landscape of the SGD's SDE (anisotropic D) and of the isotropic
+    counterfactual (:func:`isotropic`), and for each learning rate runs
+    actual minibatch SGD and the Euler-Maruyama schemes of both SDEs with
+    step eta (SGD with Gaussian noise of covariance D or D_iso), from the
+    minima in turn: the time fraction at each minimum with its interval and
+    the transitions, next to the leading-order Markov chain's stationary
+    law at eps = eta / m. ``regularisations`` adds a study of the costs'
+    dependence on the regularisation of D.
+
+    Returns a dict with the landscapes (``"anisotropic"``, ``"isotropic"``),
+    ``"rows"`` (one per eta and dynamics) and ``"regularisation"`` rows.
+    """
+    from .landscape import landscape
+    from .montecarlo import long_run
+    from .models import iris_mixture
+
+    model = problem.losses
+    if not isinstance(model, GaussianMixture1D):
+        raise ValueError("selection_study needs a problem from hjqp.models.iris_mixture")
+    sgd = model.sgd(batch_size)
+    grid = problem.grid(grid_nodes)
+    O = np.asarray(problem.attractors, dtype=float)
+    lands = {"anisotropic": landscape(problem.sde, grid, attractors=O, threads=threads),
+             "isotropic": landscape(isotropic(problem.sde), grid, attractors=O, threads=threads)}
+    x0 = O[np.arange(n_paths) % len(O)]
+    # The Euler-Maruyama runs use the unregularised D through its symmetric
+    # square root (D is only semi-definite on the diagonal); a regularised
+    # D would also let the paths diffuse where the loss is flat, far from
+    # the data, where the gradients and their noise vanish.
+    exact = sgd.sde()
+
+    def root(x):
+        w, v = np.linalg.eigh(sgd.covariance(x))
+        return (v * np.sqrt(np.maximum(w, 0.0))[..., None, :]) @ np.swapaxes(v, -1, -2)
+
+    def iso_root(x):
+        D = sgd.covariance(x)
+        d = D.shape[-1]
+        return np.sqrt(np.trace(D, axis1=-2, axis2=-1) / d)[..., None, None] * np.eye(d)
+
+    rows = []
+    for eta in etas:
+        eps = sgd.eps(eta)
+        runs = {"minibatch SGD": sgd.long_run(x0, eta, n_steps, O, radius, n_paths, seed=seed),
+                "SDE, anisotropic D": long_run(exact, x0, eps, eta, n_steps, O, radius, n_paths, seed=seed,
+                                               sigma=root),
+                "SDE, isotropic D": long_run(exact, x0, eps, eta, n_steps, O, radius, n_paths, seed=seed,
+                                             sigma=iso_root)}
+        for name, run in runs.items():
+            occ = run.occupancy()
+            rows.append({"eta": float(eta), "batch_size": batch_size, "eps": eps, "dynamics": name,
+                         "occupancy": [(e.value, e.low, e.high) for e in occ],
+                         "transitions": run.transition_counts().tolist()})
+        for name, land in lands.items():
+            rows.append({"eta": float(eta), "batch_size": batch_size, "eps": eps,
+                         "dynamics": f"prediction, {name} D", "occupancy": [(float(p), None, None) for p in
+                                                                             land.stationary(eps)],
+                         "transitions": None})
+    reg_rows = []
+    for delta in regularisations:
+        p = iris_mixture(model.scale, model.weight, model.learn_weight, regularisation=delta)
+        land = landscape(p.sde, grid, attractors=O, threads=threads)
+        reg_rows.append({"regularisation": float(delta), "costs": land.costs.tolist(),
+                         "global_values": land.global_values.tolist(), "selected": int(land.selected)})
+    return {"problem": problem.name, "landscapes": lands, "rows": rows, "regularisation": reg_rows}
+
+
+def study_report(study: dict) -> str:
+    """A markdown report of :func:`selection_study`."""
+    from .bench import table
+
+    lands = study["landscapes"]
+    lines = [f"# Which minimum does SGD select? {study['problem']}", ""]
+    aniso = lands["anisotropic"]
+    lines.append("Minima: " + ", ".join(f"O{i + 1} = ({', '.join(f'{v:.4f}' for v in a)})"
+                                        for i, a in enumerate(aniso.attractors)))
+    lines.append("")
+    rows = []
+    for name, land in lands.items():
+        k = land.k
+        costs = "; ".join(f"V{i + 1}{j + 1} = {land.costs[i, j]:.4g}" for i in range(k) for j in range(k) if i != j)
+        rows.append((f"{name} D", costs, ", ".join(f"{v:.4g}" for v in land.global_values),
+                     f"O{land.selected + 1}"))
+    lines += [table(("noise", "transition costs", "phi(O_i)", "selected"), rows), ""]
+    rows = []
+    for r in study["rows"]:
+        occ = r["occupancy"][0]
+        share = f"{occ[0]:.3f}" + (f" [{occ[1]:.3f}, {occ[2]:.3f}]" if occ[1] is not None else "")
+        moves = "" if r["transitions"] is None else str(int(np.sum(r["transitions"])))
+        rows.append((r["eta"], r["batch_size"], r["eps"], r["dynamics"], share, moves))
+    lines += ["Time fraction at O1 (last core visited; 95 % intervals from the spread between runs) and "
+              "transitions counted, against the leading-order Markov chain at eps = eta / m:", "",
+              table(("eta", "batch", "eps", "dynamics", "fraction at O1", "transitions"), rows), ""]
+    if study["regularisation"]:
+        rows = [(r["regularisation"], "; ".join(f"{v:.4g}" for v in np.asarray(r["costs"])[~np.eye(2, dtype=bool)]),
+                 ", ".join(f"{v:.4g}" for v in r["global_values"]), f"O{r['selected'] + 1}")
+                for r in study["regularisation"]]
+        lines += ["Dependence on the regularisation of D (D + delta I):", "",
+                  table(("delta", "V12; V21", "phi(O_i)", "selected"), rows), ""]
+    return "\n".join(lines)
+
+
+def study_figure(study: dict, problem, path: str) -> None:
+    """The loss with the minima, and phi for the anisotropic and the
+    isotropic noise, side by side (2-parameter models)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import plot
+
+    lands = study["landscapes"]
+    grid = lands["anisotropic"].grid
+    loss = problem.losses.loss(grid.points())
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3), constrained_layout=True)
+    plot.quasipotential(loss - loss.min(), grid, ax=axes[0], attractors=lands["anisotropic"].attractors,
+                        title="loss f - min f")
+    for ax, (name, land) in zip(axes[1:], lands.items()):
+        plot.quasipotential(land, ax=ax, title=f"phi, {name} noise (selected O{land.selected + 1})",
+                            vmax=3 * max(1e-12, float(np.max(land.costs))), saddles=land.saddles)
+    for ax in axes:
+        ax.set(xlabel="mu1", ylabel="mu2")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_study(study: dict, problem, out: str) -> str:
+    """Write report.md, study.json and selection.png (2D models) of a
+    :func:`selection_study` into ``out``; returns the report."""
+    import json
+    import os
+
+    from .io import _jsonable
+
+    os.makedirs(out, exist_ok=True)
+    report = study_report(study)
+    with open(os.path.join(out, "report.md"), "w") as fh:
+        fh.write(report + "\n")
+    summary = {k: v for k, v in study.items() if k != "landscapes"}
+    summary["landscapes"] = {name: {"attractors": land.attractors, "saddles": land.saddles, "costs": land.costs,
+                                    "global_values": land.global_values, "selected": int(land.selected)}
+                             for name, land in study["landscapes"].items()}
+    with open(os.path.join(out, "study.json"), "w") as fh:
+        fh.write(json.dumps(json.loads(_jsonable(summary)), indent=2) + "\n")
+    if problem.losses.dim == 2:
+        study_figure(study, problem, os.path.join(out, "selection.png"))
+    return report

@@ -59,6 +59,17 @@ def test_solve_and_landscape_in_3d(tmp_path, capsys):
     assert (out / "landscape.png").stat().st_size > 0
 
 
+def test_sgd_selection(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "sgd"
+    assert cli.main(["sgd", "--eta", "1.0", "--steps", "300", "--paths", "4", "--grid", "41", "--out", str(out),
+                     "--quiet"]) == 0
+    assert "minibatch SGD" in capsys.readouterr().out
+    assert (out / "selection.png").stat().st_size > 0
+    code = cli.main(["sgd", "linear_3d", "--out", str(tmp_path / "x"), "--quiet"])
+    assert code == 2 and "not an SGD model" in capsys.readouterr().err
+
+
 def test_landscape(tmp_path, capsys):
     out = tmp_path / "land"
     assert cli.main(["landscape", "maier_stein", "--param", "beta=2", "--grid", "101", "--out", str(out),

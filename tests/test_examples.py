@@ -3,6 +3,8 @@
 import importlib.util
 import os
 
+import pytest
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -54,3 +56,11 @@ def test_cpp_kernel(tmp_path):
     out = load("cpp_kernel").main(["--grid", "129", "--build", str(tmp_path)])
     error = float(out.split("max error on {U <= 0.9}:")[1])
     assert error < 2e-3
+
+
+def test_sgd_iris(tmp_path):
+    pytest.importorskip("sklearn")
+    study = load("sgd_iris").main(["--eta", "1.0", "--steps", "300", "--paths", "4", "--grid", "41",
+                                   "--regularisation", "--out", str(tmp_path)])
+    assert study["landscapes"]["anisotropic"].selected == 0
+    assert (tmp_path / "report.md").stat().st_size > 0

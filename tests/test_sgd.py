@@ -157,3 +157,27 @@ def test_iris_landscape_finds_the_newton_minima_and_saddle():
     # also has the lower loss, is the one the noise selects.
     assert land.selected == 0
     assert land.costs[0, 1] > land.costs[1, 0] > 0
+
+
+def test_selection_study_writes_a_report(tmp_path):
+    from hjqp.sgd import isotropic, selection_study, write_study
+
+    problem = hjqp.models.iris_mixture()
+    study = selection_study(problem, [1.0], n_steps=400, n_paths=4, grid_nodes=41, regularisations=[1e-2])
+    lands = study["landscapes"]
+    # the isotropic counterfactual keeps the trace of D
+    x = np.array([[2.0, 4.0], [3.0, 3.0]])
+    D = problem.sde.diffusion(x)
+    Di = isotropic(problem.sde).diffusion(x)
+    np.testing.assert_allclose(np.trace(Di, axis1=-2, axis2=-1), np.trace(D, axis1=-2, axis2=-1))
+    np.testing.assert_allclose(Di[..., 0, 1], 0.0)
+    assert {r["dynamics"] for r in study["rows"]} == {
+        "minibatch SGD", "SDE, anisotropic D", "SDE, isotropic D", "prediction, anisotropic D",
+        "prediction, isotropic D"}
+    for r in study["rows"]:
+        assert sum(v[0] for v in r["occupancy"]) == pytest.approx(1.0)
+    assert lands["anisotropic"].selected == lands["isotropic"].selected == 0
+    report = write_study(study, problem, str(tmp_path))
+    assert "minibatch SGD" in report and "isotropic D" in report
+    for name in ("report.md", "study.json", "selection.png"):
+        assert (tmp_path / name).stat().st_size > 0
