@@ -19,39 +19,10 @@ anisotropic D (condition numbers up to 10 and 100) and a rotational drift
 
 import argparse
 import json
-import subprocess
 import sys
 
 import hjqp
-from hjqp.bench import SOLVE_PROBLEMS, machine, solve_rows
-
-
-MEMORY_CHILD = """
-import resource, sys, time, numpy as np, hjqp
-n = int(sys.argv[1])
-problem = hjqp.models.linear_rotational()
-grid = problem.grid(n)
-start = time.perf_counter()
-qp = hjqp.local_quasipotential(problem.sde, grid, problem.attractor)
-seconds = time.perf_counter() - start
-exact = problem.exact(grid.points())
-err = float(np.abs(qp.values - exact)[exact <= 0.9].max())
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, seconds, err)
-"""
-
-
-def memory(n):
-    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(n)], capture_output=True, text=True, check=True)
-    kib, seconds, err = out.stdout.split()
-    nodes = n * n
-    return {
-        "n": n,
-        "nodes": nodes,
-        "peak_rss_bytes": int(kib) * 1024,
-        "peak_rss_bytes_per_node": int(kib) * 1024 / nodes,
-        "seconds": float(seconds),
-        "max_error": float(err),
-    }
+from hjqp.bench import SOLVE_PROBLEMS, machine, memory_row, solve_rows
 
 
 def main(argv=None):
@@ -69,7 +40,7 @@ def main(argv=None):
         "results": solve_rows(args.sizes, args.repeat, args.problems, log=lambda m: print(m, file=sys.stderr)),
     }
     if args.memory:
-        report["memory"] = memory(args.memory)
+        report["memory"] = memory_row("linear_rotational", args.memory)
     json.dump(report, sys.stdout, indent=2)
     print()
 

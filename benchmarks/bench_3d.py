@@ -21,43 +21,12 @@ manufactured problem with a rotated, position-dependent, anisotropic D
 
 import argparse
 import json
-import subprocess
 import sys
 
 import hjqp
-from hjqp.bench import SOLVE_PROBLEMS, machine, solve_rows
+from hjqp.bench import machine, memory_row, solve_rows
 
 PROBLEMS_3D = ["linear_3d", "aniso10_rot0.5_3d"]
-
-MEMORY_CHILD = """
-import resource, sys, time, numpy as np, hjqp
-n = int(sys.argv[1])
-problem = hjqp.models.anisotropic_rotating_3d()
-grid = problem.grid(n)
-start = time.perf_counter()
-qp = hjqp.local_quasipotential(problem.sde, grid, problem.attractor)
-seconds = time.perf_counter() - start
-exact = problem.exact(grid.points())
-err = float(np.abs(qp.values - exact)[exact <= 0.9].max())
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, seconds, err)
-"""
-
-
-def memory(n):
-    """Peak resident memory of an n^3 solve of the manufactured problem in a
-    fresh process (the Python interpreter and numpy included)."""
-    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(n)], capture_output=True, text=True, check=True)
-    kib, seconds, err = out.stdout.split()
-    nodes = n**3
-    return {
-        "n": n,
-        "nodes": nodes,
-        "peak_rss_bytes": int(kib) * 1024,
-        "peak_rss_bytes_per_node": int(kib) * 1024 / nodes,
-        "seconds": float(seconds),
-        "max_error": float(err),
-    }
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,7 +43,7 @@ def main(argv=None):
         "results": solve_rows(args.sizes, args.repeat, args.problems, log=lambda m: print(m, file=sys.stderr)),
     }
     if args.memory:
-        report["memory"] = [memory(n) for n in args.memory]
+        report["memory"] = [memory_row("anisotropic_rotating_3d", n) for n in args.memory]
     json.dump(report, sys.stdout, indent=2)
     print()
 

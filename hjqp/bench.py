@@ -22,7 +22,7 @@ from .montecarlo import Ball, exit_times, simulate
 from .quasipotential import UpdateRule, local_quasipotential
 
 __all__ = ["SOLVE_PROBLEMS", "LANDSCAPE_PROBLEMS", "solve_rows", "landscape_row", "montecarlo_rows",
-           "machine", "table"]
+           "memory_row", "machine", "table"]
 
 SOLVE_PROBLEMS: Dict[str, Callable[[], models.Problem]] = {
     "linear": lambda: models.linear_rotational(10.0),
@@ -108,6 +108,35 @@ def solve_rows(sizes: Sequence[int], repeat: int, problems: Sequence[str], log=N
             b["max_order"] = float(np.log2(a["max_error"] / b["max_error"]) / scale)
             b["rms_order"] = float(np.log2(a["rms_error"] / b["rms_error"]) / scale)
     return rows
+
+
+MEMORY_CHILD = """
+import resource, sys, time, numpy as np, hjqp
+problem = getattr(hjqp.models, sys.argv[1])()
+grid = problem.grid(int(sys.argv[2]))
+start = time.perf_counter()
+qp = hjqp.local_quasipotential(problem.sde, grid, problem.attractor)
+seconds = time.perf_counter() - start
+exact = problem.exact(grid.points())
+err = float(np.abs(qp.values - exact)[exact <= 0.9].max())
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, seconds, err)
+"""
+
+
+def memory_row(model: str, n: int) -> dict:
+    """Peak resident memory of a solve of ``hjqp.models.<model>()`` on n
+    nodes per axis, in a fresh process (interpreter and numpy included),
+    with its time and largest error on {U <= 0.9}."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, model, str(n)], capture_output=True, text=True,
+                         check=True)
+    kib, seconds, err = out.stdout.split()
+    nodes = n ** len(getattr(models, model)().lower)
+    return {"model": model, "n": n, "nodes": nodes, "peak_rss_bytes": int(kib) * 1024,
+            "peak_rss_bytes_per_node": int(kib) * 1024 / nodes, "seconds": float(seconds),
+            "max_error": float(err)}
 
 
 def _max_relative(computed, exact) -> float:

@@ -64,7 +64,8 @@ class QuasiPotential:
 
         Bicubic (tricubic in 3D) Hermite interpolation of the nodal values
         and gradients, the mixed derivatives by central differences of the
-        gradient: fourth order where U is smooth. Cells with an unreached corner give +inf.
+        gradient: fourth order where U is smooth. Cells with an unreached
+        corner give +inf.
         Points outside the box raise ValueError unless ``fill_value`` is given.
         """
         return self._interpolate(points, fill_value, derivative=False)
@@ -141,7 +142,7 @@ def local_quasipotential(
     sde : SDE
         Drift b and diffusion D.
     grid : Grid
-        A 2D grid; the march stops at the box edge.
+        A 2D or 3D grid; the march stops at the box edge.
     attractor : array_like, shape (d,)
         A point near a stable equilibrium O of x' = b(x); refined by Newton's
         method unless ``refine_attractor=False``. Need not be a grid node.

@@ -66,6 +66,21 @@ def grids(draw):
     return hjqp.Grid((cx - wx / 2, cy - wy / 2), (cx + wx / 2, cy + wy / 2), (nx, ny))
 
 
+def linear_drift(O, M, scale, kind, width):
+    """b = M (x - O), plus a cubic damping or a jump by a factor 2 across the
+    plane x_1 - O_1 = 0.3 width."""
+    def drift(p):
+        y = p - O
+        b = y @ M.T
+        if kind == "cubic":
+            b = b - scale * y * np.sum(y**2, axis=-1, keepdims=True)
+        elif kind == "jump":
+            b = np.where(y[..., :1] > 0.3 * width, 2.0 * b, b)
+        return b
+
+    return drift
+
+
 @st.composite
 def problems(draw, grid):
     """A drift with a stable equilibrium somewhere near the box and a D."""
@@ -93,14 +108,7 @@ def problems(draw, grid):
     J = np.array([[0.0, -1.0], [1.0, 0.0]])
     M = scale * (-0.5 * Dc @ Q + rot * J @ Q)
 
-    def drift(p):
-        y = p - O
-        b = y @ M.T
-        if kind == "cubic":
-            b = b - scale * y * np.sum(y**2, axis=-1, keepdims=True)
-        elif kind == "jump":
-            b = np.where((y[..., :1] > 0.3 * (hi[0] - lo[0])), 2.0 * b, b)
-        return b
+    drift = linear_drift(O, M, scale, kind, hi[0] - lo[0])
 
     def diffusion(p):
         if not spatial:
@@ -190,14 +198,7 @@ def problems_3d(draw):
     kind = draw(st.sampled_from(["linear", "cubic", "jump"]))
     spatial = draw(st.booleans())
 
-    def drift(p):
-        y = p - O
-        b = y @ M.T
-        if kind == "cubic":
-            b = b - scale * y * np.sum(y**2, axis=-1, keepdims=True)
-        elif kind == "jump":
-            b = np.where(y[..., :1] > 0.3 * (hi[0] - lo[0]), 2.0 * b, b)
-        return b
+    drift = linear_drift(O, M, scale, kind, hi[0] - lo[0])
 
     def diffusion(p):
         if not spatial:

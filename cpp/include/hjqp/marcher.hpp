@@ -9,8 +9,8 @@
 // 1. Settle. The characteristic through x is traced backwards in steps of h
 //    (midpoint rule) through the direction field b + D grad U of the
 //    accepted 1-jets, and x is updated by the jet rule (update.hpp) from the
-//    first grid edge the trace crosses whose ends are accepted and on which
-//    the update has an interior minimum. Because the update's own minimiser
+//    first grid edge (3D: half cell face) the trace crosses whose nodes are
+//    accepted and on which the update has an interior minimum. Because the update's own minimiser
 //    places the path, the trace only has to find the right edge. Tracing as
 //    far back as needed (up to `update_radius` cells) is what keeps the
 //    update causal where characteristics meet the level sets of U at grazing
