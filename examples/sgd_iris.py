@@ -7,9 +7,9 @@ component on setosa; the better fit) and O2 (the components swapped). The
 script computes the landscape of the SGD's SDE (b = -grad f, D = the
 per-sample gradient covariance, regularised by 1e-3 I where it is singular)
 and of the isotropic counterfactual (D_iso = tr D / 2 I), then runs actual
-minibatch SGD and Euler-Maruyama for both SDEs (step eta) at several
-learning rates, and reports the time spent at each minimum against the
-leading-order predictions. `hjqp sgd` runs the same.
+minibatch SGD at several learning rates, and reports the time spent at
+each minimum against the leading-order predictions of both. `hjqp sgd`
+runs the same.
 
     python examples/sgd_iris.py [--eta 0.6 0.8 1.0] [--batch 1] [--steps N] [--paths P] [--out DIR]
 """

@@ -319,7 +319,7 @@ def cmd_sgd(args, rep):
     problem = load_model(args.model, _params(args.param), None, None)
     if getattr(problem, "losses", None) is None:
         raise CommandError(f"{args.model} is not an SGD model (try iris_mixture)")
-    rep.step(f"landscapes of {problem.name} (anisotropic and isotropic noise), then SGD and SDE runs at "
+    rep.step(f"landscapes of {problem.name} (anisotropic and isotropic noise), then SGD runs at "
              f"eta = {args.eta} ({args.paths} runs x {args.steps} steps each)")
     study = selection_study(problem, args.eta, batch_size=args.batch, n_steps=args.steps, n_paths=args.paths,
                             seed=args.seed, grid_nodes=args.grid or 201, regularisations=args.regularisation)
@@ -402,7 +402,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default="hjqp-verify")
     q.set_defaults(func=cmd_verify)
 
-    q = sub.add_parser("sgd", help="which minimum SGD selects: landscapes against SGD and SDE runs")
+    q = sub.add_parser("sgd", help="which minimum SGD selects: landscapes against SGD runs")
     q.add_argument("model", nargs="?", default="iris_mixture", help="an SGD model (default iris_mixture)")
     q.add_argument("--param", action="append", metavar="K=V", help="model parameter (repeatable)")
     q.add_argument("--eta", type=float, nargs="+", default=[0.6, 0.8, 1.0], help="learning rates")

@@ -303,22 +303,20 @@ def selection_study(problem, etas, *, batch_size: int = 1, n_steps: int = 100000
                     threads: Optional[int] = None) -> dict:
     """Which minimum minibatch SGD selects, predicted and measured.
 
-    For a problem of :func:`hjqp.models.iris_mixture` (or any with ``.sgd``
-    semantics: a 2-parameter :class:`GaussianMixture1D` behind it), computes
-    the landscape of the SGD's SDE (anisotropic D) and of the isotropic
-    counterfactual (:func:`isotropic`), and for each learning rate runs
-    actual minibatch SGD and the Euler-Maruyama schemes of both SDEs with
-    step eta (SGD with Gaussian noise of covariance D or D_iso), from the
-    minima in turn: the time fraction at each minimum with its interval and
+    For a problem of :func:`hjqp.models.iris_mixture`, computes the
+    landscape of the SGD's SDE (anisotropic D) and of the isotropic
+    counterfactual with the same trace (:func:`isotropic`), and for each
+    learning rate runs actual minibatch SGD from the minima in turn: the
+    time fraction at each minimum (last core visited) with its interval and
     the transitions, next to the leading-order Markov chain's stationary
-    law at eps = eta / m. ``regularisations`` adds a study of the costs'
-    dependence on the regularisation of D.
+    law at eps = eta / m for both noises. ``regularisations`` adds a study
+    of the costs' dependence on the regularisation of D.
 
     Returns a dict with the landscapes (``"anisotropic"``, ``"isotropic"``),
-    ``"rows"`` (one per eta and dynamics) and ``"regularisation"`` rows.
+    ``"rows"`` (one per eta: the SGD runs and the two predictions) and
+    ``"regularisation"`` rows.
     """
     from .landscape import landscape
-    from .montecarlo import long_run
     from .models import iris_mixture
 
     model = problem.losses
@@ -330,29 +328,10 @@ def selection_study(problem, etas, *, batch_size: int = 1, n_steps: int = 100000
     lands = {"anisotropic": landscape(problem.sde, grid, attractors=O, threads=threads),
              "isotropic": landscape(isotropic(problem.sde), grid, attractors=O, threads=threads)}
     x0 = O[np.arange(n_paths) % len(O)]
-    # The Euler-Maruyama runs use the unregularised D through its symmetric
-    # square root (D is only semi-definite on the diagonal); a regularised
-    # D would also let the paths diffuse where the loss is flat, far from
-    # the data, where the gradients and their noise vanish.
-    exact = sgd.sde()
-
-    def root(x):
-        w, v = np.linalg.eigh(sgd.covariance(x))
-        return (v * np.sqrt(np.maximum(w, 0.0))[..., None, :]) @ np.swapaxes(v, -1, -2)
-
-    def iso_root(x):
-        D = sgd.covariance(x)
-        d = D.shape[-1]
-        return np.sqrt(np.trace(D, axis1=-2, axis2=-1) / d)[..., None, None] * np.eye(d)
-
     rows = []
     for eta in etas:
         eps = sgd.eps(eta)
-        runs = {"minibatch SGD": sgd.long_run(x0, eta, n_steps, O, radius, n_paths, seed=seed),
-                "SDE, anisotropic D": long_run(exact, x0, eps, eta, n_steps, O, radius, n_paths, seed=seed,
-                                               sigma=root),
-                "SDE, isotropic D": long_run(exact, x0, eps, eta, n_steps, O, radius, n_paths, seed=seed,
-                                             sigma=iso_root)}
+        runs = {"minibatch SGD": sgd.long_run(x0, eta, n_steps, O, radius, n_paths, seed=seed)}
         for name, run in runs.items():
             occ = run.occupancy()
             rows.append({"eta": float(eta), "batch_size": batch_size, "eps": eps, "dynamics": name,

@@ -172,8 +172,7 @@ def test_selection_study_writes_a_report(tmp_path):
     np.testing.assert_allclose(np.trace(Di, axis1=-2, axis2=-1), np.trace(D, axis1=-2, axis2=-1))
     np.testing.assert_allclose(Di[..., 0, 1], 0.0)
     assert {r["dynamics"] for r in study["rows"]} == {
-        "minibatch SGD", "SDE, anisotropic D", "SDE, isotropic D", "prediction, anisotropic D",
-        "prediction, isotropic D"}
+        "minibatch SGD", "prediction, anisotropic D", "prediction, isotropic D"}
     for r in study["rows"]:
         assert sum(v[0] for v in r["occupancy"]) == pytest.approx(1.0)
     assert lands["anisotropic"].selected == lands["isotropic"].selected == 0
