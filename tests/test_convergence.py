@@ -1,25 +1,10 @@
 """Measured order of convergence over sequences of grids. The large grids
 are marked slow (run them with `pytest -m slow`)."""
 
-import numpy as np
 import pytest
 
 import hjqp
-from helpers import interior_errors, solve
-
-
-def orders(problem, sizes, level):
-    max_err, rms_err = [], []
-    for n in sizes:
-        _, qp = solve(problem, n)
-        err = interior_errors(problem, qp, level)
-        max_err.append(err.max())
-        rms_err.append(np.sqrt(np.mean(err**2)))
-    max_order = np.log2(np.array(max_err[:-1]) / np.array(max_err[1:])) / np.log2(
-        (np.array(sizes[1:]) - 1) / (np.array(sizes[:-1]) - 1))
-    rms_order = np.log2(np.array(rms_err[:-1]) / np.array(rms_err[1:])) / np.log2(
-        (np.array(sizes[1:]) - 1) / (np.array(sizes[:-1]) - 1))
-    return max_err, rms_err, max_order, rms_order
+from helpers import orders
 
 
 def test_manufactured_anisotropic_problem_converges_at_second_order():
