@@ -687,6 +687,89 @@ py::array_t<double> em_normals(std::uint64_t seed, std::int64_t path, std::int64
   return out;
 }
 
+// The eikonal march (eikonal.hpp) on a grid with its first node at the
+// origin: from the zero level set of phi, or from a factored point source.
+template <int D>
+py::tuple eikonal(const DoubleArray& spacing, const std::vector<hjqp::Index>& shape,
+                  const DoubleArray& slowness, const std::optional<DoubleArray>& metric,
+                  const std::optional<MaskArray>& obstacle, const std::optional<DoubleArray>& phi,
+                  const std::optional<DoubleArray>& source, double source_slowness,
+                  const std::optional<DoubleArray>& source_metric, int order, double max_value,
+                  const std::vector<bool>& periodic, int max_sweeps) {
+  constexpr int S = hjqp::sym_size<D>;
+  if (shape.size() != std::size_t(D))
+    throw std::invalid_argument("shape must have " + std::to_string(D) + " entries");
+  if (periodic.size() != std::size_t(D))
+    throw std::invalid_argument("periodic must have " + std::to_string(D) + " entries");
+  hjqp::MultiIndex<D> mshape;
+  for (int k = 0; k < D; ++k) mshape[k] = shape[std::size_t(k)];
+  const hjqp::Grid<D> grid(hjqp::Vec<D>{}, vec_from<D>(spacing, "spacing"), mshape);
+  const hjqp::Index n = grid.size();
+  if (slowness.size() != 1 && slowness.size() != n)
+    throw std::invalid_argument("slowness must have 1 or " + std::to_string(n) + " entries, got " +
+                                std::to_string(slowness.size()));
+  if (metric && metric->size() != S && metric->size() != n * S)
+    throw std::invalid_argument("metric must have " + std::to_string(S) + " or " +
+                                std::to_string(n * S) + " packed entries, got " +
+                                std::to_string(metric->size()));
+  if (obstacle && obstacle->size() != n)
+    throw std::invalid_argument("obstacle must have " + std::to_string(n) + " entries");
+  if (bool(phi) == bool(source)) throw std::invalid_argument("give exactly one of phi and source");
+  if (phi && phi->size() != n)
+    throw std::invalid_argument("phi must have " + std::to_string(n) + " entries");
+  hjqp::EikonalOptions<D> options;
+  options.order = order;
+  options.max_value = max_value;
+  options.max_sweeps = max_sweeps;
+  for (int k = 0; k < D; ++k) options.periodic[std::size_t(k)] = periodic[std::size_t(k)];
+  hjqp::Vec<D> x0{};
+  hjqp::Sym<D> m0{};
+  if (source) {
+    x0 = vec_from<D>(*source, "source");
+    if (!source_metric || source_metric->size() != S)
+      throw std::invalid_argument("source_metric must have " + std::to_string(S) + " packed entries");
+    for (int c = 0; c < S; ++c) m0[c] = source_metric->data()[c];
+  }
+
+  std::vector<py::ssize_t> out_shape(shape.begin(), shape.end());
+  py::array_t<double> values(out_shape);
+  double* u = values.mutable_data();
+  const double* s = slowness.data();
+  const double* mp = metric ? metric->data() : nullptr;
+  const std::uint8_t* ob = obstacle ? obstacle->data() : nullptr;
+  const double* ph = phi ? phi->data() : nullptr;
+  const bool s_const = slowness.size() == 1;
+  const bool m_const = metric && metric->size() == S;
+  hjqp::EikonalStats stats;
+  hjqp::Index seeds = 0;
+  without_gil_interruptible(1, [&](const std::function<bool()>& check) {
+    hjqp::EikonalMarcher<D> marcher(grid, s, s_const, mp, m_const, ob, u, options);
+    if (ph) {
+      std::vector<hjqp::Index> nodes;
+      std::vector<double> vals;
+      hjqp::level_set_seeds<D>(grid, ph, s, s_const, mp, m_const, ob, options.periodic, nodes, vals);
+      if (nodes.empty()) throw std::invalid_argument("phi has no zero level set outside the obstacles");
+      marcher.set_sides(ph);
+      for (std::size_t i = 0; i < nodes.size(); ++i) marcher.seed(nodes[i], vals[i]);
+      seeds = hjqp::Index(nodes.size());
+    } else {
+      marcher.seed_point(x0, source_slowness, m0);
+    }
+    try {
+      stats = marcher.run(check);
+    } catch (const typename hjqp::EikonalMarcher<D>::EikonalInterrupted&) {
+      // The Python error set by the signal is raised by the caller.
+    }
+  });
+  py::dict info;
+  info["accepted"] = stats.accepted;
+  info["seeds"] = seeds;
+  info["sweeps"] = stats.sweeps;
+  info["swept_nodes"] = stats.swept_nodes;
+  info["converged"] = stats.converged;
+  return py::make_tuple(values, info);
+}
+
 template <int D>
 void bind_em(py::module_& m) {
   const std::string suffix = std::to_string(D);
@@ -751,6 +834,24 @@ PYBIND11_MODULE(_core, m) {
   m.attr("FLOW_STALLED") = int(hjqp::FlowStop::Stalled);
   m.attr("FLOW_LEFT_BOX") = int(hjqp::FlowStop::LeftBox);
   m.attr("FLOW_MAX_STEPS") = int(hjqp::FlowStop::MaxSteps);
+
+  const char* eikonal_doc =
+      "Fast marching for |grad u|_{M^-1} = s on a grid whose first node is the origin,\n"
+      "from the zero level set of phi or from a factored point source.\n\n"
+      "Returns (values, info).";
+  m.def("eikonal2", &eikonal<2>, py::arg("spacing"), py::arg("shape"), py::arg("slowness"),
+        py::arg("metric") = py::none(), py::arg("obstacle") = py::none(), py::arg("phi") = py::none(),
+        py::arg("source") = py::none(), py::arg("source_slowness") = 1.0,
+        py::arg("source_metric") = py::none(), py::arg("order") = 2,
+        py::arg("max_value") = std::numeric_limits<double>::infinity(),
+        py::arg("periodic") = std::vector<bool>{false, false}, py::arg("max_sweeps") = 200, eikonal_doc);
+  m.def("eikonal3", &eikonal<3>, py::arg("spacing"), py::arg("shape"), py::arg("slowness"),
+        py::arg("metric") = py::none(), py::arg("obstacle") = py::none(), py::arg("phi") = py::none(),
+        py::arg("source") = py::none(), py::arg("source_slowness") = 1.0,
+        py::arg("source_metric") = py::none(), py::arg("order") = 2,
+        py::arg("max_value") = std::numeric_limits<double>::infinity(),
+        py::arg("periodic") = std::vector<bool>{false, false, false}, py::arg("max_sweeps") = 200,
+        eikonal_doc);
 
   bind_em<2>(m);
   bind_em<3>(m);

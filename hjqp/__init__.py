@@ -5,7 +5,7 @@ The quasi-potential U of an attractor O of dx = b dt + sqrt(eps) Sigma dW
 hjqp computes it with a compiled ordered jet-marching kernel.
 """
 
-from . import models
+from . import eikonal, models
 from ._version import __version__
 from .attractor import LocalExpansion
 from .grid import Grid
@@ -42,4 +42,5 @@ __all__ = [
     "exit_times",
     "long_run",
     "models",
+    "eikonal",
 ]

@@ -1,6 +1,6 @@
 """Compiled kernel of hjqp (private: use the hjqp package)."""
 
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -27,6 +27,36 @@ def march2d(
     max_value: float,
     absorbing: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, dict]: ...
+def eikonal2(
+    spacing: np.ndarray,
+    shape: Sequence[int],
+    slowness: np.ndarray,
+    metric: Optional[np.ndarray] = None,
+    obstacle: Optional[np.ndarray] = None,
+    phi: Optional[np.ndarray] = None,
+    source: Optional[np.ndarray] = None,
+    source_slowness: float = 1.0,
+    source_metric: Optional[np.ndarray] = None,
+    order: int = 2,
+    max_value: float = ...,
+    periodic: Sequence[bool] = ...,
+    max_sweeps: int = 200,
+) -> Tuple[np.ndarray, dict]: ...
+def eikonal3(
+    spacing: np.ndarray,
+    shape: Sequence[int],
+    slowness: np.ndarray,
+    metric: Optional[np.ndarray] = None,
+    obstacle: Optional[np.ndarray] = None,
+    phi: Optional[np.ndarray] = None,
+    source: Optional[np.ndarray] = None,
+    source_slowness: float = 1.0,
+    source_metric: Optional[np.ndarray] = None,
+    order: int = 2,
+    max_value: float = ...,
+    periodic: Sequence[bool] = ...,
+    max_sweeps: int = 200,
+) -> Tuple[np.ndarray, dict]: ...
 def march3d(
     lower: np.ndarray,
     spacing: np.ndarray,

@@ -334,7 +334,7 @@ def _float_array(value, name: str) -> np.ndarray:
     return arr
 
 
-def _check_spd(matrices: np.ndarray, describe: Callable[[int], str]) -> None:
+def _check_spd(matrices: np.ndarray, describe: Callable[[int], str], name: str = "diffusion") -> None:
     """Raise ValueError naming the first matrix of (n, d, d) that is not SPD."""
     m = matrices
     d = m.shape[-1]
@@ -346,7 +346,7 @@ def _check_spd(matrices: np.ndarray, describe: Callable[[int], str]) -> None:
             bad |= np.abs(m[:, i, j] - m[:, j, i]) > 1e-10 * scale
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"diffusion is not symmetric at {describe(i)}: {m[i].tolist()}")
+        raise ValueError(f"{name} is not symmetric at {describe(i)}: {m[i].tolist()}")
     # Sylvester's criterion on leading minors, scaled to be dimensionless.
     with np.errstate(invalid="ignore", over="ignore"):
         ok = np.all(diag > 0, axis=1)
@@ -363,5 +363,5 @@ def _check_spd(matrices: np.ndarray, describe: Callable[[int], str]) -> None:
         i = int(np.flatnonzero(~ok)[0])
         eig = np.linalg.eigvalsh(0.5 * (m[i] + m[i].T))
         raise ValueError(
-            f"diffusion is not positive definite at {describe(i)}: eigenvalues {eig.tolist()}"
+            f"{name} is not positive definite at {describe(i)}: eigenvalues {eig.tolist()}"
         )

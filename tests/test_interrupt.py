@@ -96,3 +96,27 @@ def interrupt_child(code, tmp_path, wait):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+EIKONAL = textwrap.dedent("""
+    import signal, sys, time
+    import numpy as np
+    import hjqp.eikonal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    metric = np.array([[2.0, 0.5, 0.3], [0.5, 1.0, 0.2], [0.3, 0.2, 3.0]])
+    # the anisotropic 3D march on 161^3 nodes: about a minute
+    run = lambda n: hjqp.eikonal.point_source((0.5, 0.5, 0.5), shape=(n, n, n), dx=1.0 / (n - 1),
+                                              metric=metric)
+    print("marching", flush=True)
+    start = time.perf_counter()
+    try:
+        run(161)
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted {time.perf_counter() - start:.3f}", flush=True)
+        print("usable", bool(np.isfinite(run(9)).all()), flush=True)
+""")
+
+
+def test_sigint_interrupts_an_eikonal_march_promptly(tmp_path):
+    interrupt_child(EIKONAL, tmp_path, wait=3.0)

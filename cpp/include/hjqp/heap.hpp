@@ -34,6 +34,14 @@ class IndexedHeap {
     sift_up(pos);
   }
 
+  // Insert a node, or restore the order after its key changed either way.
+  void push_or_update(Index node) {
+    const std::int32_t pos = position_[std::size_t(node)];
+    if (pos < 0) return push_or_decrease(node);
+    sift_up(pos);
+    sift_down(position_[std::size_t(node)]);
+  }
+
   Index pop() {
     const Index node = nodes_.front();
     const std::int32_t last = nodes_.back();

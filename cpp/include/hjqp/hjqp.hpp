@@ -3,6 +3,7 @@
 #pragma once
 
 #include "hjqp/action.hpp"
+#include "hjqp/eikonal.hpp"
 #include "hjqp/fields.hpp"
 #include "hjqp/flow.hpp"
 #include "hjqp/grid.hpp"

@@ -1,0 +1,875 @@
+// Fast marching for eikonal equations
+//     |grad u|_{M(x)^{-1}} = s(x),    i.e.  grad u^T M(x)^{-1} grad u = s(x)^2,
+// whose solution is the least Riemannian length  int s(psi) |psi'|_M ds  of
+// the paths from the source: M is the metric tensor (SPD), s the slowness
+// (1 / speed). It is the Freidlin-Wentzell action of action.hpp with the
+// drift term replaced by this Riemannian one, and the same ordered march
+// (Dijkstra-like acceptance of the least tentative value) solves it; only
+// the local update differs, and it is cheap enough here to be exact.
+//
+// Two local updates:
+// - Isotropic (M = I): the upwind finite differences of Sethian's fast
+//   marching method along the grid axes, first or second order (the
+//   second-order one-sided difference where the two upwind nodes are
+//   accepted and monotone), as in scikit-fmm.
+// - Anisotropic (an M field): the semi-Lagrangian update of ordered upwind
+//   and line-integral methods over the ring of the 3^D - 1 surrounding nodes:
+//   u(x) = min over y on a ring simplex (edge in 2D, triangle in 3D) of the
+//   linear interpolant of u at y plus the length of the segment y -> x in
+//   the simplex's mean metric and slowness. The minimum has a closed form
+//   (below). The ring is not causal for every metric (an obtuse metric can
+//   reach x from nodes accepted after it), so the march is followed by
+//   Gauss-Seidel sweeps of the same update until nothing changes: the
+//   march's values are a supersolution of the scheme, and the sweeps
+//   decrease them to its fixed point.
+//
+// Point sources are factored (Fomel, Luo & Zhao 2009; Luo & Qian 2012):
+// u = T0 tau with T0(x) = s0 |x - x0|_{M0}, the exact solution for the
+// slowness and metric frozen at the source, and the march solves for the
+// smooth factor tau. With constant s and M the schemes are exact (tau = 1
+// solves them), and elsewhere the error no longer comes from the source
+// singularity: the isotropic second-order scheme is second order up to the
+// source.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hjqp/grid.hpp"
+#include "hjqp/heap.hpp"
+#include "hjqp/linalg.hpp"
+
+namespace hjqp {
+
+enum class EikonalState : std::uint8_t { Far = 0, Considered = 1, Accepted = 2, Obstacle = 3 };
+
+template <int D>
+struct EikonalOptions {
+  // Order of the isotropic finite differences (1 or 2). The anisotropic
+  // ring update is first order.
+  int order = 2;
+  // Narrow band: stop once the least tentative value exceeds this; the
+  // nodes beyond stay +inf.
+  double max_value = std::numeric_limits<double>::infinity();
+  // Axes along which the grid wraps around.
+  std::array<bool, D> periodic{};
+  // Gauss-Seidel sweeps after an anisotropic march, at most.
+  int max_sweeps = 200;
+  // Accepted nodes (or swept nodes) between two interrupt checks.
+  Index check_interval = 1 << 14;
+};
+
+struct EikonalStats {
+  Index accepted = 0;
+  int sweeps = 0;          // anisotropic: Gauss-Seidel sweeps run
+  Index swept_nodes = 0;   // ... and node values they lowered
+  bool converged = true;   // ... whether the last sweep changed nothing
+};
+
+// Point-source factor T0(x) = slowness |x - source|_metric.
+template <int D>
+struct PointFactor {
+  Vec<D> source{};
+  double slowness = 1.0;
+  Sym<D> metric{};
+
+  double value(const Vec<D>& x) const {
+    const Vec<D> q = sub<D>(x, source);
+    return slowness * std::sqrt(form<D>(metric, q, q));
+  }
+};
+
+namespace detail {
+
+// Closed-form minimum over the relative interior of a simplex of
+//     f(mu) = u0 + delta . mu + s |p0 + E mu|_M,
+// mu in R^n (n = 1, 2), the segment y(mu) -> x having the vector
+// p0 + E mu. With G = E^T M E, the norm is least at mu_n = -G^{-1} E^T M p0,
+// where its square is k^2; writing mu = mu_n - t G^{-1} delta, stationarity
+// gives t = k / sqrt(s^2 - m) with m = delta^T G^{-1} delta, and no interior
+// minimum when m >= s^2 (u rises across the simplex faster than s allows).
+// Returns false when the minimiser leaves the simplex.
+template <int N, int D>
+inline bool simplex_minimiser(const Vec<D>& p0, const std::array<Vec<D>, N>& e, const Sym<D>& metric,
+                              double s, const std::array<double, N>& delta, std::array<double, N>& mu) {
+  std::array<Vec<D>, N> me;
+  for (int a = 0; a < N; ++a) me[a] = mul<D>(metric, e[a]);
+  double g[N][N], r[N];
+  for (int a = 0; a < N; ++a) {
+    r[a] = dot<D>(me[a], p0);
+    for (int b = 0; b < N; ++b) g[a][b] = dot<D>(me[a], e[b]);
+  }
+  const double c = form<D>(metric, p0, p0);
+  double gi[N][N];
+  if constexpr (N == 1) {
+    if (!(g[0][0] > 0.0)) return false;
+    gi[0][0] = 1.0 / g[0][0];
+  } else {
+    const double det = g[0][0] * g[1][1] - g[0][1] * g[1][0];
+    if (!(det > 1e-14 * g[0][0] * g[1][1])) return false;
+    gi[0][0] = g[1][1] / det;
+    gi[1][1] = g[0][0] / det;
+    gi[0][1] = gi[1][0] = -g[0][1] / det;
+  }
+  double mu_n[N], gd[N], k2 = c, m = 0.0;
+  for (int a = 0; a < N; ++a) {
+    mu_n[a] = 0.0;
+    gd[a] = 0.0;
+    for (int b = 0; b < N; ++b) {
+      mu_n[a] -= gi[a][b] * r[b];
+      gd[a] += gi[a][b] * delta[b];
+    }
+  }
+  for (int a = 0; a < N; ++a) {
+    k2 += mu_n[a] * r[a];
+    m += delta[a] * gd[a];
+  }
+  if (!(m < s * s)) return false;
+  const double t = std::sqrt(std::fmax(k2, 0.0) / (s * s - m));
+  double total = 0.0;
+  for (int a = 0; a < N; ++a) {
+    mu[a] = mu_n[a] - t * gd[a];
+    if (!(mu[a] >= 0.0)) return false;
+    total += mu[a];
+  }
+  return total <= 1.0;
+}
+
+// Value, gradient and Hessian of n(v) = |v|_M.
+template <int D>
+struct NormJet {
+  double value;
+  Vec<D> gradient;
+  Sym<D> hessian;
+};
+
+template <int D>
+inline NormJet<D> norm_jet(const Sym<D>& metric, const Vec<D>& v) {
+  NormJet<D> j;
+  const Vec<D> mv = mul<D>(metric, v);
+  j.value = std::sqrt(dot<D>(v, mv));
+  j.gradient = scale<D>(1.0 / j.value, mv);
+  for (int a = 0; a < D; ++a)
+    for (int b = a; b < D; ++b)
+      j.hessian[sym_index<D>(a, b)] = (metric[sym_index<D>(a, b)] - j.gradient[a] * j.gradient[b]) / j.value;
+  return j;
+}
+
+}  // namespace detail
+
+template <int D>
+class EikonalMarcher {
+  static_assert(D == 2 || D == 3, "the eikonal marcher works on 2D and 3D grids");
+  static constexpr int S = sym_size<D>;
+
+ public:
+  // slowness: size() values, or one (constant). metric: nullptr (M = I,
+  // isotropic update), one packed SPD matrix (constant) or size() of them.
+  // obstacle: nullptr or size() flags (nonzero: never reached). values is
+  // written in place. All must outlive the marcher.
+  EikonalMarcher(const Grid<D>& grid, const double* slowness, bool slowness_constant,
+                 const double* metric, bool metric_constant, const std::uint8_t* obstacle,
+                 double* values, const EikonalOptions<D>& options = {})
+      : grid_(grid),
+        slowness_(slowness),
+        slowness_step_(slowness_constant ? 0 : 1),
+        metric_(metric),
+        metric_step_(metric_constant ? 0 : S),
+        values_(values),
+        options_(options),
+        state_(std::size_t(grid.size()), EikonalState::Far),
+        heap_(values, grid.size()) {
+    if (options.order != 1 && options.order != 2)
+      throw std::invalid_argument("order must be 1 or 2, got " + std::to_string(options.order));
+    if (std::isnan(options.max_value)) throw std::invalid_argument("max_value is NaN");
+    if (options.max_sweeps < 0) throw std::invalid_argument("max_sweeps must be >= 0");
+    if (options.check_interval < 1) throw std::invalid_argument("check_interval must be >= 1");
+    const double inf = std::numeric_limits<double>::infinity();
+    for (Index i = 0; i < grid.size(); ++i) {
+      values_[i] = inf;
+      if (obstacle && obstacle[i]) state_[std::size_t(i)] = EikonalState::Obstacle;
+    }
+    if (metric_) build_ring();
+  }
+
+  EikonalState state(Index node) const { return state_[std::size_t(node)]; }
+
+  // Which side of the source's level set each node lies on (-1, 0, +1),
+  // for level-set data: updates use nodes of the same side only.
+  void set_sides(const double* phi) {
+    side_.resize(std::size_t(grid_.size()));
+    for (Index i = 0; i < grid_.size(); ++i) side_[std::size_t(i)] = std::int8_t((phi[i] > 0.0) - (phi[i] < 0.0));
+  }
+
+  // Fix the value of a node before the march (level-set data).
+  void seed(Index node, double value) {
+    check_seed(node, value);
+    values_[node] = value;
+    state_[std::size_t(node)] = EikonalState::Accepted;
+    seeds_.push_back(node);
+  }
+
+  // A point source at x0 (anywhere in the box): the march solves for
+  // tau = u / T0 with T0 = s0 |x - x0|_{M0}. The nodes within two cells of
+  // x0 along every axis (a block of 4^D nodes around its cell) are seeded by
+  // the trapezoidal rule along the segment from x0. Seeding a block rather
+  // than the cell keeps the march causal next to an off-node source, where
+  // a node's upwind neighbour along an axis can lie farther from the source
+  // than the node itself.
+  void seed_point(const Vec<D>& x0, double s0, const Sym<D>& m0) {
+    if (!grid_.inside(x0)) throw std::invalid_argument("the point source lies outside the grid");
+    if (!(s0 > 0.0) || !std::isfinite(s0))
+      throw std::invalid_argument("the slowness at the point source must be positive and finite");
+    if (!(spd_margin<D>(m0) > 1e-14)) throw std::invalid_argument("the metric at the point source is not SPD");
+    factor_ = PointFactor<D>{x0, s0, m0};
+    factored_ = true;
+    tau_.assign(std::size_t(grid_.size()), 1.0);
+    MultiIndex<D> cell, lo, hi;
+    Vec<D> frac;
+    grid_.locate(x0, cell, frac);
+    Index count = 1;
+    for (int k = 0; k < D; ++k) {
+      lo[k] = std::max<Index>(cell[k] - 1, 0);
+      hi[k] = std::min<Index>(cell[k] + 2, grid_.shape()[k] - 1);
+      count *= hi[k] - lo[k] + 1;
+    }
+    bool any = false;
+    for (Index c = 0; c < count; ++c) {
+      MultiIndex<D> m;
+      Index rest = c;
+      for (int k = D - 1; k >= 0; --k) {
+        const Index len = hi[k] - lo[k] + 1;
+        m[k] = lo[k] + rest % len;
+        rest /= len;
+      }
+      const Index node = grid_.flat(m);
+      if (state_[std::size_t(node)] != EikonalState::Far) continue;
+      const Vec<D> y = grid_.point(m);
+      const Vec<D> v = sub<D>(y, x0);
+      const double t0 = factor_.value(y);
+      const double u = 0.5 * (t0 + slowness(node) * std::sqrt(form<D>(metric(node), v, v)));
+      values_[node] = u;
+      tau_[std::size_t(node)] = t0 > 0.0 ? u / t0 : 1.0;
+      state_[std::size_t(node)] = EikonalState::Accepted;
+      seeds_.push_back(node);
+      any = true;
+    }
+    if (!any) throw std::invalid_argument("the point source is surrounded by obstacles");
+  }
+
+  // `interrupted` is polled every options.check_interval nodes; when it
+  // returns true the march throws Interrupted.
+  template <class Check>
+  EikonalStats run(const Check& interrupted) {
+    EikonalStats stats;
+    stats.accepted = Index(seeds_.size());
+    for (Index node : seeds_) propagate(node);
+    Index since_check = 0;
+    while (!heap_.empty()) {
+      const Index node = heap_.top();
+      if (values_[node] > options_.max_value) break;
+      heap_.pop();
+      state_[std::size_t(node)] = EikonalState::Accepted;
+      ++stats.accepted;
+      propagate(node);
+      if (++since_check >= options_.check_interval) {
+        since_check = 0;
+        if (interrupted()) throw EikonalInterrupted();
+      }
+    }
+    // Beyond the narrow band: tentative values are not solutions.
+    while (!heap_.empty()) {
+      const Index node = heap_.pop();
+      values_[node] = std::numeric_limits<double>::infinity();
+      state_[std::size_t(node)] = EikonalState::Far;
+    }
+    if (metric_) sweep(stats, interrupted);
+    return stats;
+  }
+
+  class EikonalInterrupted : public std::runtime_error {
+   public:
+    EikonalInterrupted() : std::runtime_error("eikonal march interrupted") {}
+  };
+
+ private:
+  double slowness(Index i) const { return slowness_[i * slowness_step_]; }
+  Sym<D> metric(Index i) const {
+    Sym<D> m;
+    if (!metric_) {
+      for (int a = 0; a < D; ++a)
+        for (int b = a; b < D; ++b) m[sym_index<D>(a, b)] = a == b ? 1.0 : 0.0;
+      return m;
+    }
+    const double* p = metric_ + i * metric_step_;
+    for (int k = 0; k < S; ++k) m[k] = p[k];
+    return m;
+  }
+  double tau(Index i) const { return factored_ ? tau_[std::size_t(i)] : values_[i]; }
+
+  void check_seed(Index node, double value) const {
+    if (node < 0 || node >= grid_.size())
+      throw std::out_of_range("seed node " + std::to_string(node) + " is outside the grid");
+    if (!(value >= 0.0) || !std::isfinite(value))
+      throw std::invalid_argument("seed value at " + describe_node<D>(grid_, node) +
+                                  " must be finite and >= 0");
+    if (state_[std::size_t(node)] == EikonalState::Obstacle)
+      throw std::invalid_argument("seed at " + describe_node<D>(grid_, node) + " is an obstacle");
+  }
+
+  // The node `step` cells from m along axis k, wrapping around periodic
+  // axes; -1 outside the grid.
+  Index along(Index i, const MultiIndex<D>& m, int k, int step) const {
+    Index c = m[k] + step;
+    const Index n = grid_.shape()[k];
+    if (c < 0 || c >= n) {
+      if (!options_.periodic[std::size_t(k)]) return -1;
+      c = (c % n + n) % n;
+    }
+    return i + (c - m[k]) * grid_.stride(k);
+  }
+
+  // The node at offset o from m; -1 outside the grid.
+  Index offset(Index i, const MultiIndex<D>& m, const std::array<int, D>& o) const {
+    Index j = i;
+    for (int k = 0; k < D && j >= 0; ++k)
+      if (o[k]) {
+        const Index c = m[k] + o[k];
+        const Index n = grid_.shape()[k];
+        if (c < 0 || c >= n) {
+          if (!options_.periodic[std::size_t(k)]) return -1;
+          j += (((c % n) + n) % n - m[k]) * grid_.stride(k);
+        } else {
+          j += o[k] * grid_.stride(k);
+        }
+      }
+    return j;
+  }
+
+  // Accepted and on the same side of the level set as x: the march runs
+  // on |u| on both sides at once, and a difference across the interface
+  // would mix the two.
+  bool usable(Index x, Index j) const {
+    return j >= 0 && state_[std::size_t(j)] == EikonalState::Accepted && same_side(x, j);
+  }
+  // Inside the grid and neither accepted nor an obstacle.
+  bool open(Index j) const {
+    return j >= 0 && (state_[std::size_t(j)] == EikonalState::Far || state_[std::size_t(j)] == EikonalState::Considered);
+  }
+  bool same_side(Index x, Index j) const {
+    return side_.empty() || side_[std::size_t(j)] == 0 || side_[std::size_t(j)] == side_[std::size_t(x)];
+  }
+
+  void offer(Index node, double u) {
+    if (u < values_[node]) {
+      values_[node] = u;
+      if (state_[std::size_t(node)] == EikonalState::Far) state_[std::size_t(node)] = EikonalState::Considered;
+      heap_.push_or_decrease(node);
+    }
+  }
+
+  void propagate(Index node) {
+    const MultiIndex<D> m = grid_.unflat(node);
+    if (!metric_) {
+      for (int k = 0; k < D; ++k)
+        for (int step = -1; step <= 1; step += 2) {
+          const Index j = along(node, m, k, step);
+          if (j < 0) continue;
+          const EikonalState st = state_[std::size_t(j)];
+          if (st == EikonalState::Far || st == EikonalState::Considered) axis_update(j);
+        }
+      return;
+    }
+    for (std::size_t r = 0; r < ring_.size(); ++r) {
+      // node is ring member r of x = node - ring_[r].
+      std::array<int, D> back;
+      for (int k = 0; k < D; ++k) back[k] = -ring_[r][k];
+      const Index x = offset(node, m, back);
+      if (x < 0) continue;
+      const EikonalState st = state_[std::size_t(x)];
+      if (st != EikonalState::Far && st != EikonalState::Considered) continue;
+      const double u = ring_update(x, int(r), false);
+      if (factored_ && u < values_[x]) tau_[std::size_t(x)] = u / factor_.value(grid_.point(grid_.unflat(x)));
+      offer(x, u);
+    }
+  }
+
+  // --- Isotropic update: upwind differences along the axes ----------------
+
+  // d_k u = a tau + b in the difference of the scheme; a1 tau + b1 in the
+  // first-order one, whose sign says whether the axis is upwind; sign: +1
+  // if the upwind node is behind x.
+  struct AxisTerm {
+    double a, b, a1, b1, sign;
+  };
+
+  // tau solving sum_k (a_k tau + b_k)^2 = s^2 over the axes in `set` (bit
+  // mask), or NaN if there is no root or the differences are not upwind
+  // (sign_k (a_k tau + b_k) < 0).
+  static double solve_axes(const AxisTerm* t, int set, double s) {
+    double a = 0.0, b = 0.0, c = -s * s;
+    for (int k = 0; k < D; ++k)
+      if (set & (1 << k)) {
+        a += t[k].a * t[k].a;
+        b += t[k].a * t[k].b;
+        c += t[k].b * t[k].b;
+      }
+    const double disc = b * b - a * c;
+    if (!(disc >= 0.0) || !(a > 0.0)) return std::numeric_limits<double>::quiet_NaN();
+    const double tau = (-b + std::sqrt(disc)) / a;
+    if (!(tau > 0.0)) return std::numeric_limits<double>::quiet_NaN();
+    for (int k = 0; k < D; ++k)
+      if ((set & (1 << k)) && t[k].sign * (t[k].a1 * tau + t[k].b1) < 0.0)
+        return std::numeric_limits<double>::quiet_NaN();
+    return tau;
+  }
+
+  void axis_update(Index x) {
+    const MultiIndex<D> m = grid_.unflat(x);
+    const Vec<D>& h = grid_.spacing();
+    // Factor T0 and its gradient at x (T0 = 1, grad 0 without a point source).
+    double t0 = 1.0;
+    Vec<D> g{}, q{};
+    if (factored_) {
+      double nq = 0.0;
+      for (int k = 0; k < D; ++k) {
+        q[k] = double(m[k]) * h[k] - factor_.source[k];
+        nq += q[k] * q[k];
+      }
+      nq = std::sqrt(nq);
+      if (!(nq > 0.0)) return;  // x is the source: seeded
+      t0 = factor_.slowness * nq;
+      for (int k = 0; k < D; ++k) g[k] = factor_.slowness * q[k] / nq;
+    }
+    AxisTerm terms[D];
+    int set = 0;
+    for (int k = 0; k < D; ++k) {
+      const Index back = along(x, m, k, -1), ahead = along(x, m, k, 1);
+      const bool ok_back = usable(x, back), ok_ahead = usable(x, ahead);
+      if (!ok_back && !ok_ahead) {
+        // Within a cell of the line through an off-node source along the
+        // other axes, both axis-k neighbours can lie farther from the source
+        // than x and be accepted after it. The upwind scheme would take
+        // d_k u = 0 there; the factored scheme takes d_k tau = 0, i.e.
+        // d_k u = tau g_k = O(h / |x - x0|), as consistent, and exact where
+        // tau is constant.
+        if (factored_ && g[k] != 0.0 && std::fabs(q[k]) < h[k] && open(back) && open(ahead)) {
+          const double sign = g[k] > 0.0 ? 1.0 : -1.0;
+          terms[k] = AxisTerm{g[k], 0.0, g[k], 0.0, sign};
+          set |= 1 << k;
+        }
+        continue;
+      }
+      int step = -1;
+      Index j1 = back;
+      if (!ok_back || (ok_ahead && values_[ahead] < values_[back])) {
+        step = 1;
+        j1 = ahead;
+      }
+      double alpha = 1.0, beta = tau(j1);
+      if (options_.order == 2) {
+        // Across the level set the march's |u| is continued by -|u|: the
+        // signed distance is smooth there (level-set data only; x is not
+        // a seed, so j1 lies on its side).
+        const Index j2 = along(x, m, k, 2 * step);
+        if (j2 >= 0 && state_[std::size_t(j2)] == EikonalState::Accepted) {
+          const double v2 = same_side(x, j2) ? values_[j2] : -values_[j2];
+          if (v2 <= values_[j1]) {
+            alpha = 1.5;
+            beta = 2.0 * tau(j1) - 0.5 * (same_side(x, j2) ? tau(j2) : v2);
+          }
+        }
+      }
+      const double sign = step < 0 ? 1.0 : -1.0;
+      terms[k] = AxisTerm{g[k] + t0 * sign * alpha / h[k], -t0 * sign * beta / h[k],
+                          g[k] + t0 * sign / h[k], -t0 * sign * tau(j1) / h[k], sign};
+      set |= 1 << k;
+    }
+    if (!set) return;
+    const double s = slowness(x);
+    double best = solve_axes(terms, set, s);
+    if (std::isnan(best)) {
+      // Fewer axes: the least valid solution over the proper subsets.
+      for (int sub = (set - 1) & set; sub > 0; sub = (sub - 1) & set) {
+        const double t = solve_axes(terms, sub, s);
+        if (!std::isnan(t) && !(t >= best)) best = t;
+      }
+      if (std::isnan(best)) return;
+    }
+    // The new value replaces the old one even when larger: second-order
+    // differences are not monotone in the neighbours' values, and keeping
+    // the least of successive estimates would bias the march low.
+    values_[x] = t0 * best;
+    if (factored_) tau_[std::size_t(x)] = best;
+    state_[std::size_t(x)] = EikonalState::Considered;
+    heap_.push_or_update(x);
+  }
+
+  // --- Anisotropic update over the ring of surrounding nodes -------------
+
+  // The ring: 3^D - 1 offsets; simplices: 2D edges between an axis node and
+  // a diagonal one; 3D triangles {s e_i, s e_i + t e_j, s e_i + t e_j + r e_k}
+  // on the faces of the 3x3x3 cube, and their edges. Each simplex is listed
+  // under each of its members, so that when a node is accepted only the
+  // simplices holding it are evaluated.
+  void build_ring() {
+    int count = 1;
+    for (int k = 0; k < D; ++k) count *= 3;
+    auto index_of = [](const std::array<int, D>& o) {
+      int c = 0;
+      for (int k = 0; k < D; ++k) c = 3 * c + (o[k] + 1);
+      return c;
+    };
+    std::vector<int> ring_of_code(std::size_t(count), -1);
+    for (int c = 0; c < count; ++c) {
+      std::array<int, D> o;
+      int rest = c;
+      bool centre = true;
+      for (int k = D - 1; k >= 0; --k) {
+        o[k] = rest % 3 - 1;
+        rest /= 3;
+        centre = centre && o[k] == 0;
+      }
+      if (centre) continue;
+      ring_of_code[std::size_t(c)] = int(ring_.size());
+      ring_.push_back(o);
+    }
+    std::vector<std::array<int, 3>> tri;
+    std::vector<std::array<int, 2>> edges;
+    auto add_edge = [&](int a, int b) {
+      for (const auto& e : edges)
+        if ((e[0] == a && e[1] == b) || (e[0] == b && e[1] == a)) return;
+      edges.push_back({a, b});
+    };
+    for (int i = 0; i < D; ++i)
+      for (int si = -1; si <= 1; si += 2)
+        for (int j = 0; j < D; ++j) {
+          if (j == i) continue;
+          for (int sj = -1; sj <= 1; sj += 2) {
+            std::array<int, D> a{}, b{};
+            a[i] = si;
+            b = a;
+            b[j] = sj;
+            const int ra = ring_of_code[std::size_t(index_of(a))];
+            const int rb = ring_of_code[std::size_t(index_of(b))];
+            add_edge(ra, rb);
+            if (D == 3) {
+              const int k = 3 - i - j;
+              for (int sk = -1; sk <= 1; sk += 2) {
+                std::array<int, D> c = b;
+                c[k] = sk;
+                const int rc = ring_of_code[std::size_t(index_of(c))];
+                add_edge(rb, rc);
+                add_edge(ra, rc);
+                tri.push_back({ra, rb, rc});
+              }
+            }
+          }
+        }
+    edges_of_.assign(ring_.size(), {});
+    triangles_of_.assign(ring_.size(), {});
+    for (const auto& e : edges) {
+      edges_of_[std::size_t(e[0])].push_back(e);
+      edges_of_[std::size_t(e[1])].push_back(e);
+    }
+    for (const auto& t : tri)
+      for (int a = 0; a < 3; ++a) triangles_of_[std::size_t(t[std::size_t(a)])].push_back(t);
+    all_edges_ = edges;
+    all_triangles_ = tri;
+  }
+
+  // The least value at x over the point, edges and triangles of the ring
+  // holding ring member r (r < 0 and all = true: over the whole ring, with
+  // any finite values; used by the sweeps).
+  double ring_update(Index x, int r, bool all) {
+    const MultiIndex<D> m = grid_.unflat(x);
+    const Vec<D>& h = grid_.spacing();
+    const double sx = slowness(x);
+    const Sym<D> mx = metric(x);
+    Vec<D> xq{};
+    if (factored_) xq = sub<D>(grid_.point(m), factor_.source);
+    double best = std::numeric_limits<double>::infinity();
+    auto member = [&](int q, Index& j) {
+      j = offset(x, m, ring_[std::size_t(q)]);
+      if (j < 0) return false;
+      if (!same_side(x, j)) return false;
+      return all ? (state_[std::size_t(j)] != EikonalState::Obstacle && std::isfinite(values_[j]))
+                 : state_[std::size_t(j)] == EikonalState::Accepted;
+    };
+    auto vec_to_x = [&](int q) {
+      Vec<D> p;
+      for (int k = 0; k < D; ++k) p[k] = -double(ring_[std::size_t(q)][k]) * h[k];
+      return p;
+    };
+    auto consider_point = [&](int q) {
+      Index j;
+      if (!member(q, j)) return;
+      const Vec<D> p = vec_to_x(q);
+      const Sym<D> mj = metric(j);
+      const double len = 0.5 * (sx * std::sqrt(form<D>(mx, p, p)) + slowness(j) * std::sqrt(form<D>(mj, p, p)));
+      best = std::fmin(best, values_[j] + len);
+    };
+    if (all) {
+      for (std::size_t q = 0; q < ring_.size(); ++q) consider_point(int(q));
+      for (const auto& e : all_edges_) consider_simplex<2>(x, sx, mx, xq, e, member, vec_to_x, best);
+      if constexpr (D == 3)
+        for (const auto& t : all_triangles_) consider_simplex<3>(x, sx, mx, xq, t, member, vec_to_x, best);
+      return best;
+    }
+    consider_point(r);
+    for (const auto& e : edges_of_[std::size_t(r)]) consider_simplex<2>(x, sx, mx, xq, e, member, vec_to_x, best);
+    if constexpr (D == 3)
+      for (const auto& t : triangles_of_[std::size_t(r)])
+        consider_simplex<3>(x, sx, mx, xq, t, member, vec_to_x, best);
+    return best;
+  }
+
+  // The simplex update from ring members q[0..K-1], all usable: the length
+  // of y -> x in the mean slowness and metric of x and the members, plus u
+  // at y interpolated linearly (or, with a point source, T0(y) times the
+  // linear interpolant of tau, minimised by Newton from the closed-form
+  // minimiser of the linear interpolant of u).
+  template <int K, class Member, class VecToX>
+  void consider_simplex(Index x, double sx, const Sym<D>& mx, const Vec<D>& xq,
+                        const std::array<int, K>& q, const Member& member, const VecToX& vec_to_x,
+                        double& best) {
+    constexpr int N = K - 1;
+    std::array<Index, K> j;
+    for (int a = 0; a < K; ++a)
+      if (!member(q[std::size_t(a)], j[std::size_t(a)])) return;
+    double s = 0.0;
+    Sym<D> metric_mean{};
+    for (int a = 0; a < K; ++a) {
+      s += slowness(j[std::size_t(a)]);
+      const Sym<D> mj = metric(j[std::size_t(a)]);
+      for (int c = 0; c < S; ++c) metric_mean[c] += mj[c];
+    }
+    s = 0.5 * (sx + s / K);
+    for (int c = 0; c < S; ++c) metric_mean[c] = 0.5 * (mx[c] + metric_mean[c] / K);
+    const Vec<D> p0 = vec_to_x(q[0]);
+    std::array<Vec<D>, N> e;
+    std::array<double, N> delta, mu;
+    for (int a = 0; a < N; ++a) {
+      e[std::size_t(a)] = sub<D>(vec_to_x(q[std::size_t(a + 1)]), p0);
+      delta[std::size_t(a)] = values_[j[std::size_t(a + 1)]] - values_[j[0]];
+    }
+    const bool interior = detail::simplex_minimiser<N, D>(p0, e, metric_mean, s, delta, mu);
+    if (!interior && !factored_) return;
+    auto length = [&](const std::array<double, N>& w) {
+      Vec<D> v = p0;
+      for (int a = 0; a < N; ++a) v = axpy<D>(v, w[std::size_t(a)], e[std::size_t(a)]);
+      return s * std::sqrt(form<D>(metric_mean, v, v));
+    };
+    if (!factored_) {
+      double u = values_[j[0]] + length(mu);
+      for (int a = 0; a < N; ++a) u += delta[std::size_t(a)] * mu[std::size_t(a)];
+      best = std::fmin(best, u);
+      return;
+    }
+    std::array<double, N> dtau;
+    for (int a = 0; a < N; ++a) dtau[std::size_t(a)] = tau_[std::size_t(j[std::size_t(a + 1)])] - tau_[std::size_t(j[0])];
+    const double tau0 = tau_[std::size_t(j[0])];
+    // f(mu) = T0(y(mu)) tau(mu) + s |v(mu)|_M, y = x - v, v = p0 + E mu.
+    auto value = [&](const std::array<double, N>& w) {
+      Vec<D> v = p0;
+      double t = tau0;
+      for (int a = 0; a < N; ++a) {
+        v = axpy<D>(v, w[std::size_t(a)], e[std::size_t(a)]);
+        t += dtau[std::size_t(a)] * w[std::size_t(a)];
+      }
+      const Vec<D> qy = sub<D>(xq, v);
+      return factor_.slowness * std::sqrt(form<D>(factor_.metric, qy, qy)) * t +
+             s * std::sqrt(form<D>(metric_mean, v, v));
+    };
+    // The factored objective can have an interior minimum where the linear
+    // interpolant of u has none: then Newton starts from the centroid.
+    if (!interior) mu.fill(1.0 / K);
+    const double f = interior ? value(mu) : std::numeric_limits<double>::infinity();
+    std::array<double, N> w = mu;
+    for (int it = 0; it < 8; ++it) {
+      Vec<D> v = p0;
+      double t = tau0;
+      for (int a = 0; a < N; ++a) {
+        v = axpy<D>(v, w[std::size_t(a)], e[std::size_t(a)]);
+        t += dtau[std::size_t(a)] * w[std::size_t(a)];
+      }
+      const Vec<D> qy = sub<D>(xq, v);
+      if (!(form<D>(factor_.metric, qy, qy) > 1e-24 * form<D>(factor_.metric, p0, p0))) break;
+      const auto nq = detail::norm_jet<D>(factor_.metric, qy);
+      const auto nv = detail::norm_jet<D>(metric_mean, v);
+      // d/dmu_a: y moves by -e_a.
+      double grad[N], hess[N][N], dt0[N];
+      for (int a = 0; a < N; ++a) {
+        dt0[a] = -factor_.slowness * dot<D>(nq.gradient, e[std::size_t(a)]);
+        grad[a] = dt0[a] * t + factor_.slowness * nq.value * dtau[std::size_t(a)] +
+                  s * dot<D>(nv.gradient, e[std::size_t(a)]);
+      }
+      for (int a = 0; a < N; ++a)
+        for (int b = 0; b < N; ++b)
+          hess[a][b] = factor_.slowness * t * form<D>(nq.hessian, e[std::size_t(a)], e[std::size_t(b)]) +
+                       dt0[a] * dtau[std::size_t(b)] + dtau[std::size_t(a)] * dt0[b] +
+                       s * form<D>(nv.hessian, e[std::size_t(a)], e[std::size_t(b)]);
+      std::array<double, N> step;
+      if constexpr (N == 1) {
+        if (!(hess[0][0] > 0.0)) break;
+        step[0] = -grad[0] / hess[0][0];
+      } else {
+        const double det = hess[0][0] * hess[1][1] - hess[0][1] * hess[1][0];
+        if (!(hess[0][0] > 0.0) || !(det > 0.0)) break;
+        step[0] = -(hess[1][1] * grad[0] - hess[0][1] * grad[1]) / det;
+        step[1] = -(hess[0][0] * grad[1] - hess[1][0] * grad[0]) / det;
+      }
+      // Any point of the simplex gives an upper bound of its minimum: the
+      // step is shortened to stay inside (a minimum on the boundary is the
+      // boundary simplices' business).
+      double scale_step = 1.0;
+      for (int a = 0; a < N; ++a)
+        if (w[std::size_t(a)] + step[std::size_t(a)] < 0.0)
+          scale_step = std::fmin(scale_step, w[std::size_t(a)] / -step[std::size_t(a)]);
+      double total = 0.0, total_step = 0.0, size = 0.0;
+      for (int a = 0; a < N; ++a) {
+        total += w[std::size_t(a)];
+        total_step += step[std::size_t(a)];
+      }
+      if (total + total_step > 1.0) scale_step = std::fmin(scale_step, (1.0 - total) / total_step);
+      for (int a = 0; a < N; ++a) {
+        w[std::size_t(a)] += scale_step * step[std::size_t(a)];
+        size = std::fmax(size, std::fabs(scale_step * step[std::size_t(a)]));
+      }
+      if (size < 1e-12) break;
+    }
+    const double fw = value(w);
+    best = std::fmin(best, std::fmin(f, fw));
+  }
+
+  // Gauss-Seidel sweeps of the ring update over the reached nodes, in the
+  // 2^D axis orders in turn, until one changes nothing.
+  template <class Check>
+  void sweep(EikonalStats& stats, const Check& interrupted) {
+    std::vector<char> seed(std::size_t(grid_.size()), 0);
+    for (Index node : seeds_) seed[std::size_t(node)] = 1;
+    const MultiIndex<D>& n = grid_.shape();
+    Index since_check = 0;
+    int quiet = 0;  // consecutive sweeps that changed nothing
+    for (int pass = 0; pass < options_.max_sweeps; ++pass) {
+      const int dir = pass % (1 << D);
+      Index changed = 0;
+      const Index total = grid_.size();
+      for (Index c = 0; c < total; ++c) {
+        // c enumerates the nodes; axis k runs backwards when bit k of dir is set.
+        Index rest = c, x = 0;
+        for (int k = D - 1; k >= 0; --k) {
+          Index mk = rest % n[k];
+          rest /= n[k];
+          if (dir & (1 << k)) mk = n[k] - 1 - mk;
+          x += mk * grid_.stride(k);
+        }
+        if (seed[std::size_t(x)] || state_[std::size_t(x)] == EikonalState::Obstacle ||
+            !std::isfinite(values_[x]))
+          continue;
+        const double u = ring_update(x, -1, true);
+        if (u < values_[x] * (1.0 - 1e-13)) {
+          values_[x] = u;
+          if (factored_) tau_[std::size_t(x)] = u / factor_.value(grid_.point(grid_.unflat(x)));
+          ++changed;
+        }
+        if (++since_check >= options_.check_interval) {
+          since_check = 0;
+          if (interrupted()) throw EikonalInterrupted();
+        }
+      }
+      ++stats.sweeps;
+      stats.swept_nodes += changed;
+      quiet = changed ? 0 : quiet + 1;
+      // A sweep in one order that changes nothing proves a fixed point.
+      if (quiet >= 1) {
+        stats.converged = true;
+        return;
+      }
+    }
+    stats.converged = options_.max_sweeps == 0;
+  }
+
+  const Grid<D>& grid_;
+  const double* slowness_;
+  Index slowness_step_;
+  const double* metric_;
+  Index metric_step_;
+  double* values_;
+  EikonalOptions<D> options_;
+  std::vector<EikonalState> state_;
+  IndexedHeap heap_;
+  std::vector<Index> seeds_;
+  std::vector<std::int8_t> side_;
+  bool factored_ = false;
+  PointFactor<D> factor_{};
+  std::vector<double> tau_;
+  std::vector<std::array<int, D>> ring_;
+  std::vector<std::vector<std::array<int, 2>>> edges_of_;
+  std::vector<std::vector<std::array<int, 3>>> triangles_of_;
+  std::vector<std::array<int, 2>> all_edges_;
+  std::vector<std::array<int, 3>> all_triangles_;
+};
+
+// Initial data from the zero level set of phi, as in scikit-fmm: a node
+// with a neighbour of the other sign (or phi = 0) gets the distance to the
+// plane phi(x) + g . (y - x) = 0, where g_k is the one-sided difference
+// of phi towards the nearer crossing along axis k (0 without a crossing):
+// |phi| / |g|_{M^{-1}}, times the slowness. With M = I this is scikit-fmm's
+// 1/d^2 = sum_k 1/d_k^2.
+template <int D>
+inline void level_set_seeds(const Grid<D>& grid, const double* phi, const double* slowness,
+                            bool slowness_constant, const double* metric, bool metric_constant,
+                            const std::uint8_t* obstacle, const std::array<bool, D>& periodic,
+                            std::vector<Index>& nodes, std::vector<double>& values) {
+  constexpr int S = sym_size<D>;
+  const Vec<D>& h = grid.spacing();
+  for (Index i = 0; i < grid.size(); ++i) {
+    if (obstacle && obstacle[i]) continue;
+    const double p = phi[i];
+    if (p == 0.0) {
+      nodes.push_back(i);
+      values.push_back(0.0);
+      continue;
+    }
+    const MultiIndex<D> m = grid.unflat(i);
+    Vec<D> g{};
+    bool crossing = false;
+    for (int k = 0; k < D; ++k)
+      for (int step = -1; step <= 1; step += 2) {
+        Index c = m[k] + step;
+        const Index n = grid.shape()[k];
+        if (c < 0 || c >= n) {
+          if (!periodic[std::size_t(k)]) continue;
+          c = (c % n + n) % n;
+        }
+        const Index j = i + (c - m[k]) * grid.stride(k);
+        if (obstacle && obstacle[j]) continue;
+        const double pj = phi[j];
+        if (!(p * pj <= 0.0)) continue;
+        const double gk = double(step) * (pj - p) / h[k];
+        if (std::fabs(gk) > std::fabs(g[k])) g[k] = gk;
+        crossing = true;
+      }
+    if (!crossing) continue;
+    double norm2;
+    if (metric) {
+      Sym<D> mm;
+      for (int c = 0; c < S; ++c) mm[c] = metric[(metric_constant ? 0 : i * S) + c];
+      norm2 = form<D>(inverse<D>(mm), g, g);
+    } else {
+      norm2 = dot<D>(g, g);
+    }
+    nodes.push_back(i);
+    values.push_back(slowness[slowness_constant ? 0 : i] * std::fabs(p) / std::sqrt(norm2));
+  }
+}
+
+}  // namespace hjqp
