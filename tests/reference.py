@@ -280,3 +280,192 @@ def triangle_jet_update(p, u, g, f, x, fx, midpoint_fields):
         return action(y, vy, x_end, vx, fy, fx_end)
 
     return value, w, held
+
+
+# --- eikonal (cpp/include/hjqp/eikonal.hpp) ----------------------------------
+
+
+def eikonal_fast_marching(shape, dx, slowness, order, seeds=None, source=None, side=None):
+    """The isotropic fast-marching scheme, written out node by node in 2D.
+
+    seeds: {(i, j): value} (level-set data) with side: sign of phi per node
+    (updates use nodes of the same side; a second upwind node across the
+    level set enters with value -u); source: a point (x0, y0) for the
+    factored scheme, whose 4 x 4 block of nodes around its cell is seeded
+    by the trapezoidal rule. Returns u (shape).
+    """
+    import heapq
+
+    n0, n1 = shape
+    h = np.asarray(dx, dtype=float)
+    inf = np.inf
+    u = np.full(shape, inf)
+    tau = np.ones(shape)
+    accepted = np.zeros(shape, dtype=bool)
+    x0 = None if source is None else np.asarray(source, dtype=float)
+    s0 = None
+
+    def t0_and_gradient(node):
+        if x0 is None:
+            return 1.0, np.zeros(2), np.zeros(2)
+        q = np.array(node) * h - x0
+        r = np.hypot(*q)
+        return s0 * r, s0 * q / r if r > 0 else np.zeros(2), q
+
+    def tau_of(node):
+        return tau[node] if x0 is not None else u[node]
+
+    if x0 is not None:
+        cell = np.minimum(np.floor(x0 / h).astype(int), np.array(shape) - 2)
+        frac = x0 / h - cell
+        s0 = sum(w * slowness[cell[0] + a, cell[1] + b]
+                 for a, b, w in [(0, 0, (1 - frac[0]) * (1 - frac[1])), (1, 0, frac[0] * (1 - frac[1])),
+                                 (0, 1, (1 - frac[0]) * frac[1]), (1, 1, frac[0] * frac[1])])
+        seeds = {}
+        for i in range(max(cell[0] - 1, 0), min(cell[0] + 2, n0 - 1) + 1):
+            for j in range(max(cell[1] - 1, 0), min(cell[1] + 2, n1 - 1) + 1):
+                dist = np.hypot(*(np.array([i, j]) * h - x0))
+                value = 0.5 * (s0 * dist + slowness[i, j] * dist)
+                seeds[(i, j)] = value
+                tau[i, j] = value / (s0 * dist) if dist > 0 else 1.0
+    for node, value in seeds.items():
+        u[node] = value
+        accepted[node] = True
+
+    def inside(node):
+        return 0 <= node[0] < n0 and 0 <= node[1] < n1
+
+    def same_side(a, b):
+        return side is None or side[b] == 0 or side[a] == side[b]
+
+    def solve(terms, s):
+        a = sum(t[0] ** 2 for t in terms)
+        b = sum(t[0] * t[1] for t in terms)
+        c = sum(t[1] ** 2 for t in terms) - s * s
+        disc = b * b - a * c
+        if disc < 0 or a <= 0:
+            return None
+        root = (-b + np.sqrt(disc)) / a
+        if root <= 0 or any(t[4] * (t[2] * root + t[3]) < 0 for t in terms):
+            return None
+        return root
+
+    def update(node):
+        t0, g, q = t0_and_gradient(node)
+        if x0 is not None and t0 == 0:
+            return None
+        terms = []
+        for k in range(2):
+            e = np.eye(2, dtype=int)[k]
+            back, ahead = tuple(np.array(node) - e), tuple(np.array(node) + e)
+            ok_back = inside(back) and accepted[back] and same_side(node, back)
+            ok_ahead = inside(ahead) and accepted[ahead] and same_side(node, ahead)
+            if not ok_back and not ok_ahead:
+                if (x0 is not None and g[k] != 0 and abs(q[k]) < h[k] and inside(back) and inside(ahead)):
+                    terms.append((g[k], 0.0, g[k], 0.0, np.sign(g[k])))
+                continue
+            step = -1 if ok_back and not (ok_ahead and u[ahead] < u[back]) else 1
+            j1 = back if step < 0 else ahead
+            alpha, beta = 1.0, tau_of(j1)
+            j2 = tuple(np.array(node) + 2 * step * e)
+            if order == 2 and inside(j2) and accepted[j2]:
+                across = not same_side(node, j2)
+                if (-u[j2] if across else u[j2]) <= u[j1]:
+                    alpha, beta = 1.5, 2 * tau_of(j1) - 0.5 * (-u[j2] if across else tau_of(j2))
+            sign = 1.0 if step < 0 else -1.0
+            terms.append((g[k] + t0 * sign * alpha / h[k], -t0 * sign * beta / h[k],
+                          g[k] + t0 * sign / h[k], -t0 * sign * tau_of(j1) / h[k], sign))
+        if not terms:
+            return None
+        best = solve(terms, slowness[node])
+        if best is None and len(terms) == 2:
+            roots = [r for r in (solve([t], slowness[node]) for t in terms) if r is not None]
+            best = min(roots) if roots else None
+        return None if best is None else (t0 * best, best)
+
+    heap = []
+    for node in seeds:
+        for e in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            nb = (node[0] + e[0], node[1] + e[1])
+            if inside(nb) and not accepted[nb]:
+                result = update(nb)
+                if result:
+                    u[nb], tau[nb] = result
+                    heapq.heappush(heap, (u[nb], nb[0] * n1 + nb[1]))
+    while heap:
+        value, flat = heapq.heappop(heap)
+        node = divmod(flat, n1)
+        if accepted[node] or value != u[node]:
+            continue
+        accepted[node] = True
+        for e in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            nb = (node[0] + e[0], node[1] + e[1])
+            if inside(nb) and not accepted[nb]:
+                result = update(nb)
+                if result:
+                    u[nb], tau[nb] = result
+                    heapq.heappush(heap, (u[nb], nb[0] * n1 + nb[1]))
+    return u
+
+
+def eikonal_ring_fixed_point(shape, dx, slowness, metric, seeds, domain, sweeps=200):
+    """The fixed point of the anisotropic 2D ring scheme by Gauss-Seidel.
+
+    u(x) = min over the 8 neighbours y (one-point: u_y plus the segment in
+    the trapezoidal slowness and metric) and the 8 ring edges [a, b] (the
+    linear interpolant plus the segment length in the mean slowness and
+    metric of x, a and b, minimised numerically; an edge contributes its
+    interior minimum only: its ends are the one-point updates). seeds:
+    {(i, j): value}; only nodes where `domain` is true take part.
+    """
+    n0, n1 = shape
+    h = np.asarray(dx, dtype=float)
+    u = np.full(shape, np.inf)
+    for node, value in seeds.items():
+        u[node] = value
+    ring = [(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)]
+
+    def local(i, j):
+        best = np.inf
+        members = []
+        for o in ring:
+            y = (i + o[0], j + o[1])
+            members.append(y if 0 <= y[0] < n0 and 0 <= y[1] < n1 and domain[y] and np.isfinite(u[y]) else None)
+        for o, y in zip(ring, members):
+            if y is None:
+                continue
+            p = -np.array(o) * h
+            best = min(best, u[y] + 0.5 * (slowness[i, j] * np.sqrt(p @ metric[i, j] @ p)
+                                           + slowness[y] * np.sqrt(p @ metric[y] @ p)))
+        for k in range(8):
+            a, b = members[k], members[(k + 1) % 8]
+            if a is None or b is None:
+                continue
+            s = 0.5 * (slowness[i, j] + 0.5 * (slowness[a] + slowness[b]))
+            m = 0.5 * (metric[i, j] + 0.5 * (metric[a] + metric[b]))
+            pa, pb = -np.array(ring[k]) * h, -np.array(ring[(k + 1) % 8]) * h
+
+            def cost(t):
+                v = (1 - t) * pa + t * pb
+                return (1 - t) * u[a] + t * u[b] + s * np.sqrt(v @ m @ v)
+
+            res = minimize_scalar(cost, bounds=(0.0, 1.0), method="bounded", options={"xatol": 1e-12})
+            if 1e-7 < res.x < 1 - 1e-7:
+                best = min(best, res.fun)
+        return best
+
+    for sweep in range(sweeps):
+        change = 0.0
+        order = [(i, j) for i in range(n0) for j in range(n1)]
+        if sweep % 2:
+            order.reverse()
+        for node in order:
+            if node in seeds or not domain[node]:
+                continue
+            value = local(*node)
+            if value < u[node]:
+                change = max(change, u[node] - value if np.isfinite(u[node]) else np.inf)
+                u[node] = value
+        if change < 1e-13:
+            break
+    return u

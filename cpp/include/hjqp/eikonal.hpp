@@ -99,6 +99,7 @@ namespace detail {
 template <int N, int D>
 inline bool simplex_minimiser(const Vec<D>& p0, const std::array<Vec<D>, N>& e, const Sym<D>& metric,
                               double s, const std::array<double, N>& delta, std::array<double, N>& mu) {
+  mu.fill(std::numeric_limits<double>::quiet_NaN());
   std::array<Vec<D>, N> me;
   for (int a = 0; a < N; ++a) me[a] = mul<D>(metric, e[a]);
   double g[N][N], r[N];
@@ -133,13 +134,23 @@ inline bool simplex_minimiser(const Vec<D>& p0, const std::array<Vec<D>, N>& e, 
   }
   if (!(m < s * s)) return false;
   const double t = std::sqrt(std::fmax(k2, 0.0) / (s * s - m));
+  // mu is the minimiser over the simplex's plane, inside or not. One on
+  // the boundary up to rounding is moved onto it: the neighbouring
+  // simplices may reject it by the same rounding.
+  constexpr double slack = 1e-12;
   double total = 0.0;
+  bool inside = true;
   for (int a = 0; a < N; ++a) {
     mu[a] = mu_n[a] - t * gd[a];
-    if (!(mu[a] >= 0.0)) return false;
+    inside = inside && mu[a] >= -slack;
     total += mu[a];
   }
-  return total <= 1.0;
+  if (!inside || !(total <= 1.0 + slack)) return false;
+  total = 0.0;
+  for (int a = 0; a < N; ++a) total += (mu[a] = std::fmax(mu[a], 0.0));
+  if (total > 1.0)
+    for (int a = 0; a < N; ++a) mu[a] /= total;
+  return true;
 }
 
 // Value, gradient and Hessian of n(v) = |v|_M.
@@ -689,8 +700,15 @@ class EikonalMarcher {
              s * std::sqrt(form<D>(metric_mean, v, v));
     };
     // The factored objective can have an interior minimum where the linear
-    // interpolant of u has none: then Newton starts from the centroid.
-    if (!interior) mu.fill(1.0 / K);
+    // interpolant of u has none: Newton then starts from the projection of
+    // that one's minimiser onto the simplex (the centroid if it has none).
+    if (!interior) {
+      double total = 0.0;
+      for (int a = 0; a < N; ++a) total += (mu[std::size_t(a)] = std::fmax(mu[std::size_t(a)], 0.0));
+      if (!std::isfinite(total)) mu.fill(1.0 / K);
+      else if (total > 1.0)
+        for (int a = 0; a < N; ++a) mu[std::size_t(a)] /= total;
+    }
     const double f = interior ? value(mu) : std::numeric_limits<double>::infinity();
     std::array<double, N> w = mu;
     for (int it = 0; it < 8; ++it) {
