@@ -19,6 +19,8 @@ Cases
 - metric2d: constant metric M = R diag(1, 9) R^T (rotation 0.5 rad): the
   exact distance |x - x0|_M from a point (factored) and from the ellipse
   |x - x0|_M = 0.25 (level set), over N = 65 ... 513; observed orders.
+- metric3d: as metric2d in 3D, M = [[2, .5, .3], [.5, 1, .2], [.3, .2, 3]],
+  ellipsoid |x - x0|_M = 0.25; N = 33, 65 (one run each).
 - metricfield2d: a position-dependent metric (rotating, condition 9) with a
   manufactured exact solution (hjqp.bench.eikonal_manufactured), point source;
   N = 65 ... 513; errors on {u <= 0.9 min of u on the boundary}, where the
@@ -36,7 +38,7 @@ import hjqp
 import hjqp.eikonal as eikonal
 from hjqp.bench import eikonal_manufactured, machine, median_time
 
-CASES = ("point2d", "speed2d", "point3d", "metric2d", "metricfield2d")
+CASES = ("point2d", "speed2d", "point3d", "metric2d", "metricfield2d", "metric3d")
 
 
 def _grid(n: int, d: int):
@@ -98,14 +100,17 @@ def _orders(sizes, errors):
                      for i in range(1, len(sizes))]
 
 
-def metric_case(sizes, repeat: int) -> dict:
-    theta = 0.5
-    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-    metric = rot @ np.diag([1.0, 9.0]) @ rot.T
-    x0 = np.array([0.5, 0.5])
+def metric_case(sizes, repeat: int, d: int = 2) -> dict:
+    if d == 2:
+        theta = 0.5
+        rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        metric = rot @ np.diag([1.0, 9.0]) @ rot.T
+    else:
+        metric = np.array([[2.0, 0.5, 0.3], [0.5, 1.0, 0.2], [0.3, 0.2, 3.0]])
+    x0 = np.full(d, 0.5)
     rows = []
     for n in sizes:
-        h, x = _grid(n, 2)
+        h, x = _grid(n, d)
         q = x - x0
         exact = np.sqrt(np.einsum("...i,ij,...j->...", q, metric, q))
         t_point, u = median_time(lambda: eikonal.point_source(x0, shape=exact.shape, dx=h, metric=metric), repeat)
@@ -117,7 +122,7 @@ def metric_case(sizes, repeat: int) -> dict:
     for key in ("level_set_max_error", "level_set_mean_error"):
         for row, order in zip(rows, _orders(sizes, [r[key] for r in rows])):
             row[key.replace("error", "order")] = order
-    return {"case": "metric2d", "metric": metric.tolist(), "rows": rows}
+    return {"case": f"metric{d}d", "metric": metric.tolist(), "rows": rows}
 
 
 def inside_level(u: np.ndarray) -> np.ndarray:
@@ -151,7 +156,9 @@ def main(argv=None):
     parser.add_argument("--n2d", type=int, default=1025)
     parser.add_argument("--n3d", type=int, default=129)
     parser.add_argument("--sizes", type=int, nargs="+", default=[65, 129, 257, 513],
-                        help="grid sizes of the metric convergence studies")
+                        help="grid sizes of the 2D metric convergence studies")
+    parser.add_argument("--sizes3d", type=int, nargs="+", default=[33, 65],
+                        help="grid sizes of the 3D metric convergence study (one run each)")
     args = parser.parse_args(argv)
     results = []
     for case in args.cases:
@@ -164,8 +171,10 @@ def main(argv=None):
             results.append(point_case(args.n3d, 3, args.repeat))
         elif case == "metric2d":
             results.append(metric_case(args.sizes, args.repeat))
-        else:
+        elif case == "metricfield2d":
             results.append(metric_field_case(args.sizes, args.repeat))
+        else:
+            results.append(metric_case(args.sizes3d, 1, d=3))
     json.dump({"benchmark": "hjqp.eikonal against scikit-fmm", "hjqp_version": hjqp.__version__,
                **machine(), "results": results}, sys.stdout, indent=2)
     print()

@@ -179,6 +179,11 @@ template <int D>
 class EikonalMarcher {
   static_assert(D == 2 || D == 3, "the eikonal marcher works on 2D and 3D grids");
   static constexpr int S = sym_size<D>;
+  // Factored ring updates try the simplices on which the linear
+  // interpolant of u has no interior minimum within this many cells of a
+  // point source, and beyond, those whose linear minimiser lies at most
+  // kNearSourceCells / (cells from the source) outside.
+  static constexpr double kNearSourceCells = 8.0;
 
  public:
   // slowness: size() values, or one (constant). metric: nullptr (M = I,
@@ -702,7 +707,21 @@ class EikonalMarcher {
     // The factored objective can have an interior minimum where the linear
     // interpolant of u has none: Newton then starts from the projection of
     // that one's minimiser onto the simplex (the centroid if it has none).
+    // The two minimisers differ by O(h / |x - x0|) (T0 bends over a cell),
+    // so beyond a few cells from the source only simplices whose linear
+    // minimiser lies within that distance outside are tried.
     if (!interior) {
+      double cells = 0.0;
+      for (int k = 0; k < D; ++k) cells = std::fmax(cells, std::fabs(xq[k]) / grid_.spacing()[k]);
+      if (cells > kNearSourceCells) {
+        double outside = 0.0, total = 0.0;
+        for (int a = 0; a < N; ++a) {
+          outside = std::fmax(outside, -mu[std::size_t(a)]);
+          total += mu[std::size_t(a)];
+        }
+        outside = std::fmax(outside, total - 1.0);
+        if (!(outside <= kNearSourceCells / cells)) return;  // (NaN: no stationary point)
+      }
       double total = 0.0;
       for (int a = 0; a < N; ++a) total += (mu[std::size_t(a)] = std::fmax(mu[std::size_t(a)], 0.0));
       if (!std::isfinite(total)) mu.fill(1.0 / K);
@@ -761,7 +780,7 @@ class EikonalMarcher {
         w[std::size_t(a)] += scale_step * step[std::size_t(a)];
         size = std::fmax(size, std::fabs(scale_step * step[std::size_t(a)]));
       }
-      if (size < 1e-12) break;
+      if (size < 1e-10) break;  // quadratic convergence: the next step is below rounding
     }
     const double fw = value(w);
     best = std::fmin(best, std::fmin(f, fw));
