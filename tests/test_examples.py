@@ -64,3 +64,15 @@ def test_sgd_iris(tmp_path):
                                    "--regularisation", "--out", str(tmp_path)])
     assert study["landscapes"]["anisotropic"].selected == 0
     assert (tmp_path / "report.md").stat().st_size > 0
+
+
+def test_eikonal_example(tmp_path):
+    result = load("eikonal").main(["--grid", "101", "--out", str(tmp_path)])
+    h = 0.01
+    # the wall's end is placed within a cell: errors of a few h, as scikit-fmm's
+    assert result["errors"]["hjqp point_source"] < 5 * h
+    if "scikit-fmm order 2" in result["errors"]:
+        assert result["errors"]["hjqp point_source"] <= 1.05 * result["errors"]["scikit-fmm order 2"]
+    assert result["metric_error"] < 3e-3
+    assert "| hjqp point_source |" in (tmp_path / "eikonal.md").read_text()
+    assert (tmp_path / "eikonal.png").stat().st_size > 0
