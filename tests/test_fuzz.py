@@ -340,3 +340,66 @@ def test_random_monte_carlo(data):
     assert np.all(np.isfinite(ex.positions[done])) and np.all(np.isnan(ex.positions[ex.censored]))
     if kind == "ball" and done.any():
         np.testing.assert_allclose(np.linalg.norm(ex.positions[done], axis=1), r, rtol=1e-9)
+
+
+@st.composite
+def eikonal_problems(draw):
+    """Random eikonal problems: 2D or 3D, level sets or point sources,
+    speeds over 8 decades, metrics of condition up to 1e6, obstacles,
+    periodic axes, narrow bands, and some bad input."""
+    d = draw(st.sampled_from([2, 3]))
+    shape = tuple(draw(st.lists(st.integers(3, 24 if d == 2 else 10), min_size=d, max_size=d)))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    dx = tuple(10.0 ** rng.uniform(-3, 1, d))
+    kind = draw(st.sampled_from(["constant", "field", "masked", "bad"]))
+    speed = 10.0 ** rng.uniform(-4, 4, shape) if kind != "constant" else float(10.0 ** rng.uniform(-4, 4))
+    if kind == "masked":
+        speed = np.ma.MaskedArray(speed, mask=rng.random(shape) < draw(st.sampled_from([0.1, 0.5, 0.95])))
+    if kind == "bad":
+        speed = speed.copy()
+        speed.flat[rng.integers(speed.size)] = draw(st.sampled_from([0.0, -1.0, np.nan, np.inf]))
+    metric = None
+    if draw(st.booleans()):
+        q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+        cond = 10.0 ** draw(st.sampled_from([0, 1, 3, 6]))
+        metric = q @ np.diag(np.geomspace(1.0, cond, d)) @ q.T
+        if draw(st.booleans()):
+            metric = metric * (1.0 + 0.5 * rng.random(shape))[..., None, None]
+    upper = (np.asarray(shape) - 1) * np.asarray(dx)
+    source = rng.uniform(-0.1, 1.1, d) * upper
+    phi = rng.standard_normal(shape) if draw(st.booleans()) else np.linalg.norm(
+        np.stack(np.meshgrid(*[np.arange(n) * h for n, h in zip(shape, dx)], indexing="ij"), -1) - source,
+        axis=-1) - max(0.3 * upper.min(), 1.01 * np.linalg.norm(dx))
+    return dict(d=d, shape=shape, dx=dx, speed=speed, metric=metric, source=source, phi=phi,
+                order=draw(st.sampled_from([1, 2])), narrow=draw(st.sampled_from([0.0, 0.3])),
+                periodic=draw(st.booleans()), point=draw(st.booleans()))
+
+
+@SETTINGS
+@given(eikonal_problems())
+def test_random_eikonal_problems_end_in_a_result_or_a_value_error(p):
+    import hjqp.eikonal as eikonal
+
+    with time_limit(60):
+        try:
+            if p["point"]:
+                u = eikonal.point_source(p["source"], shape=p["shape"], speed=p["speed"], dx=p["dx"],
+                                         order=p["order"], narrow=p["narrow"], metric=p["metric"])
+            else:
+                speed = p["speed"]
+                if np.ma.isMaskedArray(speed):
+                    speed = np.ma.MaskedArray(np.broadcast_to(speed.data, p["shape"]), mask=speed.mask)
+                u = eikonal.travel_time(p["phi"], speed, dx=p["dx"], order=p["order"], narrow=p["narrow"],
+                                        periodic=p["periodic"], metric=p["metric"])
+        except ValueError as exc:
+            assert str(exc)
+            return
+    values = np.ma.filled(u, np.nan) if np.ma.isMaskedArray(u) else u
+    reached = np.isfinite(values)
+    assert u.shape == p["shape"] and reached.any()
+    assert (values[reached] >= 0).all()
+    if np.ma.isMaskedArray(u):
+        assert np.array_equal(~reached, np.ma.getmaskarray(u))
+    else:
+        assert reached.all()
