@@ -37,6 +37,7 @@ Not provided: scikit-fmm's ``extension_velocities``, and 1D or more than
 from __future__ import annotations
 
 import operator
+import warnings
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -137,7 +138,8 @@ def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None,
     slowness s0 and metric M0 interpolated at the source. With constant
     speed and metric the result is exact to rounding; with a smooth
     isotropic speed the error is O(h^2) up to the source (first order with
-    a metric field).
+    a metric field). The nodes within two cells of the source are set from
+    the straight segment (trapezoidal rule), even behind an obstacle there.
     """
     speed_mask = np.ma.getmaskarray(speed) if np.ma.isMaskedArray(speed) else None
     speed_arr = np.asarray(np.ma.getdata(speed), dtype=float) if speed is not None else np.ones(())
@@ -166,10 +168,11 @@ def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None,
     order = _order(order)
     narrow = _narrow(narrow)
     march = _core.eikonal2 if d == 2 else _core.eikonal3
-    values, _ = march(spacing, list(shape_t), slowness.ravel(), metric=packed,
-                      obstacle=None if obstacle is None else obstacle.ravel().view(np.uint8),
-                      source=x0, source_slowness=s0, source_metric=_pack(m0), order=order,
-                      max_value=narrow if narrow > 0 else np.inf, periodic=[False] * d)
+    values, info = march(spacing, list(shape_t), slowness.ravel(), metric=packed,
+                         obstacle=None if obstacle is None else obstacle.ravel().view(np.uint8),
+                         source=x0, source_slowness=s0, source_metric=_pack(m0), order=order,
+                         max_value=narrow if narrow > 0 else np.inf, periodic=[False] * d)
+    _warn_unconverged(info)
     mask = None
     if obstacle is not None or narrow > 0:
         mask = ~np.isfinite(values)
@@ -214,14 +217,15 @@ def _solve_level_set(phi, speed, dx, order, narrow, periodic, metric):
         phi_arr[obstacle] = 1.0  # not read, but keep it finite
     march = _core.eikonal2 if d == 2 else _core.eikonal3
     try:
-        values, _ = march(spacing, list(shape_t), slowness.ravel(), metric=packed,
-                          obstacle=None if obstacle is None else obstacle.ravel().view(np.uint8),
-                          phi=phi_arr.ravel(), order=order,
-                          max_value=narrow if narrow > 0 else np.inf, periodic=periodic_l)
+        values, info = march(spacing, list(shape_t), slowness.ravel(), metric=packed,
+                             obstacle=None if obstacle is None else obstacle.ravel().view(np.uint8),
+                             phi=phi_arr.ravel(), order=order,
+                             max_value=narrow if narrow > 0 else np.inf, periodic=periodic_l)
     except ValueError as exc:
         if "no zero level set" in str(exc):
             raise ValueError("the array phi contains no zero contour (no zero level set)") from None
         raise
+    _warn_unconverged(info)
     signs = np.where(phi_arr < 0, -1.0, 1.0)
     mask = None
     if masked or narrow > 0:
@@ -229,6 +233,12 @@ def _solve_level_set(phi, speed, dx, order, narrow, periodic, metric):
         if obstacle is not None:
             mask |= obstacle
     return values, signs, mask
+
+
+def _warn_unconverged(info: dict) -> None:
+    if not info["converged"]:
+        warnings.warn(f"the anisotropic sweeps did not settle in {info['sweeps']} sweeps: the result is an "
+                      "upper bound of the scheme's solution", RuntimeWarning, stacklevel=3)
 
 
 def _result(values: np.ndarray, mask: Optional[np.ndarray]):

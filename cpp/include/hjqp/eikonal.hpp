@@ -71,6 +71,7 @@ struct EikonalStats {
   int sweeps = 0;          // anisotropic: Gauss-Seidel sweeps run
   Index swept_nodes = 0;   // ... and node values they lowered
   bool converged = true;   // ... whether the last sweep changed nothing
+                           // (false when max_sweeps ran out or is 0)
 };
 
 // Point-source factor T0(x) = slowness |x - source|_metric.
@@ -238,7 +239,8 @@ class EikonalMarcher {
   // the trapezoidal rule along the segment from x0. Seeding a block rather
   // than the cell keeps the march causal next to an off-node source, where
   // a node's upwind neighbour along an axis can lie farther from the source
-  // than the node itself.
+  // than the node itself. (Obstacles inside the block do not shield its
+  // nodes from the source.)
   void seed_point(const Vec<D>& x0, double s0, const Sym<D>& m0) {
     if (!grid_.inside(x0)) throw std::invalid_argument("the point source lies outside the grid");
     if (!(s0 > 0.0) || !std::isfinite(s0))
@@ -831,7 +833,7 @@ class EikonalMarcher {
         return;
       }
     }
-    stats.converged = options_.max_sweeps == 0;
+    stats.converged = false;  // out of sweeps (or none allowed)
   }
 
   const Grid<D>& grid_;
