@@ -383,8 +383,9 @@ def eikonal_fast_marching(shape, dx, slowness, order, seeds=None, source=None, s
             best = min(roots) if roots else None
         return None if best is None else (t0 * best, best)
 
-    heap = []
-    for node in seeds:
+    heap = []  # (u, flat index); stale entries are skipped
+
+    def relax_neighbours(node):
         for e in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             nb = (node[0] + e[0], node[1] + e[1])
             if inside(nb) and not accepted[nb]:
@@ -392,19 +393,16 @@ def eikonal_fast_marching(shape, dx, slowness, order, seeds=None, source=None, s
                 if result:
                     u[nb], tau[nb] = result
                     heapq.heappush(heap, (u[nb], nb[0] * n1 + nb[1]))
+
+    for node in seeds:
+        relax_neighbours(node)
     while heap:
         value, flat = heapq.heappop(heap)
         node = divmod(flat, n1)
         if accepted[node] or value != u[node]:
             continue
         accepted[node] = True
-        for e in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            nb = (node[0] + e[0], node[1] + e[1])
-            if inside(nb) and not accepted[nb]:
-                result = update(nb)
-                if result:
-                    u[nb], tau[nb] = result
-                    heapq.heappush(heap, (u[nb], nb[0] * n1 + nb[1]))
+        relax_neighbours(node)
     return u
 
 

@@ -695,13 +695,18 @@ class EikonalMarcher {
     for (int a = 0; a < N; ++a) dtau[std::size_t(a)] = tau_[std::size_t(j[std::size_t(a + 1)])] - tau_[std::size_t(j[0])];
     const double tau0 = tau_[std::size_t(j[0])];
     // f(mu) = T0(y(mu)) tau(mu) + s |v(mu)|_M, y = x - v, v = p0 + E mu.
-    auto value = [&](const std::array<double, N>& w) {
-      Vec<D> v = p0;
-      double t = tau0;
+    auto at = [&](const std::array<double, N>& w, Vec<D>& v, double& t) {
+      v = p0;
+      t = tau0;
       for (int a = 0; a < N; ++a) {
         v = axpy<D>(v, w[std::size_t(a)], e[std::size_t(a)]);
         t += dtau[std::size_t(a)] * w[std::size_t(a)];
       }
+    };
+    auto value = [&](const std::array<double, N>& w) {
+      Vec<D> v;
+      double t;
+      at(w, v, t);
       const Vec<D> qy = sub<D>(xq, v);
       return factor_.slowness * std::sqrt(form<D>(factor_.metric, qy, qy)) * t +
              s * std::sqrt(form<D>(metric_mean, v, v));
@@ -724,21 +729,21 @@ class EikonalMarcher {
         outside = std::fmax(outside, total - 1.0);
         if (!(outside <= kNearSourceCells / cells)) return;  // (NaN: no stationary point)
       }
-      double total = 0.0;
-      for (int a = 0; a < N; ++a) total += (mu[std::size_t(a)] = std::fmax(mu[std::size_t(a)], 0.0));
-      if (!std::isfinite(total)) mu.fill(1.0 / K);
-      else if (total > 1.0)
-        for (int a = 0; a < N; ++a) mu[std::size_t(a)] /= total;
+      if (std::isnan(mu[0])) {
+        mu.fill(1.0 / K);
+      } else {
+        double total = 0.0;
+        for (int a = 0; a < N; ++a) total += (mu[std::size_t(a)] = std::fmax(mu[std::size_t(a)], 0.0));
+        if (total > 1.0)
+          for (int a = 0; a < N; ++a) mu[std::size_t(a)] /= total;
+      }
     }
     const double f = interior ? value(mu) : std::numeric_limits<double>::infinity();
     std::array<double, N> w = mu;
     for (int it = 0; it < 8; ++it) {
-      Vec<D> v = p0;
-      double t = tau0;
-      for (int a = 0; a < N; ++a) {
-        v = axpy<D>(v, w[std::size_t(a)], e[std::size_t(a)]);
-        t += dtau[std::size_t(a)] * w[std::size_t(a)];
-      }
+      Vec<D> v;
+      double t;
+      at(w, v, t);
       const Vec<D> qy = sub<D>(xq, v);
       if (!(form<D>(factor_.metric, qy, qy) > 1e-24 * form<D>(factor_.metric, p0, p0))) break;
       const auto nq = detail::norm_jet<D>(factor_.metric, qy);
