@@ -42,7 +42,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, _memory
 from .sde import _check_spd
 
 __all__ = ["distance", "travel_time", "point_source"]
@@ -163,6 +163,8 @@ def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None,
     x0 = np.clip(x0, 0.0, upper)
     obstacle = _mask_or_none(speed_mask, shape_t, "speed")
     slowness = _slowness(speed_arr, shape_t, obstacle)
+    _memory.require(_memory.eikonal_bytes(shape_t, metric_arr is not None and metric_arr.ndim > 2),
+                    f"an eikonal march on {shape_t} nodes")
     packed, m_full = _metric(metric_arr, shape_t)
     s0, m0 = _at_source(x0, spacing, shape_t, slowness, m_full, obstacle)
     order = _order(order)
@@ -209,7 +211,10 @@ def _solve_level_set(phi, speed, dx, order, narrow, periodic, metric):
     if bad.any():
         raise ValueError(f"phi is not finite at node {_node(bad)}: {phi_arr[_node(bad)]}")
     slowness = _slowness(speed_arr, shape_t, obstacle)
-    packed, _ = _metric(None if metric is None else np.asarray(metric, dtype=float), shape_t)
+    metric_arr = None if metric is None else np.asarray(metric, dtype=float)
+    _memory.require(_memory.eikonal_bytes(shape_t, metric_arr is not None and metric_arr.ndim > 2),
+                    f"an eikonal march on {shape_t} nodes")
+    packed, _ = _metric(metric_arr, shape_t)
     order = _order(order)
     narrow = _narrow(narrow)
     periodic_l = _periodic(periodic, d)

@@ -365,3 +365,13 @@ def test_anisotropic_march_reaches_the_fixed_point_of_the_python_reference(seed)
     seeds = {tuple(i): ours[tuple(i)] for i in np.argwhere(crossing_nodes(phi) & outside)}
     theirs = reference.eikonal_ring_fixed_point(shape, dx, 1 / speed, metric, seeds, outside)
     np.testing.assert_allclose(ours[outside], theirs[outside], rtol=1e-9, atol=0)
+
+
+def test_a_march_too_large_for_memory_raises_memory_error_before_allocating(monkeypatch):
+    from hjqp import _memory
+
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 10 * 2**20)  # 10 MiB
+    with pytest.raises(MemoryError, match=r"an eikonal march on \(1025, 1025\) nodes needs about 0.0626 GiB"):
+        eikonal.point_source((0.5, 0.5), shape=(1025, 1025), dx=1 / 1024)
+    with pytest.raises(MemoryError, match="an eikonal march"):
+        eikonal.distance(np.ones((1025, 1025)) - np.eye(1025))
