@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import operator
 import warnings
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -46,8 +46,6 @@ from . import _core, _memory
 from .sde import _check_spd
 
 __all__ = ["distance", "travel_time", "point_source"]
-
-ArrayLike = Union[np.ndarray, Sequence, float]
 
 
 def distance(phi, dx=1.0, self_test=False, order=2, narrow=0.0, periodic=False, *, metric=None):
