@@ -22,7 +22,8 @@ the import::
 :func:`point_source` solves from a single point anywhere in the box, with
 the point-source singularity factored out (``u = T0 tau`` with ``T0`` the
 exact solution for the slowness and metric frozen at the source): exact for
-constant speed and metric, second order for smooth isotropic speeds.
+constant speed and metric; for smooth isotropic speeds the second-order
+scheme converges at order 1.5 in the maximum norm (1.7 RMS).
 
 Accuracy: the isotropic updates are scikit-fmm's upwind differences (first
 or second order). With a ``metric`` the update is the semi-Lagrangian one
@@ -135,8 +136,9 @@ def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None,
     The march solves for tau = u / T0 with T0(x) = s0 |x - x0|_{M0}, the
     slowness s0 and metric M0 interpolated at the source. With constant
     speed and metric the result is exact to rounding; with a smooth
-    isotropic speed the error is O(h^2) up to the source (first order with
-    a metric field). The nodes within two cells of the source are set from
+    isotropic speed and ``order=2`` the error is O(h^1.5) in the maximum
+    norm, O(h^1.7) RMS (measured on a linear velocity field, whose travel
+    time is known in closed form; first order with a metric field). The nodes within two cells of the source are set from
     the straight segment (trapezoidal rule), even behind an obstacle there.
     """
     speed_mask = np.ma.getmaskarray(speed) if np.ma.isMaskedArray(speed) else None

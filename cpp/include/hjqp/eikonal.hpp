@@ -28,8 +28,9 @@
 // slowness and metric frozen at the source, and the march solves for the
 // smooth factor tau. With constant s and M the schemes are exact (tau = 1
 // solves them), and elsewhere the error no longer comes from the source
-// singularity: the isotropic second-order scheme is second order up to the
-// source.
+// singularity: with a smooth speed the isotropic second-order scheme
+// converges at order 1.5 in the maximum norm (1.7 RMS; the largest errors
+// lie on the grid lines through the source), against order 1 unfactored.
 #pragma once
 
 #include <algorithm>
