@@ -163,23 +163,10 @@ def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None,
     x0 = np.clip(x0, 0.0, upper)
     obstacle = _mask_or_none(speed_mask, shape_t, "speed")
     slowness = _slowness(speed_arr, shape_t, obstacle)
-    _memory.require(_memory.eikonal_bytes(shape_t, metric_arr is not None and metric_arr.ndim > 2),
-                    f"an eikonal march on {shape_t} nodes")
     packed, m_full = _metric(metric_arr, shape_t)
     s0, m0 = _at_source(x0, spacing, shape_t, slowness, m_full, obstacle)
-    order = _order(order)
-    narrow = _narrow(narrow)
-    march = _core.eikonal2 if d == 2 else _core.eikonal3
-    values, info = march(spacing, list(shape_t), slowness.ravel(), metric=packed,
-                         obstacle=None if obstacle is None else obstacle.ravel().view(np.uint8),
-                         source=x0, source_slowness=s0, source_metric=_pack(m0), order=order,
-                         max_value=narrow if narrow > 0 else np.inf, periodic=[False] * d)
-    _warn_unconverged(info)
-    mask = None
-    if obstacle is not None or narrow > 0:
-        mask = ~np.isfinite(values)
-        if obstacle is not None:
-            mask |= obstacle
+    values, mask = _march(shape_t, spacing, slowness, packed, obstacle, order, narrow, [False] * d,
+                          obstacle is not None, source=x0, source_slowness=s0, source_metric=_pack(m0))
     return _result(values, mask)
 
 
@@ -194,7 +181,7 @@ def _solve_level_set(phi, speed, dx, order, narrow, periodic, metric):
     shape_t = _shape(phi_arr.shape)
     d = len(shape_t)
     spacing = _spacing(dx, d)
-    masks = [m for m in (phi_mask,) if m is not None and m.any()]
+    masks = [phi_mask] if phi_mask is not None and phi_mask.any() else []
     speed_arr = np.ones(())
     if speed is not None:
         if np.ma.isMaskedArray(speed):
@@ -211,39 +198,38 @@ def _solve_level_set(phi, speed, dx, order, narrow, periodic, metric):
     if bad.any():
         raise ValueError(f"phi is not finite at node {_node(bad)}: {phi_arr[_node(bad)]}")
     slowness = _slowness(speed_arr, shape_t, obstacle)
-    metric_arr = None if metric is None else np.asarray(metric, dtype=float)
-    _memory.require(_memory.eikonal_bytes(shape_t, metric_arr is not None and metric_arr.ndim > 2),
-                    f"an eikonal march on {shape_t} nodes")
-    packed, _ = _metric(metric_arr, shape_t)
-    order = _order(order)
-    narrow = _narrow(narrow)
+    packed, _ = _metric(None if metric is None else np.asarray(metric, dtype=float), shape_t)
     periodic_l = _periodic(periodic, d)
     if obstacle is not None:
         phi_arr[obstacle] = 1.0  # not read, but keep it finite
-    march = _core.eikonal2 if d == 2 else _core.eikonal3
     try:
-        values, info = march(spacing, list(shape_t), slowness.ravel(), metric=packed,
-                             obstacle=None if obstacle is None else obstacle.ravel().view(np.uint8),
-                             phi=phi_arr.ravel(), order=order,
-                             max_value=narrow if narrow > 0 else np.inf, periodic=periodic_l)
+        values, mask = _march(shape_t, spacing, slowness, packed, obstacle, order, narrow, periodic_l, masked,
+                              phi=phi_arr.ravel())
     except ValueError as exc:
         if "no zero level set" in str(exc):
             raise ValueError("the array phi contains no zero contour (no zero level set)") from None
         raise
-    _warn_unconverged(info)
-    signs = np.where(phi_arr < 0, -1.0, 1.0)
-    mask = None
-    if masked or narrow > 0:
-        mask = ~np.isfinite(values)
-        if obstacle is not None:
-            mask |= obstacle
-    return values, signs, mask
+    return values, np.where(phi_arr < 0, -1.0, 1.0), mask
 
 
-def _warn_unconverged(info: dict) -> None:
+def _march(shape_t, spacing, slowness, packed, obstacle, order, narrow, periodic, masked, **source):
+    """Run the kernel; returns the values and the output mask (None for a
+    plain array: no masked input and no narrow band)."""
+    narrow = _narrow(narrow)
+    march = _core.eikonal2 if len(shape_t) == 2 else _core.eikonal3
+    values, info = march(spacing, list(shape_t), slowness.ravel(), metric=packed,
+                         obstacle=None if obstacle is None else obstacle.ravel().view(np.uint8),
+                         order=_order(order), max_value=narrow if narrow > 0 else np.inf, periodic=periodic,
+                         **source)
     if not info["converged"]:
         warnings.warn(f"the anisotropic sweeps did not settle in {info['sweeps']} sweeps: the result is an "
                       "upper bound of the scheme's solution", RuntimeWarning, stacklevel=3)
+    if not (masked or narrow > 0):
+        return values, None
+    mask = ~np.isfinite(values)
+    if obstacle is not None:
+        mask |= obstacle
+    return values, mask
 
 
 def _result(values: np.ndarray, mask: Optional[np.ndarray]):
@@ -330,7 +316,10 @@ def _slowness(speed: np.ndarray, shape_t, obstacle) -> np.ndarray:
 
 
 def _metric(metric: Optional[np.ndarray], shape_t):
-    """Packed upper triangles for the kernel, and the (..., d, d) array."""
+    """Packed upper triangles for the kernel, and the (..., d, d) array;
+    checks first that the march fits in memory."""
+    _memory.require(_memory.eikonal_bytes(shape_t, metric is not None and metric.ndim > 2),
+                    f"an eikonal march on {shape_t} nodes")
     if metric is None:
         return None, None
     d = len(shape_t)

@@ -37,7 +37,6 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
-#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -216,8 +215,6 @@ class EikonalMarcher {
     }
     if (metric_) build_ring();
   }
-
-  EikonalState state(Index node) const { return state_[std::size_t(node)]; }
 
   // Which side of the source's level set each node lies on (-1, 0, +1),
   // for level-set data: updates use nodes of the same side only.
