@@ -318,11 +318,12 @@ def cmd_sgd(args, rep):
 
     problem = load_model(args.model, _params(args.param), None, None)
     if getattr(problem, "losses", None) is None:
-        raise CommandError(f"{args.model} is not an SGD model (try iris_mixture)")
-    rep.step(f"landscapes of {problem.name} (anisotropic and isotropic noise), then SGD runs at "
-             f"eta = {args.eta} ({args.paths} runs x {args.steps} steps each)")
+        raise CommandError(f"{args.model} is not an SGD model (try iris_two_widths or iris_mixture)")
+    rep.step(f"landscapes of {problem.name} (anisotropic and isotropic noise, two grids), then SGD runs "
+             f"({args.paths} runs x {args.steps} steps per learning rate)")
     study = selection_study(problem, args.eta, batch_size=args.batch, n_steps=args.steps, n_paths=args.paths,
-                            seed=args.seed, grid_nodes=args.grid or 201, regularisations=args.regularisation)
+                            seed=args.seed, grid_nodes=args.grid, regularisations=args.regularisation,
+                            gaussian=args.gaussian)
     report = write_study(study, problem, _out(args.out))
     rep.step(f"wrote {args.out}/report.md, study.json, selection.png")
     print(report)
@@ -403,15 +404,20 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_verify)
 
     q = sub.add_parser("sgd", help="which minimum SGD selects: landscapes against SGD runs")
-    q.add_argument("model", nargs="?", default="iris_mixture", help="an SGD model (default iris_mixture)")
+    q.add_argument("model", nargs="?", default="iris_two_widths",
+                   help="an SGD model: iris_two_widths (default) or iris_mixture")
     q.add_argument("--param", action="append", metavar="K=V", help="model parameter (repeatable)")
-    q.add_argument("--eta", type=float, nargs="+", default=[0.6, 0.8, 1.0], help="learning rates")
+    q.add_argument("--eta", type=float, nargs="+", default=None,
+                   help="learning rates (default: where the cheapest transition has V / eps = 8, 7, 6)")
     q.add_argument("--batch", type=int, default=1, help="batch size")
     q.add_argument("--steps", type=int, default=100000, help="SGD steps per run")
     q.add_argument("--paths", type=int, default=64, help="independent runs, started at the minima in turn")
-    q.add_argument("--grid", type=int, default=None, help="nodes per axis of the landscapes (default 201)")
+    q.add_argument("--grid", type=int, default=None,
+                   help="nodes per axis of the landscapes (default 201 in 2D, 41 in 3D)")
     q.add_argument("--regularisation", type=float, nargs="*", default=[],
-                   help="also compute the costs with D + delta I for these delta")
+                   help="also compute the costs with D + delta I for these delta (iris_mixture)")
+    q.add_argument("--gaussian", action="store_true",
+                   help="also run gradient descent with Gaussian noise of covariance D and tr D / d I")
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--out", default="hjqp-sgd")
     q.add_argument("--quiet", action="store_true", help="no progress messages")

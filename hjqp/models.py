@@ -505,6 +505,16 @@ def double_well_3d(tilt: float = 0.1, noise: float = 0.5) -> Problem:
     )
 
 
+def _newton(gradient, x0) -> Tuple[float, ...]:
+    """A zero of the gradient near x0 (Newton's method, scipy's hybrid root)."""
+    from scipy.optimize import root
+
+    sol = root(gradient, np.array(x0, dtype=float), tol=1e-13)
+    if not sol.success:
+        raise RuntimeError(f"Newton's method failed from {x0}: {sol.message}")
+    return tuple(float(v) for v in sol.x)
+
+
 def iris_mixture(scale: float = 1.1, weight: float = 1.0 / 3.0, learn_weight: bool = False,
                  regularisation: float = 1e-3) -> Problem:
     """SGD on a two-component Gaussian mixture fitted to the petal lengths of
@@ -522,35 +532,51 @@ def iris_mixture(scale: float = 1.1, weight: float = 1.0 / 3.0, learn_weight: bo
     learned weight, (mean, mean, 0) on a line of critical points
     (mean, mean, rho)); no exact quasi-potential is known.
     """
-    from scipy.optimize import root
-
     from .sgd import GaussianMixture1D, iris_petal_lengths
 
     model = GaussianMixture1D(iris_petal_lengths(), scale, weight, learn_weight)
     sgd = model.sgd(1)
-    sde = sgd.sde(regularisation)
     p1 = float(weight)
     rho = float(np.log(p1 / (1 - p1)))
     starts = [(1.6, 4.9, rho), (4.9, 1.6, -rho)] if learn_weight else [(1.6, 4.9), (5.1, 2.2)]
-
-    def newton(x0):
-        sol = root(lambda p: sgd.gradient(p), np.array(x0, dtype=float), jac=None, tol=1e-13)
-        if not sol.success:
-            raise RuntimeError(f"Newton's method failed from {x0}: {sol.message}")
-        return tuple(float(v) for v in sol.x)
-
-    minima = tuple(newton(x0) for x0 in starts)
+    minima = tuple(_newton(sgd.gradient, x0) for x0 in starts)
     # On the diagonal mu1 = mu2 every per-sample gradient is a multiple of
     # (pi, 1 - pi[, 0]) times (x_i - mu): grad f vanishes at mu = mean(x),
     # for any rho when the weight is learned (a line of critical points).
     mean = float(np.mean(model.data))
     saddles = ((mean, mean, 0.0),) if learn_weight else ((mean, mean),)
     d = model.dim
-    lower = (-0.5, -0.5, -4.0)[:d]
-    upper = (7.5, 7.5, 4.0)[:d]
     name = (f"iris_mixture(scale={scale:g}, " + ("learned weight" if learn_weight else f"weight={weight:.4g}")
             + f", regularisation={regularisation:g})")
-    return Problem(name, sde, minima[0], lower, upper, attractors=minima, saddles=saddles, losses=model)
+    return Problem(name, sgd.sde(regularisation), minima[0], (-0.5, -0.5, -4.0)[:d], (7.5, 7.5, 4.0)[:d],
+                   attractors=minima, saddles=saddles, losses=model)
+
+
+def iris_two_widths(narrow: float = 0.4, wide: float = 1.0, weight: float = 1.0 / 3.0) -> Problem:
+    """SGD on a Gaussian mixture with a narrow and a wide component fitted to
+    the iris petal lengths: f_i = -log(pi N(x_i; mu1, narrow) +
+    (1 - pi) N(x_i; mu2, wide)), parameters (mu1, mu2), pi = `weight`.
+
+    Two minima: O1 with the narrow component on setosa (the lower loss) and
+    O2 with the narrow component on the larger flowers; one saddle between
+    them. Unlike :func:`iris_mixture` the gradient noise is definite where
+    the transitions go (the components differ on the diagonal), so no
+    regularisation is needed. With the default widths the anisotropic noise
+    and its isotropic counterfactual (same trace) select different minima.
+    The SDE is that of batch-1 SGD. Box [-1, 8]^2; minima and saddle by
+    Newton's method; no exact quasi-potential is known.
+    """
+    from .sgd import GaussianMixture1D, iris_petal_lengths
+
+    if not 0 < narrow < wide:
+        raise ValueError(f"need 0 < narrow < wide, got narrow={narrow!r}, wide={wide!r}")
+    model = GaussianMixture1D(iris_petal_lengths(), (narrow, wide), weight)
+    sgd = model.sgd(1)
+    minima = tuple(_newton(sgd.gradient, x0) for x0 in [(1.46, 4.9), (5.3, 2.5)])
+    saddle = _newton(sgd.gradient, (3.0, 3.8))
+    name = f"iris_two_widths(narrow={narrow:g}, wide={wide:g}, weight={weight:.4g})"
+    return Problem(name, sgd.sde(), minima[0], (-1.0, -1.0), (8.0, 8.0), attractors=minima,
+                   saddles=(saddle,), losses=model)
 
 
 def linear(J, D, *, box: float = 1.0, name: Optional[str] = None) -> Problem:
@@ -614,4 +640,5 @@ REGISTRY = {
     "anisotropic_rotating_3d": anisotropic_rotating_3d,
     "double_well_3d": double_well_3d,
     "iris_mixture": iris_mixture,
+    "iris_two_widths": iris_two_widths,
 }

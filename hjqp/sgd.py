@@ -80,7 +80,7 @@ class MinibatchSGD:
         """D(x): the per-sample gradient covariance (1/n normalisation), ``(..., d, d)``."""
         g = self.all_gradients(x)
         c = g - g.mean(axis=-2, keepdims=True)
-        return np.einsum("...ni,...nj->...ij", c, c) / self.n_samples
+        return np.matmul(np.swapaxes(c, -1, -2), c) / self.n_samples
 
     def sde(self, regularisation: float = 0.0) -> SDE:
         """The SDE approximation: b = -grad f, D = the gradient covariance,
@@ -180,32 +180,40 @@ def iris_petal_lengths() -> np.ndarray:
 
 class GaussianMixture1D:
     """The per-sample losses of a two-component Gaussian mixture on 1D data
-    x_1..x_n with a common, fixed width s:
+    x_1..x_n with fixed widths s1, s2:
 
-        f_i = -log(pi N(x_i; mu1, s) + (1 - pi) N(x_i; mu2, s)),
+        f_i = -log(pi N(x_i; mu1, s1) + (1 - pi) N(x_i; mu2, s2)),
 
     with parameters (mu1, mu2) for a fixed weight pi, or (mu1, mu2, rho) with
-    pi = 1 / (1 + exp(-rho)) learned (``learn_weight=True``). Swapping the two
-    components, (mu1, mu2, rho) -> (mu2, mu1, -rho), leaves the loss and the
-    gradient noise unchanged: with a learned weight the minima come in
-    mirror pairs. With a fixed weight the covariance of the per-sample
-    gradients is singular on the diagonal mu1 = mu2 (every gradient is then a
-    multiple of (pi, 1 - pi)), where the saddle between the two minima lies.
+    pi = 1 / (1 + exp(-rho)) learned (``learn_weight=True``). ``scale`` is
+    the common width s1 = s2 or the pair (s1, s2).
+
+    With a common width, swapping the two components,
+    (mu1, mu2, rho) -> (mu2, mu1, -rho), leaves the loss and the gradient
+    noise unchanged: with a learned weight the minima come in mirror pairs.
+    With a common width and a fixed weight the covariance of the per-sample
+    gradients is singular on the diagonal mu1 = mu2 (every gradient is then
+    a multiple of (pi, 1 - pi)), where the saddle between the two minima
+    lies; with unequal widths it is not.
 
     Vectorised over parameter points (..., d); ``gradients(x, idx)`` has the
     signature :class:`MinibatchSGD` takes.
     """
 
-    def __init__(self, data, scale: float = 1.1, weight: float = 1.0 / 3.0, learn_weight: bool = False):
+    def __init__(self, data, scale=1.1, weight: float = 1.0 / 3.0, learn_weight: bool = False):
         data = np.asarray(data, dtype=float).reshape(-1)
         if data.size < 2 or not np.all(np.isfinite(data)):
             raise ValueError("data must be at least two finite numbers")
-        if not (np.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be positive, got {scale!r}")
+        scales = np.asarray(scale, dtype=float)
+        if scales.ndim == 0 or scales.shape == (1,):
+            scales = np.repeat(scales.reshape(1), 2)
+        if scales.shape != (2,) or not np.all(np.isfinite(scales) & (scales > 0)):
+            raise ValueError(f"scale must be a positive width or a pair of them, got {scale!r}")
         if not 0 < weight < 1:
             raise ValueError(f"weight must lie in (0, 1), got {weight!r}")
         self.data = data
-        self.scale = float(scale)
+        self.scales = (float(scales[0]), float(scales[1]))
+        self.scale = self.scales[0] if self.scales[0] == self.scales[1] else self.scales
         self.weight = float(weight)
         self.learn_weight = bool(learn_weight)
         self.dim = 3 if self.learn_weight else 2
@@ -227,29 +235,33 @@ class GaussianMixture1D:
             p1 = np.full(x.shape[:-1], self.weight)
         d1 = xi - x[..., 0, None]
         d2 = xi - x[..., 1, None]
-        s2 = self.scale**2
-        # log(pi_k N_k) up to the common constant -log(s sqrt(2 pi))
-        a1 = np.log(p1)[..., None] - 0.5 * d1**2 / s2
-        a2 = np.log1p(-p1)[..., None] - 0.5 * d2**2 / s2
-        top = np.maximum(a1, a2)
-        log_p = top + np.log(np.exp(a1 - top) + np.exp(a2 - top))
-        r1 = np.exp(a1 - log_p)  # responsibility of component 1
-        return p1, d1, d2, r1, log_p
+        s1, s2 = self.scales
+        # log(pi_k N_k) up to the common constant -log(sqrt(2 pi))
+        a1 = (np.log(p1) - np.log(s1))[..., None] - 0.5 * (d1 / s1) ** 2
+        a2 = (np.log1p(-p1) - np.log(s2))[..., None] - 0.5 * (d2 / s2) ** 2
+        return p1, d1, d2, a1, a2
 
     def losses(self, x, idx=None) -> np.ndarray:
         """f_i at parameter points ``(..., d)``: ``(..., n)`` (or ``(..., m)``
         for sample indices idx of shape ``(..., m)``)."""
-        _, _, _, _, log_p = self._parts(x, idx)
-        return -log_p + np.log(self.scale * np.sqrt(2 * np.pi))
+        _, _, _, a1, a2 = self._parts(x, idx)
+        return -np.logaddexp(a1, a2) + 0.5 * np.log(2 * np.pi)
 
     def gradients(self, x, idx=None) -> np.ndarray:
         """grad f_i: ``(..., n, d)`` (or ``(..., m, d)`` for indices idx)."""
-        p1, d1, d2, r1, _ = self._parts(x, idx)
-        s2 = self.scale**2
-        parts = [-r1 * d1 / s2, -(1.0 - r1) * d2 / s2]
+        from scipy.special import expit
+
+        p1, d1, d2, a1, a2 = self._parts(x, idx)
+        r1 = expit(a1 - a2)  # the responsibility of component 1
+        s1, s2 = self.scales
+        out = np.empty(r1.shape + (self.dim,))
+        np.multiply(r1, d1, out=out[..., 0])
+        out[..., 0] *= -1.0 / s1**2
+        np.multiply(r1 - 1.0, d2, out=out[..., 1])
+        out[..., 1] *= 1.0 / s2**2
         if self.learn_weight:
-            parts.append(p1[..., None] - r1)
-        return np.stack(parts, axis=-1)
+            np.subtract(p1[..., None], r1, out=out[..., 2])
+        return out
 
     def loss(self, x) -> np.ndarray:
         """f = mean of f_i."""
@@ -298,57 +310,134 @@ def isotropic(sde: SDE) -> SDE:
     return SDE(sde.drift, diffusion)
 
 
-def selection_study(problem, etas, *, batch_size: int = 1, n_steps: int = 100000, n_paths: int = 64,
-                    seed: int = 1, grid_nodes: int = 201, radius: float = 0.5, regularisations=(),
-                    threads: Optional[int] = None) -> dict:
+def _landscape_pair(sde: SDE, problem, n: int, threads) -> dict:
+    """The landscape on n nodes per axis, and on the grid of every other node
+    ((n + 1) // 2 per axis), whose difference estimates the error of the
+    fine one's costs and phi(O_i); the selected set holds the attractors
+    whose phi is within that estimate of 0 (ties)."""
+    from .landscape import landscape
+
+    O = np.asarray(problem.attractors, dtype=float)
+    fine = landscape(sde, problem.grid(n), attractors=O, threads=threads)
+    coarse = landscape(sde, problem.grid((n + 1) // 2), attractors=O, threads=threads)
+    off = ~np.eye(fine.k, dtype=bool)
+    return {"landscape": fine, "coarse": coarse,
+            "phi_error": float(np.max(np.abs(fine.global_values - coarse.global_values))),
+            "cost_error": float(np.max(np.abs(fine.direct_costs - coarse.direct_costs)[off])),
+            "selected_set": [int(i) for i in fine.selected_set(
+                float(np.max(np.abs(fine.global_values - coarse.global_values))))]}
+
+
+def _run_row(run: mc.LongRun, eta: float, batch_size: int, eps: float, dynamics: str) -> dict:
+    rate, low, high = run.rates()
+    return {"eta": float(eta), "batch_size": batch_size, "eps": float(eps), "dynamics": dynamics,
+            "occupancy": [(e.value, e.low, e.high) for e in run.occupancy()],
+            "transitions": run.transition_counts().tolist(), "rates": rate.tolist(),
+            "rates_low": low.tolist(), "rates_high": high.tolist()}
+
+
+def fit_barriers(rows, min_transitions: int = 5) -> list:
+    """V_ij from measured rates at several eps: ln k_ij = a - V_ij / eps by
+    weighted least squares (weights: the transition counts, var ln N ~ 1/N),
+    over the rows of each dynamics with at least ``min_transitions``
+    i -> j; pairs seen at fewer than two eps are left out. Returns dicts
+    with the dynamics, i, j, V, its standard error and the eps used."""
+    from .verify import _fit_barrier
+
+    out = []
+    for dyn in dict.fromkeys(r["dynamics"] for r in rows if r.get("rates") is not None):
+        mine = [r for r in rows if r["dynamics"] == dyn]
+        k = len(mine[0]["transitions"])
+        for i in range(k):
+            for j in range(k):
+                use = [r for r in mine if i != j and r["transitions"][i][j] >= min_transitions]
+                if len({r["eps"] for r in use}) < 2:
+                    continue
+                eps = np.array([r["eps"] for r in use])
+                y = np.log([r["rates"][i][j] for r in use])
+                w = np.array([r["transitions"][i][j] for r in use], dtype=float)
+                _, v, se, _ = _fit_barrier(eps, y, w, -1.0)
+                out.append({"dynamics": dyn, "i": i, "j": j, "V": v, "se": se, "eps": eps.tolist()})
+    return out
+
+
+def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 100000, n_paths: int = 64,
+                    seed: int = 1, grid_nodes: Optional[int] = None, radius: float = 0.5,
+                    regularisations=(), gaussian: bool = False, threads: Optional[int] = None) -> dict:
     """Which minimum minibatch SGD selects, predicted and measured.
 
-    For a problem of :func:`hjqp.models.iris_mixture`, computes the
-    landscape of the SGD's SDE (anisotropic D) and of the isotropic
-    counterfactual with the same trace (:func:`isotropic`), and for each
-    learning rate runs actual minibatch SGD from the minima in turn: the
-    time fraction at each minimum (last core visited) with its interval and
-    the transitions, next to the leading-order Markov chain's stationary
-    law at eps = eta / m for both noises. ``regularisations`` adds a study
-    of the costs' dependence on the regularisation of D.
+    For an SGD problem (a :class:`hjqp.models.Problem` whose ``losses`` is a
+    :class:`GaussianMixture1D`, e.g. ``iris_mixture`` or ``iris_two_widths``):
 
-    Returns a dict with the landscapes (``"anisotropic"``, ``"isotropic"``),
-    ``"rows"`` (one per eta: the SGD runs and the two predictions) and
-    ``"regularisation"`` rows.
+    - the landscapes of the SGD's SDE (anisotropic D) and of the isotropic
+      counterfactual with the same trace (:func:`isotropic`), each also on
+      the grid of every other node: their difference is the error estimate
+      within which minima tie (``selected_set``);
+    - for each learning rate, actual minibatch SGD from the minima in turn:
+      the time fraction at each minimum (last core visited) with its
+      interval, transitions and rates with Poisson intervals; with
+      ``gaussian``, the same for gradient descent with Gaussian noise of
+      covariance D and of covariance tr D / d I (Euler-Maruyama of the two
+      SDEs with dt = eta, eps = eta / m): the dynamics the two landscapes
+      describe, at SGD's step;
+    - the leading-order Markov chain's stationary law at eps for both noises;
+    - the barriers fitted to the measured rates over the learning rates
+      (:func:`fit_barriers`), to set against the landscapes' costs;
+    - with ``regularisations`` (iris_mixture only), the costs against the
+      regularisation of its singular D.
+
+    ``etas`` defaults to the learning rates at which the cheapest transition
+    of the anisotropic landscape has V / eps = 8, 7 and 6 (rare enough for
+    the asymptotics, frequent enough to be counted in ~1e5 steps).
+    grid_nodes defaults to 201 per axis in 2D and 41 in 3D.
     """
     from .landscape import landscape
-    from .models import iris_mixture
 
-    model = problem.losses
+    model = getattr(problem, "losses", None)
     if not isinstance(model, GaussianMixture1D):
-        raise ValueError("selection_study needs a problem from hjqp.models.iris_mixture")
+        raise ValueError("selection_study needs an SGD problem (hjqp.models.iris_mixture or iris_two_widths)")
+    if regularisations and not isinstance(model.scale, float):
+        raise ValueError("a regularisation study needs iris_mixture (one common width)")
     sgd = model.sgd(batch_size)
-    grid = problem.grid(grid_nodes)
+    n = int(grid_nodes or (201 if model.dim == 2 else 41))
     O = np.asarray(problem.attractors, dtype=float)
-    lands = {"anisotropic": landscape(problem.sde, grid, attractors=O, threads=threads),
-             "isotropic": landscape(isotropic(problem.sde), grid, attractors=O, threads=threads)}
+    lands = {"anisotropic": _landscape_pair(problem.sde, problem, n, threads),
+             "isotropic": _landscape_pair(isotropic(problem.sde), problem, n, threads)}
+    if etas is None:
+        direct = lands["anisotropic"]["landscape"].direct_costs
+        cheapest = float(np.min(direct[~np.eye(len(O), dtype=bool)]))
+        etas = [cheapest / ratio / sgd.eps(1.0) for ratio in (8.0, 7.0, 6.0)]
     x0 = O[np.arange(n_paths) % len(O)]
     rows = []
     for eta in etas:
         eps = sgd.eps(eta)
-        runs = {"minibatch SGD": sgd.long_run(x0, eta, n_steps, O, radius, n_paths, seed=seed)}
-        for name, run in runs.items():
-            occ = run.occupancy()
-            rows.append({"eta": float(eta), "batch_size": batch_size, "eps": eps, "dynamics": name,
-                         "occupancy": [(e.value, e.low, e.high) for e in occ],
-                         "transitions": run.transition_counts().tolist()})
-        for name, land in lands.items():
+        run = sgd.long_run(x0, eta, n_steps, O, radius, n_paths, seed=seed)
+        rows.append(_run_row(run, eta, batch_size, eps, "minibatch SGD"))
+        if gaussian:
+            for name, sde in (("anisotropic", problem.sde), ("isotropic", isotropic(problem.sde))):
+                run = mc.long_run(sde, x0, eps, eta, n_steps, O, radius, n_paths, seed=seed)
+                rows.append(_run_row(run, eta, batch_size, eps, f"Gaussian noise, {name} D"))
+        for name, pair in lands.items():
             rows.append({"eta": float(eta), "batch_size": batch_size, "eps": eps,
-                         "dynamics": f"prediction, {name} D", "occupancy": [(float(p), None, None) for p in
-                                                                             land.stationary(eps)],
-                         "transitions": None})
+                         "dynamics": f"prediction, {name} D", "occupancy": [
+                             (float(p), None, None) for p in pair["landscape"].stationary(eps)],
+                         "transitions": None, "rates": None})
     reg_rows = []
     for delta in regularisations:
+        from .models import iris_mixture
+
         p = iris_mixture(model.scale, model.weight, model.learn_weight, regularisation=delta)
-        land = landscape(p.sde, grid, attractors=O, threads=threads)
+        land = landscape(p.sde, problem.grid(n), attractors=O, threads=threads)
         reg_rows.append({"regularisation": float(delta), "costs": land.costs.tolist(),
                          "global_values": land.global_values.tolist(), "selected": int(land.selected)})
-    return {"problem": problem.name, "landscapes": lands, "rows": rows, "regularisation": reg_rows}
+    return {"problem": problem.name, "grid_nodes": n, "landscapes": lands, "rows": rows,
+            "barriers": fit_barriers(rows), "regularisation": reg_rows}
+
+
+def _selected(pair: dict) -> str:
+    chosen = pair["selected_set"]
+    names = " and ".join(f"O{i + 1}" for i in chosen)
+    return f"{names} (tie)" if len(chosen) > 1 else names
 
 
 def study_report(study: dict) -> str:
@@ -356,63 +445,124 @@ def study_report(study: dict) -> str:
     from .bench import table
 
     lands = study["landscapes"]
-    lines = [f"# Which minimum does SGD select? {study['problem']}", ""]
-    aniso = lands["anisotropic"]
-    lines.append("Minima: " + ", ".join(f"O{i + 1} = ({', '.join(f'{v:.4f}' for v in a)})"
-                                        for i, a in enumerate(aniso.attractors)))
-    lines.append("")
+    n = study["grid_nodes"]
+    aniso = lands["anisotropic"]["landscape"]
+    k = aniso.k
+    pairs = [(i, j) for i in range(k) for j in range(k) if i != j]
+    lines = [f"# Which minimum does SGD select? {study['problem']}", "",
+             "Minima: " + ", ".join(f"O{i + 1} = ({', '.join(f'{v:.4f}' for v in a)})"
+                                    for i, a in enumerate(aniso.attractors)), ""]
     rows = []
-    for name, land in lands.items():
-        k = land.k
-        costs = "; ".join(f"V{i + 1}{j + 1} = {land.costs[i, j]:.4g}" for i in range(k) for j in range(k) if i != j)
+    for name, pair in lands.items():
+        land = pair["landscape"]
+        costs = "; ".join(f"V{i + 1}{j + 1} = {land.direct_costs[i, j]:.4g}" for i, j in pairs)
         rows.append((f"{name} D", costs, ", ".join(f"{v:.4g}" for v in land.global_values),
-                     f"O{land.selected + 1}"))
-    lines += [table(("noise", "transition costs", "phi(O_i)", "selected"), rows), ""]
+                     f"{pair['cost_error']:.2g}", f"{pair['phi_error']:.2g}", _selected(pair)))
+    lines += [f"Landscapes on {n} nodes per axis; the error estimates are the changes from "
+              f"{(n + 1) // 2} nodes per axis, and minima whose phi lies within it of 0 tie:", "",
+              table(("noise", "transition costs", "phi(O_i)", "cost error", "phi error", "selected"), rows), ""]
+    for name, pair in lands.items():
+        edge = np.flatnonzero(pair["landscape"].exit_on_edge)
+        if len(edge):
+            lines += [f"With {name} noise the basin of " + " and ".join(f"O{i + 1}" for i in edge)
+                      + " reaches the box edge below its exit cost inside the box: the costs hold for this box "
+                      "(paths that leave it are not counted).", ""]
     rows = []
     for r in study["rows"]:
         occ = r["occupancy"][0]
         share = f"{occ[0]:.3f}" + (f" [{occ[1]:.3f}, {occ[2]:.3f}]" if occ[1] is not None else "")
-        moves = "" if r["transitions"] is None else str(int(np.sum(r["transitions"])))
-        rows.append((r["eta"], r["batch_size"], r["eps"], r["dynamics"], share, moves))
-    lines += ["Time fraction at O1 (last core visited; 95 % intervals from the spread between runs) and "
-              "transitions counted, against the leading-order Markov chain at eps = eta / m:", "",
-              table(("eta", "batch", "eps", "dynamics", "fraction at O1", "transitions"), rows), ""]
+        if r["rates"] is None:
+            moves = rates = ""
+        else:
+            moves = ", ".join(f"{r['transitions'][i][j]}" for i, j in pairs)
+            rates = ", ".join(f"{r['rates'][i][j]:.3g} [{r['rates_low'][i][j]:.2g}, {r['rates_high'][i][j]:.2g}]"
+                              for i, j in pairs)
+        rows.append((r["eta"], r["batch_size"], r["eps"], r["dynamics"], share, moves, rates))
+    order = ", ".join(f"{i + 1}->{j + 1}" for i, j in pairs)
+    lines += ["Time fraction at O1 (last core visited; 95 % intervals from the spread between runs), "
+              f"transitions ({order}) and rates per unit time (t = k eta; exact Poisson intervals), against "
+              "the leading-order Markov chain at eps = eta / m:", "",
+              table(("eta", "batch", "eps", "dynamics", "fraction at O1", "transitions", "rates"), rows), ""]
+    if study["barriers"]:
+        rows = [(b["dynamics"], f"V{b['i'] + 1}{b['j'] + 1}", f"{b['V']:.3g} +- {b['se']:.2g}",
+                 f"{lands['anisotropic']['landscape'].direct_costs[b['i'], b['j']]:.4g}",
+                 f"{lands['isotropic']['landscape'].direct_costs[b['i'], b['j']]:.4g}",
+                 ", ".join(f"{e:g}" for e in b["eps"]))
+                for b in study["barriers"]]
+        lines += ["Barriers from the measured rates, ln k = a - V / eps (weighted least squares), against "
+                  "the landscapes' costs:", "",
+                  table(("dynamics", "barrier", "fitted", "anisotropic D", "isotropic D", "eps"), rows), ""]
     if study["regularisation"]:
-        rows = [(r["regularisation"], "; ".join(f"{v:.4g}" for v in np.asarray(r["costs"])[~np.eye(2, dtype=bool)]),
+        rows = [(r["regularisation"], "; ".join(f"{v:.4g}" for v in np.asarray(r["costs"])[~np.eye(k, dtype=bool)]),
                  ", ".join(f"{v:.4g}" for v in r["global_values"]), f"O{r['selected'] + 1}")
                 for r in study["regularisation"]]
         lines += ["Dependence on the regularisation of D (D + delta I):", "",
-                  table(("delta", "V12; V21", "phi(O_i)", "selected"), rows), ""]
+                  table(("delta", "costs", "phi(O_i)", "selected"), rows), ""]
     return "\n".join(lines)
 
 
 def study_figure(study: dict, problem, path: str) -> None:
-    """The loss with the minima, and phi for the anisotropic and the
-    isotropic noise, side by side (2-parameter models)."""
+    """The loss, phi for the anisotropic and for the isotropic noise (with a
+    third parameter, their least values over it: the quasi-potential of the
+    first two's marginal law), and the measured rates against 1 / eps with
+    the slopes of both landscapes' costs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from . import plot
+    from .grid import Grid
 
-    lands = study["landscapes"]
+    lands = {name: pair["landscape"] for name, pair in study["landscapes"].items()}
     grid = lands["anisotropic"].grid
     loss = problem.losses.loss(grid.points())
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3), constrained_layout=True)
-    plot.quasipotential(loss - loss.min(), grid, ax=axes[0], attractors=lands["anisotropic"].attractors,
-                        title="loss f - min f")
-    for ax, (name, land) in zip(axes[1:], lands.items()):
-        plot.quasipotential(land, ax=ax, title=f"phi, {name} noise (selected O{land.selected + 1})",
-                            vmax=3 * max(1e-12, float(np.max(land.costs))), saddles=land.saddles)
-    for ax in axes:
+    fields = [loss - loss.min()] + [land.values for land in lands.values()]
+    suffix = ""
+    if grid.ndim == 3:
+        fields = [np.min(f, axis=2) for f in fields]
+        grid = Grid(grid.lower[:2], grid.upper[:2], grid.shape[:2])
+        suffix = ", least over rho"
+    O = lands["anisotropic"].attractors[:, :2]
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.3), constrained_layout=True)
+    barrier = float(np.min(problem.losses.loss(np.asarray(problem.saddles)))) - float(loss.min())
+    plot.quasipotential(fields[0], grid, ax=axes[0], attractors=O, title=f"loss f - min f{suffix}",
+                        vmax=3 * barrier if barrier > 0 else None)
+    for ax, (name, pair), values in zip(axes[1:3], study["landscapes"].items(), fields[1:]):
+        land = pair["landscape"]
+        plot.quasipotential(values, grid, ax=ax, attractors=O, saddles=land.saddles[:, :2],
+                            title=f"phi, {name} noise{suffix}\nselected {_selected(pair)}",
+                            vmax=3 * max(1e-12, float(np.max(land.costs))))
+    for ax in axes[:3]:
         ax.set(xlabel="mu1", ylabel="mu2")
+    ax = axes[3]
+    k = lands["anisotropic"].k
+    measured = [r for r in study["rows"] if r["rates"] is not None]
+    for c, (i, j) in enumerate((i, j) for i in range(k) for j in range(k) if i != j):
+        for dyn, marker in zip(dict.fromkeys(r["dynamics"] for r in measured), "os^"):
+            pts = [(1 / r["eps"], r["rates"][i][j], r["rates_low"][i][j], r["rates_high"][i][j])
+                   for r in measured if r["dynamics"] == dyn and r["transitions"][i][j] > 0]
+            if not pts:
+                continue
+            x, y, lo, hi = np.array(pts).T
+            ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt=marker, color=f"C{c}", capsize=3,
+                        label=f"O{i + 1} -> O{j + 1}, {dyn}")
+            # the two landscapes' slopes through the measured points' mean
+            xs = np.linspace(x.min(), x.max(), 2) if len(x) > 1 else x
+            for name, style in (("anisotropic", "-"), ("isotropic", ":")):
+                v = lands[name].direct_costs[i, j]
+                a = np.mean(np.log(y) + v * x)
+                ax.plot(xs, np.exp(a - v * xs), style, color=f"C{c}", lw=1)
+    ax.set(yscale="log", xlabel="1 / eps", ylabel="transitions per unit time",
+           title="measured rates; slopes -V of the costs:\nanisotropic D (solid), isotropic D (dotted)")
+    if ax.has_data():
+        ax.legend(fontsize=7)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def write_study(study: dict, problem, out: str) -> str:
-    """Write report.md, study.json and selection.png (2D models) of a
+    """Write report.md, study.json and selection.png of a
     :func:`selection_study` into ``out``; returns the report."""
     import json
     import os
@@ -424,11 +574,16 @@ def write_study(study: dict, problem, out: str) -> str:
     with open(os.path.join(out, "report.md"), "w") as fh:
         fh.write(report + "\n")
     summary = {k: v for k, v in study.items() if k != "landscapes"}
-    summary["landscapes"] = {name: {"attractors": land.attractors, "saddles": land.saddles, "costs": land.costs,
-                                    "global_values": land.global_values, "selected": int(land.selected)}
-                             for name, land in study["landscapes"].items()}
+    summary["landscapes"] = {}
+    for name, pair in study["landscapes"].items():
+        land = pair["landscape"]
+        summary["landscapes"][name] = {
+            "attractors": land.attractors, "saddles": land.saddles, "costs": land.costs,
+            "direct_costs": land.direct_costs, "global_values": land.global_values,
+            "selected": int(land.selected), "selected_set": pair["selected_set"],
+            "cost_error": pair["cost_error"], "phi_error": pair["phi_error"],
+            "coarse_costs": pair["coarse"].direct_costs, "coarse_global_values": pair["coarse"].global_values}
     with open(os.path.join(out, "study.json"), "w") as fh:
         fh.write(json.dumps(json.loads(_jsonable(summary)), indent=2) + "\n")
-    if problem.losses.dim == 2:
-        study_figure(study, problem, os.path.join(out, "selection.png"))
+    study_figure(study, problem, os.path.join(out, "selection.png"))
     return report

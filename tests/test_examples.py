@@ -60,10 +60,14 @@ def test_cpp_kernel(tmp_path):
 
 def test_sgd_iris(tmp_path):
     pytest.importorskip("sklearn")
-    study = load("sgd_iris").main(["--eta", "1.0", "--steps", "300", "--paths", "4", "--grid", "41",
-                                   "--regularisation", "--out", str(tmp_path)])
-    assert study["landscapes"]["anisotropic"].selected == 0
-    assert (tmp_path / "report.md").stat().st_size > 0
+    studies = load("sgd_iris").main(["--model", "two_widths", "mixture", "--eta", "1.0", "--steps", "300",
+                                     "--paths", "4", "--grid", "41", "--out", str(tmp_path)])
+    assert studies["mixture"]["landscapes"]["anisotropic"]["landscape"].selected == 0
+    assert studies["two_widths"]["landscapes"]["anisotropic"]["landscape"].selected == 1
+    assert studies["two_widths"]["landscapes"]["isotropic"]["landscape"].selected == 0
+    for name in ("two_widths", "mixture"):
+        assert (tmp_path / name / "report.md").stat().st_size > 0
+        assert (tmp_path / name / "selection.png").stat().st_size > 0
 
 
 def test_eikonal_example(tmp_path):

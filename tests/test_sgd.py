@@ -159,11 +159,55 @@ def test_iris_landscape_finds_the_newton_minima_and_saddle():
     assert land.costs[0, 1] > land.costs[1, 0] > 0
 
 
+def test_two_widths_model_has_definite_noise_and_the_newton_critical_points():
+    problem = hjqp.models.iris_two_widths()
+    model = problem.losses
+    assert model.scales == (0.4, 1.0)
+    # D is definite on the diagonal, where the common-width model's is singular
+    diag = np.linspace(2.0, 5.0, 7)[:, None] * np.ones(2)
+    eig = np.linalg.eigvalsh(model.sgd().covariance(diag))
+    assert np.all(eig[:, 0] > 1e-3 * eig[:, 1])
+    land = hjqp.landscape(problem.sde, problem.grid(101))
+    np.testing.assert_allclose(land.attractors, problem.attractors, atol=1e-8)
+    np.testing.assert_allclose(land.saddles, problem.saddles, atol=1e-8)
+    # Newton's points are critical points of the loss: a minimum, a minimum
+    # and a saddle by the Hessian's signs (from differences of the gradient)
+    for point, negative in [(problem.attractors[0], 0), (problem.attractors[1], 0), (problem.saddles[0], 1)]:
+        x = np.array(point)
+        np.testing.assert_allclose(model.sgd().gradient(x), 0.0, atol=1e-10)
+        H = np.array([(model.sgd().gradient(x + e) - model.sgd().gradient(x - e)) / 2e-6
+                      for e in 1e-6 * np.eye(2)])
+        assert np.sum(np.linalg.eigvalsh(0.5 * (H + H.T)) < 0) == negative
+    # The narrow component on setosa has the lower loss
+    assert model.loss(np.array(problem.attractors[0])) < model.loss(np.array(problem.attractors[1]))
+    with pytest.raises(ValueError, match="narrow < wide"):
+        hjqp.models.iris_two_widths(narrow=1.0, wide=0.5)
+
+
+def test_fit_barriers_recovers_exact_arrhenius_rates():
+    from hjqp.sgd import fit_barriers
+
+    V = np.array([[0.0, 1.3], [0.7, 0.0]])
+    rows = []
+    for eps, n12 in [(0.2, 50), (0.25, 80), (0.3, 4), (0.4, 200)]:
+        k = 0.3 * np.exp(-V / eps)
+        rows.append({"dynamics": "sgd", "eps": eps, "rates": k.tolist(),
+                     "transitions": [[0, n12], [100, 0]]})
+    rows.append({"dynamics": "prediction", "eps": 0.2, "rates": None, "transitions": None})
+    fits = {(b["i"], b["j"]): b for b in fit_barriers(rows)}
+    assert set(fits) == {(0, 1), (1, 0)}
+    assert fits[0, 1]["V"] == pytest.approx(1.3, rel=1e-10)
+    assert fits[1, 0]["V"] == pytest.approx(0.7, rel=1e-10)
+    assert fits[0, 1]["eps"] == [0.2, 0.25, 0.4]  # 4 transitions at eps = 0.3: left out
+    # with at least 90 transitions, 1 -> 2 is seen at one eps only: no fit
+    assert [(b["i"], b["j"]) for b in fit_barriers(rows, min_transitions=90)] == [(1, 0)]
+
+
 def test_selection_study_writes_a_report(tmp_path):
     from hjqp.sgd import isotropic, selection_study, write_study
 
-    problem = hjqp.models.iris_mixture()
-    study = selection_study(problem, [1.0], n_steps=400, n_paths=4, grid_nodes=41, regularisations=[1e-2])
+    problem = hjqp.models.iris_two_widths()
+    study = selection_study(problem, None, n_steps=300, n_paths=4, grid_nodes=61, gaussian=True)
     lands = study["landscapes"]
     # the isotropic counterfactual keeps the trace of D
     x = np.array([[2.0, 4.0], [3.0, 3.0]])
@@ -172,11 +216,39 @@ def test_selection_study_writes_a_report(tmp_path):
     np.testing.assert_allclose(np.trace(Di, axis1=-2, axis2=-1), np.trace(D, axis1=-2, axis2=-1))
     np.testing.assert_allclose(Di[..., 0, 1], 0.0)
     assert {r["dynamics"] for r in study["rows"]} == {
-        "minibatch SGD", "prediction, anisotropic D", "prediction, isotropic D"}
+        "minibatch SGD", "Gaussian noise, anisotropic D", "Gaussian noise, isotropic D",
+        "prediction, anisotropic D", "prediction, isotropic D"}
     for r in study["rows"]:
         assert sum(v[0] for v in r["occupancy"]) == pytest.approx(1.0)
-    assert lands["anisotropic"].selected == lands["isotropic"].selected == 0
+    # default learning rates: V / eps = 8, 7, 6 for the cheapest transition
+    direct = lands["anisotropic"]["landscape"].direct_costs
+    assert sorted({r["eps"] for r in study["rows"]}) == pytest.approx(min(direct[0, 1], direct[1, 0])
+                                                                       / np.array([8.0, 7.0, 6.0]))
+    # the anisotropic noise selects the minimum with the higher loss, the
+    # isotropic one the other, each beyond its grid error estimate
+    assert lands["anisotropic"]["selected_set"] == [1]
+    assert lands["isotropic"]["selected_set"] == [0]
     report = write_study(study, problem, str(tmp_path))
     assert "minibatch SGD" in report and "isotropic D" in report
     for name in ("report.md", "study.json", "selection.png"):
         assert (tmp_path / name).stat().st_size > 0
+    with pytest.raises(ValueError, match="regularisation"):
+        selection_study(problem, [0.2], n_steps=10, n_paths=2, grid_nodes=41, regularisations=[1e-2])
+
+
+def test_learned_weight_minima_tie(tmp_path):
+    # The mirror-symmetric minima of the three-parameter model: the global
+    # quasi-potential must report a tie, within its own grid error estimate,
+    # for both noises; the report and the figure (least over rho) are written.
+    from hjqp.sgd import selection_study, write_study
+
+    problem = hjqp.models.iris_mixture(learn_weight=True)
+    study = selection_study(problem, [1.0], n_steps=50, n_paths=2, grid_nodes=29)
+    for pair in study["landscapes"].values():
+        V = pair["landscape"].direct_costs
+        assert pair["selected_set"] == [0, 1]
+        assert abs(V[0, 1] - V[1, 0]) <= pair["cost_error"]
+        assert pair["phi_error"] < 0.1 * min(V[0, 1], V[1, 0])
+    report = write_study(study, problem, str(tmp_path))
+    assert "O1 and O2 (tie)" in report
+    assert (tmp_path / "selection.png").stat().st_size > 0
