@@ -40,7 +40,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", nargs="+", choices=sorted(MODELS), default=list(MODELS))
     parser.add_argument("--eta", type=float, nargs="+", default=None,
-                        help="learning rates (default: where the cheapest transition has V / eps = 8, 7, 6)")
+                        help="learning rates (default: where the cheapest transition has V / eps = 5, 4.5, 4)")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--steps", type=int, default=100000)
     parser.add_argument("--paths", type=int, default=64)

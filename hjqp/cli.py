@@ -408,7 +408,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="an SGD model: iris_two_widths (default) or iris_mixture")
     q.add_argument("--param", action="append", metavar="K=V", help="model parameter (repeatable)")
     q.add_argument("--eta", type=float, nargs="+", default=None,
-                   help="learning rates (default: where the cheapest transition has V / eps = 8, 7, 6)")
+                   help="learning rates (default: where the cheapest transition has V / eps = 5, 4.5, 4)")
     q.add_argument("--batch", type=int, default=1, help="batch size")
     q.add_argument("--steps", type=int, default=100000, help="SGD steps per run")
     q.add_argument("--paths", type=int, default=64, help="independent runs, started at the minima in turn")

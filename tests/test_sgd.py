@@ -170,6 +170,11 @@ def test_two_widths_model_has_definite_noise_and_the_newton_critical_points():
     land = hjqp.landscape(problem.sde, problem.grid(101))
     np.testing.assert_allclose(land.attractors, problem.attractors, atol=1e-8)
     np.testing.assert_allclose(land.saddles, problem.saddles, atol=1e-8)
+    # the cost V12 against the action of the transition path, integrated
+    # from the SDE's own b and D: a path's action is at least the least one
+    # (up to the grid's error), and this one is close to it
+    action = hjqp.geometric_action(problem.sde, land.transition_path(0, 1))
+    assert 0.995 * land.costs[0, 1] < action < 1.02 * land.costs[0, 1]
     # Newton's points are critical points of the loss: a minimum, a minimum
     # and a saddle by the Hessian's signs (from differences of the gradient)
     for point, negative in [(problem.attractors[0], 0), (problem.attractors[1], 0), (problem.saddles[0], 1)]:
@@ -220,10 +225,10 @@ def test_selection_study_writes_a_report(tmp_path):
         "prediction, anisotropic D", "prediction, isotropic D"}
     for r in study["rows"]:
         assert sum(v[0] for v in r["occupancy"]) == pytest.approx(1.0)
-    # default learning rates: V / eps = 8, 7, 6 for the cheapest transition
+    # default learning rates: V / eps = 5, 4.5, 4 for the cheapest transition
     direct = lands["anisotropic"]["landscape"].direct_costs
     assert sorted({r["eps"] for r in study["rows"]}) == pytest.approx(min(direct[0, 1], direct[1, 0])
-                                                                       / np.array([8.0, 7.0, 6.0]))
+                                                                       / np.array([5.0, 4.5, 4.0]))
     # the anisotropic noise selects the minimum with the higher loss, the
     # isotropic one the other, each beyond its grid error estimate
     assert lands["anisotropic"]["selected_set"] == [1]
