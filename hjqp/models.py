@@ -563,8 +563,11 @@ def iris_two_widths(narrow: float = 0.4, wide: float = 1.0, weight: float = 1.0 
     the transitions go (the components differ on the diagonal), so no
     regularisation is needed. With the default widths the anisotropic noise
     and its isotropic counterfactual (same trace) select different minima.
-    The SDE is that of batch-1 SGD. Box [-1, 8]^2; minima and saddle by
-    Newton's method; no exact quasi-potential is known.
+    The SDE is that of batch-1 SGD. Box [-1, 8]^2: the landscape warns that
+    the basin of O2 reaches its edge below its exit cost (far out a component
+    leaves the data and the loss flattens); boxes [-4, 11]^2 and [-7, 14]^2
+    give the same costs within 2e-3. Minima and saddle by Newton's method;
+    no exact quasi-potential is known.
     """
     from .sgd import GaussianMixture1D, iris_petal_lengths
 

@@ -213,7 +213,6 @@ class GaussianMixture1D:
             raise ValueError(f"weight must lie in (0, 1), got {weight!r}")
         self.data = data
         self.scales = (float(scales[0]), float(scales[1]))
-        self.scale = self.scales[0] if self.scales[0] == self.scales[1] else self.scales
         self.weight = float(weight)
         self.learn_weight = bool(learn_weight)
         self.dim = 3 if self.learn_weight else 2
@@ -254,14 +253,10 @@ class GaussianMixture1D:
         p1, d1, d2, a1, a2 = self._parts(x, idx)
         r1 = expit(a1 - a2)  # the responsibility of component 1
         s1, s2 = self.scales
-        out = np.empty(r1.shape + (self.dim,))
-        np.multiply(r1, d1, out=out[..., 0])
-        out[..., 0] *= -1.0 / s1**2
-        np.multiply(r1 - 1.0, d2, out=out[..., 1])
-        out[..., 1] *= 1.0 / s2**2
+        parts = [-r1 * d1 / s1**2, (r1 - 1.0) * d2 / s2**2]
         if self.learn_weight:
-            np.subtract(p1[..., None], r1, out=out[..., 2])
-        return out
+            parts.append(p1[..., None] - r1)
+        return np.stack(parts, axis=-1)
 
     def loss(self, x) -> np.ndarray:
         """f = mean of f_i."""
@@ -311,21 +306,20 @@ def isotropic(sde: SDE) -> SDE:
 
 
 def _landscape_pair(sde: SDE, problem, n: int, threads) -> dict:
-    """The landscape on n nodes per axis, and on the grid of every other node
-    ((n + 1) // 2 per axis), whose difference estimates the error of the
-    fine one's costs and phi(O_i); the selected set holds the attractors
-    whose phi is within that estimate of 0 (ties)."""
+    """The landscape on n nodes per axis and on (n + 1) // 2 (every other
+    node for odd n), whose difference estimates the error of the fine one's
+    costs and phi(O_i); the selected set holds the attractors whose phi is
+    within that estimate of 0 (ties)."""
     from .landscape import landscape
 
     O = np.asarray(problem.attractors, dtype=float)
     fine = landscape(sde, problem.grid(n), attractors=O, threads=threads)
     coarse = landscape(sde, problem.grid((n + 1) // 2), attractors=O, threads=threads)
     off = ~np.eye(fine.k, dtype=bool)
-    return {"landscape": fine, "coarse": coarse,
-            "phi_error": float(np.max(np.abs(fine.global_values - coarse.global_values))),
+    phi_error = float(np.max(np.abs(fine.global_values - coarse.global_values)))
+    return {"landscape": fine, "coarse": coarse, "phi_error": phi_error,
             "cost_error": float(np.max(np.abs(fine.direct_costs - coarse.direct_costs)[off])),
-            "selected_set": [int(i) for i in fine.selected_set(
-                float(np.max(np.abs(fine.global_values - coarse.global_values))))]}
+            "selected_set": [int(i) for i in fine.selected_set(phi_error)]}
 
 
 def _run_row(run: mc.LongRun, eta: float, batch_size: int, eps: float, dynamics: str) -> dict:
@@ -397,7 +391,7 @@ def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 1
     model = getattr(problem, "losses", None)
     if not isinstance(model, GaussianMixture1D):
         raise ValueError("selection_study needs an SGD problem (hjqp.models.iris_mixture or iris_two_widths)")
-    if regularisations and not isinstance(model.scale, float):
+    if regularisations and model.scales[0] != model.scales[1]:
         raise ValueError("a regularisation study needs iris_mixture (one common width)")
     sgd = model.sgd(batch_size)
     n = int(grid_nodes or (201 if model.dim == 2 else 41))
@@ -427,7 +421,7 @@ def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 1
     for delta in regularisations:
         from .models import iris_mixture
 
-        p = iris_mixture(model.scale, model.weight, model.learn_weight, regularisation=delta)
+        p = iris_mixture(model.scales[0], model.weight, model.learn_weight, regularisation=delta)
         land = landscape(p.sde, problem.grid(n), attractors=O, threads=threads)
         reg_rows.append({"regularisation": float(delta), "costs": land.costs.tolist(),
                          "global_values": land.global_values.tolist(), "selected": int(land.selected)})

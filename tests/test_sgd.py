@@ -102,12 +102,15 @@ def test_sgd_runs_are_reproducible():
 sklearn = pytest.importorskip("sklearn", reason="the iris data come from scikit-learn")
 
 
-@pytest.mark.parametrize("learn_weight", [False, True])
-def test_mixture_gradients_and_covariance_match_direct_computations(learn_weight):
+@pytest.mark.parametrize("learn_weight, widths", [(False, (0.9, 0.9)), (True, (0.9, 0.9)), (False, (0.5, 1.2)),
+                                                  (True, (1.3, 0.4))])
+def test_mixture_gradients_and_covariance_match_direct_computations(learn_weight, widths):
     from hjqp.sgd import GaussianMixture1D
 
     data = np.array([0.3, 1.1, 1.9, 4.0, 4.4, 5.2, 6.0])
-    model = GaussianMixture1D(data, scale=0.9, weight=0.4, learn_weight=learn_weight)
+    scale = widths[0] if widths[0] == widths[1] else widths
+    model = GaussianMixture1D(data, scale=scale, weight=0.4, learn_weight=learn_weight)
+    assert model.scales == widths
     x = np.array([[1.0, 4.5, 0.2], [3.0, 3.0, -0.5]])[:, :model.dim]
     # per-sample gradients against differences of the per-sample losses
     step = 1e-6
@@ -119,8 +122,9 @@ def test_mixture_gradients_and_covariance_match_direct_computations(learn_weight
         np.testing.assert_allclose(g[..., k], fd, rtol=1e-7, atol=1e-9)
     # the losses themselves, from the densities
     p1 = 1 / (1 + np.exp(-x[0, 2])) if learn_weight else 0.4
-    dens = lambda m: np.exp(-0.5 * ((data - m) / 0.9) ** 2) / (0.9 * np.sqrt(2 * np.pi))  # noqa: E731
-    np.testing.assert_allclose(model.losses(x[0]), -np.log(p1 * dens(x[0, 0]) + (1 - p1) * dens(x[0, 1])))
+    dens = lambda m, s: np.exp(-0.5 * ((data - m) / s) ** 2) / (s * np.sqrt(2 * np.pi))  # noqa: E731
+    np.testing.assert_allclose(model.losses(x[0]), -np.log(p1 * dens(x[0, 0], widths[0])
+                                                            + (1 - p1) * dens(x[0, 1], widths[1])))
     # D: the covariance of the per-sample gradients (1/n), with the SGD's
     # sampled indices giving the same gradients
     sgd = model.sgd(batch_size=3)
@@ -163,6 +167,8 @@ def test_two_widths_model_has_definite_noise_and_the_newton_critical_points():
     problem = hjqp.models.iris_two_widths()
     model = problem.losses
     assert model.scales == (0.4, 1.0)
+    with pytest.raises(ValueError, match="pair"):
+        type(model)(model.data, scale=(0.4, 1.0, 2.0))
     # D is definite on the diagonal, where the common-width model's is singular
     diag = np.linspace(2.0, 5.0, 7)[:, None] * np.ones(2)
     eig = np.linalg.eigvalsh(model.sgd().covariance(diag))
