@@ -307,18 +307,19 @@ def isotropic(sde: SDE) -> SDE:
 
 def _landscape_pair(sde: SDE, problem, n: int, threads) -> dict:
     """The landscape on n nodes per axis and on (n + 1) // 2 (every other
-    node for odd n), whose difference estimates the error of the fine one's
-    costs and phi(O_i); the selected set holds the attractors whose phi is
-    within that estimate of 0 (ties)."""
+    node for odd n). The largest change of a cost V_ij estimates the fine
+    costs' error; since W_i sums k - 1 costs, phi(O_i) = W_i - min W is then
+    uncertain by up to 2 (k - 1) times that, and the selected set holds the
+    attractors whose phi lies within it of 0 (ties)."""
     from .landscape import landscape
 
     O = np.asarray(problem.attractors, dtype=float)
     fine = landscape(sde, problem.grid(n), attractors=O, threads=threads)
     coarse = landscape(sde, problem.grid((n + 1) // 2), attractors=O, threads=threads)
     off = ~np.eye(fine.k, dtype=bool)
-    phi_error = float(np.max(np.abs(fine.global_values - coarse.global_values)))
-    return {"landscape": fine, "coarse": coarse, "phi_error": phi_error,
-            "cost_error": float(np.max(np.abs(fine.direct_costs - coarse.direct_costs)[off])),
+    cost_error = float(np.max(np.abs(fine.direct_costs - coarse.direct_costs)[off]))
+    phi_error = 2 * (fine.k - 1) * cost_error
+    return {"landscape": fine, "coarse": coarse, "cost_error": cost_error, "phi_error": phi_error,
             "selected_set": [int(i) for i in fine.selected_set(phi_error)]}
 
 
@@ -365,8 +366,9 @@ def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 1
 
     - the landscapes of the SGD's SDE (anisotropic D) and of the isotropic
       counterfactual with the same trace (:func:`isotropic`), each also on
-      the grid of every other node: their difference is the error estimate
-      within which minima tie (``selected_set``);
+      the grid of every other node: the change of the costs is their error
+      estimate, and minima whose phi lies within what that allows of 0 tie
+      (``selected_set``);
     - for each learning rate, actual minibatch SGD from the minima in turn:
       the time fraction at each minimum (last core visited) with its
       interval, transitions and rates with Poisson intervals; with
@@ -453,15 +455,16 @@ def study_report(study: dict) -> str:
         costs = "; ".join(f"V{i + 1}{j + 1} = {land.direct_costs[i, j]:.4g}" for i, j in pairs)
         rows.append((f"{name} D", costs, ", ".join(f"{v:.4g}" for v in land.global_values),
                      f"{pair['cost_error']:.2g}", f"{pair['phi_error']:.2g}", _selected(pair)))
-    lines += [f"Landscapes on {n} nodes per axis; the error estimates are the changes from "
-              f"{(n + 1) // 2} nodes per axis, and minima whose phi lies within it of 0 tie:", "",
+    lines += [f"Landscapes on {n} nodes per axis. The cost error is the largest change of a cost from "
+              f"{(n + 1) // 2} nodes per axis; phi(O_i) = W_i - min W, W_i a sum of k - 1 costs, is then "
+              "uncertain by up to 2 (k - 1) times that, and minima whose phi lies within it of 0 tie:", "",
               table(("noise", "transition costs", "phi(O_i)", "cost error", "phi error", "selected"), rows), ""]
     for name, pair in lands.items():
         edge = np.flatnonzero(pair["landscape"].exit_on_edge)
         if len(edge):
-            lines += [f"With {name} noise the basin of " + " and ".join(f"O{i + 1}" for i in edge)
-                      + " reaches the box edge below its exit cost inside the box: the costs hold for this box "
-                      "(paths that leave it are not counted).", ""]
+            lines += [f"With {name} noise, basins that reach the box edge below their exit cost inside the box: "
+                      + ", ".join(f"O{i + 1}" for i in edge)
+                      + " (the costs hold for this box: paths that leave it are not counted).", ""]
     rows = []
     for r in study["rows"]:
         occ = r["occupancy"][0]
