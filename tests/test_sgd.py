@@ -247,6 +247,20 @@ def test_selection_study_writes_a_report(tmp_path):
         selection_study(problem, [0.2], n_steps=10, n_paths=2, grid_nodes=41, regularisations=[1e-2])
 
 
+def test_regularisation_study_of_the_common_width_model(tmp_path):
+    from hjqp.sgd import selection_study, study_report
+
+    problem = hjqp.models.iris_mixture()
+    study = selection_study(problem, [1.0], n_steps=50, n_paths=2, grid_nodes=41, regularisations=[1e-2, 1e-3])
+    rows = study["regularisation"]
+    assert [r["regularisation"] for r in rows] == [1e-2, 1e-3]
+    # the default model is regularised by 1e-3: the same costs as its landscape
+    np.testing.assert_allclose(rows[1]["costs"], study["landscapes"]["anisotropic"]["landscape"].costs)
+    # a larger regularisation adds noise where D is singular: both costs fall
+    assert rows[0]["costs"][0][1] < rows[1]["costs"][0][1] and rows[0]["costs"][1][0] < rows[1]["costs"][1][0]
+    assert "Dependence on the regularisation" in study_report(study)
+
+
 def test_learned_weight_minima_tie(tmp_path):
     # The mirror-symmetric minima of the three-parameter model: the global
     # quasi-potential must report a tie, within its own grid error estimate,
