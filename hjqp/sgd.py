@@ -398,8 +398,8 @@ def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 1
     sgd = model.sgd(batch_size)
     n = int(grid_nodes or (201 if model.dim == 2 else 41))
     O = np.asarray(problem.attractors, dtype=float)
-    lands = {"anisotropic": _landscape_pair(problem.sde, problem, n, threads),
-             "isotropic": _landscape_pair(isotropic(problem.sde), problem, n, threads)}
+    noises = {"anisotropic": problem.sde, "isotropic": isotropic(problem.sde)}
+    lands = {name: _landscape_pair(sde, problem, n, threads) for name, sde in noises.items()}
     if etas is None:
         direct = lands["anisotropic"]["landscape"].direct_costs
         cheapest = float(np.min(direct[~np.eye(len(O), dtype=bool)]))
@@ -411,7 +411,7 @@ def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 1
         run = sgd.long_run(x0, eta, n_steps, O, radius, n_paths, seed=seed)
         rows.append(_run_row(run, eta, batch_size, eps, "minibatch SGD"))
         if gaussian:
-            for name, sde in (("anisotropic", problem.sde), ("isotropic", isotropic(problem.sde))):
+            for name, sde in noises.items():
                 run = mc.long_run(sde, x0, eps, eta, n_steps, O, radius, n_paths, seed=seed)
                 rows.append(_run_row(run, eta, batch_size, eps, f"Gaussian noise, {name} D"))
         for name, pair in lands.items():
@@ -419,10 +419,10 @@ def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 1
                          "dynamics": f"prediction, {name} D", "occupancy": [
                              (float(p), None, None) for p in pair["landscape"].stationary(eps)],
                          "transitions": None, "rates": None})
+    from .models import iris_mixture
+
     reg_rows = []
     for delta in regularisations:
-        from .models import iris_mixture
-
         p = iris_mixture(model.scales[0], model.weight, model.learn_weight, regularisation=delta)
         land = landscape(p.sde, problem.grid(n), attractors=O, threads=threads)
         reg_rows.append({"regularisation": float(delta), "costs": land.costs.tolist(),

@@ -183,11 +183,11 @@ def test_two_widths_model_has_definite_noise_and_the_newton_critical_points():
     assert 0.995 * land.costs[0, 1] < action < 1.02 * land.costs[0, 1]
     # Newton's points are critical points of the loss: a minimum, a minimum
     # and a saddle by the Hessian's signs (from differences of the gradient)
+    sgd = model.sgd()
     for point, negative in [(problem.attractors[0], 0), (problem.attractors[1], 0), (problem.saddles[0], 1)]:
         x = np.array(point)
-        np.testing.assert_allclose(model.sgd().gradient(x), 0.0, atol=1e-10)
-        H = np.array([(model.sgd().gradient(x + e) - model.sgd().gradient(x - e)) / 2e-6
-                      for e in 1e-6 * np.eye(2)])
+        np.testing.assert_allclose(sgd.gradient(x), 0.0, atol=1e-10)
+        H = np.array([(sgd.gradient(x + e) - sgd.gradient(x - e)) / 2e-6 for e in 1e-6 * np.eye(2)])
         assert np.sum(np.linalg.eigvalsh(0.5 * (H + H.T)) < 0) == negative
     # The narrow component on setosa has the lower loss
     assert model.loss(np.array(problem.attractors[0])) < model.loss(np.array(problem.attractors[1]))
