@@ -13,8 +13,11 @@ HJQP_SANITIZE=1 builds it with AddressSanitizer and UndefinedBehaviorSanitizer
 import os
 from glob import glob
 
-from pybind11.setup_helpers import Pybind11Extension, build_ext
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
 from setuptools import setup
+
+# The binding's files compile in parallel (NPY_NUM_BUILD_JOBS=n to choose).
+ParallelCompile("NPY_NUM_BUILD_JOBS").install()
 
 # -ffp-contract=off: no fused multiply-adds behind our back, so results are
 # bit-identical on machines with and without FMA units.
@@ -27,9 +30,9 @@ if os.environ.get("HJQP_SANITIZE", "") not in ("", "0"):
 
 ext = Pybind11Extension(
     "hjqp._core",
-    ["cpp/bindings.cpp"],
+    sorted(glob("cpp/bindings/*.cpp")),
     include_dirs=["cpp/include"],
-    depends=sorted(glob("cpp/include/hjqp/*.hpp")),
+    depends=sorted(glob("cpp/include/hjqp/**/*.hpp", recursive=True) + glob("cpp/bindings/*.hpp")),
     cxx_std=17,
     extra_compile_args=compile_args,
     extra_link_args=link_args,

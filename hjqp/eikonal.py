@@ -217,12 +217,13 @@ def _march(shape_t, spacing, slowness, packed, obstacle, order, narrow, periodic
     plain array: no masked input and no narrow band)."""
     narrow = _narrow(narrow)
     march = _core.eikonal2 if len(shape_t) == 2 else _core.eikonal3
-    values, info = march(spacing, list(shape_t), slowness.ravel(), metric=packed,
-                         obstacle=None if obstacle is None else obstacle.ravel().view(np.uint8),
-                         order=_order(order), max_value=narrow if narrow > 0 else np.inf, periodic=periodic,
-                         **source)
-    if not info["converged"]:
-        warnings.warn(f"the anisotropic sweeps did not settle in {info['sweeps']} sweeps: the result is an "
+    out = march(spacing, list(shape_t), slowness.ravel(), metric=packed,
+                obstacle=None if obstacle is None else obstacle.ravel().view(np.uint8),
+                order=_order(order), max_value=narrow if narrow > 0 else np.inf, periodic=periodic,
+                **source)
+    values = out.values
+    if not out.stats.converged:
+        warnings.warn(f"the anisotropic sweeps did not settle in {out.stats.sweeps} sweeps: the result is an "
                       "upper bound of the scheme's solution", RuntimeWarning, stacklevel=3)
     if not (masked or narrow > 0):
         return values, None

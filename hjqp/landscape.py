@@ -33,13 +33,7 @@ __all__ = [
 ]
 
 
-class FlowStop:
-    """Why a trajectory of x' = b(x) stopped (codes of the kernel)."""
-
-    CAPTURED = _core.FLOW_CAPTURED  #: reached an attractor
-    STALLED = _core.FLOW_STALLED  #: b vanished: an equilibrium or a flat region
-    LEFT_BOX = _core.FLOW_LEFT_BOX  #: crossed the box edge
-    MAX_STEPS = _core.FLOW_MAX_STEPS  #: still moving at the step limit
+FlowStop = _core.FlowStop
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,10 +187,11 @@ def equilibria(sde: SDE, grid: Grid, *, seeds_per_axis: Optional[int] = None, th
     idx = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, d)
     starts = np.asarray(grid.lower) + idx * h
     flow = _flow_ends(grid)
-    ends, reasons, _, _ = flow(
+    flowed = flow(
         np.asarray(grid.lower, float), h, b, np.ascontiguousarray(starts), np.zeros((0, d)),
         threads=n_threads, **_flow_options(grid, scale),
     )
+    ends, reasons = flowed.points, flowed.reasons
     moving = speed.reshape(-1)[np.ravel_multi_index(idx.T, grid.shape)] > 0
     ends = ends[(reasons != FlowStop.LEFT_BOX) & moving]
 
@@ -307,9 +302,10 @@ def basins(sde: SDE, grid: Grid, attractors, *, capture_radius: Optional[float] 
 def _basins(fields: Fields, attractors: np.ndarray, capture: float, threads: int, scale: float):
     grid = fields.grid
     fn = {2: _core.basin_labels2, 3: _core.basin_labels3}[grid.ndim]
-    return fn(np.asarray(grid.lower, float), np.asarray(grid.spacing, float), fields._checked_drift(),
-              np.ascontiguousarray(attractors, dtype=float), threads=threads,
-              **_flow_options(grid, scale, capture))
+    out = fn(np.asarray(grid.lower, float), np.asarray(grid.spacing, float), fields._checked_drift(),
+             np.ascontiguousarray(attractors, dtype=float), threads=threads,
+             **_flow_options(grid, scale, capture))
+    return out.labels, out.reasons
 
 
 def _points(value, d: int, name: str) -> np.ndarray:
@@ -729,11 +725,11 @@ def landscape(
         inside = grid.contains(starts)
         ends = np.full(len(starts), -1)
         if inside.any():
-            _, _, reached, _ = _flow_ends(grid)(
+            reached = _flow_ends(grid)(
                 np.asarray(grid.lower, float), h, fields._checked_drift(),
                 np.ascontiguousarray(starts[inside]), np.ascontiguousarray(O),
                 threads=n_threads, **_flow_options(grid, scale, capture),
-            )
+            ).targets
             ends[inside] = reached
         links = ends.reshape(-1, 2)
 

@@ -131,7 +131,7 @@ class Ball(Domain):
         return self.center + self.radius * np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=-1)
 
     def _native(self, grid):
-        return dict(kind=0, center=self.center, radius=self.radius, lower=self.center,
+        return dict(kind=_core.DomainKind.BALL, center=self.center, radius=self.radius, lower=self.center,
                     upper=self.center + 1.0, level=None)
 
     def __repr__(self):
@@ -179,7 +179,7 @@ class Box(Domain):
         return np.concatenate(out)
 
     def _native(self, grid):
-        return dict(kind=1, center=self.lower, radius=1.0, lower=self.lower, upper=self.upper, level=None)
+        return dict(kind=_core.DomainKind.BOX, center=self.lower, radius=1.0, lower=self.lower, upper=self.upper, level=None)
 
     def __repr__(self):
         return f"Box(lower={tuple(self.lower)}, upper={tuple(self.upper)})"
@@ -258,7 +258,7 @@ class LevelSet(Domain):
         # Outside the box is outside the domain.
         inside_box = np.all((pts > lo) & (pts < hi), axis=-1)
         g = np.where(inside_box, g, np.maximum(g, np.max(np.abs(grid.spacing))))
-        return dict(kind=2, center=lo, radius=1.0, lower=lo, upper=hi, level=np.ascontiguousarray(g))
+        return dict(kind=_core.DomainKind.LEVEL_SET, center=lo, radius=1.0, lower=lo, upper=hi, level=np.ascontiguousarray(g))
 
     def __repr__(self):
         name = getattr(self.g, "__name__", "g")
@@ -740,8 +740,8 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
             native = _native_sde(sde, grid, sigma)  # cached; built anew in another process
             xs = x[first:first + count].copy()
             ids = np.arange(first, first + count, dtype=np.int64)
-            samples, ends, stops, steps = store(native, xs, ids, eps, dt, _u64(seed), 0, n_steps,
-                                                thin, nt)
+            out = store(native, xs, ids, eps, dt, _u64(seed), 0, n_steps, thin, nt)
+            samples, ends, stops, steps = out.samples, out.ends, out.stops, out.steps
             _check_stayed(stops, steps, ends, first, dt)
             if n_steps % thin == 0:
                 samples = np.concatenate([samples, ends[:, None, :]], axis=1)
@@ -765,7 +765,7 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
 
 def _check_stayed(stops, steps, ends, first: int, dt: float) -> None:
     """ValueError naming the first path that left the native engine's grid."""
-    left = stops == _core.PATH_LEFT_GRID
+    left = stops == _core.PathStop.LEFT_GRID
     if left.any():
         i = int(np.flatnonzero(left)[0])
         raise ValueError(
@@ -879,9 +879,10 @@ def _native_exits(run, native, spec, x, first, eps, dt, seed, max_steps, shift, 
     key = _u64(seed)
     while len(active) and n0 < max_steps:
         n1 = _slice_end(n0, max_steps, len(active))
-        ends, stops, at, boundary = run(native, xs[active], (first + active).astype(np.int64), eps, dt,
+        out = run(native, xs[active], (first + active).astype(np.int64), eps, dt,
                                         key, n0, n1, shift=shift, threads=threads, **spec)
-        exited = stops == _core.PATH_EXITED
+        ends, stops, at, boundary = out.ends, out.stops, out.steps, out.boundary
+        exited = stops == _core.PathStop.EXITED
         idx = active[exited]
         steps[idx] = at[exited]
         positions[idx] = boundary[exited]
@@ -1032,7 +1033,8 @@ def _native_long(run, native, x, first, centers, radii, labels, k, histogram, gr
         out = run(native, xs, ids, cores.astype(np.int32), eps, dt, key, n0, n1, centers, radii,
                   labels=labels if tally else None, n_labels=n_labels, histogram=histogram and tally,
                   threads=threads)
-        ends, cores, stops, steps, ms, tr, vi, h = out
+        ends, cores, stops, steps = out.ends, out.cores, out.stops, out.steps
+        ms, tr, vi, h = out.milestones, out.transitions, out.labels, out.histogram
         _check_stayed(stops, steps, ends, first, dt)
         xs = ends
         if tally:

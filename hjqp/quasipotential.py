@@ -17,14 +17,7 @@ from .sde import SDE, Fields
 __all__ = ["QuasiPotential", "local_quasipotential", "UpdateRule"]
 
 
-class UpdateRule:
-    """Codes of :attr:`QuasiPotential.rules`: which rule gave a node its value."""
-
-    UNREACHED = _core.RULE_UNREACHED  #: not reached (value +inf)
-    SEED = _core.RULE_SEED  #: initial data near the attractor
-    JET = _core.RULE_JET  #: the high-order jet update
-    PINNED_JET = _core.RULE_PINNED_JET  #: jet update from an end of the accepted region
-    NEIGHBOUR = _core.RULE_NEIGHBOUR  #: first-order update from the neighbours
+UpdateRule = _core.UpdateRule
 
 
 @dataclass(frozen=True, eq=False)
@@ -231,10 +224,16 @@ def local_quasipotential(
             f"the absorbing region reaches into the initial region of the attractor at "
             f"{fields.describe_node(first)}; keep it further away or lower init_cells"
         )
-    values, grad, rules, info = _march(grid.ndim)(
+    out = _march(grid.ndim)(
         np.asarray(grid.lower), np.asarray(grid.spacing), drift, diffusion,
         nodes, seed_u, seed_g, max_value=float(max_value), absorbing=absorbing, **options,
     )
+    values, grad, rules = out.values, out.gradients, out.rules
+    st = out.stats
+    info = dict(accepted=st.accepted, jet=st.jet, pinned_jet=st.pinned_jet, neighbour=st.neighbour,
+                jet_updates=st.jet_updates)
+    if grid.ndim == 3:
+        info["retraced"] = st.retraced
     if np.isfinite(max_value):
         # The initial region may reach past max_value on coarse grids.
         above = values > max_value
@@ -342,10 +341,11 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
         else:
             local = sde.fields(g, fields.supersample)
         b, dm = local.kernel_arrays()
-        values, grad, _, _ = _march(g.ndim)(
+        fine = _march(g.ndim)(
             np.asarray(g.lower), np.asarray(g.spacing), b, dm, nodes, seed_u, seed_g,
             max_value=2.0 * targets[level - 1], **options,
         )
+        values, grad = fine.values, fine.gradients
         coarse = grids[level - 1]
         nodes = _seed_region(coarse, expansion, targets[level - 1], radii[level - 1])
         # Coarse node -> the fine node at the same place.

@@ -175,11 +175,11 @@ def test_kernel_runs_split_anywhere_in_time_give_the_same_paths():
     x0 = np.zeros((10, 2))
     ids = np.arange(10, dtype=np.int64)
     n = int(_core.EM_STEP_BLOCK) + 5000
-    whole = _core.em_store2(native, x0, ids, EPS, DT, 77, 0, n, 1, 2)[0]
+    whole = _core.em_store2(native, x0, ids, EPS, DT, 77, 0, n, 1, 2).samples
     for k in (1, 4097, int(_core.EM_STEP_BLOCK) - 1, int(_core.EM_STEP_BLOCK) + 3):
         a = _core.em_store2(native, x0, ids, EPS, DT, 77, 0, k, 1, 2)
-        b = _core.em_store2(native, a[1], ids, EPS, DT, 77, k, n, 1, 2)
-        np.testing.assert_array_equal(np.concatenate([a[0], b[0]], axis=1), whole)
+        b = _core.em_store2(native, a.ends, ids, EPS, DT, 77, k, n, 1, 2)
+        np.testing.assert_array_equal(np.concatenate([a.samples, b.samples], axis=1), whole)
 
 
 def test_native_runs_split_in_time_give_the_same_paths(monkeypatch):

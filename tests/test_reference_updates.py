@@ -36,7 +36,8 @@ def test_one_point_update_agrees_with_reference(problem):
             continue
         y, x = X[i, j], X[i + di, j + dj]
         value, grad = ref.one_point_update(y, 0.25, _node(b, dm, i, j), x, _node(b, dm, i + di, j + dj))
-        kv, kg, *_ = _core.one_point_update2(y, 0.25, b[i, j], dm[i, j], x, b[i + di, j + dj], dm[i + di, j + dj])
+        r = _core.one_point_update2(y, 0.25, b[i, j], dm[i, j], x, b[i + di, j + dj], dm[i + di, j + dj])
+        kv, kg = r.value, r.gradient
         assert kv == pytest.approx(value, rel=1e-13, abs=1e-15)
         np.testing.assert_allclose(kg, grad, rtol=1e-11, atol=1e-12)
 
@@ -52,8 +53,8 @@ def test_triangle_update_agrees_with_reference(problem):
         ua, uc = problem.exact(a), problem.exact(c)
         value, _ = ref.triangle_update(a, ua, _node(b, dm, i, j), c, uc, _node(b, dm, i, j + 1), x,
                                        _node(b, dm, i + 1, j))
-        kv, *_ = _core.triangle_update2(a, ua, b[i, j], dm[i, j], c, uc, b[i, j + 1], dm[i, j + 1],
-                                               x, b[i + 1, j], dm[i + 1, j])
+        kv = _core.triangle_update2(a, ua, b[i, j], dm[i, j], c, uc, b[i, j + 1], dm[i, j + 1],
+                                    x, b[i + 1, j], dm[i + 1, j]).value
         assert kv == pytest.approx(value, rel=1e-9, abs=1e-12)
 
 
@@ -78,9 +79,9 @@ def test_jet_update_agrees_with_reference_on_upwind_edges(problem):
         a, c = X[ia, ja], X[ib, jb]
         ua, uc = problem.exact(a), problem.exact(c)
         ga, gc = problem.exact_gradient(a), problem.exact_gradient(c)
-        kv, kg, ks, below, above = _core.jet_update2(
-            np.asarray(grid.lower), np.asarray(grid.spacing), b, dm,
-            ia * n + ja, ua, ga, ib * n + jb, uc, gc, ix * n + jx, s_cross)
+        r = _core.jet_update2(np.asarray(grid.lower), np.asarray(grid.spacing), b, dm,
+                              ia * n + ja, ua, ga, ib * n + jb, uc, gc, ix * n + jx, s_cross)
+        kv, kg, ks, below, above = r.value, r.gradient, r.s, r.below, r.above
         value, grad, s = ref.jet_update(rfields, a, ua, ga, c, uc, gc, x)
         assert not (below or above)
         assert kv == pytest.approx(value, rel=1e-8)

@@ -59,7 +59,8 @@ def _jet_update(problem, x, pts, w0):
     bx, Dx = _corner_fields(problem, x)
     db, dA = _field_derivatives(problem, x)
     u, g = problem.exact(pts), problem.exact_gradient(pts)
-    return _core.triangle_jet_update3(pts, u, g, b, D, x, bx, Dx, db, dA, *w0)
+    r = _core.triangle_jet_update3(pts, u, g, b, D, x, bx, Dx, db, dA, *w0)
+    return r.value, r.gradient, r.s, r.t
 
 
 def test_tetrahedron_update_agrees_with_reference():
@@ -73,8 +74,9 @@ def test_tetrahedron_update_agrees_with_reference():
         u = problem.exact(pts)
         b, D = _corner_fields(problem, pts)
         bx, Dx = _corner_fields(problem, x)
-        value, kg, *_ = _core.tetrahedron_update3(pts[0], u[0], b[0], D[0], pts[1], u[1], b[1], D[1],
-                                                  pts[2], u[2], b[2], D[2], x, bx, Dx)
+        r = _core.tetrahedron_update3(pts[0], u[0], b[0], D[0], pts[1], u[1], b[1], D[1],
+                                      pts[2], u[2], b[2], D[2], x, bx, Dx)
+        value, kg = r.value, r.gradient
         f = [(b[i], np.linalg.inv(D[i])) for i in range(3)]
         expected, y = ref.tetrahedron_update(pts, u, f, x, (bx, np.linalg.inv(Dx)))
         assert value == pytest.approx(expected, rel=1e-9, abs=1e-12)

@@ -7,6 +7,7 @@
 // such initial data itself, from the Lyapunov equation and nested refined
 // grids, for any problem).
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -29,7 +30,8 @@ int main(int argc, char** argv) {
 
   std::vector<double> u(std::size_t(grid.size()));
   std::vector<double> grad(std::size_t(grid.size()) * 2);
-  hjqp::Marcher<2> marcher(fields, u.data(), grad.data(), hjqp::MarchOptions{});
+  std::vector<std::uint8_t> rules(std::size_t(grid.size()));  // hjqp::UpdateRule of each node
+  hjqp::QuasiPotentialMarch<2> marcher(fields, u.data(), grad.data(), rules.data(), hjqp::MarchOptions{});
   for (hjqp::Index i = 0; i < grid.size(); ++i) {
     const hjqp::Vec<2> p = grid.point(grid.unflat(i));
     const double exact = 2 * p[0] * p[0] + p[1] * p[1];

@@ -62,6 +62,36 @@ inline Vec<D> characteristic(const FieldSample<D>& f, const Vec<D>& p) {
   return add<D>(f.drift, mul<D>(f.diffusion, p));
 }
 
+// v / |v|, or 0 where v vanishes.
+template <int D>
+inline Vec<D> direction(const Vec<D>& v) {
+  const double n = norm<D>(v);
+  return n > 1e-300 ? scale<D>(1.0 / n, v) : Vec<D>{};
+}
+
+// The unit start tangent of a path piece along the characteristic's unit
+// direction t, whose chord has the unit direction c: t, or the chord where
+// t vanishes or points away from the end (a guess that far off would start
+// the minimisation far from its minimum).
+template <int D>
+inline Vec<D> start_tangent(const Vec<D>& t, const Vec<D>& c) {
+  return dot<D>(t, c) >= 0.2 ? t : c;
+}
+
+// The angle between a piece's start and arrival tangents.
+template <int D>
+inline double turn_angle(const Vec<D>& vy, const Vec<D>& vx) {
+  return std::acos(std::fmin(1.0, std::fmax(-1.0, dot<D>(vy, vx) / (norm<D>(vy) * norm<D>(vx)))));
+}
+
+// Panels of about `panel_length` (at most 16) for the quadrature along a
+// piece that reaches `reach` from its base: |b|_A has a kink where b
+// vanishes (near a saddle), and one panel can miss much of the action of a
+// long piece that passes it.
+inline int panel_count(double reach, double panel_length) {
+  return int(std::fmin(16.0, std::fmax(1.0, std::ceil(reach / panel_length))));
+}
+
 // Action of the straight segment from y to x by Simpson's rule, with the
 // fields at both ends and at the midpoint.
 template <int D>

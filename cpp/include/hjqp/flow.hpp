@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "hjqp/grid.hpp"
+#include "hjqp/interpolate.hpp"
 #include "hjqp/linalg.hpp"
+#include "hjqp/parallel.hpp"
 
 namespace hjqp {
 
@@ -25,6 +27,9 @@ enum class FlowStop : std::uint8_t {
   LeftBox = 2,   // crossed the box edge
   MaxSteps = 3,  // still moving after the step limit (a cycle, or a very slow approach)
 };
+
+// Trajectories a worker thread claims at a time.
+constexpr Index kFlowBlock = 1024;
 
 struct FlowOptions {
   // Arc length of one step, in units of the smallest grid spacing.
@@ -68,9 +73,11 @@ class Flow {
         throw std::invalid_argument("drift is not finite at " + describe_node(grid, i / D));
   }
 
+  const Grid<D>& grid() const { return grid_; }
+
   Vec<D> drift(const Vec<D>& x) const {
     Vec<D> b{};
-    grid_.for_each_corner(x, [&](Index i, double w) {
+    for_each_corner<D>(grid_, x, [&](Index i, double w) {
       for (int k = 0; k < D; ++k) b[k] += w * drift_[i * D + k];
     });
     return b;
@@ -129,35 +136,42 @@ class Flow {
   FlowOptions options_;
 };
 
-// Run body(i) for i in [0, n) on `threads` threads, in contiguous blocks
-// claimed in order, so that the result does not depend on the thread count.
-// `interrupted` is polled by the calling thread between blocks; when it
-// returns true the remaining blocks are skipped and the function returns true.
-inline bool parallel_for(Index n, int threads, const std::function<void(Index)>& body,
-                         const std::function<bool()>& interrupted = {}) {
-  const Index block = 1024;
-  std::atomic<Index> next{0};
-  std::atomic<bool> stop{false};
-  auto work = [&]() {
-    while (!stop.load()) {
-      const Index first = next.fetch_add(block);
-      if (first >= n) return;
-      const Index last = std::min(n, first + block);
-      for (Index i = first; i < last; ++i) body(i);
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-  // The calling thread works too, and checks for interrupts between blocks.
-  while (!stop.load()) {
-    if (interrupted && interrupted()) stop.store(true);
-    const Index first = next.fetch_add(block);
-    if (first >= n) break;
-    const Index last = std::min(n, first + block);
-    for (Index i = first; i < last; ++i) body(i);
-  }
-  for (std::thread& t : pool) t.join();
-  return stop.load();
+// Follow the flow from each start point (inside the box) on `threads`
+// threads: where it ended (starts.size() * D values), why (FlowStop), the
+// target reached (-1 if none) and the steps taken. True if interrupted.
+template <int D>
+bool flow_ends(const Flow<D>& flow, const std::vector<Vec<D>>& starts, const std::vector<Vec<D>>& targets,
+               double* ends, std::uint8_t* reasons, std::int32_t* reached, std::int64_t* steps, int threads,
+               const std::function<bool()>& interrupted = {}) {
+  for (std::size_t i = 0; i < starts.size(); ++i)
+    if (!flow.grid().inside(starts[i]))
+      throw std::invalid_argument("start point " + std::to_string(i) + " lies outside the box");
+  return parallel_for(
+      Index(starts.size()), threads, kFlowBlock,
+      [&](Index i, int, const std::atomic<bool>&) {
+        const FlowEnd<D> end = flow.follow(starts[std::size_t(i)], targets);
+        for (int k = 0; k < D; ++k) ends[i * D + k] = end.point[k];
+        reasons[i] = std::uint8_t(end.reason);
+        reached[i] = end.target;
+        steps[i] = end.steps;
+      },
+      interrupted);
+}
+
+// Basin labels: the target the flow from each node reaches (-1 if none),
+// and why it stopped, one per node. True if interrupted.
+template <int D>
+bool basin_labels(const Flow<D>& flow, const std::vector<Vec<D>>& targets, std::int32_t* labels,
+                  std::uint8_t* reasons, int threads, const std::function<bool()>& interrupted = {}) {
+  const Grid<D>& grid = flow.grid();
+  return parallel_for(
+      grid.size(), threads, kFlowBlock,
+      [&](Index i, int, const std::atomic<bool>&) {
+        const FlowEnd<D> end = flow.follow(grid.point(grid.unflat(i)), targets);
+        labels[i] = end.target;
+        reasons[i] = std::uint8_t(end.reason);
+      },
+      interrupted);
 }
 
 }  // namespace hjqp

@@ -8,6 +8,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "hjqp/linalg.hpp"
 
@@ -105,29 +106,6 @@ class Grid {
     }
   }
 
-  // Call f(node, weight) for the 2^D corners of the cell containing x
-  // (clamped into the box), with the multilinear interpolation weights.
-  template <class F>
-  void for_each_corner(const Vec<D>& x, F&& f) const {
-    MultiIndex<D> cell;
-    Vec<D> frac;
-    locate(x, cell, frac);
-    const Index base = flat(cell);
-    for (int corner = 0; corner < (1 << D); ++corner) {
-      double w = 1.0;
-      Index i = base;
-      for (int k = 0; k < D; ++k) {
-        if (corner & (1 << k)) {
-          w *= frac[k];
-          i += stride_[k];
-        } else {
-          w *= 1.0 - frac[k];
-        }
-      }
-      f(i, w);
-    }
-  }
-
  private:
   Vec<D> lower_;
   Vec<D> spacing_;
@@ -137,6 +115,28 @@ class Grid {
   Index size_ = 0;
   double min_spacing_ = 0.0;
 };
+
+// The offsets of the 3^D - 1 nodes of the cells around a node, in
+// lexicographic order (first axis slowest): the stencil of the marches'
+// neighbour updates.
+template <int D>
+std::vector<MultiIndex<D>> neighbour_offsets() {
+  int count = 1;
+  for (int k = 0; k < D; ++k) count *= 3;
+  std::vector<MultiIndex<D>> out;
+  for (int c = 0; c < count; ++c) {
+    MultiIndex<D> off;
+    int rest = c;
+    bool centre = true;
+    for (int k = D - 1; k >= 0; --k) {
+      off[k] = rest % 3 - 1;
+      rest /= 3;
+      centre = centre && off[k] == 0;
+    }
+    if (!centre) out.push_back(off);
+  }
+  return out;
+}
 
 // "grid node [i, j]": how error messages name a node.
 template <int D>

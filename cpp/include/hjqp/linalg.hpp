@@ -128,6 +128,19 @@ inline double spd_margin<3>(const Sym<3>& m) {
   return std::fmin(m2, det / (a * d * f));
 }
 
+// The one tolerance of every test for symmetric positive definiteness, in
+// the kernel and in Python (exported as hjqp._core.SPD_TOLERANCE): a matrix
+// counts as SPD when its smallest scaled leading minor (spd_margin) exceeds
+// it. Off-diagonal pairs count as equal when they differ by at most
+// kSymmetryTolerance times the sum of the two diagonal entries.
+constexpr double kSpdTolerance = 1e-13;
+constexpr double kSymmetryTolerance = 1e-10;
+
+template <int D>
+inline bool is_spd(const Sym<D>& m) {
+  return spd_margin<D>(m) > kSpdTolerance;
+}
+
 // Inverse of an SPD matrix (the caller checks definiteness first).
 template <int D>
 inline Sym<D> inverse(const Sym<D>& m);

@@ -21,10 +21,14 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "hjqp/domain.hpp"
 #include "hjqp/grid.hpp"
+#include "hjqp/interpolate.hpp"
 #include "hjqp/linalg.hpp"
+#include "hjqp/parallel.hpp"
 #include "hjqp/random.hpp"
 
 namespace hjqp {
@@ -48,9 +52,6 @@ class SampledSDE {
     for (int k = 0; k < D; ++k) {
       lower_[k] = grid.lower()[k];
       upper_[k] = grid.upper(k);
-      inverse_spacing_[k] = 1.0 / grid.spacing()[k];
-      last_[k] = double(grid.shape()[k] - 1);
-      cells_[k] = grid.shape()[k] - 1;
     }
     for (Index i = 0; i < grid.size(); ++i) {
       double* out = &data_[std::size_t(i) * kSdeValues<D>];
@@ -74,38 +75,21 @@ class SampledSDE {
 
   const Grid<D>& grid() const { return grid_; }
 
-  // b and L at x (multilinear; x is clamped into the box).
+  // b and L at x (multilinear; x is clamped into the box). In 2D the sum
+  // over the cell's corners is unrolled, row by row.
   void at(const Vec<D>& x, double* v) const {
     constexpr int M = kSdeValues<D>;
-    Index base = 0;
-    double frac[D];
-    for (int k = 0; k < D; ++k) {
-      double t = (x[k] - lower_[k]) * inverse_spacing_[k];
-      t = t < 0.0 ? 0.0 : (t > last_[k] ? last_[k] : t);
-      Index c = Index(t);
-      c = c > cells_[k] - 1 ? cells_[k] - 1 : c;
-      frac[k] = t - double(c);
-      base += c * grid_.stride(k);
-    }
-    const double* p = &data_[std::size_t(base) * M];
     if constexpr (D == 2) {
-      const Index s0 = grid_.stride(0) * M;
-      const double a = frac[0], b = frac[1];
-      const double w00 = (1.0 - a) * (1.0 - b), w01 = (1.0 - a) * b, w10 = a * (1.0 - b), w11 = a * b;
+      const CellCorners<2> c = cell_corners<2>(grid_, x);
+      const double* p00 = &data_[std::size_t(c.node[0]) * M];
+      const double* p10 = &data_[std::size_t(c.node[1]) * M];
+      const double* p01 = &data_[std::size_t(c.node[2]) * M];
+      const double* p11 = &data_[std::size_t(c.node[3]) * M];
       for (int m = 0; m < M; ++m)
-        v[m] = w00 * p[m] + w01 * p[M + m] + w10 * p[s0 + m] + w11 * p[s0 + M + m];
+        v[m] = c.weight[0] * p00[m] + c.weight[2] * p01[m] + c.weight[1] * p10[m] + c.weight[3] * p11[m];
     } else {
       for (int m = 0; m < M; ++m) v[m] = 0.0;
-      for (int corner = 0; corner < (1 << D); ++corner) {
-        double w = 1.0;
-        Index off = 0;
-        for (int k = 0; k < D; ++k) {
-          const bool up = corner & (1 << k);
-          w *= up ? frac[k] : 1.0 - frac[k];
-          off += up ? grid_.stride(k) * M : 0;
-        }
-        for (int m = 0; m < M; ++m) v[m] += w * p[off + m];
-      }
+      multilinear<M, D>(grid_, data_.data(), x, v);
     }
   }
 
@@ -119,8 +103,7 @@ class SampledSDE {
  private:
   Grid<D> grid_;
   std::vector<double> data_;
-  Vec<D> lower_{}, upper_{}, inverse_spacing_{}, last_{};
-  MultiIndex<D> cells_{};
+  Vec<D> lower_{}, upper_{};
 };
 
 // L^T n for the packed lower triangle that follows b in v.
@@ -132,110 +115,6 @@ inline Vec<D> sigma_transpose_times(const double* v, const Vec<D>& n) {
     for (int c = 0; c <= r; ++c) out[c] += v[m++] * n[r];
   return out;
 }
-
-// A domain {x : dist(x) > 0} with a signed distance (positive inside) and an
-// outward unit normal near its boundary.
-template <int D>
-struct Domain {
-  enum class Kind { Ball, Box, LevelSet };
-  Kind kind = Kind::Ball;
-  Vec<D> center{};
-  double radius = 0.0;
-  Vec<D> lower{}, upper{};
-  // LevelSet: {g < 0}, g sampled on the SDE's grid (multilinear); nullptr otherwise.
-  const double* g = nullptr;
-  const Grid<D>* grid = nullptr;
-
-  // Signed distance to the boundary (positive inside), and the outward normal.
-  double distance(const Vec<D>& x, Vec<D>& normal) const {
-    switch (kind) {
-      case Kind::Ball: {
-        const Vec<D> y = sub<D>(x, center);
-        const double r = norm<D>(y);
-        for (int k = 0; k < D; ++k) normal[k] = r > 0.0 ? y[k] / r : (k == 0 ? 1.0 : 0.0);
-        return radius - r;
-      }
-      case Kind::Box: {
-        double best = INFINITY;
-        for (int k = 0; k < D; ++k) {
-          const double lo = x[k] - lower[k], hi = upper[k] - x[k];
-          if (lo < best) {
-            best = lo;
-            normal = Vec<D>{};
-            normal[k] = -1.0;
-          }
-          if (hi < best) {
-            best = hi;
-            normal = Vec<D>{};
-            normal[k] = 1.0;
-          }
-        }
-        return best;
-      }
-      case Kind::LevelSet: {
-        if (!grid->inside(x)) {
-          normal = Vec<D>{};
-          normal[0] = 1.0;
-          return -1.0;
-        }
-        double value = 0.0;
-        const Vec<D> grad = level_set_gradient(x, value);
-        const double gn = norm<D>(grad);
-        if (!(gn > 0.0)) {
-          normal = Vec<D>{};
-          normal[0] = 1.0;
-          return value < 0.0 ? INFINITY : -1.0;
-        }
-        for (int k = 0; k < D; ++k) normal[k] = grad[k] / gn;
-        return -value / gn;
-      }
-    }
-    return 0.0;
-  }
-
-  // The nearest boundary point to x (one Newton step for a level set).
-  Vec<D> project(const Vec<D>& x) const {
-    Vec<D> normal{};
-    const double dist = distance(x, normal);
-    if (kind == Kind::Box) {
-      Vec<D> p = x;
-      for (int k = 0; k < D; ++k) p[k] = std::fmin(std::fmax(p[k], lower[k]), upper[k]);
-      for (int k = 0; k < D; ++k)
-        if (normal[k] != 0.0) p[k] = normal[k] > 0.0 ? upper[k] : lower[k];
-      return p;
-    }
-    if (kind == Kind::LevelSet && !std::isfinite(dist)) return x;
-    return axpy<D>(x, dist, normal);
-  }
-
- private:
-  // g and its gradient at x for the multilinear interpolant.
-  Vec<D> level_set_gradient(const Vec<D>& x, double& value) const {
-    MultiIndex<D> cell;
-    Vec<D> frac;
-    grid->locate(x, cell, frac);
-    const Index base = grid->flat(cell);
-    Vec<D> grad{};
-    value = 0.0;
-    for (int corner = 0; corner < (1 << D); ++corner) {
-      Index i = base;
-      double w = 1.0;
-      Vec<D> dw;
-      for (int j = 0; j < D; ++j) dw[j] = 1.0;
-      for (int k = 0; k < D; ++k) {
-        const bool up = corner & (1 << k);
-        if (up) i += grid->stride(k);
-        const double wk = up ? frac[k] : 1.0 - frac[k];
-        w *= wk;
-        for (int j = 0; j < D; ++j) dw[j] *= j == k ? (up ? 1.0 : -1.0) / grid->spacing()[k] : wk;
-      }
-      // dw[k] = d/dx_k of the corner's weight.
-      value += w * g[i];
-      for (int k = 0; k < D; ++k) grad[k] += dw[k] * g[i];
-    }
-    return grad;
-  }
-};
 
 // Core sets: balls around attractors.
 template <int D>
@@ -279,6 +158,8 @@ class EulerMaruyama {
       throw std::invalid_argument("eps must be positive and finite");
     if (!(dt > 0.0) || !std::isfinite(dt)) throw std::invalid_argument("dt must be positive and finite");
   }
+
+  const SampledSDE<D>& sde() const { return sde_; }
 
   // Paths are run in batches of up to kLanes, stepped in turn: one path's
   // steps form a chain of dependent loads and multiplies, and interleaving
@@ -492,36 +373,152 @@ class EulerMaruyama {
   std::uint64_t seed_;
 };
 
-// Run body(i, worker, stop) for i in [0, n) on `threads` worker threads
-// (worker in [0, threads)), items claimed one at a time. The calling thread polls `interrupted` every 20 ms;
-// when it returns true the stop flag is raised and the workers return early.
-// Returns true if interrupted.
-inline bool run_items(Index n, int threads,
-                      const std::function<void(Index, int, const std::atomic<bool>&)>& body,
-                      const std::function<bool()>& interrupted = {}) {
-  if (threads < 1) throw std::invalid_argument("threads must be >= 1");
-  std::atomic<Index> next{0};
-  std::atomic<bool> stop{false};
-  std::atomic<int> running{0};
-  auto work = [&](int worker) {
-    for (;;) {
-      if (stop.load()) break;
-      const Index i = next.fetch_add(1);
-      if (i >= n) break;
-      body(i, worker, stop);
+// The paths of a run: their states, ids, and where and why each stopped.
+// The kernel runs them in batches of EulerMaruyama::kLanes (batch b holds
+// paths [b * kLanes, ...)), the batches in parallel.
+template <int D>
+class PathSet {
+ public:
+  using EM = EulerMaruyama<D>;
+  static constexpr int kLanes = EM::kLanes;
+
+  // Start points (inside the SDE's box) and non-negative path ids (one each).
+  PathSet(const SampledSDE<D>& sde, std::vector<Vec<D>> start, const std::int64_t* ids)
+      : x_(std::move(start)), id_(ids), step_(x_.size(), 0), why_(x_.size(), PathStop::Running) {
+    for (std::size_t i = 0; i < x_.size(); ++i) {
+      if (!sde.grid().inside(x_[i]))
+        throw std::invalid_argument("start point " + std::to_string(i) + " lies outside the grid's box");
+      if (ids[i] < 0) throw std::invalid_argument("path ids must be non-negative");
     }
-    running.fetch_sub(1);
-  };
-  const int workers = int(std::min<Index>(threads, std::max<Index>(n, 1)));
-  running.store(workers);
-  std::vector<std::thread> pool;
-  for (int t = 0; t < workers; ++t) pool.emplace_back(work, t);
-  for (int tick = 1; running.load() > 0; ++tick) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    if (tick % 10 == 0 && interrupted && !stop.load() && interrupted()) stop.store(true);
   }
-  for (std::thread& t : pool) t.join();
-  return stop.load();
+
+  Index size() const { return Index(x_.size()); }
+  Index batches() const { return (size() + kLanes - 1) / kLanes; }
+  Index first(Index batch) const { return batch * kLanes; }
+  // Worker threads for `threads` asked: no more than there are batches.
+  int workers(int threads) const { return int(std::max<Index>(1, std::min<Index>(threads, batches()))); }
+  typename EM::Batch batch(Index b) {
+    const std::size_t i = std::size_t(first(b));
+    return {id_ + i, &x_[i], int(std::min<Index>(kLanes, size() - Index(i))), &step_[i], &why_[i]};
+  }
+
+  // f(batch index, batch, worker, stop) for every batch on `threads`
+  // threads; true if interrupted.
+  template <class F>
+  bool run(int threads, const F& f, const std::function<bool()>& interrupted) {
+    return parallel_for(
+        batches(), threads, 1,
+        [&](Index b, int worker, const std::atomic<bool>& stop) { f(b, batch(b), worker, stop); }, interrupted);
+  }
+
+  const std::vector<Vec<D>>& states() const { return x_; }
+  const std::vector<Index>& steps() const { return step_; }
+  const std::vector<PathStop>& stops() const { return why_; }
+
+ private:
+  std::vector<Vec<D>> x_;
+  const std::int64_t* id_;
+  std::vector<Index> step_;
+  std::vector<PathStop> why_;
+};
+
+inline void check_steps(Index n0, Index n1) {
+  if (n0 < 0 || n1 < n0)
+    throw std::invalid_argument("steps must satisfy 0 <= n0 <= n1, got " + std::to_string(n0) + ", " +
+                                std::to_string(n1));
+}
+
+// Steps [n0, n1) of every path, the states at n0, n0 + thin, ... stored
+// into samples (path-major: size() * ceil((n1 - n0) / thin) * D values).
+// True if interrupted.
+template <int D>
+bool store_paths(const EulerMaruyama<D>& em, PathSet<D>& paths, Index n0, Index n1, Index thin,
+                 double* samples, int threads, const std::function<bool()>& interrupted = {}) {
+  check_steps(n0, n1);
+  if (thin < 1) throw std::invalid_argument("thin must be >= 1");
+  const Index m = (n1 - n0 + thin - 1) / thin;
+  return paths.run(
+      threads,
+      [&](Index b, const auto& batch, int, const std::atomic<bool>& stop) {
+        double* out[PathSet<D>::kLanes];
+        for (int l = 0; l < batch.lanes; ++l) out[l] = samples + (paths.first(b) + l) * m * D;
+        em.store(batch, n0, n1, thin, out, stop);
+      },
+      interrupted);
+}
+
+// Steps [n0, n1) of every path until it exits the domain (see
+// EulerMaruyama::exit), and each path's last state projected onto the
+// domain's boundary into boundary (size() * D). True if interrupted.
+template <int D>
+bool exit_paths(const EulerMaruyama<D>& em, PathSet<D>& paths, Index n0, Index n1, const Domain<D>& domain,
+                double shift, double* boundary, int threads, const std::function<bool()>& interrupted = {}) {
+  check_steps(n0, n1);
+  if (!(shift >= 0.0) || !std::isfinite(shift)) throw std::invalid_argument("shift must be >= 0");
+  const bool stopped = paths.run(
+      threads,
+      [&](Index, const auto& batch, int, const std::atomic<bool>& stop) { em.exit(batch, n0, n1, domain, shift, stop); },
+      interrupted);
+  for (Index i = 0; i < paths.size(); ++i) {
+    const Vec<D> p = domain.project(paths.states()[std::size_t(i)]);
+    for (int k = 0; k < D; ++k) boundary[i * D + k] = p[k];
+  }
+  return stopped;
+}
+
+// What a long run counts, per path and in all: milestone steps
+// (size() x (k + 1)), transitions (size() x k x k), steps per basin label
+// (size() x (n_labels + 1), with labels), and visits per nearest node
+// (grid.size(), with a histogram). The arrays are added to.
+struct Tallies {
+  std::int64_t* milestones;
+  std::int64_t* transitions;
+  std::int64_t* labels = nullptr;
+  std::int64_t* histogram = nullptr;
+};
+
+// Steps [n0, n1) of a long run tallied against the core sets (see
+// EulerMaruyama::tally); core[i] is the last core path i visited (-1 if
+// none), carried between calls; labels: a basin label in [-1, n_labels)
+// per node of the SDE's grid, or nullptr. True if interrupted.
+template <int D>
+bool tally_paths(const EulerMaruyama<D>& em, PathSet<D>& paths, int* core, Index n0, Index n1,
+                 const Cores<D>& cores, const std::int32_t* labels, int n_labels, const Tallies& out,
+                 int threads, const std::function<bool()>& interrupted = {}) {
+  check_steps(n0, n1);
+  const Grid<D>& grid = em.sde().grid();
+  const int k = int(cores.centers.size());
+  if (cores.radii.size() != cores.centers.size()) throw std::invalid_argument("one core radius per centre is needed");
+  for (double r : cores.radii)
+    if (!(r > 0.0)) throw std::invalid_argument("core radii must be positive");
+  for (Index i = 0; i < paths.size(); ++i)
+    if (core[i] < -1 || core[i] >= k) throw std::invalid_argument("core indices must lie in [-1, k)");
+  if (labels) {
+    if (n_labels < 0) throw std::invalid_argument("n_labels must be >= 0");
+    for (Index i = 0; i < grid.size(); ++i)
+      if (labels[i] < -1 || labels[i] >= n_labels)
+        throw std::invalid_argument("labels must lie in [-1, n_labels) at " + describe_node(grid, i));
+  }
+  const int L = labels ? n_labels : 0;
+  std::vector<Counts> counts(std::size_t(paths.size()));
+  for (Index i = 0; i < paths.size(); ++i)
+    counts[std::size_t(i)] = {out.milestones + i * (k + 1), out.transitions + i * k * k,
+                              labels ? out.labels + i * (L + 1) : nullptr};
+  // One histogram per worker, added up at the end.
+  const int workers = paths.workers(threads);
+  std::vector<std::vector<std::int64_t>> histograms(std::size_t(out.histogram ? workers : 0),
+                                                    std::vector<std::int64_t>(std::size_t(grid.size()), 0));
+  const bool stopped = paths.run(
+      workers,
+      [&](Index b, const auto& batch, int worker, const std::atomic<bool>& stop) {
+        const std::size_t i = std::size_t(paths.first(b));
+        em.tally(batch, &core[i], n0, n1, cores, labels, L, &counts[i],
+                 out.histogram ? histograms[std::size_t(worker)].data() : nullptr, stop);
+      },
+      interrupted);
+  for (const auto& part : histograms)
+    for (Index j = 0; j < grid.size(); ++j) out.histogram[j] += part[std::size_t(j)];
+  return stopped;
 }
 
 }  // namespace hjqp

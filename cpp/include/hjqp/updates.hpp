@@ -25,6 +25,7 @@
 #include "hjqp/action.hpp"
 #include "hjqp/fields.hpp"
 #include "hjqp/linalg.hpp"
+#include "hjqp/optimise.hpp"
 
 namespace hjqp {
 
@@ -40,181 +41,6 @@ struct UpdateResult {
   bool t_above = false; // the minimum lies beyond t = 1
   double turn = 0.0;    // angle between the path's start and arrival tangents
 };
-
-struct Minimum {
-  double s;
-  double f;
-  bool below;
-  bool above;
-};
-
-// Minimise a function on [0, 1]: the best of five equally spaced samples,
-// then golden-section search between its neighbours (for the triangle
-// update, whose cost need not be convex in s). A minimum at an end point is
-// reported through `below` / `above`.
-template <class F>
-Minimum minimise_on_unit_interval(const F& f) {
-  double best_s = 0.0, best_f = f(0.0);
-  for (int k = 1; k <= 4; ++k) {
-    const double fk = f(0.25 * k);
-    if (fk < best_f) best_f = fk, best_s = 0.25 * k;
-  }
-  constexpr double ratio = 0.61803398874989485;  // (sqrt(5) - 1) / 2
-  double lo = std::fmax(best_s - 0.25, 0.0), hi = std::fmin(best_s + 0.25, 1.0);
-  double c = hi - ratio * (hi - lo), d = lo + ratio * (hi - lo);
-  double fc = f(c), fd = f(d);
-  while (hi - lo > 1e-9) {
-    if (fc < fd) {
-      hi = d, d = c, fd = fc;
-      c = hi - ratio * (hi - lo), fc = f(c);
-    } else {
-      lo = c, c = d, fc = fd;
-      d = lo + ratio * (hi - lo), fd = f(d);
-    }
-  }
-  if (fc < best_f) best_f = fc, best_s = c;
-  if (fd < best_f) best_f = fd, best_s = d;
-  return Minimum{best_s, best_f, best_s <= 0.0, best_s >= 1.0};
-}
-
-// The Newton step d solving (H + lambda I) d = -g, with the least lambda
-// >= 0 (from a geometric sequence) that makes the matrix positive definite.
-// False if none does (H not finite).
-template <int N>
-bool newton_step(const double (&H)[N][N], const double (&g)[N], double (&d)[N]) {
-  double scale = 0.0;
-  for (int i = 0; i < N; ++i) scale = std::fmax(scale, std::fabs(H[i][i]));
-  if (!(scale > 0.0) || !std::isfinite(scale)) return false;
-  for (double lambda = 0.0; lambda <= 1e6 * scale; lambda = lambda > 0.0 ? 10 * lambda : 1e-8 * scale) {
-    double L[N][N] = {};
-    bool ok = true;
-    for (int i = 0; i < N && ok; ++i)
-      for (int j = 0; j <= i && ok; ++j) {
-        double sum = H[i][j] + (i == j ? lambda : 0.0);
-        for (int k = 0; k < j; ++k) sum -= L[i][k] * L[j][k];
-        if (i == j) {
-          ok = sum > 0.0;
-          if (ok) L[i][i] = std::sqrt(sum);
-        } else {
-          L[i][j] = sum / L[j][j];
-        }
-      }
-    if (!ok) continue;
-    double y[N];
-    for (int i = 0; i < N; ++i) {
-      double sum = -g[i];
-      for (int k = 0; k < i; ++k) sum -= L[i][k] * y[k];
-      y[i] = sum / L[i][i];
-    }
-    for (int i = N - 1; i >= 0; --i) {
-      double sum = y[i];
-      for (int k = i + 1; k < N; ++k) sum -= L[k][i] * d[k];
-      d[i] = sum / L[i][i];
-    }
-    return true;
-  }
-  return false;
-}
-
-// Minimise a smooth function of N variables from a good first guess by
-// Newton's method with a central-difference gradient and Hessian (steps
-// `step`), Levenberg damping where the Hessian is not positive definite,
-// steps bounded by `max_step`, backtracking, and every iterate mapped into
-// the feasible set by `project(v)` (in place).
-// A step that moves every variable by less than `tolerance` is the last:
-// Newton's quadratic convergence makes the next one negligible.
-// Returns the minimiser found; `fmin` receives its value.
-template <int N, class F, class Project>
-std::array<double, N> newton_minimise_in(const F& f, std::array<double, N> v,
-                                         const std::array<double, N>& step,
-                                         const std::array<double, N>& tolerance,
-                                         const std::array<double, N>& max_step, double& fmin,
-                                         int max_iterations, const Project& project) {
-  double f0 = f(v);
-  double H[N][N] = {};
-  bool have_hessian = false;
-  for (int it = 0; it < max_iterations; ++it) {
-    double g[N], fp[N], fm[N], d[N];
-    for (int i = 0; i < N; ++i) {
-      std::array<double, N> w = v;
-      w[i] = v[i] + step[i];
-      fp[i] = f(w);
-      w[i] = v[i] - step[i];
-      fm[i] = f(w);
-      g[i] = (fp[i] - fm[i]) / (2 * step[i]);
-    }
-    // Near the minimum the last Hessian tells, from the new gradient alone,
-    // whether one more step would still move: if not, stop here without
-    // forming the Hessian again.
-    if (have_hessian && newton_step<N>(H, g, d)) {
-      bool tiny = true;
-      for (int i = 0; i < N; ++i) tiny = tiny && std::fabs(d[i]) < tolerance[i];
-      if (tiny) {
-        // Take that last step on the quadratic model.
-        double decrease = 0.0;
-        for (int i = 0; i < N; ++i) decrease += 0.5 * g[i] * d[i];
-        for (int i = 0; i < N; ++i) v[i] += d[i];
-        project(v);
-        f0 += decrease;
-        break;
-      }
-    }
-    for (int i = 0; i < N; ++i) H[i][i] = (fp[i] - 2 * f0 + fm[i]) / (step[i] * step[i]);
-    for (int i = 0; i < N; ++i)
-      for (int j = i + 1; j < N; ++j) {
-        std::array<double, N> w = v;
-        w[i] += step[i];
-        w[j] += step[j];
-        H[i][j] = H[j][i] = (f(w) - fp[i] - fp[j] + f0) / (step[i] * step[j]);
-      }
-    have_hessian = true;
-    if (!newton_step<N>(H, g, d)) break;
-    double shrink = 1.0;
-    for (int i = 0; i < N; ++i)
-      if (std::fabs(d[i]) > max_step[i]) shrink = std::fmin(shrink, max_step[i] / std::fabs(d[i]));
-    bool moved = false, converged = false;
-    for (int attempt = 0; attempt < 4 && !moved; ++attempt, shrink *= 0.5) {
-      std::array<double, N> w = v;
-      for (int i = 0; i < N; ++i) w[i] = v[i] + shrink * d[i];
-      project(w);
-      const double fw = f(w);
-      if (fw <= f0) {
-        converged = true;
-        for (int i = 0; i < N; ++i) converged = converged && std::fabs(w[i] - v[i]) < tolerance[i];
-        v = w;
-        f0 = fw;
-        moved = true;
-      }
-    }
-    if (!moved || converged) break;
-  }
-  fmin = f0;
-  return v;
-}
-
-// newton_minimise_in with the first `Bounded` variables kept in [0, 1].
-template <int N, int Bounded = 1, class F>
-std::array<double, N> newton_minimise(const F& f, const std::array<double, N>& v,
-                                      const std::array<double, N>& step,
-                                      const std::array<double, N>& tolerance,
-                                      const std::array<double, N>& max_step, double& fmin,
-                                      int max_iterations = 5) {
-  return newton_minimise_in<N>(f, v, step, tolerance, max_step, fmin, max_iterations,
-                               [](std::array<double, N>& w) {
-                                 for (int i = 0; i < Bounded; ++i) w[i] = std::fmin(std::fmax(w[i], 0.0), 1.0);
-                               });
-}
-
-// Euclidean projection of (u, v) onto the triangle u, v >= 0, u + v <= 1.
-inline void project_to_simplex(std::array<double, 2>& w) {
-  if (w[0] + w[1] > 1.0) {
-    const double d = 0.5 * (w[0] + w[1] - 1.0);
-    w[0] -= d;
-    w[1] -= d;
-  }
-  w[0] = std::fmin(std::fmax(w[0], 0.0), 1.0);
-  w[1] = std::fmin(std::fmax(w[1], 0.0), 1.0);
-}
 
 // One-point update along the straight segment from node y to node x.
 template <int D>
@@ -348,8 +174,7 @@ class JetUpdate {
             double panel_length = std::numeric_limits<double>::infinity())
       : a_(a), b_(b), x_(x), fx_(fx), interpolate_(interpolate) {
     edge_ = sub<D>(b.point, a.point);
-    const double reach = norm<D>(sub<D>(x, axpy<D>(a.point, 0.5, edge_)));
-    panels_ = int(std::fmin(16.0, std::fmax(1.0, std::ceil(reach / panel_length))));
+    panels_ = panel_count(norm<D>(sub<D>(x, axpy<D>(a.point, 0.5, edge_))), panel_length);
     da_ = dot<D>(a.gradient, edge_);
     db_ = dot<D>(b.gradient, edge_);
   }
@@ -370,8 +195,7 @@ class JetUpdate {
     r.above = v[0] >= 1.0;
     const Base base = at(v[0]);
     const CubicPiece<D> piece = piece_at(base, v[1], v[2]);
-    r.turn = std::acos(std::fmin(1.0, std::fmax(-1.0, dot<D>(piece.vy, piece.vx) /
-                                                        (norm<D>(piece.vy) * norm<D>(piece.vx)))));
+    r.turn = turn_angle<D>(piece.vy, piece.vx);
     const double delta = 1e-4 * norm<D>(sub<D>(x_, piece.y));
     for (int k = 0; k < D; ++k) {
       CubicPiece<D> plus = piece, minus = piece;
@@ -435,12 +259,7 @@ class JetUpdate {
                       (-6 * s2 + 6 * s0) * b_.value + (3 * s2 - 2 * s0) * db_;
     Vec<D> g = lerp<D>(a_.gradient, b_.gradient, s0);
     g = axpy<D>(g, (du - dot<D>(g, edge_)) / dot<D>(edge_, edge_), edge_);
-    Vec<D> t = characteristic<D>(base.fields, g);
-    const double tn = norm<D>(t);
-    // Where the characteristic speed vanishes the direction is free: chord.
-    t = tn > 1e-300 ? scale<D>(1.0 / tn, t) : c;
-    // A guess pointing away from x would start Newton far from the minimum.
-    if (dot<D>(t, c) < 0.2) t = c;
+    const Vec<D> t = start_tangent<D>(direction<D>(characteristic<D>(base.fields, g)), c);
     ta_ = t;
     tb_ = mirrored_tangent<D>(t, c);
     na_ = {-ta_[1], ta_[0]};
@@ -510,8 +329,7 @@ class TriangleJetUpdate {
     e1_ = sub<D>(tri.point[1], tri.point[0]);
     e2_ = sub<D>(tri.point[2], tri.point[0]);
     const Vec<D> centre = scale<D>(1.0 / 3.0, add<D>(add<D>(tri.point[0], tri.point[1]), tri.point[2]));
-    const double reach = norm<D>(sub<D>(x, centre));
-    panels_ = int(std::fmin(16.0, std::fmax(1.0, std::ceil(reach / panel_length))));
+    panels_ = panel_count(norm<D>(sub<D>(x, centre)), panel_length);
     for (int i = 0; i < 3; ++i) {
       u_[i] = tri.value[i] - tri.value[0];
       for (int j = 0; j < 3; ++j)
@@ -569,8 +387,7 @@ class TriangleJetUpdate {
         r.gradient[k] += weight * (turns * p[k] + moves * lagrangian_change<D>(f, v, df[std::size_t(k)]));
     }
     for (int k = 0; k < D; ++k) r.gradient[k] /= 3.0 * m;
-    const Vec<D> vy = piece.vy, vx = piece.vx;
-    r.turn = std::acos(std::fmin(1.0, std::fmax(-1.0, dot<D>(vy, vx) / (norm<D>(vy) * norm<D>(vx)))));
+    r.turn = turn_angle<D>(piece.vy, piece.vx);
     return r;
   }
 
@@ -607,10 +424,7 @@ class TriangleJetUpdate {
     const Vec<D> chord = sub<D>(z, b.point);
     const double len = norm<D>(chord);
     const Vec<D> c = scale<D>(1.0 / len, chord);
-    Vec<D> t = b.tangent;
-    // A characteristic pointing away from x, or none (b = 0 and g = 0):
-    // the chord.
-    if (!(dot<D>(t, c) >= 0.2)) t = c;
+    const Vec<D> t = start_tangent<D>(b.tangent, c);
     return {b.point, z, scale<D>(len, t), scale<D>(len, mirrored_tangent<D>(t, c))};
   }
 
@@ -633,9 +447,7 @@ class TriangleJetUpdate {
       g = axpy<D>(g, l[i], tri_.gradient[i]);
     }
     b.value = u;
-    const Vec<D> t = characteristic<D>(b.fields, g);
-    const double tn = norm<D>(t);
-    b.tangent = tn > 1e-300 ? scale<D>(1.0 / tn, t) : Vec<D>{};
+    b.tangent = direction<D>(characteristic<D>(b.fields, g));
     return b;
   }
 
@@ -648,6 +460,60 @@ class TriangleJetUpdate {
   int panels_ = 1;
   double u_[3];
   double slope_[3][3];  // grad U_i . (p_j - p_i)
+};
+
+// Fields affine over the tetrahedron spanned by a point x and a triangle
+// of points: the barycentric interpolant of their samples at the four
+// vertices, and its derivatives (differences over unit steps, exact for an
+// affine field up to rounding). An `Interpolate` for TriangleJetUpdate
+// under which the update can be compared with a reference that uses the
+// same fields.
+class TetrahedronFields {
+ public:
+  TetrahedronFields(const Vec<3>& x, const FieldSample<3>& fx, const JetTriangle<3>& tri) : x_(x), fx_(fx) {
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) m_[r][c] = tri.point[c][r] - x[r];
+    for (int c = 0; c < 3; ++c) fields_[c] = tri.fields[c];
+  }
+
+  FieldSample<3> operator()(const Vec<3>& p, std::array<FieldSample<3>, 3>* gradient) const {
+    const FieldSample<3> f = at(p);
+    if (gradient)
+      for (int k = 0; k < 3; ++k) {
+        Vec<3> q = p;
+        q[k] += 1.0;
+        const FieldSample<3> g = at(q);
+        for (int c = 0; c < FieldSample<3>::size; ++c) (*gradient)[std::size_t(k)].data()[c] = g.data()[c] - f.data()[c];
+      }
+    return f;
+  }
+
+ private:
+  static double det3(const double (&a)[3][3]) {
+    return a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
+           a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]);
+  }
+
+  // Weights of the triangle's vertices at p (Cramer's rule for m w = p - x).
+  FieldSample<3> at(const Vec<3>& p) const {
+    const double det = det3(m_);
+    double w[3];
+    for (int c = 0; c < 3; ++c) {
+      double mc[3][3];
+      for (int r = 0; r < 3; ++r)
+        for (int k = 0; k < 3; ++k) mc[r][k] = k == c ? p[r] - x_[r] : m_[r][k];
+      w[c] = det3(mc) / det;
+    }
+    FieldSample<3> f = fx_;
+    for (int k = 0; k < FieldSample<3>::size; ++k)
+      for (int c = 0; c < 3; ++c) f.data()[k] += w[c] * (fields_[c].data()[k] - fx_.data()[k]);
+    return f;
+  }
+
+  Vec<3> x_;
+  FieldSample<3> fx_;
+  FieldSample<3> fields_[3];
+  double m_[3][3];
 };
 
 }  // namespace hjqp

@@ -1,14 +1,11 @@
-// The ordered march for the quasi-potential: a Dijkstra-like label-setting
-// method in the family of ordered line integral methods (OLIMs, Dahiya &
-// Cameron 2018) that marches the 1-jet (U, grad U).
-//
-// Nodes are Far, Considered (in the heap with a tentative value) or
-// Accepted. Each step accepts the Considered node x of least tentative value
-// and settles it in two stages.
+// The quasi-potential's update rule for the ordered march (ordered_march.hpp),
+// in the family of ordered line integral methods (OLIMs, Dahiya & Cameron
+// 2018): it marches the 1-jet (U, grad U). When the node x of least
+// tentative value is accepted it is settled in two stages.
 //
 // 1. Settle. The characteristic through x is traced backwards in steps of h
 //    (midpoint rule) through the direction field b + D grad U of the
-//    accepted 1-jets, and x is updated by the jet rule (update.hpp) from the
+//    accepted 1-jets, and x is updated by the jet rule (updates.hpp) from the
 //    first grid edge (3D: half cell face) the trace crosses whose nodes are
 //    accepted and on which the update has an interior minimum. Because the update's own minimiser
 //    places the path, the trace only has to find the right edge. Tracing as
@@ -29,6 +26,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -41,15 +39,11 @@
 #include "hjqp/action.hpp"
 #include "hjqp/fields.hpp"
 #include "hjqp/grid.hpp"
-#include "hjqp/heap.hpp"
-#include "hjqp/update.hpp"
+#include "hjqp/interpolate.hpp"
+#include "hjqp/ordered_march.hpp"
+#include "hjqp/updates.hpp"
 
 namespace hjqp {
-
-// Absorbed: a node of an absorbing region (set_absorbing) once its value is
-// known. It keeps that value but is never used to update other nodes, so the
-// front does not pass through the region.
-enum class NodeState : std::uint8_t { Far = 0, Considered = 1, Accepted = 2, Absorbed = 3 };
 
 // Which rule gave an accepted node its value.
 enum class UpdateRule : std::uint8_t {
@@ -59,6 +53,11 @@ enum class UpdateRule : std::uint8_t {
   PinnedJet = 3,  // jet update whose minimum sits at an end of the accepted edge
   Neighbour = 4,  // one-point / triangle update from the neighbours
 };
+
+// The ranges the options must lie in (checked here and, with these same
+// numbers, by the Python wrapper).
+constexpr double kUpdateRadiusRange[2] = {1.0, 1e4};
+constexpr double kMaxTurnRange[2] = {1e-3, 1.5};
 
 struct MarchOptions {
   // How far (in cells of the smallest spacing) characteristics are traced.
@@ -81,57 +80,38 @@ struct MarchStats {
   Index retraced = 0;     // nodes traced a second time (3D)
 };
 
-// Thrown when the interrupt check asks the march to stop.
-class Interrupted : public std::runtime_error {
- public:
-  Interrupted() : std::runtime_error("march interrupted") {}
-};
-
 template <int D>
-class Marcher {
-  static_assert(D == 2 || D == 3, "the marcher works on 2D and 3D grids");
+class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
+  static_assert(D == 2 || D == 3, "the quasi-potential march works on 2D and 3D grids");
+  using Base = OrderedMarch<D, QuasiPotentialMarch<D>>;
+  friend Base;
+  using Base::grid_;
+  using Base::state_;
+  using Base::values_;
 
  public:
-  // values (size) and gradients (size * D) are written in place; they and
-  // the fields must outlive the marcher.
-  Marcher(const SampledFields<D>& fields, double* values, double* gradients,
-          const MarchOptions& options = {})
-      : grid_(fields.grid()),
+  // values (size), gradients (size * D) and rules (size: the UpdateRule of
+  // each node) are written in place; they and the fields must outlive the
+  // march.
+  QuasiPotentialMarch(const SampledFields<D>& fields, double* values, double* gradients,
+                      std::uint8_t* rules, const MarchOptions& options = {})
+      : Base(fields.grid(), values, options.max_value, options.check_interval),
         fields_(fields),
-        values_(values),
         gradients_(gradients),
+        rules_(rules),
         options_(options),
-        state_(std::size_t(grid_.size()), NodeState::Far),
-        rule_(std::size_t(grid_.size()), UpdateRule::Unreached),
-        parent_(std::size_t(grid_.size()), -1),
-        heap_(values, grid_.size()),
-        min_cos_turn_(std::cos(options.max_turn)) {
-    if (!(options.update_radius >= 1.0 && options.update_radius <= 1e4))
+        parent_(std::size_t(fields.grid().size()), -1),
+        min_cos_turn_(std::cos(options.max_turn)),
+        stencil_(neighbour_offsets<D>()) {
+    if (!(options.update_radius >= kUpdateRadiusRange[0] && options.update_radius <= kUpdateRadiusRange[1]))
       throw std::invalid_argument("update_radius must lie in [1, 1e4], got " +
                                   std::to_string(options.update_radius));
-    if (!(options.max_turn > 0.0 && options.max_turn <= 1.5))
-      throw std::invalid_argument("max_turn must lie in (0, 1.5] radians, got " +
+    if (!(options.max_turn >= kMaxTurnRange[0] && options.max_turn <= kMaxTurnRange[1]))
+      throw std::invalid_argument("max_turn must lie in [0.001, 1.5] radians, got " +
                                   std::to_string(options.max_turn));
-    if (std::isnan(options.max_value)) throw std::invalid_argument("max_value is NaN");
-    if (options.check_interval < 1) throw std::invalid_argument("check_interval must be >= 1");
-    const double inf = std::numeric_limits<double>::infinity();
     for (Index i = 0; i < grid_.size(); ++i) {
-      values_[i] = inf;
       for (int k = 0; k < D; ++k) gradients_[i * D + k] = 0.0;
-    }
-    // The 3^D - 1 nodes of the surrounding cells, in lexicographic order.
-    int count = 1;
-    for (int k = 0; k < D; ++k) count *= 3;
-    for (int c = 0; c < count; ++c) {
-      MultiIndex<D> off;
-      int rest = c;
-      bool centre = true;
-      for (int k = D - 1; k >= 0; --k) {
-        off[k] = rest % 3 - 1;
-        rest /= 3;
-        centre = centre && off[k] == 0;
-      }
-      if (!centre) stencil_.push_back(off);
+      rules_[i] = std::uint8_t(UpdateRule::Unreached);
     }
   }
 
@@ -146,11 +126,10 @@ class Marcher {
       if (!std::isfinite(gradient[k]))
         throw std::invalid_argument("seed gradient at " + describe_node(grid_, node) +
                                     " must be finite");
-    if (state_[std::size_t(node)] != NodeState::Accepted) seeds_.push_back(node);
     values_[node] = value;
     set_gradient(node, gradient);
-    state_[std::size_t(node)] = NodeState::Accepted;
-    rule_[std::size_t(node)] = UpdateRule::Seed;
+    rules_[node] = std::uint8_t(UpdateRule::Seed);
+    Base::accept_seed(node);
   }
 
   // Nodes with mask[i] != 0 absorb the front: they receive a value but do
@@ -163,44 +142,17 @@ class Marcher {
   // `interrupted` is polled every options.check_interval acceptances; when
   // it returns true the march stops by throwing Interrupted.
   MarchStats run(const std::function<bool()>& interrupted = {}) {
-    if (seeds_.empty()) throw std::invalid_argument("the march needs at least one seed node");
     if (absorbing_)
-      for (Index s : seeds_)
+      for (Index s : Base::seeds())
         if (absorbing_[s])
           throw std::invalid_argument("seed " + describe_node(grid_, s) +
                                       " lies in the absorbing region");
-    for (Index s : seeds_) propagate(s);
-    Index since_check = 0;
-    while (!heap_.empty()) {
-      const Index x = heap_.top();
-      if (values_[x] > options_.max_value) break;
-      heap_.pop();
-      settle(x);
-      ++stats_.accepted;
-      if (absorbing_ && absorbing_[x]) {
-        state_[std::size_t(x)] = NodeState::Absorbed;
-      } else {
-        state_[std::size_t(x)] = NodeState::Accepted;
-        propagate(x);
-      }
-      if (++since_check >= options_.check_interval) {
-        since_check = 0;
-        if (interrupted && interrupted()) throw Interrupted();
-      }
-    }
-    // Whatever was left in the heap above max_value is not reached.
-    const double inf = std::numeric_limits<double>::infinity();
-    while (!heap_.empty()) {
-      const Index x = heap_.pop();
-      values_[x] = inf;
-      set_gradient(x, Vec<D>{});
-      state_[std::size_t(x)] = NodeState::Far;
-    }
+    Base::march([&interrupted]() { return interrupted && interrupted(); });
+    stats_.accepted = Base::accepted();
     return stats_;
   }
 
-  NodeState state(Index node) const { return state_[std::size_t(node)]; }
-  UpdateRule rule(Index node) const { return rule_[std::size_t(node)]; }
+  UpdateRule rule(Index node) const { return UpdateRule(rules_[node]); }
   const MarchStats& stats() const { return stats_; }
 
  private:
@@ -213,6 +165,8 @@ class Marcher {
   // cos(10 degrees): a settled direction this far from the guessed one
   // triggers a second trace (3D).
   static constexpr double kRetraceCos = 0.984807753012208;
+  // Base simplices a walk along a grid line or plane visits at most.
+  static constexpr int kMaxHops = 6;
 
   Vec<D> gradient(Index i) const {
     Vec<D> g;
@@ -223,6 +177,10 @@ class Marcher {
     for (int k = 0; k < D; ++k) gradients_[i * D + k] = g[k];
   }
   bool accepted(Index i) const { return state_[std::size_t(i)] == NodeState::Accepted; }
+
+  // The march's hooks.
+  bool absorbs(Index x) const { return absorbing_ && absorbing_[x]; }
+  void unreach(Index x) { set_gradient(x, Vec<D>{}); }
 
   // Stage 2.
   void propagate(Index from) {
@@ -244,8 +202,7 @@ class Marcher {
       if (predicted < values_[x]) {
         values_[x] = predicted;
         parent_[std::size_t(x)] = std::int32_t(from);
-        state_[std::size_t(x)] = NodeState::Considered;
-        heap_.push_or_decrease(x);
+        Base::lowered(x);
       }
     }
   }
@@ -265,7 +222,7 @@ class Marcher {
   bool direction_at(const Vec<D>& p, Vec<D>& t) const {
     Vec<D> b{}, dg{};
     double wsum = 0.0;
-    grid_.for_each_corner(p, [&](Index i, double w) {
+    for_each_corner<D>(grid_, p, [&](Index i, double w) {
       b = axpy<D>(b, w, fields_.drift(i));
       if (!accepted(i)) return;
       w += 1e-12;  // a corner at zero weight still counts when it is the only one
@@ -279,7 +236,7 @@ class Marcher {
 
   bool touches_absorbing(const Vec<D>& p) const {
     bool touches = false;
-    grid_.for_each_corner(p, [&](Index i, double) { touches = touches || absorbing_[i] != 0; });
+    for_each_corner<D>(grid_, p, [&](Index i, double) { touches = touches || absorbing_[i] != 0; });
     return touches;
   }
 
@@ -323,7 +280,7 @@ class Marcher {
     // to the attractor.
     values_[x] = std::fmax(best.value, 0.0);
     set_gradient(x, best.gradient);
-    rule_[std::size_t(x)] = rule;
+    rules_[x] = std::uint8_t(rule);
   }
 
   // Trace the characteristic back from x (see the file comment). Returns
@@ -410,9 +367,41 @@ class Marcher {
                                                                 : UpdateRule::Neighbour;
   }
 
-  // Jet update of x from the edge of grid line `line` (normal to axis a)
-  // that contains the crossing point z, moving along the line while the
-  // minimum lies off the edge and the next edge is accepted.
+  // Jet updates of x from the base simplices of a grid line (2D: its edges)
+  // or plane (3D: half cell faces) that a traced characteristic crossed:
+  // from the simplex that holds the crossing, while the update's minimum
+  // lies on the simplex's boundary, on to the simplex across it if its
+  // nodes are accepted. `update()` gives the jet update from the current
+  // simplex and the least value at its nodes; `next(r, hop, best)` moves to
+  // the next simplex (Step::Moved) or ends the walk with its verdict; a walk
+  // that uses all its hops ends with `exhausted(best)`.
+  enum class Step { Moved, Interior, Pinned };
+
+  template <class Update, class Next, class Exhausted>
+  LineResult walk(const Update& update, const Next& next, const Exhausted& exhausted, UpdateResult<D>& result) {
+    UpdateResult<D> best;
+    Step step = Step::Moved;
+    for (int hop = 0; hop < kMaxHops && step == Step::Moved; ++hop) {
+      auto [r, lowest] = update();
+      ++stats_.jet_updates;
+      // The action is non-negative, so U(x) is at least U at the base
+      // point, which is at least the least node value up to O(h^2). The
+      // interpolated base value can dip below that by O(h |grad U error|)
+      // where grad U is poor (on the far side of a saddle, where U is flat
+      // along the flow lines that converge on the next attractor), and such
+      // dips would accumulate.
+      r.value = std::fmax(r.value, lowest);
+      if (r.value < best.value) best = r;
+      step = next(r, hop, best);
+    }
+    result = best;
+    if (step == Step::Moved) step = exhausted(best);
+    return step == Step::Interior ? LineResult::Interior : LineResult::Pinned;
+  }
+
+  // 2D: jet updates of x from the edges of grid line `line` (normal to axis
+  // a), starting from the one that contains the crossing point z and
+  // moving in one direction along the line.
   LineResult update_from_line(Index x, const MultiIndex<D>& mx, const Vec<D>& px, int a,
                               Index line, const Vec<D>& z, UpdateResult<D>& result) {
     const int o = 1 - a;
@@ -433,47 +422,43 @@ class Marcher {
     double s0 = std::fmin(std::fmax(q - double(j), 0.0), 1.0);
     const FieldSample<D> fx = fields_.at(x);
     auto interpolate = [this](const Vec<D>& p, int count) { return fields_.cubic(p, count); };
-    int moved = 0;  // -1 / +1 once the search moves along the line
-    UpdateResult<D> line_best;
-    for (int hop = 0; hop < 6; ++hop) {
+    int moved = 0;  // -1 / +1 once the walk moves along the line
+    auto update = [&]() {
       MultiIndex<D> ma = m, mb = m;
       ma[o] = j;
       mb[o] = j + 1;
       const Index ia = grid_.flat(ma), ib = grid_.flat(mb);
       const JetNode<D> ja{grid_.point(ma), values_[ia], gradient(ia)};
       const JetNode<D> jb{grid_.point(mb), values_[ib], gradient(ib)};
-      JetUpdate<D, decltype(interpolate)> update(ja, jb, px, fx, interpolate,
-                                                 kPanelCells * grid_.min_spacing());
-      UpdateResult<D> r = update.solve(s0);
-      ++stats_.jet_updates;
-      // The action is non-negative, so U(x) is at least U at the base point,
-      // which is at least min(U_a, U_b) up to O(h^2). The Hermite base value
-      // can dip below that by O(h |grad U error|) where grad U is poor (on
-      // the far side of a saddle, where U is flat along the flow lines that
-      // converge on the next attractor), and such dips would accumulate.
-      r.value = std::fmax(r.value, std::fmin(ja.value, jb.value));
-      if (r.value < line_best.value) line_best = r;
+      JetUpdate<D, decltype(interpolate)> u(ja, jb, px, fx, interpolate, kPanelCells * grid_.min_spacing());
+      return std::make_pair(u.solve(s0), std::fmin(ja.value, jb.value));
+    };
+    auto verdict = [](const UpdateResult<D>& best) {
+      return best.below || best.above ? Step::Pinned : Step::Interior;
+    };
+    auto next = [&](const UpdateResult<D>& r, int, const UpdateResult<D>& best) {
       if (r.below && moved <= 0 && edge_accepted(j - 1)) {
         --j;
         s0 = 1.0;
         moved = -1;
-      } else if (r.above && moved >= 0 && edge_accepted(j + 1)) {
+        return Step::Moved;
+      }
+      if (r.above && moved >= 0 && edge_accepted(j + 1)) {
         ++j;
         s0 = 0.0;
         moved = 1;
-      } else {
-        break;
+        return Step::Moved;
       }
-    }
-    result = line_best;
-    return (line_best.below || line_best.above) ? LineResult::Pinned : LineResult::Interior;
+      return verdict(best);
+    };
+    return walk(update, next, verdict, result);
   }
 
-  // Triangle jet update of x (3D) from grid plane `line` (normal to axis
+  // 3D: triangle jet updates of x from grid plane `line` (normal to axis
   // a), crossed by the traced characteristic at z. The base triangle is a
   // half of the cell face that contains z, split along either diagonal,
   // whose three nodes are accepted (a face often has one node still
-  // downwind). While the minimum lies on an edge, the search moves to the
+  // downwind). While the minimum lies on an edge, the walk moves to the
   // triangle across it (the node opposite, reflected through the edge's
   // midpoint, is a grid node), never back. The update counts as interior
   // (a minimum over the plane) when it lies inside a triangle or on the
@@ -528,9 +513,7 @@ class Marcher {
       return fields_.linear_action(p, gradient);
     };
     JetTriangle<D> jt3;
-    UpdateResult<D> plane_best;
-    bool interior = false;
-    for (int hop = 0; hop < 6; ++hop) {
+    auto update = [&]() {
       double lowest = std::numeric_limits<double>::infinity();
       for (int v = 0; v < 3; ++v) {
         const Index n = flat(tri[std::size_t(v)]);
@@ -540,40 +523,30 @@ class Marcher {
         jt3.fields[v] = fields_.at(n);
         lowest = std::fmin(lowest, values_[n]);
       }
-      UpdateResult<D> r = TriangleJetUpdate<D, decltype(interpolate)>(
-                              jt3, px, fx, dfx, interpolate, kPanelCells3 * grid_.min_spacing())
-                              .solve(w[0], w[1]);
-      ++stats_.jet_updates;
-      // As in 2D: U(x) is at least U at the base point, at least the least
-      // vertex value up to O(h^2); the cubic base can dip below that where
-      // the gradients are poor.
-      r.value = std::fmax(r.value, lowest);
-      if (r.value < plane_best.value) plane_best = r;
+      return std::make_pair(TriangleJetUpdate<D, decltype(interpolate)>(
+                                jt3, px, fx, dfx, interpolate, kPanelCells3 * grid_.min_spacing())
+                                .solve(w[0], w[1]),
+                            lowest);
+    };
+    auto next = [&](const UpdateResult<D>& r, int hop, const UpdateResult<D>& best) {
       // Which vertex's barycentric coordinate vanishes at the minimum.
       const int k = r.above ? 0 : r.below ? 1 : r.t_below ? 2 : -1;
-      if (k < 0) {
-        interior = r.value <= plane_best.value;
-        break;
-      }
-      // After a hop vertex 0 is the new one and its opposite edge the way
-      // back: a minimum there is one on both sides of that edge (or at a
-      // vertex of it), a minimum over the plane, not a boundary of the
-      // accepted region.
-      if (hop > 0 && k == 0) {
-        interior = r.value <= plane_best.value;
-        break;
-      }
+      // Inside the triangle; or, after a hop (vertex 0 is the new one and
+      // its opposite edge the way back), on that edge or at a vertex of it:
+      // a minimum on both sides of the edge, over the plane, not a boundary
+      // of the accepted region.
+      if (k < 0 || (hop > 0 && k == 0)) return r.value <= best.value ? Step::Interior : Step::Pinned;
       const int i1 = (k + 1) % 3, i2 = (k + 2) % 3;
       const Node2 q{tri[std::size_t(i1)][0] + tri[std::size_t(i2)][0] - tri[std::size_t(k)][0],
                     tri[std::size_t(i1)][1] + tri[std::size_t(i2)][1] - tri[std::size_t(k)][1]};
-      if (!usable(q)) break;
+      if (!usable(q)) return Step::Pinned;
       const double l[3] = {1.0 - r.s - r.t, r.s, r.t};
       w[0] = l[i1];
       w[1] = l[i2];
       tri = {q, tri[std::size_t(i1)], tri[std::size_t(i2)]};
-    }
-    result = plane_best;
-    return interior ? LineResult::Interior : LineResult::Pinned;
+      return Step::Moved;
+    };
+    return walk(update, next, [](const UpdateResult<D>&) { return Step::Pinned; }, result);
   }
 
   // Derivatives of the drift and metric at node m along each axis: central
@@ -709,19 +682,14 @@ class Marcher {
     return best;
   }
 
-  const Grid<D>& grid_;
   const SampledFields<D>& fields_;
-  double* values_;
   double* gradients_;
+  std::uint8_t* rules_;
   MarchOptions options_;
-  std::vector<NodeState> state_;
   const std::uint8_t* absorbing_ = nullptr;
-  std::vector<UpdateRule> rule_;
   std::vector<std::int32_t> parent_;
-  IndexedHeap heap_;
   double min_cos_turn_;  // cos(options_.max_turn)
   std::vector<MultiIndex<D>> stencil_;
-  std::vector<Index> seeds_;
   MarchStats stats_;
 };
 

@@ -1,10 +1,10 @@
-// Fast marching for eikonal equations
+// The eikonal solver: fast marching for
 //     |grad u|_{M(x)^{-1}} = s(x),    i.e.  grad u^T M(x)^{-1} grad u = s(x)^2,
 // whose solution is the least Riemannian length  int s(psi) |psi'|_M ds  of
 // the paths from the source: M is the metric tensor (SPD), s the slowness
 // (1 / speed). It is the Freidlin-Wentzell action of action.hpp with the
 // drift term replaced by this Riemannian one, and the same ordered march
-// (Dijkstra-like acceptance of the least tentative value) solves it; only
+// (ordered_march.hpp) solves it; only
 // the local update differs, and it is cheap enough here to be exact.
 //
 // Two local updates:
@@ -42,13 +42,14 @@
 #include <string>
 #include <vector>
 
+#include "hjqp/eikonal/simplex.hpp"
 #include "hjqp/grid.hpp"
-#include "hjqp/heap.hpp"
 #include "hjqp/linalg.hpp"
+#include "hjqp/optimise.hpp"
+#include "hjqp/ordered_march.hpp"
 
 namespace hjqp {
 
-enum class EikonalState : std::uint8_t { Far = 0, Considered = 1, Accepted = 2, Obstacle = 3 };
 
 template <int D>
 struct EikonalOptions {
@@ -74,111 +75,14 @@ struct EikonalStats {
                            // (false when max_sweeps ran out or is 0)
 };
 
-// Point-source factor T0(x) = slowness |x - source|_metric.
 template <int D>
-struct PointFactor {
-  Vec<D> source{};
-  double slowness = 1.0;
-  Sym<D> metric{};
-
-  double value(const Vec<D>& x) const {
-    const Vec<D> q = sub<D>(x, source);
-    return slowness * std::sqrt(form<D>(metric, q, q));
-  }
-};
-
-namespace detail {
-
-// Closed-form minimum over the relative interior of a simplex of
-//     f(mu) = u0 + delta . mu + s |p0 + E mu|_M,
-// mu in R^n (n = 1, 2), the segment y(mu) -> x having the vector
-// p0 + E mu. With G = E^T M E, the norm is least at mu_n = -G^{-1} E^T M p0,
-// where its square is k^2; writing mu = mu_n - t G^{-1} delta, stationarity
-// gives t = k / sqrt(s^2 - m) with m = delta^T G^{-1} delta, and no interior
-// minimum when m >= s^2 (u rises across the simplex faster than s allows).
-// Returns false when the minimiser leaves the simplex.
-template <int N, int D>
-inline bool simplex_minimiser(const Vec<D>& p0, const std::array<Vec<D>, N>& e, const Sym<D>& metric,
-                              double s, const std::array<double, N>& delta, std::array<double, N>& mu) {
-  mu.fill(std::numeric_limits<double>::quiet_NaN());
-  std::array<Vec<D>, N> me;
-  for (int a = 0; a < N; ++a) me[a] = mul<D>(metric, e[a]);
-  double g[N][N], r[N];
-  for (int a = 0; a < N; ++a) {
-    r[a] = dot<D>(me[a], p0);
-    for (int b = 0; b < N; ++b) g[a][b] = dot<D>(me[a], e[b]);
-  }
-  const double c = form<D>(metric, p0, p0);
-  double gi[N][N];
-  if constexpr (N == 1) {
-    if (!(g[0][0] > 0.0)) return false;
-    gi[0][0] = 1.0 / g[0][0];
-  } else {
-    const double det = g[0][0] * g[1][1] - g[0][1] * g[1][0];
-    if (!(det > 1e-14 * g[0][0] * g[1][1])) return false;
-    gi[0][0] = g[1][1] / det;
-    gi[1][1] = g[0][0] / det;
-    gi[0][1] = gi[1][0] = -g[0][1] / det;
-  }
-  double mu_n[N], gd[N], k2 = c, m = 0.0;
-  for (int a = 0; a < N; ++a) {
-    mu_n[a] = 0.0;
-    gd[a] = 0.0;
-    for (int b = 0; b < N; ++b) {
-      mu_n[a] -= gi[a][b] * r[b];
-      gd[a] += gi[a][b] * delta[b];
-    }
-  }
-  for (int a = 0; a < N; ++a) {
-    k2 += mu_n[a] * r[a];
-    m += delta[a] * gd[a];
-  }
-  if (!(m < s * s)) return false;
-  const double t = std::sqrt(std::fmax(k2, 0.0) / (s * s - m));
-  // mu is the minimiser over the simplex's plane, inside or not. One on
-  // the boundary up to rounding is moved onto it: the neighbouring
-  // simplices may reject it by the same rounding.
-  constexpr double slack = 1e-12;
-  double total = 0.0;
-  bool inside = true;
-  for (int a = 0; a < N; ++a) {
-    mu[a] = mu_n[a] - t * gd[a];
-    inside = inside && mu[a] >= -slack;
-    total += mu[a];
-  }
-  if (!inside || !(total <= 1.0 + slack)) return false;
-  total = 0.0;
-  for (int a = 0; a < N; ++a) total += (mu[a] = std::fmax(mu[a], 0.0));
-  if (total > 1.0)
-    for (int a = 0; a < N; ++a) mu[a] /= total;
-  return true;
-}
-
-// Value, gradient and Hessian of n(v) = |v|_M.
-template <int D>
-struct NormJet {
-  double value;
-  Vec<D> gradient;
-  Sym<D> hessian;
-};
-
-template <int D>
-inline NormJet<D> norm_jet(const Sym<D>& metric, const Vec<D>& v) {
-  NormJet<D> j;
-  const Vec<D> mv = mul<D>(metric, v);
-  j.value = std::sqrt(dot<D>(v, mv));
-  j.gradient = scale<D>(1.0 / j.value, mv);
-  for (int a = 0; a < D; ++a)
-    for (int b = a; b < D; ++b)
-      j.hessian[sym_index<D>(a, b)] = (metric[sym_index<D>(a, b)] - j.gradient[a] * j.gradient[b]) / j.value;
-  return j;
-}
-
-}  // namespace detail
-
-template <int D>
-class EikonalMarcher {
-  static_assert(D == 2 || D == 3, "the eikonal marcher works on 2D and 3D grids");
+class EikonalMarch : public OrderedMarch<D, EikonalMarch<D>> {
+  static_assert(D == 2 || D == 3, "the eikonal march works on 2D and 3D grids");
+  using Base = OrderedMarch<D, EikonalMarch<D>>;
+  friend Base;
+  using Base::grid_;
+  using Base::state_;
+  using Base::values_;
   static constexpr int S = sym_size<D>;
   // Factored ring updates try the simplices on which the linear
   // interpolant of u has no interior minimum within this many cells of a
@@ -191,28 +95,21 @@ class EikonalMarcher {
   // isotropic update), one packed SPD matrix (constant) or size() of them.
   // obstacle: nullptr or size() flags (nonzero: never reached). values is
   // written in place. All must outlive the marcher.
-  EikonalMarcher(const Grid<D>& grid, const double* slowness, bool slowness_constant,
-                 const double* metric, bool metric_constant, const std::uint8_t* obstacle,
-                 double* values, const EikonalOptions<D>& options = {})
-      : grid_(grid),
+  EikonalMarch(const Grid<D>& grid, const double* slowness, bool slowness_constant,
+               const double* metric, bool metric_constant, const std::uint8_t* obstacle,
+               double* values, const EikonalOptions<D>& options = {})
+      : Base(grid, values, options.max_value, options.check_interval),
         slowness_(slowness),
         slowness_step_(slowness_constant ? 0 : 1),
         metric_(metric),
         metric_step_(metric_constant ? 0 : S),
-        values_(values),
-        options_(options),
-        state_(std::size_t(grid.size()), EikonalState::Far),
-        heap_(values, grid.size()) {
+        options_(options) {
     if (options.order != 1 && options.order != 2)
       throw std::invalid_argument("order must be 1 or 2, got " + std::to_string(options.order));
-    if (std::isnan(options.max_value)) throw std::invalid_argument("max_value is NaN");
     if (options.max_sweeps < 0) throw std::invalid_argument("max_sweeps must be >= 0");
-    if (options.check_interval < 1) throw std::invalid_argument("check_interval must be >= 1");
-    const double inf = std::numeric_limits<double>::infinity();
-    for (Index i = 0; i < grid.size(); ++i) {
-      values_[i] = inf;
-      if (obstacle && obstacle[i]) state_[std::size_t(i)] = EikonalState::Obstacle;
-    }
+    if (obstacle)
+      for (Index i = 0; i < grid.size(); ++i)
+        if (obstacle[i]) state_[std::size_t(i)] = NodeState::Obstacle;
     if (metric_) build_ring();
   }
 
@@ -227,8 +124,7 @@ class EikonalMarcher {
   void seed(Index node, double value) {
     check_seed(node, value);
     values_[node] = value;
-    state_[std::size_t(node)] = EikonalState::Accepted;
-    seeds_.push_back(node);
+    Base::accept_seed(node);
   }
 
   // A point source at x0 (anywhere in the box): the march solves for
@@ -243,7 +139,7 @@ class EikonalMarcher {
     if (!grid_.inside(x0)) throw std::invalid_argument("the point source lies outside the grid");
     if (!(s0 > 0.0) || !std::isfinite(s0))
       throw std::invalid_argument("the slowness at the point source must be positive and finite");
-    if (!(spd_margin<D>(m0) > 1e-14)) throw std::invalid_argument("the metric at the point source is not SPD");
+    if (!is_spd<D>(m0)) throw std::invalid_argument("the metric at the point source is not SPD");
     factor_ = PointFactor<D>{x0, s0, m0};
     factored_ = true;
     tau_.assign(std::size_t(grid_.size()), 1.0);
@@ -266,15 +162,14 @@ class EikonalMarcher {
         rest /= len;
       }
       const Index node = grid_.flat(m);
-      if (state_[std::size_t(node)] != EikonalState::Far) continue;
+      if (state_[std::size_t(node)] != NodeState::Far) continue;
       const Vec<D> y = grid_.point(m);
       const Vec<D> v = sub<D>(y, x0);
       const double t0 = factor_.value(y);
       const double u = 0.5 * (t0 + slowness(node) * std::sqrt(form<D>(metric(node), v, v)));
       values_[node] = u;
       tau_[std::size_t(node)] = t0 > 0.0 ? u / t0 : 1.0;
-      state_[std::size_t(node)] = EikonalState::Accepted;
-      seeds_.push_back(node);
+      Base::accept_seed(node);
       any = true;
     }
     if (!any) throw std::invalid_argument("the point source is surrounded by obstacles");
@@ -285,37 +180,19 @@ class EikonalMarcher {
   template <class Check>
   EikonalStats run(const Check& interrupted) {
     EikonalStats stats;
-    stats.accepted = Index(seeds_.size());
-    for (Index node : seeds_) propagate(node);
-    Index since_check = 0;
-    while (!heap_.empty()) {
-      const Index node = heap_.top();
-      if (values_[node] > options_.max_value) break;
-      heap_.pop();
-      state_[std::size_t(node)] = EikonalState::Accepted;
-      ++stats.accepted;
-      propagate(node);
-      if (++since_check >= options_.check_interval) {
-        since_check = 0;
-        if (interrupted()) throw EikonalInterrupted();
-      }
-    }
-    // Beyond the narrow band: tentative values are not solutions.
-    while (!heap_.empty()) {
-      const Index node = heap_.pop();
-      values_[node] = std::numeric_limits<double>::infinity();
-      state_[std::size_t(node)] = EikonalState::Far;
-    }
+    Base::march(interrupted);
+    stats.accepted = Index(Base::seeds().size()) + Base::accepted();
     if (metric_) sweep(stats, interrupted);
     return stats;
   }
 
-  class EikonalInterrupted : public std::runtime_error {
-   public:
-    EikonalInterrupted() : std::runtime_error("eikonal march interrupted") {}
-  };
-
  private:
+  // The march's hooks: the updates offer values to the neighbours of an
+  // accepted node; nothing is left to do when a node is accepted.
+  void settle(Index) {}
+  bool absorbs(Index) const { return false; }
+  void unreach(Index) {}
+
   double slowness(Index i) const { return slowness_[i * slowness_step_]; }
   Sym<D> metric(Index i) const {
     Sym<D> m;
@@ -336,7 +213,7 @@ class EikonalMarcher {
     if (!(value >= 0.0) || !std::isfinite(value))
       throw std::invalid_argument("seed value at " + describe_node<D>(grid_, node) +
                                   " must be finite and >= 0");
-    if (state_[std::size_t(node)] == EikonalState::Obstacle)
+    if (state_[std::size_t(node)] == NodeState::Obstacle)
       throw std::invalid_argument("seed at " + describe_node<D>(grid_, node) + " is an obstacle");
   }
 
@@ -373,11 +250,11 @@ class EikonalMarcher {
   // on |u| on both sides at once, and a difference across the interface
   // would mix the two.
   bool usable(Index x, Index j) const {
-    return j >= 0 && state_[std::size_t(j)] == EikonalState::Accepted && same_side(x, j);
+    return j >= 0 && state_[std::size_t(j)] == NodeState::Accepted && same_side(x, j);
   }
   // Inside the grid and neither accepted nor an obstacle.
   bool open(Index j) const {
-    return j >= 0 && (state_[std::size_t(j)] == EikonalState::Far || state_[std::size_t(j)] == EikonalState::Considered);
+    return j >= 0 && (state_[std::size_t(j)] == NodeState::Far || state_[std::size_t(j)] == NodeState::Considered);
   }
   bool same_side(Index x, Index j) const {
     return side_.empty() || side_[std::size_t(j)] == 0 || side_[std::size_t(j)] == side_[std::size_t(x)];
@@ -386,8 +263,7 @@ class EikonalMarcher {
   void offer(Index node, double u) {
     if (u < values_[node]) {
       values_[node] = u;
-      if (state_[std::size_t(node)] == EikonalState::Far) state_[std::size_t(node)] = EikonalState::Considered;
-      heap_.push_or_decrease(node);
+      Base::lowered(node);
     }
   }
 
@@ -398,8 +274,8 @@ class EikonalMarcher {
         for (int step = -1; step <= 1; step += 2) {
           const Index j = along(node, m, k, step);
           if (j < 0) continue;
-          const EikonalState st = state_[std::size_t(j)];
-          if (st == EikonalState::Far || st == EikonalState::Considered) axis_update(j);
+          const NodeState st = state_[std::size_t(j)];
+          if (st == NodeState::Far || st == NodeState::Considered) axis_update(j);
         }
       return;
     }
@@ -409,8 +285,8 @@ class EikonalMarcher {
       for (int k = 0; k < D; ++k) back[k] = -ring_[r][k];
       const Index x = offset(node, m, back);
       if (x < 0) continue;
-      const EikonalState st = state_[std::size_t(x)];
-      if (st != EikonalState::Far && st != EikonalState::Considered) continue;
+      const NodeState st = state_[std::size_t(x)];
+      if (st != NodeState::Far && st != NodeState::Considered) continue;
       const double u = ring_update(x, int(r), false);
       if (factored_ && u < values_[x]) tau_[std::size_t(x)] = u / factor_.value(grid_.point(grid_.unflat(x)));
       offer(x, u);
@@ -495,7 +371,7 @@ class EikonalMarcher {
         // signed distance is smooth there (level-set data only; x is not
         // a seed, so j1 lies on its side).
         const Index j2 = along(x, m, k, 2 * step);
-        if (j2 >= 0 && state_[std::size_t(j2)] == EikonalState::Accepted) {
+        if (j2 >= 0 && state_[std::size_t(j2)] == NodeState::Accepted) {
           const double v2 = same_side(x, j2) ? values_[j2] : -values_[j2];
           if (v2 <= values_[j1]) {
             alpha = 1.5;
@@ -524,8 +400,7 @@ class EikonalMarcher {
     // the least of successive estimates would bias the march low.
     values_[x] = t0 * best;
     if (factored_) tau_[std::size_t(x)] = best;
-    state_[std::size_t(x)] = EikonalState::Considered;
-    heap_.push_or_update(x);
+    Base::changed(x);
   }
 
   // --- Anisotropic update over the ring of surrounding nodes -------------
@@ -536,25 +411,18 @@ class EikonalMarcher {
   // under each of its members, so that when a node is accepted only the
   // simplices holding it are evaluated.
   void build_ring() {
-    int count = 1;
-    for (int k = 0; k < D; ++k) count *= 3;
     auto index_of = [](const std::array<int, D>& o) {
       int c = 0;
       for (int k = 0; k < D; ++k) c = 3 * c + (o[k] + 1);
       return c;
     };
+    int count = 1;
+    for (int k = 0; k < D; ++k) count *= 3;
     std::vector<int> ring_of_code(std::size_t(count), -1);
-    for (int c = 0; c < count; ++c) {
+    for (const MultiIndex<D>& off : neighbour_offsets<D>()) {
       std::array<int, D> o;
-      int rest = c;
-      bool centre = true;
-      for (int k = D - 1; k >= 0; --k) {
-        o[k] = rest % 3 - 1;
-        rest /= 3;
-        centre = centre && o[k] == 0;
-      }
-      if (centre) continue;
-      ring_of_code[std::size_t(c)] = int(ring_.size());
+      for (int k = 0; k < D; ++k) o[k] = int(off[k]);
+      ring_of_code[std::size_t(index_of(o))] = int(ring_.size());
       ring_.push_back(o);
     }
     std::vector<std::array<int, 3>> tri;
@@ -616,8 +484,8 @@ class EikonalMarcher {
       j = offset(x, m, ring_[std::size_t(q)]);
       if (j < 0) return false;
       if (!same_side(x, j)) return false;
-      return all ? (state_[std::size_t(j)] != EikonalState::Obstacle && std::isfinite(values_[j]))
-                 : state_[std::size_t(j)] == EikonalState::Accepted;
+      return all ? (state_[std::size_t(j)] != NodeState::Obstacle && std::isfinite(values_[j]))
+                 : state_[std::size_t(j)] == NodeState::Accepted;
     };
     auto vec_to_x = [&](int q) {
       Vec<D> p;
@@ -634,16 +502,16 @@ class EikonalMarcher {
     };
     if (all) {
       for (std::size_t q = 0; q < ring_.size(); ++q) consider_point(int(q));
-      for (const auto& e : all_edges_) consider_simplex<2>(x, sx, mx, xq, e, member, vec_to_x, best);
+      for (const auto& e : all_edges_) consider_simplex<2>(sx, mx, xq, e, member, vec_to_x, best);
       if constexpr (D == 3)
-        for (const auto& t : all_triangles_) consider_simplex<3>(x, sx, mx, xq, t, member, vec_to_x, best);
+        for (const auto& t : all_triangles_) consider_simplex<3>(sx, mx, xq, t, member, vec_to_x, best);
       return best;
     }
     consider_point(r);
-    for (const auto& e : edges_of_[std::size_t(r)]) consider_simplex<2>(x, sx, mx, xq, e, member, vec_to_x, best);
+    for (const auto& e : edges_of_[std::size_t(r)]) consider_simplex<2>(sx, mx, xq, e, member, vec_to_x, best);
     if constexpr (D == 3)
       for (const auto& t : triangles_of_[std::size_t(r)])
-        consider_simplex<3>(x, sx, mx, xq, t, member, vec_to_x, best);
+        consider_simplex<3>(sx, mx, xq, t, member, vec_to_x, best);
     return best;
   }
 
@@ -653,7 +521,7 @@ class EikonalMarcher {
   // linear interpolant of tau, minimised by Newton from the closed-form
   // minimiser of the linear interpolant of u).
   template <int K, class Member, class VecToX>
-  void consider_simplex(Index x, double sx, const Sym<D>& mx, const Vec<D>& xq,
+  void consider_simplex(double sx, const Sym<D>& mx, const Vec<D>& xq,
                         const std::array<int, K>& q, const Member& member, const VecToX& vec_to_x,
                         double& best) {
     constexpr int N = K - 1;
@@ -759,15 +627,7 @@ class EikonalMarcher {
                        dt0[a] * dtau[std::size_t(b)] + dtau[std::size_t(a)] * dt0[b] +
                        s * form<D>(nv.hessian, e[std::size_t(a)], e[std::size_t(b)]);
       std::array<double, N> step;
-      if constexpr (N == 1) {
-        if (!(hess[0][0] > 0.0)) break;
-        step[0] = -grad[0] / hess[0][0];
-      } else {
-        const double det = hess[0][0] * hess[1][1] - hess[0][1] * hess[1][0];
-        if (!(hess[0][0] > 0.0) || !(det > 0.0)) break;
-        step[0] = -(hess[1][1] * grad[0] - hess[0][1] * grad[1]) / det;
-        step[1] = -(hess[0][0] * grad[1] - hess[1][0] * grad[0]) / det;
-      }
+      if (!exact_newton_step<N>(hess, grad, step)) break;
       // Any point of the simplex gives an upper bound of its minimum: the
       // step is shortened to stay inside (a minimum on the boundary is the
       // boundary simplices' business).
@@ -796,7 +656,7 @@ class EikonalMarcher {
   template <class Check>
   void sweep(EikonalStats& stats, const Check& interrupted) {
     std::vector<char> seed(std::size_t(grid_.size()), 0);
-    for (Index node : seeds_) seed[std::size_t(node)] = 1;
+    for (Index node : Base::seeds()) seed[std::size_t(node)] = 1;
     const MultiIndex<D>& n = grid_.shape();
     Index since_check = 0;
     int quiet = 0;  // consecutive sweeps that changed nothing
@@ -813,7 +673,7 @@ class EikonalMarcher {
           if (dir & (1 << k)) mk = n[k] - 1 - mk;
           x += mk * grid_.stride(k);
         }
-        if (seed[std::size_t(x)] || state_[std::size_t(x)] == EikonalState::Obstacle ||
+        if (seed[std::size_t(x)] || state_[std::size_t(x)] == NodeState::Obstacle ||
             !std::isfinite(values_[x]))
           continue;
         const double u = ring_update(x, -1, true);
@@ -824,7 +684,7 @@ class EikonalMarcher {
         }
         if (++since_check >= options_.check_interval) {
           since_check = 0;
-          if (interrupted()) throw EikonalInterrupted();
+          if (interrupted()) throw Interrupted();
         }
       }
       ++stats.sweeps;
@@ -839,16 +699,11 @@ class EikonalMarcher {
     stats.converged = false;  // out of sweeps (or none allowed)
   }
 
-  const Grid<D>& grid_;
   const double* slowness_;
   Index slowness_step_;
   const double* metric_;
   Index metric_step_;
-  double* values_;
   EikonalOptions<D> options_;
-  std::vector<EikonalState> state_;
-  IndexedHeap heap_;
-  std::vector<Index> seeds_;
   std::vector<std::int8_t> side_;
   bool factored_ = false;
   PointFactor<D> factor_{};
@@ -859,59 +714,5 @@ class EikonalMarcher {
   std::vector<std::array<int, 2>> all_edges_;
   std::vector<std::array<int, 3>> all_triangles_;
 };
-
-// Initial data from the zero level set of phi, as in scikit-fmm: a node
-// with a neighbour of the other sign (or phi = 0) gets the distance to the
-// plane phi(x) + g . (y - x) = 0, where g_k is the one-sided difference
-// of phi towards the nearer crossing along axis k (0 without a crossing):
-// |phi| / |g|_{M^{-1}}, times the slowness. With M = I this is scikit-fmm's
-// 1/d^2 = sum_k 1/d_k^2.
-template <int D>
-inline void level_set_seeds(const Grid<D>& grid, const double* phi, const double* slowness,
-                            bool slowness_constant, const double* metric, bool metric_constant,
-                            const std::uint8_t* obstacle, const std::array<bool, D>& periodic,
-                            std::vector<Index>& nodes, std::vector<double>& values) {
-  constexpr int S = sym_size<D>;
-  const Vec<D>& h = grid.spacing();
-  for (Index i = 0; i < grid.size(); ++i) {
-    if (obstacle && obstacle[i]) continue;
-    const double p = phi[i];
-    if (p == 0.0) {
-      nodes.push_back(i);
-      values.push_back(0.0);
-      continue;
-    }
-    const MultiIndex<D> m = grid.unflat(i);
-    Vec<D> g{};
-    bool crossing = false;
-    for (int k = 0; k < D; ++k)
-      for (int step = -1; step <= 1; step += 2) {
-        Index c = m[k] + step;
-        const Index n = grid.shape()[k];
-        if (c < 0 || c >= n) {
-          if (!periodic[std::size_t(k)]) continue;
-          c = (c % n + n) % n;
-        }
-        const Index j = i + (c - m[k]) * grid.stride(k);
-        if (obstacle && obstacle[j]) continue;
-        const double pj = phi[j];
-        if (!(p * pj <= 0.0)) continue;
-        const double gk = double(step) * (pj - p) / h[k];
-        if (std::fabs(gk) > std::fabs(g[k])) g[k] = gk;
-        crossing = true;
-      }
-    if (!crossing) continue;
-    double norm2;
-    if (metric) {
-      Sym<D> mm;
-      for (int c = 0; c < S; ++c) mm[c] = metric[(metric_constant ? 0 : i * S) + c];
-      norm2 = form<D>(inverse<D>(mm), g, g);
-    } else {
-      norm2 = dot<D>(g, g);
-    }
-    nodes.push_back(i);
-    values.push_back(slowness[slowness_constant ? 0 : i] * std::fabs(p) / std::sqrt(norm2));
-  }
-}
 
 }  // namespace hjqp

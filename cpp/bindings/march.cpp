@@ -1,0 +1,99 @@
+// hjqp._core: the quasi-potential march.
+#include "common.hpp"
+#include "hjqp/ordered_march.hpp"
+#include "hjqp/quasipotential.hpp"
+
+namespace hjqp_bindings {
+namespace {
+
+struct MarchResult {
+  py::array_t<double> values;     // grid shape
+  py::array_t<double> gradients;  // grid shape + (D,)
+  py::array_t<std::uint8_t> rules;
+  hjqp::MarchStats stats;
+};
+
+template <int D>
+MarchResult march(const DoubleArray& lower, const DoubleArray& spacing, const DoubleArray& drift,
+                  const DoubleArray& diffusion, const IndexArray& seed_nodes, const DoubleArray& seed_values,
+                  const DoubleArray& seed_gradients, double update_radius, double max_turn, double max_value,
+                  const std::optional<MaskArray>& absorbing) {
+  const hjqp::Grid<D> grid = grid_from<D>(lower, spacing, drift, "drift");
+  check_field_shape<D>(drift, grid, 1, "drift");
+  if (absorbing) check_field_shape<D>(*absorbing, grid, 0, "absorbing");
+  // A (d, d) diffusion is the same at every node.
+  const bool constant = diffusion.ndim() == 2;
+  if (!constant) check_field_shape<D>(diffusion, grid, 2, "diffusion");
+  else if (diffusion.shape(0) != D || diffusion.shape(1) != D)
+    throw std::invalid_argument("a constant diffusion must have shape (" + std::to_string(D) + ", " +
+                                std::to_string(D) + "), got " + shape_str(diffusion));
+  const py::ssize_t n_seeds = seed_nodes.ndim() == 1 ? seed_nodes.shape(0) : -1;
+  if (n_seeds < 1) throw std::invalid_argument("seed_nodes must be a non-empty 1D array");
+  if (seed_values.ndim() != 1 || seed_values.shape(0) != n_seeds)
+    throw std::invalid_argument("seed_values must have shape (" + std::to_string(n_seeds) + ",), got " +
+                                shape_str(seed_values));
+  if (seed_gradients.ndim() != 2 || seed_gradients.shape(0) != n_seeds || seed_gradients.shape(1) != D)
+    throw std::invalid_argument("seed_gradients must have shape (" + std::to_string(n_seeds) + ", " +
+                                std::to_string(D) + "), got " + shape_str(seed_gradients));
+
+  MarchResult out{grid_array<double>(grid), grid_array<double>(grid, {D}), grid_array<std::uint8_t>(grid), {}};
+  hjqp::MarchOptions options;
+  options.update_radius = update_radius;
+  options.max_turn = max_turn;
+  options.max_value = max_value;
+  const double* b = drift.data();
+  const double* d = diffusion.data();
+  const std::int64_t* nodes = seed_nodes.data();
+  const double* sv = seed_values.data();
+  const double* sg = seed_gradients.data();
+  double* u = out.values.mutable_data();
+  double* g = out.gradients.mutable_data();
+  std::uint8_t* r = out.rules.mutable_data();
+  const std::uint8_t* mask = absorbing ? absorbing->data() : nullptr;
+  without_gil([&](const std::function<bool()>& check) {
+    const hjqp::SampledFields<D> fields(grid, b, d, constant);
+    hjqp::QuasiPotentialMarch<D> qp(fields, u, g, r, options);
+    if (mask) qp.set_absorbing(mask);
+    for (py::ssize_t i = 0; i < n_seeds; ++i) {
+      hjqp::Vec<D> grad;
+      for (int k = 0; k < D; ++k) grad[k] = sg[i * D + k];
+      qp.seed(nodes[i], sv[i], grad);
+    }
+    try {
+      out.stats = qp.run(check);
+    } catch (const hjqp::Interrupted&) {
+      // without_gil raises the KeyboardInterrupt.
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+void bind_march(py::module_& m) {
+  py::class_<hjqp::MarchStats>(m, "MarchStats", "Counts from a quasi-potential march.")
+      .def_readonly("accepted", &hjqp::MarchStats::accepted)
+      .def_readonly("jet", &hjqp::MarchStats::jet)
+      .def_readonly("pinned_jet", &hjqp::MarchStats::pinned_jet)
+      .def_readonly("neighbour", &hjqp::MarchStats::neighbour)
+      .def_readonly("jet_updates", &hjqp::MarchStats::jet_updates)
+      .def_readonly("retraced", &hjqp::MarchStats::retraced);
+  py::class_<MarchResult>(m, "MarchResult", "values, gradients, rules (UpdateRule codes) and stats of a march.")
+      .def_readonly("values", &MarchResult::values)
+      .def_readonly("gradients", &MarchResult::gradients)
+      .def_readonly("rules", &MarchResult::rules)
+      .def_readonly("stats", &MarchResult::stats);
+  const char* doc =
+      "March the quasi-potential on a grid from seeded 1-jets. Nodes where\n"
+      "`absorbing` is nonzero receive values but do not propagate them.";
+  m.def("march2d", &march<2>, py::arg("lower"), py::arg("spacing"), py::arg("drift"), py::arg("diffusion"),
+        py::arg("seed_nodes"), py::arg("seed_values"), py::arg("seed_gradients"), py::arg("update_radius"),
+        py::arg("max_turn"), py::arg("max_value"), py::arg("absorbing") = py::none(), doc);
+  m.def("march3d", &march<3>, py::arg("lower"), py::arg("spacing"), py::arg("drift"), py::arg("diffusion"),
+        py::arg("seed_nodes"), py::arg("seed_values"), py::arg("seed_gradients"), py::arg("update_radius"),
+        py::arg("max_turn"), py::arg("max_value"), py::arg("absorbing") = py::none(), doc);
+  m.attr("UPDATE_RADIUS_RANGE") = py::make_tuple(hjqp::kUpdateRadiusRange[0], hjqp::kUpdateRadiusRange[1]);
+  m.attr("MAX_TURN_RANGE") = py::make_tuple(hjqp::kMaxTurnRange[0], hjqp::kMaxTurnRange[1]);
+}
+
+}  // namespace hjqp_bindings

@@ -1,0 +1,133 @@
+// The ordered march that every solver of the kernel runs: a Dijkstra-like
+// label-setting method (Sethian's fast marching, Sethian and Vladimirsky's
+// ordered upwind methods) over the nodes of a grid.
+//
+// Nodes are Far, Considered (in the heap with a tentative value) or
+// Accepted; the initial data are accepted nodes (seeds). Each step accepts
+// the Considered node of least tentative value. What differs between the
+// quasi-potential and the eikonal solvers is only the update rule: how a
+// node's value is settled when it is accepted (settle) and what its
+// acceptance offers to its neighbours (propagate). The loop, the heap, the
+// node states, the narrow band (max_value) and the interrupt handling are
+// here, once.
+//
+// A solver derives from OrderedMarch<D, Solver> (the curiously recurring
+// template pattern: the loop calls the rule without virtual dispatch) and
+// provides
+//     void settle(Index node);     // the node's final value, just before acceptance
+//     void propagate(Index node);  // offer the accepted node's value to its neighbours
+//     bool absorbs(Index node);    // accept it as Absorbed: it keeps its value, offers nothing
+//     void unreach(Index node);    // a node left in the heap beyond max_value
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include "hjqp/grid.hpp"
+#include "hjqp/heap.hpp"
+
+namespace hjqp {
+
+// Absorbed: accepted with a value but never used to update other nodes (so
+// that a front does not pass through a region). Obstacle: never reached.
+enum class NodeState : std::uint8_t { Far = 0, Considered = 1, Accepted = 2, Absorbed = 3, Obstacle = 4 };
+
+// Thrown when the interrupt check asks a march to stop.
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted() : std::runtime_error("march interrupted") {}
+};
+
+template <int D, class Solver>
+class OrderedMarch {
+ public:
+  const Grid<D>& grid() const { return grid_; }
+  NodeState state(Index node) const { return state_[std::size_t(node)]; }
+  // Nodes accepted by the march (seeds not counted).
+  Index accepted() const { return accepted_; }
+
+ protected:
+  // values (grid.size()) are the tentative values, the heap's keys; they
+  // are set to +inf here and must outlive the march.
+  OrderedMarch(const Grid<D>& grid, double* values, double max_value, Index check_interval)
+      : grid_(grid),
+        values_(values),
+        max_value_(max_value),
+        check_interval_(check_interval),
+        state_(std::size_t(grid.size()), NodeState::Far),
+        heap_(values, grid.size()) {
+    if (std::isnan(max_value)) throw std::invalid_argument("max_value is NaN");
+    if (check_interval < 1) throw std::invalid_argument("check_interval must be >= 1");
+    for (Index i = 0; i < grid.size(); ++i) values_[i] = std::numeric_limits<double>::infinity();
+  }
+
+  // Accept a node whose value the solver has set (initial data).
+  void accept_seed(Index node) {
+    if (state_[std::size_t(node)] != NodeState::Accepted) seeds_.push_back(node);
+    state_[std::size_t(node)] = NodeState::Accepted;
+  }
+
+  // The node's value was lowered: (re)queue it.
+  void lowered(Index node) {
+    state_[std::size_t(node)] = NodeState::Considered;
+    heap_.push_or_decrease(node);
+  }
+  // The node's value changed either way: (re)queue it.
+  void changed(Index node) {
+    state_[std::size_t(node)] = NodeState::Considered;
+    heap_.push_or_update(node);
+  }
+
+  // Run the march. `interrupted` is polled every check_interval
+  // acceptances; when it returns true the march throws Interrupted.
+  template <class Check>
+  void march(const Check& interrupted) {
+    if (seeds_.empty()) throw std::invalid_argument("the march needs at least one seed node");
+    for (Index s : seeds_) solver().propagate(s);
+    Index since_check = 0;
+    while (!heap_.empty()) {
+      const Index x = heap_.top();
+      if (values_[x] > max_value_) break;
+      heap_.pop();
+      solver().settle(x);
+      ++accepted_;
+      if (solver().absorbs(x)) {
+        state_[std::size_t(x)] = NodeState::Absorbed;
+      } else {
+        state_[std::size_t(x)] = NodeState::Accepted;
+        solver().propagate(x);
+      }
+      if (++since_check >= check_interval_) {
+        since_check = 0;
+        if (interrupted()) throw Interrupted();
+      }
+    }
+    // Beyond max_value: tentative values are not solutions.
+    while (!heap_.empty()) {
+      const Index x = heap_.pop();
+      values_[x] = std::numeric_limits<double>::infinity();
+      state_[std::size_t(x)] = NodeState::Far;
+      solver().unreach(x);
+    }
+  }
+
+  const std::vector<Index>& seeds() const { return seeds_; }
+
+  const Grid<D>& grid_;
+  double* values_;
+  double max_value_;
+  Index check_interval_;
+  std::vector<NodeState> state_;
+
+ private:
+  Solver& solver() { return static_cast<Solver&>(*this); }
+
+  IndexedHeap heap_;
+  std::vector<Index> seeds_;
+  Index accepted_ = 0;
+};
+
+}  // namespace hjqp

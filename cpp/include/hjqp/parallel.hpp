@@ -1,0 +1,55 @@
+// The kernel's one thread pool: independent items on worker threads, with a
+// stop flag that the calling thread raises when asked to (Ctrl-C).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hjqp/grid.hpp"
+
+namespace hjqp {
+
+// body(i, worker, stop) for every i in [0, n), on `threads` worker threads
+// (worker in [0, threads)) that claim the items in blocks of `block`, in
+// order. Items must not depend on each other: results are then the same
+// whatever the thread count. A body that runs long should return early
+// once `stop` is set. The calling thread polls `interrupted` every 20 ms;
+// when it returns true the stop flag is raised, no further block is
+// started, and parallel_for returns true.
+template <class Body>
+bool parallel_for(Index n, int threads, Index block, const Body& body,
+                  const std::function<bool()>& interrupted = {}) {
+  if (threads < 1) throw std::invalid_argument("threads must be >= 1, got " + std::to_string(threads));
+  if (block < 1) throw std::invalid_argument("block must be >= 1");
+  std::atomic<Index> next{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int> running{0};
+  auto work = [&](int worker) {
+    while (!stop.load()) {
+      const Index first = next.fetch_add(block);
+      if (first >= n) break;
+      const Index last = std::min(n, first + block);
+      for (Index i = first; i < last; ++i) body(i, worker, stop);
+    }
+    running.fetch_sub(1);
+  };
+  const Index blocks = (n + block - 1) / block;
+  const int workers = int(std::min<Index>(threads, std::max<Index>(blocks, 1)));
+  running.store(workers);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < workers; ++t) pool.emplace_back(work, t);
+  for (int tick = 1; running.load() > 0; ++tick) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (tick % 10 == 0 && interrupted && !stop.load() && interrupted()) stop.store(true);
+  }
+  for (std::thread& t : pool) t.join();
+  return stop.load();
+}
+
+}  // namespace hjqp
