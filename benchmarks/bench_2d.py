@@ -22,7 +22,7 @@ import json
 import sys
 
 import hjqp
-from hjqp.bench import SOLVE_PROBLEMS, machine, memory_row, solve_rows
+from hjqp.report.bench import SOLVE_PROBLEMS, machine, memory_row, solve_rows
 
 
 def main(argv=None):

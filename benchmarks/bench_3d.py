@@ -24,7 +24,7 @@ import json
 import sys
 
 import hjqp
-from hjqp.bench import machine, memory_row, solve_rows
+from hjqp.report.bench import machine, memory_row, solve_rows
 
 PROBLEMS_3D = ["linear_3d", "aniso10_rot0.5_3d"]
 

@@ -22,7 +22,7 @@ Cases
 - metric3d: as metric2d in 3D, M = [[2, .5, .3], [.5, 1, .2], [.3, .2, 3]],
   ellipsoid |x - x0|_M = 0.25; N = 33, 65 (one run each).
 - metricfield2d: a position-dependent metric (rotating, condition 9) with a
-  manufactured exact solution (hjqp.bench.eikonal_manufactured), point source;
+  manufactured exact solution (hjqp.models.eikonal_manufactured), point source;
   N = 65 ... 513; errors on {u <= 0.9 min of u on the boundary}, where the
   box does not constrain the optimal paths; observed orders.
 """
@@ -36,7 +36,8 @@ import numpy as np
 
 import hjqp
 import hjqp.eikonal as eikonal
-from hjqp.bench import eikonal_manufactured, machine, median_time, unconstrained_region
+from hjqp.models import eikonal_manufactured, unconstrained_region
+from hjqp.report.bench import machine, median_time
 
 CASES = ("point2d", "speed2d", "point3d", "metric2d", "metricfield2d", "metric3d")
 

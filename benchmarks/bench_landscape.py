@@ -21,7 +21,7 @@ import argparse
 import json
 
 import hjqp
-from hjqp.bench import LANDSCAPE_PROBLEMS, landscape_row, machine
+from hjqp.report.bench import LANDSCAPE_PROBLEMS, landscape_row, machine
 
 
 def main():

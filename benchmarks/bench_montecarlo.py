@@ -15,7 +15,7 @@ Menozzi shift on) at eps = 0.25, dt = 0.01.
 import argparse
 import json
 
-from hjqp.bench import machine, montecarlo_rows
+from hjqp.report.bench import machine, montecarlo_rows
 
 
 def main():

@@ -5,7 +5,7 @@
    radius h) against the exact geodesic distance, which goes round the
    wall's end where the source cannot see.
 2. A position-dependent anisotropic metric (condition 9, rotating across
-   the box) with a manufactured exact solution (hjqp.bench.eikonal_manufactured):
+   the box) with a manufactured exact solution (hjqp.models.eikonal_manufactured):
    hjqp's error; scikit-fmm has no metric.
 
 Writes eikonal.md and eikonal.png to ./hjqp-example/.
@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 import hjqp.eikonal
-from hjqp.bench import eikonal_manufactured, unconstrained_region
+from hjqp.models import eikonal_manufactured, unconstrained_region
 
 
 def wall_problem(n):

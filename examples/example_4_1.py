@@ -23,7 +23,7 @@ since it has no stationary law on the plane.
 
 import argparse
 
-from hjqp import demo
+from hjqp.report import demo
 
 
 def main(argv=None):

@@ -27,7 +27,8 @@ import argparse
 import os
 
 import hjqp
-from hjqp.sgd import selection_study, write_study
+from hjqp.report.sgd import write_study
+from hjqp.sgd import selection_study
 
 MODELS = {
     "two_widths": lambda: hjqp.models.iris_two_widths(),

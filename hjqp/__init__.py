@@ -3,18 +3,22 @@
 The quasi-potential U of an attractor O of dx = b dt + sqrt(eps) Sigma dW
 (D = Sigma Sigma^T) solves 1/2 grad U^T D grad U + b . grad U = 0, U(O) = 0.
 hjqp computes it with a compiled ordered jet-marching kernel.
+
+The package follows the pipeline: a problem (:mod:`hjqp.problem`: the SDE
+and its fields on a :class:`Grid`) is marched by the kernel
+(:mod:`hjqp.solve`), local solutions are combined into a landscape
+(:mod:`hjqp.landscape`), checked by stochastic simulation
+(:mod:`hjqp.stochastic`, :mod:`hjqp.sgd`) and :mod:`hjqp.verify`, and
+reported (:mod:`hjqp.report`, the ``hjqp`` command).
 """
 
 from . import eikonal, models
 from ._version import __version__
-from .attractor import LocalExpansion
 from .grid import Grid
 from .landscape import Equilibria, Landscape, basins, equilibria, landscape
-from .montecarlo import (Ball, Box, Estimate, Exits, LevelSet, LongRun, Paths, exit_times, long_run,
-                         simulate)
-from .paths import geometric_action, minimum_action_path
-from .quasipotential import QuasiPotential, UpdateRule, local_quasipotential
-from .sde import SDE
+from .problem import SDE
+from .solve import LocalExpansion, QuasiPotential, UpdateRule, geometric_action, local_quasipotential, minimum_action_path
+from .stochastic import Ball, Box, Estimate, Exits, LevelSet, LongRun, Paths, exit_times, long_run, simulate
 
 __all__ = [
     "__version__",

@@ -62,7 +62,7 @@ def _params(items: Optional[List[str]]) -> dict:
 def load_model(name: str, params: dict, box=None, attractor=None):
     """A Problem from a built-in name or module:function."""
     from . import models
-    from .sde import SDE
+    from .problem import SDE
 
     if ":" in name:
         module, _, attr = name.partition(":")
@@ -116,10 +116,10 @@ def _out(path: str) -> str:
 
 
 def _write_json(path: str, data: dict):
-    from .io import _jsonable
+    from .report.io import jsonable
 
     with open(path, "w") as fh:
-        fh.write(json.dumps(json.loads(_jsonable(data)), indent=2) + "\n")
+        fh.write(json.dumps(json.loads(jsonable(data)), indent=2) + "\n")
 
 
 def _figure(*args, **kwargs):
@@ -156,8 +156,8 @@ def _nodes(args, problem) -> int:
 
 
 def cmd_solve(args, rep):
-    from . import io, plot
-    from .quasipotential import local_quasipotential
+    from .report import io, plot
+    from .solve import local_quasipotential
 
     problem = load_model(args.model, _params(args.param), args.box, args.attractor)
     grid = problem.grid(_nodes(args, problem))
@@ -185,9 +185,9 @@ def cmd_solve(args, rep):
         fig.suptitle(f"U for {problem.name}: slices through the attractor")
     fig.savefig(os.path.join(out, "quasipotential.png"), dpi=120)
     rep.step(f"wrote {out}/quasipotential.npz, quasipotential.png, summary.json")
-    from .io import _jsonable
+    from .report.io import jsonable
 
-    print(_jsonable({k: v for k, v in summary.items() if k not in ("lower", "upper")}))
+    print(jsonable({k: v for k, v in summary.items() if k not in ("lower", "upper")}))
     return 0
 
 
@@ -219,7 +219,7 @@ def _landscape_summary(problem, land) -> dict:
 
 
 def cmd_landscape(args, rep):
-    from . import io, plot
+    from .report import io, plot
 
     problem = load_model(args.model, _params(args.param), args.box, args.attractor)
     land = _landscape(problem, args, rep)
@@ -241,10 +241,11 @@ def cmd_landscape(args, rep):
 
 
 def cmd_verify(args, rep):
-    from . import io, plot, verify
+    from . import verify
     from .grid import Grid
-    from .montecarlo import Ball
-    from .quasipotential import local_quasipotential
+    from .report import io, plot
+    from .solve import local_quasipotential
+    from .stochastic import Ball, long_run
 
     problem = load_model(args.model, _params(args.param), args.box, args.attractor)
     d = len(problem.attractor)
@@ -263,8 +264,6 @@ def cmd_verify(args, rep):
             rep.step(f"transition rates at eps = {eps} ({args.paths} paths x {args.steps} steps each)")
             rows += verify.transition_barriers(problem.sde, land, eps, args.dt, args.steps, args.paths,
                                                seed=args.seed, grid=mc_grid)
-        from .montecarlo import long_run
-
         rep.step(f"occupancy at eps = {eps[0]}")
         x0 = land.attractors[np.arange(args.paths) % land.k]
         radius = 0.25 * float(np.min([np.linalg.norm(a - b) for i, a in enumerate(land.attractors)
@@ -314,7 +313,8 @@ def cmd_verify(args, rep):
 
 
 def cmd_sgd(args, rep):
-    from .sgd import selection_study, write_study
+    from .report.sgd import write_study
+    from .sgd import selection_study
 
     problem = load_model(args.model, _params(args.param), None, None)
     if getattr(problem, "losses", None) is None:
@@ -331,14 +331,14 @@ def cmd_sgd(args, rep):
 
 
 def cmd_demo(args, rep):
-    from .demo import run
+    from .report.demo import run
 
     run(args.out, rep.step, quick=args.quick, progress=not args.quiet)
     return 0
 
 
 def cmd_bench(args, rep):
-    from . import bench
+    from .report import bench
 
     rep.step("2D solver against scikit-fmm")
     rows = bench.solve_rows(args.sizes, args.repeat, ["linear", "aniso100_rot0.3"])

@@ -24,8 +24,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .montecarlo import Domain, Estimate, Exits, LongRun, exit_times
-from .sde import SDE
+from .problem import SDE
+from .stochastic import Domain, Estimate, Exits, LongRun, arrhenius_fit, exit_times, long_run
 
 __all__ = [
     "Comparison",
@@ -86,7 +86,7 @@ def boundary_minimum(U, domain: Domain, n: int = 4000, tolerance: float = 1e-3):
     return v0, pts[near]
 
 
-@dataclass
+@dataclass(frozen=True)
 class BarrierFit:
     """ln E tau = a + V0 / eps + c ln eps fitted over eps with c fixed."""
 
@@ -104,16 +104,6 @@ class BarrierFit:
             raise ValueError("no prediction: pass U= to exit_barrier")
         return Comparison("exit barrier V0", self.predicted, self.V0,
                           f"fit over eps = {', '.join(f'{e:g}' for e in self.eps)}, c = {self.c:g}")
-
-
-def _fit_barrier(eps: np.ndarray, y: np.ndarray, w: np.ndarray, sign: float):
-    """Weighted least squares y = a + sign V / eps (weights w = 1 / var y):
-    returns a, V, the standard error of V and the weighted residual sum."""
-    X = np.stack([np.ones_like(eps), sign / eps], axis=1)
-    cov = np.linalg.inv(X.T @ (w[:, None] * X))
-    a, v = cov @ X.T @ (w * y)
-    chi2 = float(np.sum(w * (y - X @ np.array([a, v])) ** 2))
-    return float(a), float(v), math.sqrt(cov[1, 1]), chi2
 
 
 def exit_barrier(sde: SDE, x0, domain: Domain, eps_values: Sequence[float], dt: float, n_paths: int,
@@ -151,7 +141,7 @@ def exit_barrier(sde: SDE, x0, domain: Domain, eps_values: Sequence[float], dt: 
         y.append(math.log(est.value) - c * math.log(e))
         w.append((est.value / se) ** 2 if se > 0 else 1e12)
     y, w = np.array(y), np.array(w)
-    a, v0, se, chi2 = _fit_barrier(eps, y, w, +1.0)
+    a, v0, se, chi2 = arrhenius_fit(eps, y, w, +1.0)
     half = stats.norm.ppf(0.5 + confidence / 2) * se
     predicted = boundary_minimum(U, domain)[0] if U is not None else None
     return BarrierFit(eps, means, Estimate(float(v0), float(v0 - half), float(v0 + half), confidence,
@@ -234,8 +224,6 @@ def transition_barriers(sde: SDE, landscape, eps_values: Sequence[float], dt: fl
     """
     from scipy import stats
 
-    from .montecarlo import long_run
-
     eps = np.asarray(eps_values, dtype=float)
     if eps.ndim != 1 or len(eps) < 2 or not np.all(eps > 0):
         raise ValueError(f"eps_values must hold at least two positive values, got {eps_values!r}")
@@ -262,7 +250,7 @@ def transition_barriers(sde: SDE, landscape, eps_values: Sequence[float], dt: fl
                 continue
             y = np.log(counts[:, i, j] / times[:, i]) + c * np.log(eps)
             w = counts[:, i, j]  # var(ln N) ~ 1/N
-            _, v, se, _ = _fit_barrier(eps, y, w, -1.0)
+            _, v, se, _ = arrhenius_fit(eps, y, w, -1.0)
             half = z * se
             rows.append(Comparison(f"V_{i + 1}{j + 1} from rates", float(landscape.costs[i, j]),
                                    Estimate(float(v), float(v - half), float(v + half), confidence,

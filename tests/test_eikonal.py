@@ -6,7 +6,7 @@ import pytest
 import hjqp
 import hjqp.eikonal as eikonal
 import reference
-from hjqp.bench import eikonal_manufactured, unconstrained_region
+from hjqp.models import eikonal_manufactured, unconstrained_region
 
 skfmm = pytest.importorskip("skfmm")
 

@@ -11,8 +11,9 @@ import pytest
 from scipy import integrate, linalg, stats
 
 import hjqp
+import hjqp.stochastic.euler_maruyama
 from hjqp import _core
-from hjqp import montecarlo as mc
+from hjqp.stochastic.euler_maruyama import native_fields
 
 # Linear SDE dx = J x dt + sqrt(eps) L dW with non-normal J and anisotropic D.
 J = np.array([[-1.0, 3.0], [0.0, -2.0]])
@@ -171,7 +172,7 @@ def test_kernel_runs_split_anywhere_in_time_give_the_same_paths():
     # Random streams are keyed by (path, block of steps); a call that starts
     # inside a block replays it, so any split gives the same path.
     sde = linear_sde()
-    native = mc._native_sde(sde, wide_grid())
+    native = native_fields(sde, wide_grid())
     x0 = np.zeros((10, 2))
     ids = np.arange(10, dtype=np.int64)
     n = int(_core.EM_STEP_BLOCK) + 5000
@@ -190,7 +191,7 @@ def test_native_runs_split_in_time_give_the_same_paths(monkeypatch):
     dom = hjqp.Ball((0, 0), 1.5)
     whole = hjqp.exit_times(sde, [0, 0], dom, EPS, DT, 64, seed=8, grid=grid)
     run = hjqp.long_run(sde, [0, 0], EPS, DT, 150_000, [[0, 0]], 0.2, 8, seed=8, grid=grid)
-    monkeypatch.setattr(mc, "_SLICE", 64 * 1000 + 17)
+    monkeypatch.setattr(hjqp.stochastic.euler_maruyama, "_SLICE", 64 * 1000 + 17)
     sliced = hjqp.exit_times(sde, [0, 0], dom, EPS, DT, 64, seed=8, grid=grid)
     assert np.array_equal(whole.times, sliced.times)
     assert np.array_equal(whole.positions, sliced.positions)
@@ -301,7 +302,7 @@ def test_exact_engine_long_run_agrees_with_native():
 
 
 def test_rates_have_poisson_intervals():
-    run = mc.LongRun(np.zeros((2, 2)), np.ones(2), 0.1, 0.5, 100, 0,
+    run = hjqp.LongRun(np.zeros((2, 2)), np.ones(2), 0.1, 0.5, 100, 0,
                      np.array([[0, 60, 40]]), np.array([[[0, 3], [4, 0]]]), None, None, None,
                      np.zeros((1, 2)), np.zeros(1), 0, "test")
     rate, low, high = run.rates()

@@ -215,7 +215,8 @@ def test_fit_barriers_recovers_exact_arrhenius_rates():
 
 
 def test_selection_study_writes_a_report(tmp_path):
-    from hjqp.sgd import isotropic, selection_study, write_study
+    from hjqp.report.sgd import write_study
+    from hjqp.sgd import isotropic, selection_study
 
     problem = hjqp.models.iris_two_widths()
     study = selection_study(problem, None, n_steps=300, n_paths=4, grid_nodes=61, gaussian=True)
@@ -248,7 +249,8 @@ def test_selection_study_writes_a_report(tmp_path):
 
 
 def test_regularisation_study_of_the_common_width_model(tmp_path):
-    from hjqp.sgd import selection_study, study_report
+    from hjqp.report.sgd import study_report
+    from hjqp.sgd import selection_study
 
     problem = hjqp.models.iris_mixture()
     study = selection_study(problem, [1.0], n_steps=50, n_paths=2, grid_nodes=41, regularisations=[1e-2, 1e-3])
@@ -265,7 +267,8 @@ def test_learned_weight_minima_tie(tmp_path):
     # The mirror-symmetric minima of the three-parameter model: the global
     # quasi-potential must report a tie, within its own grid error estimate,
     # for both noises; the report and the figure (least over rho) are written.
-    from hjqp.sgd import selection_study, write_study
+    from hjqp.report.sgd import write_study
+    from hjqp.sgd import selection_study
 
     problem = hjqp.models.iris_mixture(learn_weight=True)
     study = selection_study(problem, [1.0], n_steps=50, n_paths=2, grid_nodes=29)

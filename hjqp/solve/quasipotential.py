@@ -1,22 +1,28 @@
-"""The local quasi-potential of an attractor."""
+"""The local quasi-potential of an attractor: initial data from the local
+expansion on nested refined grids, then the kernel's march."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 
-from . import _core
-from . import _memory
-from .attractor import LocalExpansion, local_expansion, refine_equilibrium
-from .grid import Grid
-from .sde import SDE, Fields
+from .. import _core, _memory, _validate
+from ..grid import Grid
+from ..problem import SDE, Fields, refine_equilibrium
+from .expansion import LocalExpansion, local_expansion
+from .hermite import hermite, nodal_derivatives
 
-__all__ = ["QuasiPotential", "local_quasipotential", "UpdateRule"]
+__all__ = ["QuasiPotential", "local_quasipotential", "UpdateRule", "MAX_CELL_ASPECT"]
 
-
+#: Which rule gave a node its value (``QuasiPotential.rules``): UNREACHED
+#: (value +inf), SEED (initial data near the attractor), JET (the high-order
+#: jet update), PINNED_JET (jet update from an end of the accepted region),
+#: NEIGHBOUR (first-order update from the neighbours). An enum.IntEnum
+#: defined by the kernel.
 UpdateRule = _core.UpdateRule
 
 
@@ -39,8 +45,11 @@ class QuasiPotential:
         U to third order about O (Lyapunov equation and cubic correction).
     info : dict
         Options used and counts from the march.
-    sde : SDE
-        The SDE it was computed for.
+    sde : SDE or None
+        The SDE it was computed for (None when loaded from a file without it:
+        :func:`hjqp.io.load` takes ``sde=``).
+    metadata : dict
+        What was passed to :func:`hjqp.io.save` (loaded results).
     """
 
     values: np.ndarray
@@ -51,6 +60,7 @@ class QuasiPotential:
     expansion: LocalExpansion
     info: dict = field(default_factory=dict)
     sde: Optional[SDE] = None
+    metadata: dict = field(default_factory=dict, repr=False)
 
     def __call__(self, points, *, fill_value: Optional[float] = None) -> np.ndarray:
         """U interpolated at points of shape ``(..., d)``; returns shape ``(...)``.
@@ -85,7 +95,7 @@ class QuasiPotential:
         out_shape = (len(p), d) if derivative else (len(p),)
         out = np.full(out_shape, np.nan if fill_value is None else float(fill_value))
         q = p[inside]
-        res = _hermite(self.values, self._derivatives(), grid, q, derivative)
+        res = hermite(self.values, self._mixed_derivatives, grid, q, derivative)
         # In the cell that holds the attractor the local expansion is used:
         # it is what the march started from there, U(O) = 0 exactly, and on
         # coarse grids the cross derivatives the interpolation needs are poor
@@ -105,12 +115,9 @@ class QuasiPotential:
         a, b = lo + cell * h, lo + (cell + 1) * h
         return np.all((q >= a) & (q <= b), axis=-1)
 
-    def _derivatives(self) -> dict:
-        cached = self.__dict__.get("_mixed_derivatives")
-        if cached is None:
-            cached = _nodal_derivatives(self.grad, self.grid)
-            object.__setattr__(self, "_mixed_derivatives", cached)
-        return cached
+    @functools.cached_property
+    def _mixed_derivatives(self) -> dict:
+        return nodal_derivatives(self.grad, self.grid)
 
 
 def local_quasipotential(
@@ -164,7 +171,7 @@ def local_quasipotential(
         the attractor's initial region.
     supersample : int, default 1
         Sample callables as means over s^d points of each node's cell, for
-        fields that jump across an interface (see :class:`hjqp.sde.Fields`).
+        fields that jump across an interface (see :class:`hjqp.problem.Fields`).
 
     Returns
     -------
@@ -183,11 +190,11 @@ def local_quasipotential(
         raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
     if grid.ndim not in (2, 3):
         raise ValueError(f"local_quasipotential solves on 2D and 3D grids; this grid is {grid.ndim}D")
-    _check_option("update_radius", update_radius, 1.0, 1e4)
+    _validate.in_range("update_radius", update_radius, *_core.UPDATE_RADIUS_RANGE)
     if init_cells is None:
         init_cells = 16.0 if grid.ndim == 2 else 4.0
-    _check_option("init_cells", init_cells, 1.0, 1e4)
-    _check_option("max_turn", max_turn, 1e-3, 1.5)
+    _validate.in_range("init_cells", init_cells, 1.0, 1e4)
+    _validate.in_range("max_turn", max_turn, *_core.MAX_TURN_RANGE)
     if not (isinstance(max_value, (int, float)) and max_value > 0):
         raise ValueError(f"max_value must be a positive number, got {max_value!r}")
     if init_levels is not None and not (isinstance(init_levels, (int, np.integer)) and 0 <= init_levels <= 10):
@@ -212,7 +219,7 @@ def local_quasipotential(
     _memory.require(_memory.solve_bytes(grid), f"a solve on {' x '.join(map(str, grid.shape))} nodes")
     fields = sde.fields(grid, supersample)
     drift, diffusion = fields.kernel_arrays()
-    center, J = refine_equilibrium(fields, attractor, newton=refine_attractor)
+    center, J = refine_equilibrium(fields, attractor, newton_steps=refine_attractor)
     expansion = local_expansion(fields, center, J)
     if init_levels is None:
         init_levels = max(0, math.ceil(math.log2(max(init_cells, 1.0) / 2.0)))
@@ -254,11 +261,6 @@ def _march(ndim: int):
 # the traces and the neighbour fallback see far fewer upwind nodes along the
 # long side.
 MAX_CELL_ASPECT = 4.0
-
-
-def _check_option(name, value, lo, hi):
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and lo <= value <= hi):
-        raise ValueError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")
 
 
 def _seed_region(grid: Grid, expansion: LocalExpansion, level_value: float, radius: float) -> np.ndarray:
@@ -373,82 +375,3 @@ def _expansion_seeds(grid: Grid, expansion: LocalExpansion, nodes: np.ndarray):
         nodes = np.array([np.ravel_multi_index(grid.nearest_node(expansion.center), grid.shape)])
     pts = grid.points().reshape(-1, grid.ndim)[nodes]
     return nodes, np.maximum(expansion.value(pts), 0.0), expansion.gradient(pts)
-
-
-def _nodal_derivatives(grad: np.ndarray, grid: Grid) -> dict:
-    """The derivatives of U that tensor-product Hermite interpolation needs,
-    keyed by the tuple of axes differentiated: the gradient for one axis,
-    and for several axes central differences of the gradient (one-sided at
-    the edges) averaged over which gradient component is differenced."""
-    d = grid.ndim
-    h = grid.spacing
-    out = {}
-    for mask in range(1, 2**d):
-        axes = tuple(k for k in range(d) if mask >> k & 1)
-        if len(axes) == 1:
-            out[axes] = grad[..., axes[0]]
-            continue
-        total = 0.0
-        for j in axes:
-            c = grad[..., j]
-            with np.errstate(invalid="ignore"):
-                for k in axes:
-                    if k != j:
-                        c = np.gradient(c, h[k], axis=k)
-            total = total + c
-        c = total / len(axes)
-        out[axes] = np.where(np.isfinite(c), c, 0.0)
-    return out
-
-
-def _hermite(values, derivatives: dict, grid: Grid, q: np.ndarray, derivative: bool):
-    """Tensor-product cubic Hermite interpolation of U and its nodal
-    derivatives (:func:`_nodal_derivatives`) on the grid cells; with
-    `derivative` the gradient of the interpolant."""
-    d = grid.ndim
-    h = np.asarray(grid.spacing)
-    n = np.asarray(grid.shape)
-    t = (q - np.asarray(grid.lower)) / h
-    cell = np.clip(np.floor(t).astype(int), 0, n - 2)
-    frac = np.clip(t - cell, 0.0, 1.0)
-
-    def basis(u):
-        # weights of (value at 0, slope at 0, value at 1, slope at 1)
-        u2, u3 = u * u, u * u * u
-        return (2 * u3 - 3 * u2 + 1, u3 - 2 * u2 + u, -2 * u3 + 3 * u2, u3 - u2)
-
-    def dbasis(u):
-        u2 = u * u
-        return (6 * u2 - 6 * u, 3 * u2 - 4 * u + 1, -6 * u2 + 6 * u, 3 * u2 - 2 * u)
-
-    bases = [basis(frac[:, k]) for k in range(d)]
-    dbases = [dbasis(frac[:, k]) for k in range(d)]
-    corners = [tuple(c >> k & 1 for k in range(d)) for c in range(2**d)]
-    finite = np.ones(len(q), dtype=bool)
-    data = []  # per corner: [(coefficient, axes)] over all derivative multi-indices
-    for c in corners:
-        idx = tuple(cell[:, k] + c[k] for k in range(d))
-        u = values[idx]
-        finite &= np.isfinite(u)
-        terms = [(u, ())]
-        for axes, dv in derivatives.items():
-            terms.append((dv[idx] * np.prod(h[list(axes)]), axes))
-        data.append(terms)
-
-    def combine(wrt):
-        # wrt: the axis the interpolant is differentiated along, or None.
-        total = 0.0
-        for c, terms in zip(corners, data):
-            for coef, axes in terms:
-                w = 1.0
-                for k in range(d):
-                    table = dbases[k] if k == wrt else bases[k]
-                    w = w * table[2 * c[k] + (1 if k in axes else 0)]
-                with np.errstate(invalid="ignore"):
-                    total = total + coef * w
-        return total
-
-    if not derivative:
-        return np.where(finite, combine(None), np.inf)
-    g = np.stack([combine(k) / h[k] for k in range(d)], axis=-1)
-    return np.where(finite[:, None], g, np.nan)

@@ -25,10 +25,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import io, models, plot, verify
-from .grid import Grid
-from .landscape import landscape
-from .montecarlo import long_run, simulate
+from .. import models, verify
+from ..grid import Grid
+from ..landscape import landscape
+from ..stochastic import long_run, simulate
+from . import io, plot
 
 __all__ = ["run"]
 

@@ -1,88 +1,18 @@
-"""Equilibria of the drift and the expansion of the quasi-potential near an
-attractor."""
+"""The quasi-potential near an attractor to third order (the initial data
+of a solve): the Lyapunov equation for the quadratic part, the order-3 part
+of the Hamilton-Jacobi equation for the cubic one."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
-from typing import Optional, Tuple
 
 import numpy as np
 import scipy.linalg
 
-from .sde import Fields
+from ..problem import Fields
 
-__all__ = ["LocalExpansion", "refine_equilibrium", "local_expansion"]
-
-
-def _jacobian(fields: Fields, x: np.ndarray, step: float) -> np.ndarray:
-    """Db(x) by central differences, shape (d, d), J[i, j] = d b_i / d x_j."""
-    d = len(x)
-    offsets = step * np.eye(d)
-    pts = np.concatenate([x + offsets, x - offsets])
-    b = fields.drift(pts)
-    return ((b[:d] - b[d:]) / (2 * step)).T
-
-
-def refine_equilibrium(
-    fields: Fields, x0, *, max_distance: Optional[float] = None, newton: bool = True
-) -> Tuple[np.ndarray, np.ndarray]:
-    """Newton's method on b(x) = 0 from x0, and a check of stability.
-
-    Returns the equilibrium and the Jacobian Db there. Raises ValueError if
-    Newton's method does not converge to a point of the box within
-    ``max_distance`` of x0 (default: a tenth of the box diagonal or ten grid
-    spacings, whichever is larger), or if the equilibrium is not stable
-    (some eigenvalue of Db with non-negative real part). With
-    ``newton=False`` x0 is taken as it is and must satisfy b(x0) = 0.
-    """
-    grid = fields.grid
-    x0 = np.asarray(x0, dtype=float)
-    if x0.shape != (grid.ndim,):
-        raise ValueError(f"attractor must be a point of shape ({grid.ndim},), got shape {x0.shape}")
-    if not np.all(np.isfinite(x0)):
-        raise ValueError(f"attractor must be finite, got {x0.tolist()}")
-    if not grid.contains(x0):
-        raise ValueError(f"attractor {x0.tolist()} lies outside the box {grid.lower} - {grid.upper}")
-    diameter = float(np.linalg.norm(np.subtract(grid.upper, grid.lower)))
-    if max_distance is None:
-        max_distance = max(0.1 * diameter, 10 * max(grid.spacing))
-    step = 1e-6 * diameter
-    x = x0.copy()
-    for _ in range(60 if newton else 0):
-        b = fields.drift(x[None])[0]
-        J = _jacobian(fields, x, step)
-        try:
-            dx = np.linalg.solve(J, -b)
-        except np.linalg.LinAlgError:
-            dx = np.linalg.lstsq(J, -b, rcond=None)[0]
-        limit = 0.05 * diameter
-        n = np.linalg.norm(dx)
-        if n > limit:
-            dx *= limit / n
-        x = x + dx
-        if not np.all(np.isfinite(x)) or np.linalg.norm(x - x0) > 2 * max_distance:
-            break
-        if n <= 1e-13 * diameter:
-            break
-    b = fields.drift(x[None])[0] if np.all(np.isfinite(x)) else np.full(grid.ndim, np.nan)
-    J = _jacobian(fields, x, step) if np.all(np.isfinite(x)) else np.full((grid.ndim,) * 2, np.nan)
-    scale = np.linalg.norm(J) * diameter if np.all(np.isfinite(J)) else np.inf
-    residual_ok = bool(np.all(np.isfinite(b)) and np.linalg.norm(b) <= 1e-8 * scale)
-    if not residual_ok or np.linalg.norm(x - x0) > max_distance:
-        raise ValueError(
-            f"no equilibrium of the drift near {x0.tolist()}: Newton's method on b(x) = 0 "
-            f"ended at {np.round(x, 12).tolist()} with |b| = {np.linalg.norm(b):.3g}"
-        )
-    if not grid.contains(x):
-        raise ValueError(f"the equilibrium near {x0.tolist()} is at {x.tolist()}, outside the box")
-    eig = np.linalg.eigvals(J)
-    if not np.all(eig.real < 0):
-        raise ValueError(
-            f"the equilibrium {np.round(x, 12).tolist()} is not a stable attractor: "
-            f"Db has eigenvalues {np.round(eig, 6).tolist()} (all real parts must be negative)"
-        )
-    return x, J
+__all__ = ["LocalExpansion", "local_expansion"]
 
 
 def _monomials(d: int, degree: int):

@@ -1,4 +1,5 @@
-"""Minimum action paths and the geometric action of a path."""
+"""Minimum action paths from a solved quasi-potential, the flow of the
+drift, and the geometric action of a path."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from typing import Optional
 
 import numpy as np
 
-from .grid import Grid
-from .sde import SDE, Fields
+from ..grid import Grid
+from ..problem import SDE, Fields
 
 __all__ = ["geometric_action", "minimum_action_path", "follow_flow"]
 
@@ -112,7 +113,8 @@ def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optio
     """
     grid = qp.grid
     if qp.sde is None:
-        raise ValueError("this quasi-potential does not carry its SDE")
+        raise ValueError("this quasi-potential does not carry its SDE (it was loaded from a file): "
+                         "pass sde= to hjqp.io.load")
     x = np.asarray(x, dtype=float)
     if x.shape != (grid.ndim,) or not np.all(np.isfinite(x)) or not grid.contains(x):
         raise ValueError(f"x must be a point of the box {grid.lower} - {grid.upper}, got {x.tolist()}")

@@ -1,133 +1,26 @@
-"""Stochastic differential equations dx = b(x) dt + sqrt(eps) Sigma(x) dW."""
+"""Drift and diffusion of an SDE bound to a grid: sampled at the nodes
+(checked, the first bad node named) and evaluated anywhere in the box."""
 
 from __future__ import annotations
 
 import itertools
-
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from .grid import Grid
+from .. import _core
+from ..grid import Grid
 
-__all__ = ["SDE"]
+__all__ = ["Fields", "check_spd", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE"]
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
-Drift = Union[ArrayFunction, np.ndarray]
-Diffusion = Union[float, np.ndarray, ArrayFunction]
+
+# The kernel's tolerances: one test of symmetric positive definiteness.
+SPD_TOLERANCE = float(_core.SPD_TOLERANCE)
+SYMMETRY_TOLERANCE = float(_core.SYMMETRY_TOLERANCE)
 
 # Points per call when a callable is sampled on a large grid.
 _CHUNK = 1 << 16
-
-
-class SDE:
-    """The SDE ``dx = b(x) dt + sqrt(eps) Sigma(x) dW`` with ``D = Sigma Sigma^T``.
-
-    Parameters
-    ----------
-    drift : callable or ndarray
-        ``b``. A callable maps points of shape ``(..., d)`` to drift vectors of
-        shape ``(..., d)`` (vectorised over the leading axes). An array is the
-        drift sampled on the grid it will be solved on, shape ``(*grid.shape, d)``.
-    diffusion : float, ndarray or callable, default 1.0
-        ``D``, symmetric positive definite. A positive scalar ``c`` means
-        ``D = c I``; a ``(d, d)`` array is a constant matrix; an array of
-        shape ``(*grid.shape, d, d)`` is ``D`` sampled on the grid; a callable
-        maps points ``(..., d)`` to ``(..., d, d)`` (or to ``(...)`` for
-        ``D = c(x) I``).
-
-    Examples
-    --------
-    The paper's Example 3.1, ``f = x1^2 + x2^2`` with ``D = diag(mu, 2 - mu)``:
-
-    >>> import numpy as np, hjqp
-    >>> mu = 0.5
-    >>> sde = hjqp.SDE.gradient(lambda x: 2 * x, diffusion=np.diag([mu, 2 - mu]))
-    """
-
-    def __init__(self, drift: Drift, diffusion: Diffusion = 1.0):
-        if callable(drift):
-            self.drift = drift
-        else:
-            b = _float_array(drift, "drift")
-            if b.ndim not in (3, 4) or b.shape[-1] != b.ndim - 1:
-                raise ValueError(
-                    "a drift array must be sampled on a 2D or 3D grid, with shape "
-                    f"(n0, n1, 2) or (n0, n1, n2, 3); got {b.shape}"
-                )
-            self.drift = b
-        if callable(diffusion):
-            self.diffusion = diffusion
-        else:
-            dm = _float_array(diffusion, "diffusion")
-            if dm.ndim == 0:
-                if not (np.isfinite(dm) and dm > 0):
-                    raise ValueError(f"a scalar diffusion must be positive and finite, got {float(dm)}")
-            elif dm.ndim == 2:
-                if dm.shape[0] != dm.shape[1] or dm.shape[0] not in (2, 3):
-                    raise ValueError(f"a constant diffusion matrix must be 2x2 or 3x3, got {dm.shape}")
-                _check_spd(dm[None], lambda i: "the constant diffusion matrix")
-            elif dm.ndim in (4, 5):
-                if dm.shape[-1] != dm.shape[-2] or dm.shape[-1] != dm.ndim - 2:
-                    raise ValueError(
-                        "a diffusion array must be sampled on the grid, with shape "
-                        f"(n0, n1, 2, 2) or (n0, n1, n2, 3, 3); got {dm.shape}"
-                    )
-            else:
-                raise ValueError(
-                    "diffusion must be a scalar, a (d, d) matrix, an array of shape "
-                    f"(*grid.shape, d, d) or a callable; got an array of shape {dm.shape}"
-                )
-            self.diffusion = dm
-        dims = {a.shape[-1] for a in (self.drift,) if isinstance(a, np.ndarray)}
-        if isinstance(self.diffusion, np.ndarray) and self.diffusion.ndim >= 2:
-            dims.add(self.diffusion.shape[-1])
-        if len(dims) > 1:
-            raise ValueError(f"drift and diffusion disagree on the dimension: {sorted(dims)}")
-        self._dim: Optional[int] = dims.pop() if dims else None
-
-    def __getstate__(self):
-        # The Monte Carlo engine caches compiled samples on the object; they
-        # do not travel to other processes (and are rebuilt there).
-        state = self.__dict__.copy()
-        state.pop("_native_cache", None)
-        return state
-
-    @classmethod
-    def gradient(cls, grad_f: Drift, diffusion: Diffusion = 1.0) -> "SDE":
-        """The gradient system ``b = -grad f`` (SGD on a loss ``f``).
-
-        Parameters
-        ----------
-        grad_f : callable or ndarray
-            ``grad f``: a callable ``(..., d) -> (..., d)`` or an array sampled
-            on the grid, shape ``(*grid.shape, d)``.
-        diffusion : see :class:`SDE`.
-        """
-        if callable(grad_f):
-            def drift(x, _g=grad_f):
-                return -np.asarray(_g(x), dtype=float)
-
-            return cls(drift, diffusion)
-        return cls(-_float_array(grad_f, "grad_f"), diffusion)
-
-    @property
-    def dim(self) -> Optional[int]:
-        """The dimension d when arrays fix it, else None (set by the grid)."""
-        return self._dim
-
-    def fields(self, grid: Grid, supersample: int = 1) -> "Fields":
-        """The drift and diffusion bound to a grid (see :class:`Fields`)."""
-        return Fields(self, grid, supersample)
-
-    def __repr__(self) -> str:
-        def describe(v):
-            if callable(v):
-                return getattr(v, "__name__", type(v).__name__)
-            v = np.asarray(v)
-            return f"array{v.shape}" if v.ndim else repr(float(v))
-
-        return f"SDE(drift={describe(self.drift)}, diffusion={describe(self.diffusion)})"
 
 
 class Fields:
@@ -146,7 +39,7 @@ class Fields:
     s = 1 there.
     """
 
-    def __init__(self, sde: SDE, grid: Grid, supersample: int = 1):
+    def __init__(self, sde, grid: Grid, supersample: int = 1):
         if not isinstance(grid, Grid):
             raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
         d = grid.ndim
@@ -229,7 +122,7 @@ class Fields:
                 bad = ~np.all(np.isfinite(dm), axis=(-2, -1))
                 if bad.any():
                     raise ValueError(f"diffusion is not finite at {describe(np.flatnonzero(bad)[0])}")
-                _check_spd(dm.reshape(-1, self.ndim, self.ndim), describe)
+                check_spd(dm.reshape(-1, self.ndim, self.ndim), describe)
             self._sampled = (b, dm)
         return self._sampled
 
@@ -243,10 +136,12 @@ class Fields:
             matrix = float(dm) * np.eye(d) if dm.ndim == 0 else np.ascontiguousarray(dm, dtype=float)
             if matrix.shape != (d, d):
                 raise ValueError(f"the diffusion matrix is {matrix.shape} but the grid is {d}D")
-            return self._checked_drift(), matrix
+            return self.sampled_drift(), matrix
         return self.sample()
 
-    def _checked_drift(self) -> np.ndarray:
+    def sampled_drift(self) -> np.ndarray:
+        """The drift ``(*shape, d)`` at the nodes, checked finite (the first
+        bad node named in the ValueError)."""
         if self._drift is None:
             b = self._sample_one("drift")
             bad = ~np.all(np.isfinite(b), axis=-1)
@@ -326,24 +221,19 @@ def _call(fn: ArrayFunction, p: np.ndarray, name: str) -> np.ndarray:
         raise ValueError(f"the {name} callable returned {type(out).__name__}, not numbers") from None
 
 
-def _float_array(value, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numbers or a callable, got {type(value).__name__}") from None
-    return arr
-
-
-def _check_spd(matrices: np.ndarray, describe: Callable[[int], str], name: str = "diffusion") -> None:
-    """Raise ValueError naming the first matrix of (n, d, d) that is not SPD."""
+def check_spd(matrices: np.ndarray, describe: Callable[[int], str], name: str = "diffusion") -> None:
+    """Raise ValueError naming the first matrix of (n, d, d) that is not
+    symmetric positive definite, with the kernel's tolerances
+    (``_core.SYMMETRY_TOLERANCE``, ``_core.SPD_TOLERANCE``): the same test
+    as the kernel's, made first so that the error can give the eigenvalues."""
     m = matrices
     d = m.shape[-1]
     diag = np.diagonal(m, axis1=1, axis2=2)
-    scale = np.abs(diag).max(axis=1)
     bad = np.zeros(len(m), dtype=bool)
     for i in range(d):
         for j in range(i + 1, d):
-            bad |= np.abs(m[:, i, j] - m[:, j, i]) > 1e-10 * scale
+            tol = SYMMETRY_TOLERANCE * (np.abs(m[:, i, i]) + np.abs(m[:, j, j]))
+            bad |= np.abs(m[:, i, j] - m[:, j, i]) > tol
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{name} is not symmetric at {describe(i)}: {m[i].tolist()}")
@@ -351,14 +241,14 @@ def _check_spd(matrices: np.ndarray, describe: Callable[[int], str], name: str =
     with np.errstate(invalid="ignore", over="ignore"):
         ok = np.all(diag > 0, axis=1)
         minor2 = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
-        ok &= minor2 > 1e-13 * diag[:, 0] * diag[:, 1]
+        ok &= minor2 > SPD_TOLERANCE * diag[:, 0] * diag[:, 1]
         if d == 3:
             minor3 = (
                 m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
                 - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
                 + m[:, 0, 2] * (m[:, 1, 0] * m[:, 2, 1] - m[:, 1, 1] * m[:, 2, 0])
             )
-            ok &= minor3 > 1e-13 * np.prod(diag, axis=1)
+            ok &= minor3 > SPD_TOLERANCE * np.prod(diag, axis=1)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         eig = np.linalg.eigvalsh(0.5 * (m[i] + m[i].T))

@@ -2,7 +2,8 @@
 measured in the same run (scikit-fmm for the solver, numpy for Monte Carlo).
 
 The scripts in benchmarks/ run these with their full sizes and print JSON;
-``hjqp bench`` runs a quick set and prints a table.
+``hjqp bench`` runs a quick set and prints a table. (The eikonal
+benchmark's exact problem is hjqp.models.eikonal_manufactured.)
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-from . import models
-from .grid import Grid
-from .landscape import landscape
-from .montecarlo import Ball, exit_times, simulate
-from .quasipotential import UpdateRule, local_quasipotential
+from .. import models
+from ..grid import Grid
+from ..landscape import landscape
+from ..solve import UpdateRule, local_quasipotential
+from ..stochastic import Ball, exit_times, simulate
+from .tables import table
 
 __all__ = ["SOLVE_PROBLEMS", "LANDSCAPE_PROBLEMS", "solve_rows", "landscape_row", "montecarlo_rows",
-           "memory_row", "machine", "table"]
+           "memory_row", "machine", "table", "median_time", "skfmm_time"]
 
 SOLVE_PROBLEMS: Dict[str, Callable[[], models.Problem]] = {
     "linear": lambda: models.linear_rotational(10.0),
@@ -70,52 +72,6 @@ def skfmm_time(n: int, repeat: int, ndim: int = 2) -> float:
     speed = np.ones_like(phi)
     seconds, _ = median_time(lambda: skfmm.travel_time(phi, speed, dx=float(h)), repeat)
     return seconds
-
-
-def unconstrained_region(u: np.ndarray) -> np.ndarray:
-    """The sublevel set {u <= 0.9 min of u on the box boundary} of a value
-    function that grows along its optimal paths: those of its points stay
-    inside it, so the box constrains none of them there (where errors
-    against an unconstrained exact solution are measured)."""
-    edge = np.ones(u.shape, dtype=bool)
-    edge[tuple(slice(1, -1) for _ in u.shape)] = False
-    return u <= 0.9 * u[edge].min()
-
-
-def eikonal_manufactured(x: np.ndarray, x0: np.ndarray):
-    """An eikonal problem with a position-dependent metric and its exact solution.
-
-    u(x) = |q|_{M0} (1 + q_0 / 2), q = x - x0, with M(x) = R(theta) diag(1, 9)
-    R(theta)^T rotating with theta = 0.4 + 1.5 x_0 + x_1, M0 = M(x0), and the
-    slowness s = |grad u|_{M(x)^{-1}}. On [0, 1]^2 with x0 = (1/2, 1/2), u
-    grows along every ray from x0 and grad u never vanishes, so u is the
-    smooth solution of |grad u|_{M^{-1}} = s with u(x0) = 0; s(x0) = 1.
-
-    Parameters
-    ----------
-    x : ndarray (..., 2)
-    x0 : ndarray (2,)
-
-    Returns
-    -------
-    metric (..., 2, 2), slowness (...), u (...)
-    """
-    def metric_at(theta):
-        c, s = np.cos(theta), np.sin(theta)
-        rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
-        return rot @ np.diag([1.0, 9.0]) @ np.swapaxes(rot, -1, -2)
-
-    metric = metric_at(0.4 + 1.5 * x[..., 0] + x[..., 1])
-    m0 = metric_at(np.float64(0.4 + 1.5 * x0[0] + x0[1]))
-    q = x - x0
-    norm = np.sqrt(np.einsum("...i,ij,...j->...", q, m0, q))
-    u = norm * (1.0 + 0.5 * q[..., 0])
-    safe = np.where(norm > 0, norm, 1.0)
-    grad = (q @ m0) / safe[..., None] * (1.0 + 0.5 * q[..., 0])[..., None]
-    grad[..., 0] += 0.5 * norm
-    slowness = np.sqrt(np.einsum("...i,...ij,...j->...", grad, np.linalg.inv(metric), grad))
-    slowness[norm == 0] = 1.0
-    return metric, slowness, u
 
 
 def solve_rows(sizes: Sequence[int], repeat: int, problems: Sequence[str], log=None) -> List[dict]:
@@ -243,9 +199,3 @@ def montecarlo_rows(paths: int, steps: int, numpy_steps: int, repeat: int) -> di
             "mean_exit_time": float(np.mean(ex.times)), "rows": rows}
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A markdown table."""
-    fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""Checks of arguments shared by every layer: each raises ValueError naming
+the argument and what it got."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Optional
+
+import numpy as np
+
+__all__ = ["positive", "count", "seed", "threads", "vector", "points", "in_range", "eps"]
+
+
+def positive(value, name: str) -> float:
+    """A positive, finite float."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return v
+
+
+def eps(value) -> float:
+    """A noise strength: a positive, finite number (not a bool or a string)."""
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and value > 0 and math.isfinite(value)):
+        raise ValueError(f"eps must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def count(value, name: str, minimum: int = 1) -> int:
+    """An integer >= minimum (not a bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def seed(value) -> int:
+    """A non-negative integer seed; None draws one from the OS (the caller
+    records it in its result, so that the run can be repeated)."""
+    if value is None:
+        return int(np.random.SeedSequence().entropy % (1 << 63))
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"seed must be a non-negative integer or None, got {value!r}")
+    return int(value)
+
+
+def threads(value: Optional[int]) -> int:
+    """Worker threads: the CPU count (at most 8) by default."""
+    if value is None:
+        return max(1, min(os.cpu_count() or 1, 8))
+    if not (isinstance(value, (int, np.integer)) and value >= 1):
+        raise ValueError(f"threads must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def vector(value, name: str) -> np.ndarray:
+    """A finite vector of length 1, 2 or 3."""
+    v = np.asarray(value, dtype=float)
+    if v.ndim != 1 or len(v) not in (1, 2, 3) or not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} must be a finite vector of length 1, 2 or 3, got {value!r}")
+    return v
+
+
+def points(value, d: int, name: str) -> np.ndarray:
+    """A finite (k, d) array with k >= 1 (a single (d,) point is one row)."""
+    a = np.asarray(value, dtype=float)
+    if a.ndim == 1 and a.shape == (d,):
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] != d or len(a) == 0:
+        raise ValueError(f"{name} must have shape (k, {d}) with k >= 1, got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    return a
+
+
+def in_range(name: str, value, lo: float, hi: float) -> float:
+    """A number in [lo, hi]."""
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and lo <= value <= hi):
+        raise ValueError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+    return float(value)

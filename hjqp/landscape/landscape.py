@@ -1,0 +1,455 @@
+"""The landscape of a system with several attractors: basins, transition
+costs, the global quasi-potential and the metastable Markov chain
+(Freidlin-Wentzell; DESIGN.md section 1, "Global quasi-potential")."""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .. import _memory, _validate
+from ..grid import Grid
+from ..problem import SDE, Fields, refine_equilibrium
+from ..solve import QuasiPotential, follow_flow, local_quasipotential, minimum_action_path
+from .basins import capture_radius_for, label_basins, saddle_links
+from .equilibria import Equilibria, checked_fields, drift_scale, equilibria
+from .markov import arborescence_costs, log_stationary, shortest_paths
+
+__all__ = ["Landscape", "landscape"]
+
+
+@dataclass(frozen=True, eq=False)
+class Landscape:
+    """Attractors, basins, transition costs and the global quasi-potential.
+
+    Attributes
+    ----------
+    grid : Grid
+    sde : SDE or None
+        The SDE (None when loaded from a file without it: :func:`hjqp.io.load`
+        takes ``sde=``; the paths need it).
+    attractors : ndarray (k, d)
+        The attractors O_1..O_k (Newton-refined).
+    saddles : ndarray (m, d)
+        Index-1 saddles of the drift in the box.
+    saddle_links : ndarray of int (m, 2)
+        The two attractors the unstable manifold of each saddle leads to
+        (-1 for a branch that reaches none).
+    basins : ndarray of int32, ``grid.shape``
+        Index of the attractor each node flows to, -1 for none.
+    local : tuple of QuasiPotential
+        u_i, the quasi-potential of each attractor over the whole box, for
+        paths that avoid the other attractors' neighbourhoods.
+    direct_costs : ndarray (k, k)
+        tilde-V_ij: the least cost from O_i to O_j over such paths (+inf if
+        none), the exponents of the Markov chain's rates.
+    costs : ndarray (k, k)
+        V_ij = V(O_i, O_j) over all paths (zero diagonal).
+    exit_costs : ndarray (k,)
+        Least u_i over the first nodes outside the basin of O_i.
+    exit_points : ndarray (k, d)
+        Where that least value sits: the saddle there if one is within two
+        cells, else the node.
+    exit_on_edge : ndarray of bool (k,)
+        The basin reaches the box edge at a value of u_i below the exit cost
+        found inside: the box is too small to tell the true exit cost.
+    W : ndarray (k,)
+        Least cost of an i-graph (minimum spanning arborescence).
+    global_values : ndarray (k,)
+        phi at the attractors, W_i - min W.
+    selected : int
+        The attractor the noise selects as eps -> 0 (phi = 0; the first one
+        in a tie, see :meth:`selected_set`).
+    values : ndarray, ``grid.shape``
+        The global quasi-potential phi = min_i [W_i + u_i] - min W.
+    origin : ndarray of int32, ``grid.shape``
+        The attractor i that attains the minimum at each node.
+    info : dict
+    metadata : dict
+        What was passed to :func:`hjqp.io.save` (loaded results).
+    """
+
+    grid: Grid
+    sde: SDE
+    attractors: np.ndarray
+    saddles: np.ndarray
+    saddle_links: np.ndarray
+    basins: np.ndarray
+    local: Tuple[QuasiPotential, ...]
+    direct_costs: np.ndarray
+    costs: np.ndarray
+    exit_costs: np.ndarray
+    exit_points: np.ndarray
+    exit_on_edge: np.ndarray
+    W: np.ndarray
+    global_values: np.ndarray
+    selected: int
+    values: np.ndarray
+    origin: np.ndarray
+    info: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def k(self) -> int:
+        """The number of attractors."""
+        return len(self.attractors)
+
+    def selected_set(self, tolerance: float = 0.0) -> np.ndarray:
+        """Indices of the attractors with phi(O_i) <= tolerance (ties)."""
+        return np.flatnonzero(self.global_values <= tolerance)
+
+    # -- the metastable Markov chain ------------------------------------------
+    def log_rates(self, eps: float) -> np.ndarray:
+        """log k_ij = -tilde-V_ij / eps (k, k), -inf on the diagonal and
+        where no direct path exists. Leading order: prefactors are 1."""
+        eps = _validate.eps(eps)
+        L = -self.direct_costs / eps
+        np.fill_diagonal(L, -np.inf)
+        return L
+
+    def rates(self, eps: float) -> np.ndarray:
+        """k_ij = exp(-tilde-V_ij / eps) (may underflow to 0 for small eps)."""
+        return np.exp(self.log_rates(eps))
+
+    def log_stationary(self, eps: float) -> np.ndarray:
+        """Log of the stationary law of the Markov chain at noise eps."""
+        return log_stationary(self.log_rates(eps))
+
+    def stationary(self, eps: float) -> np.ndarray:
+        """Stationary law (k,) of the metastable Markov chain at noise eps.
+
+        Computed in the log domain, exact for any small eps; as eps -> 0,
+        -eps log pi_i -> phi(O_i).
+        """
+        return np.exp(self.log_stationary(eps))
+
+    def mean_exit_times(self, eps: float) -> np.ndarray:
+        """Leading-order mean exit times exp(exit cost / eps) (k,), up to
+        the subexponential prefactor."""
+        eps = _validate.eps(eps)
+        with np.errstate(over="ignore"):
+            return np.exp(self.exit_costs / eps)
+
+    # -- paths --------------------------------------------------------------------
+    def minimum_action_path(self, x, attractor: Optional[int] = None, **options) -> np.ndarray:
+        """The minimum action path (n, d) to x from ``attractor`` (default:
+        the one attaining phi at x, ``origin``); see
+        :func:`hjqp.minimum_action_path`."""
+        x = np.asarray(x, dtype=float)
+        if attractor is None:
+            node = self.grid.nearest_node(x)
+            attractor = int(self.origin[tuple(node)])
+            if attractor < 0:
+                raise ValueError(f"no attractor reaches {x.tolist()}")
+        return minimum_action_path(self.local[self._index(attractor)], x, **options)
+
+    def exit_path(self, i: int, **options) -> np.ndarray:
+        """The minimum action path (n, d) from O_i to its exit point (the
+        least u_i just outside its basin)."""
+        i = self._index(i)
+        return self.minimum_action_path(self.exit_points[i], attractor=i, **options)
+
+    def paths(self) -> list:
+        """The transition paths over every saddle that links two basins,
+        both ways (for drawing)."""
+        out = []
+        for a, b in self.saddle_links:
+            if a >= 0 and b >= 0 and a != b:
+                out += [self.transition_path(int(a), int(b)), self.transition_path(int(b), int(a))]
+        return out
+
+    def transition_path(self, i: int, j: int, **options) -> np.ndarray:
+        """The most likely transition path (n, d) from O_i over the saddle
+        to O_j: the minimum action path of u_i up to the saddle, then the
+        flow down to O_j. Needs a saddle whose unstable manifold links the
+        two basins."""
+        i, j = self._index(i), self._index(j)
+        links = [s for s in range(len(self.saddles)) if set(self.saddle_links[s]) == {i, j}]
+        if not links:
+            raise ValueError(f"no saddle links attractors {i} and {j}")
+        qp = self.local[i]
+        s = min(links, key=lambda m: float(qp(self.saddles[m], fill_value=np.inf)))
+        saddle = self.saddles[s]
+        fields = self._sde().fields(self.grid)
+        J = self.info["saddle_jacobians"][s]
+        w, vec = np.linalg.eig(J)
+        u = np.real(vec[:, np.argmax(w.real)])
+        h = max(self.grid.spacing)
+        # The unstable direction's branch into each basin.
+        side = 1.0 if self.saddle_links[s][0] == i else -1.0
+        up = minimum_action_path(qp, saddle + side * 0.5 * h * u, **options)
+        target = self.attractors[j]
+        down = follow_flow(fields, saddle - side * 0.5 * h * u,
+                           lambda y: np.linalg.norm(y - target) <= 2 * h,
+                           step=0.25 * min(self.grid.spacing), max_steps=int(40 * sum(self.grid.shape)))
+        return np.vstack([up, saddle[None], down, target[None]])
+
+    def _sde(self):
+        if self.sde is None:
+            raise ValueError("this landscape does not carry its SDE (it was loaded from a file): "
+                             "pass sde= to hjqp.io.load")
+        return self.sde
+
+    def _index(self, i) -> int:
+        if not (isinstance(i, (int, np.integer)) and -self.k <= i < self.k):
+            raise ValueError(f"attractor index must be an integer in [0, {self.k}), got {i!r}")
+        return int(i) % self.k
+
+
+def landscape(
+    sde: SDE,
+    grid: Grid,
+    attractors=None,
+    *,
+    threads: Optional[int] = None,
+    absorb_cells: float = 3.0,
+    seeds_per_axis: Optional[int] = None,
+    supersample: int = 1,
+    **solver_options,
+) -> Landscape:
+    """The Freidlin-Wentzell landscape of an SDE in a box.
+
+    1. Attractors (unless given) and saddles: :func:`equilibria`.
+    2. Basins: :func:`basins`.
+    3. From each attractor O_i the quasi-potential u_i is computed over the
+       whole box, with the nodes within ``absorb_cells`` cells of the other
+       attractors absorbing the front, so that u_i is the cost of paths that
+       do not pass through their neighbourhoods. Then tilde-V_ij is the least
+       u_i on the basin of O_j, from where the flow is free (the direct
+       costs, the exponents of the Markov chain's rates), and V_ij their
+       shortest-path closure. The solves run in parallel threads.
+    4. W_i by minimum spanning arborescences, the global quasi-potential
+       phi = min_i [W_i + u_i] - min W on the grid, and the attractor with
+       phi = 0. (Paths through another attractor's neighbourhood are never
+       cheaper for phi than starting at that attractor, since W_j <= W_i +
+       V_ij, so the direct u_i give the same minimum as the full ones.)
+
+    Parameters
+    ----------
+    sde : SDE
+    grid : Grid
+        2D or 3D.
+    attractors : array_like (k, d), optional
+        Points near stable equilibria (refined by Newton's method). Found
+        from the flow when not given.
+    threads : int, optional
+        Threads for the flow and the solves (default: CPU count, at most 8).
+    absorb_cells : float, default 3
+        Radius, in cells, of the neighbourhoods of the attractors.
+    seeds_per_axis : int, optional
+        See :func:`equilibria`.
+    supersample : int, default 1
+        Sample the fields as cell means, for drifts or diffusions that jump
+        (see :class:`hjqp.problem.Fields`).
+    **solver_options
+        Passed to :func:`hjqp.local_quasipotential` (update_radius,
+        init_cells, max_turn, max_value).
+
+    Returns
+    -------
+    Landscape
+
+    Raises
+    ------
+    ValueError
+        No attractor in the box; given attractors that are not stable
+        equilibria or lie within eight cells of each other; bad options.
+    """
+    fields = checked_fields(sde, grid, supersample)
+    if not (isinstance(absorb_cells, (int, float)) and 1.0 <= absorb_cells <= 20.0):
+        raise ValueError(f"absorb_cells must be a number in [1, 20], got {absorb_cells!r}")
+    bad = set(solver_options) - {"update_radius", "init_cells", "max_turn", "max_value", "init_levels"}
+    if bad:
+        raise TypeError(f"unknown options: {', '.join(sorted(bad))}")
+    n_threads = _validate.threads(threads)
+
+    eq = equilibria(sde, grid, seeds_per_axis=seeds_per_axis, threads=n_threads)
+    O, jac = _attractors(fields, eq, attractors)
+    scale = drift_scale(fields.sampled_drift(), grid)
+    capture = capture_radius_for(grid, O, np.concatenate([eq.saddles, eq.others]))
+    labels = label_basins(fields, O, capture, n_threads, scale)
+    links = saddle_links(fields, eq.saddles, eq.jacobians[1], O, capture, n_threads, scale)
+
+    k = len(O)
+    # k solutions are kept, up to n_threads computed at once.
+    _memory.require(_memory.solve_bytes(grid) * (k + min(k, n_threads)),
+                    f"a landscape of {k} attractors on {' x '.join(map(str, grid.shape))} nodes")
+    near = _neighbourhoods(grid, O, absorb_cells)
+    local = _local_solutions(sde, grid, O, near, absorb_cells, n_threads, supersample, solver_options)
+    direct = _direct_costs(local, labels, near)
+    exit_costs, exit_points, exit_on_edge = _exits(grid, labels, local, eq.saddles)
+
+    W = arborescence_costs(direct)
+    if not np.isfinite(W).any():
+        raise ValueError("no attractor can be reached from all the others within the box")
+    w_min = float(np.min(W))
+    stacked = np.stack([W[i] + local[i].values for i in range(k)])
+    origin = np.argmin(stacked, axis=0).astype(np.int32)
+    values = np.min(stacked, axis=0) - w_min
+    origin[~np.isfinite(values)] = -1
+    info = dict(
+        threads=n_threads, absorb_cells=float(absorb_cells), capture_radius=float(capture),
+        saddle_jacobians=eq.jacobians[1], attractor_jacobians=jac, others=eq.others,
+    )
+    return Landscape(
+        grid=grid, sde=sde, attractors=O, saddles=eq.saddles, saddle_links=links,
+        basins=labels, local=local, direct_costs=direct, costs=shortest_paths(direct),
+        exit_costs=exit_costs, exit_points=exit_points, exit_on_edge=exit_on_edge,
+        W=W, global_values=W - w_min, selected=int(np.argmin(W)), values=values,
+        origin=origin, info=info,
+    )
+
+
+def _attractors(fields: Fields, eq: Equilibria, given) -> Tuple[np.ndarray, np.ndarray]:
+    """The attractors found (or the given ones, refined) and their Jacobians;
+    none closer than eight cells to another."""
+    grid = fields.grid
+    if given is None:
+        O, jac = eq.attractors, eq.jacobians[0]
+        if len(O) == 0:
+            raise ValueError("no attractor in the box: the flow reaches no stable equilibrium")
+    else:
+        out, jacs = [], []
+        for i, a in enumerate(_validate.points(given, grid.ndim, "attractors")):
+            try:
+                x, J = refine_equilibrium(fields, a)
+            except ValueError as err:
+                raise ValueError(f"attractors[{i}]: {err}") from None
+            out.append(x)
+            jacs.append(J)
+        O, jac = np.array(out), np.array(jacs)
+    h = max(grid.spacing)
+    for i in range(len(O)):
+        for j in range(i):
+            if np.linalg.norm(O[i] - O[j]) < 8 * h:
+                raise ValueError(
+                    f"attractors {j} and {i} ({np.round(O[j], 6).tolist()} and "
+                    f"{np.round(O[i], 6).tolist()}) lie within eight cells of each other: "
+                    "refine the grid"
+                )
+    return O, jac
+
+
+def _neighbourhoods(grid: Grid, attractors: np.ndarray, absorb_cells: float) -> List[np.ndarray]:
+    """Which nodes (flat) lie within absorb_cells cells of each attractor."""
+    pts = grid.points().reshape(-1, grid.ndim)
+    radius = absorb_cells * max(grid.spacing)
+    return [np.linalg.norm(pts - o, axis=1) <= radius for o in attractors]
+
+
+def _local_solutions(sde: SDE, grid: Grid, O: np.ndarray, near: List[np.ndarray], absorb_cells: float,
+                     n_threads: int, supersample: int, solver_options: dict) -> Tuple[QuasiPotential, ...]:
+    """u_i from each attractor over the whole box, the other attractors'
+    neighbourhoods absorbing the front; in parallel threads."""
+    k = len(O)
+    h = max(grid.spacing)
+    radius = absorb_cells * h
+    options = dict(solver_options)
+    init_cells = float(options.pop("init_cells", 16.0 if grid.ndim == 2 else 4.0))
+
+    def solve(i: int) -> QuasiPotential:
+        mask = np.zeros(grid.size, dtype=bool)
+        for j in range(k):
+            if j != i:
+                mask |= near[j]
+        others = [np.linalg.norm(O[j] - O[i]) for j in range(k) if j != i]
+        # Keep the initial region (up to four times its smallest semi-axis)
+        # clear of the absorbing neighbourhoods.
+        cells = init_cells
+        if others:
+            cells = float(np.clip((min(others) - radius) / (4 * h) - 1.0, 1.0, init_cells))
+        return local_quasipotential(sde, grid, O[i], refine_attractor=False, init_cells=cells,
+                                    absorbing=mask.reshape(grid.shape), supersample=supersample, **options)
+
+    if n_threads > 1 and k > 1:
+        with ThreadPoolExecutor(max_workers=min(n_threads, k)) as pool:
+            return tuple(pool.map(solve, range(k)))
+    return tuple(solve(i) for i in range(k))
+
+
+def _direct_costs(local: Sequence[QuasiPotential], labels: np.ndarray, near: List[np.ndarray]) -> np.ndarray:
+    """tilde-V_ij: the least u_i over basin j. From any point of basin j the
+    flow reaches O_j at no cost, and the least value sits next to the saddle,
+    where u_i is most accurate (the thin valley of u_i about the flow lines
+    that converge on O_j is not resolved by the grid)."""
+    k = len(local)
+    direct = np.full((k, k), np.inf)
+    flat_labels = labels.reshape(-1)
+    for i in range(k):
+        u = local[i].values.reshape(-1)
+        for j in range(k):
+            if i != j:
+                direct[i, j] = float(np.min(u[near[j] | (flat_labels == j)]))
+    np.fill_diagonal(direct, 0.0)
+    return direct
+
+
+def _exits(grid: Grid, labels: np.ndarray, local: Sequence[QuasiPotential], saddles: np.ndarray):
+    """Each basin's exit cost, exit point (the saddle there if one is within
+    two cells) and whether the basin reaches the box edge below it (with a
+    warning)."""
+    k = len(local)
+    h = np.asarray(grid.spacing)
+    exit_costs = np.full(k, np.inf)
+    exit_points = np.full((k, grid.ndim), np.nan)
+    exit_on_edge = np.zeros(k, dtype=bool)
+    for i in range(k):
+        best, where, edge_best = _exit(grid, labels, local[i].values, i)
+        exit_costs[i] = best
+        if where is not None:
+            p = np.asarray(grid.lower) + where * h
+            if len(saddles):
+                dist = np.linalg.norm(saddles - p, axis=1)
+                if dist.min() <= 2 * h.max():
+                    p = saddles[int(np.argmin(dist))]
+            exit_points[i] = p
+        if edge_best < best:
+            exit_on_edge[i] = True
+            warnings.warn(
+                f"the basin of attractor {i} reaches the box edge where its quasi-potential "
+                f"is {edge_best:.6g}, below its exit cost {best:.6g} inside the box: enlarge the box",
+                stacklevel=3,
+            )
+    return exit_costs, exit_points, exit_on_edge
+
+
+def _neighbour_shift(a: np.ndarray, off: Sequence[int], fill) -> np.ndarray:
+    """a shifted so that out[n] = a[n + off] (fill beyond the edge)."""
+    out = np.full_like(a, fill)
+    src = tuple(slice(max(o, 0), a.shape[k] + min(o, 0)) for k, o in enumerate(off))
+    dst = tuple(slice(max(-o, 0), a.shape[k] + min(-o, 0)) for k, o in enumerate(off))
+    out[dst] = a[src]
+    return out
+
+
+def _exit(grid: Grid, labels: np.ndarray, values: np.ndarray, i: int):
+    """Least value over the first nodes outside basin i, where it sits, and
+    the least value on the basin's own nodes on the box edge."""
+    inside = labels == i
+    near = np.zeros_like(inside)
+    d = grid.ndim
+    for k in range(d):
+        for step in (-1, 1):
+            off = [0] * d
+            off[k] = step
+            near |= _neighbour_shift(inside, off, False)
+    outside = near & ~inside
+    best, where = np.inf, None
+    if outside.any():
+        v = np.where(outside, values, np.inf)
+        flat = int(np.argmin(v))
+        best = float(v.reshape(-1)[flat])
+        where = np.array(np.unravel_index(flat, grid.shape))
+    edge = np.zeros_like(inside)
+    for k in range(d):
+        sl = [slice(None)] * d
+        for end in (0, -1):
+            sl[k] = end
+            edge[tuple(sl)] = True
+    on_edge = edge & inside
+    edge_best = float(np.min(values[on_edge])) if on_edge.any() else np.inf
+    return best, where, edge_best

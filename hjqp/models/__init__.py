@@ -1,0 +1,50 @@
+"""Problems with known quasi-potentials, for tests, benchmarks and examples.
+
+Each function returns a :class:`Problem`: the SDE, its attractor, a box, and
+the exact quasi-potential where one is known (``hjqp models`` lists them).
+"""
+
+from .eikonal import eikonal_manufactured, unconstrained_region
+from .exact import (anisotropic_rotating, anisotropic_rotating_3d, example_3_1, gradient_system, linear,
+                    linear_3d, linear_rotational, manufactured)
+from .landscapes import double_well_3d, example_4_1, maier_stein, multiwell
+from .problem import Problem
+from .sgd import iris_mixture, iris_two_widths
+
+__all__ = [
+    "Problem",
+    "manufactured",
+    "linear_rotational",
+    "example_3_1",
+    "gradient_system",
+    "anisotropic_rotating",
+    "anisotropic_rotating_3d",
+    "example_4_1",
+    "maier_stein",
+    "multiwell",
+    "double_well_3d",
+    "linear",
+    "linear_3d",
+    "iris_mixture",
+    "iris_two_widths",
+    "eikonal_manufactured",
+    "unconstrained_region",
+    "REGISTRY",
+]
+
+# The models by name, for the command line: name -> function of keyword
+# parameters returning a Problem.
+REGISTRY = {
+    "example_3_1": example_3_1,
+    "example_4_1": example_4_1,
+    "maier_stein": maier_stein,
+    "linear_rotational": linear_rotational,
+    "multiwell": multiwell,
+    "gradient_system": gradient_system,
+    "anisotropic_rotating": anisotropic_rotating,
+    "linear_3d": linear_3d,
+    "anisotropic_rotating_3d": anisotropic_rotating_3d,
+    "double_well_3d": double_well_3d,
+    "iris_mixture": iris_mixture,
+    "iris_two_widths": iris_two_widths,
+}

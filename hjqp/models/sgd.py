@@ -1,0 +1,92 @@
+"""SGD problems on real data: Gaussian mixtures fitted to the iris petal
+lengths, with the SDE of batch-1 SGD."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..problem import newton
+from ..sgd import GaussianMixture1D, iris_petal_lengths
+from .problem import Problem
+
+__all__ = ["iris_mixture", "iris_two_widths"]
+
+
+def _critical_point(gradient, x0) -> tuple:
+    """A zero of the loss gradient near x0: Newton's method on b = -grad f
+    (:func:`hjqp.problem.newton`, steps and tolerance on the scale of the
+    parameters)."""
+    x0 = np.asarray(x0, dtype=float)[None]
+    scale = 10.0  # the parameters' range on the iris models' boxes
+
+    def drift(x):
+        return -np.asarray(gradient(x), dtype=float)
+
+    x, b, _ = newton(drift, x0, step=1e-6 * scale, max_step=0.5 * scale, tolerance=1e-13 * scale, iterations=60)
+    if not np.linalg.norm(b[0]) <= 1e-9:
+        raise ValueError(f"Newton's method found no critical point of the loss near {x0[0].tolist()}: "
+                         f"it ended at {x[0].tolist()} with |grad f| = {np.linalg.norm(b[0]):.3g}")
+    return tuple(float(v) for v in x[0])
+
+
+def iris_mixture(scale: float = 1.1, weight: float = 1.0 / 3.0, learn_weight: bool = False,
+                 regularisation: float = 1e-3) -> Problem:
+    """SGD on a two-component Gaussian mixture fitted to the petal lengths of
+    Fisher's iris data (scikit-learn's bundled copy): per-sample losses
+    f_i = -log(pi N(x_i; mu1, s) + (1 - pi) N(x_i; mu2, s)) with parameters
+    (mu1, mu2) (pi = `weight` fixed) or (mu1, mu2, rho), pi = sigmoid(rho)
+    (`learn_weight`); see :class:`hjqp.sgd.GaussianMixture1D`.
+
+    The SDE is that of batch-1 SGD: b = -grad f, D = the per-sample gradient
+    covariance plus `regularisation` times the identity (D is singular on
+    the diagonal mu1 = mu2, where the saddle lies; the transition costs
+    depend on the regularisation there, see the README). Box: means in
+    [-0.5, 7.5], rho in [-4, 4]. The minima are found by Newton's method on
+    the exact gradient; the saddle is (mean(x), mean(x)) exactly (with a
+    learned weight, (mean, mean, 0) on a line of critical points
+    (mean, mean, rho)); no exact quasi-potential is known.
+    """
+    model = GaussianMixture1D(iris_petal_lengths(), scale, weight, learn_weight)
+    sgd = model.sgd(1)
+    p1 = float(weight)
+    rho = float(np.log(p1 / (1 - p1)))
+    starts = [(1.6, 4.9, rho), (4.9, 1.6, -rho)] if learn_weight else [(1.6, 4.9), (5.1, 2.2)]
+    minima = tuple(_critical_point(sgd.gradient, x0) for x0 in starts)
+    # On the diagonal mu1 = mu2 every per-sample gradient is a multiple of
+    # (pi, 1 - pi[, 0]) times (x_i - mu): grad f vanishes at mu = mean(x),
+    # for any rho when the weight is learned (a line of critical points).
+    mean = float(np.mean(model.data))
+    saddles = ((mean, mean, 0.0),) if learn_weight else ((mean, mean),)
+    d = model.dim
+    name = (f"iris_mixture(scale={scale:g}, " + ("learned weight" if learn_weight else f"weight={weight:.4g}")
+            + f", regularisation={regularisation:g})")
+    return Problem(name, sgd.sde(regularisation), minima[0], (-0.5, -0.5, -4.0)[:d], (7.5, 7.5, 4.0)[:d],
+                   attractors=minima, saddles=saddles, losses=model)
+
+
+def iris_two_widths(narrow: float = 0.4, wide: float = 1.0, weight: float = 1.0 / 3.0) -> Problem:
+    """SGD on a Gaussian mixture with a narrow and a wide component fitted to
+    the iris petal lengths: f_i = -log(pi N(x_i; mu1, narrow) +
+    (1 - pi) N(x_i; mu2, wide)), parameters (mu1, mu2), pi = `weight`.
+
+    Two minima: O1 with the narrow component on setosa (the lower loss) and
+    O2 with the narrow component on the larger flowers; one saddle between
+    them. Unlike :func:`iris_mixture` the gradient noise is definite where
+    the transitions go (the components differ on the diagonal), so no
+    regularisation is needed. With the default widths the anisotropic noise
+    and its isotropic counterfactual (same trace) select different minima.
+    The SDE is that of batch-1 SGD. Box [-1, 8]^2: the landscape warns that
+    the basin of O2 reaches its edge below its exit cost (far out a component
+    leaves the data and the loss flattens); boxes [-4, 11]^2 and [-7, 14]^2
+    give the same costs within 2e-3. Minima and saddle by Newton's method;
+    no exact quasi-potential is known.
+    """
+    if not 0 < narrow < wide:
+        raise ValueError(f"need 0 < narrow < wide, got narrow={narrow!r}, wide={wide!r}")
+    model = GaussianMixture1D(iris_petal_lengths(), (narrow, wide), weight)
+    sgd = model.sgd(1)
+    minima = tuple(_critical_point(sgd.gradient, x0) for x0 in [(1.46, 4.9), (5.3, 2.5)])
+    saddle = _critical_point(sgd.gradient, (3.0, 3.8))
+    name = f"iris_two_widths(narrow={narrow:g}, wide={wide:g}, weight={weight:.4g})"
+    return Problem(name, sgd.sde(), minima[0], (-1.0, -1.0), (8.0, 8.0), attractors=minima,
+                   saddles=(saddle,), losses=model)

@@ -1,0 +1,8 @@
+"""The problem: an SDE (drift and diffusion as callables or arrays), its
+fields bound to a grid, and the equilibria of its drift."""
+
+from .equilibrium import jacobians, newton, refine_equilibrium
+from .fields import Fields, check_spd
+from .sde import SDE
+
+__all__ = ["SDE", "Fields", "check_spd", "jacobians", "newton", "refine_equilibrium"]

@@ -1,0 +1,162 @@
+"""The report of a selection study (:func:`hjqp.sgd.selection_study`):
+markdown, JSON and a figure."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from . import plot
+from ..grid import Grid
+from .io import jsonable
+from .tables import table
+
+__all__ = ["study_report", "study_figure", "write_study"]
+
+
+def _selected(pair: dict) -> str:
+    chosen = pair["selected_set"]
+    names = " and ".join(f"O{i + 1}" for i in chosen)
+    return f"{names} (tie)" if len(chosen) > 1 else names
+
+
+def study_report(study: dict) -> str:
+    """A markdown report of :func:`selection_study`."""
+    lands = study["landscapes"]
+    n = study["grid_nodes"]
+    aniso = lands["anisotropic"]["landscape"]
+    k = aniso.k
+    pairs = [(i, j) for i in range(k) for j in range(k) if i != j]
+    lines = [f"# Which minimum does SGD select? {study['problem']}", "",
+             "Minima: " + ", ".join(f"O{i + 1} = ({', '.join(f'{v:.4f}' for v in a)})"
+                                    for i, a in enumerate(aniso.attractors)), ""]
+    rows = []
+    for name, pair in lands.items():
+        land = pair["landscape"]
+        costs = "; ".join(f"V{i + 1}{j + 1} = {land.direct_costs[i, j]:.4g}" for i, j in pairs)
+        rows.append((f"{name} D", costs, ", ".join(f"{v:.4g}" for v in land.global_values),
+                     f"{pair['cost_error']:.2g}", f"{pair['phi_error']:.2g}", _selected(pair)))
+    lines += [f"Landscapes on {n} nodes per axis. The cost error is the largest change of a cost from "
+              f"{(n + 1) // 2} nodes per axis; phi(O_i) = W_i - min W, W_i a sum of k - 1 costs, is then "
+              "uncertain by up to 2 (k - 1) times that, and minima whose phi lies within it of 0 tie:", "",
+              table(("noise", "transition costs", "phi(O_i)", "cost error", "phi error", "selected"), rows), ""]
+    for name, pair in lands.items():
+        edge = np.flatnonzero(pair["landscape"].exit_on_edge)
+        if len(edge):
+            lines += [f"With {name} noise, basins that reach the box edge below their exit cost inside the box: "
+                      + ", ".join(f"O{i + 1}" for i in edge)
+                      + " (the costs hold for this box: paths that leave it are not counted).", ""]
+    rows = []
+    for r in study["rows"]:
+        occ = r["occupancy"][0]
+        share = f"{occ[0]:.3f}" + (f" [{occ[1]:.3f}, {occ[2]:.3f}]" if occ[1] is not None else "")
+        if r["rates"] is None:
+            moves = rates = ""
+        else:
+            moves = ", ".join(f"{r['transitions'][i][j]}" for i, j in pairs)
+            rates = ", ".join(f"{r['rates'][i][j]:.3g} [{r['rates_low'][i][j]:.2g}, {r['rates_high'][i][j]:.2g}]"
+                              for i, j in pairs)
+        rows.append((r["eta"], r["batch_size"], r["eps"], r["dynamics"], share, moves, rates))
+    order = ", ".join(f"{i + 1}->{j + 1}" for i, j in pairs)
+    lines += ["Time fraction at O1 (last core visited; 95 % intervals from the spread between runs), "
+              f"transitions ({order}) and rates per unit time (t = k eta; exact Poisson intervals), against "
+              "the leading-order Markov chain at eps = eta / m:", "",
+              table(("eta", "batch", "eps", "dynamics", "fraction at O1", "transitions", "rates"), rows), ""]
+    if study["barriers"]:
+        rows = [(b["dynamics"], f"V{b['i'] + 1}{b['j'] + 1}", f"{b['V']:.3g} +- {b['se']:.2g}",
+                 f"{lands['anisotropic']['landscape'].direct_costs[b['i'], b['j']]:.4g}",
+                 f"{lands['isotropic']['landscape'].direct_costs[b['i'], b['j']]:.4g}",
+                 ", ".join(f"{e:g}" for e in b["eps"]))
+                for b in study["barriers"]]
+        lines += ["Barriers from the measured rates, ln k = a - V / eps (weighted least squares), against "
+                  "the landscapes' costs:", "",
+                  table(("dynamics", "barrier", "fitted", "anisotropic D", "isotropic D", "eps"), rows), ""]
+    if study["regularisation"]:
+        rows = [(r["regularisation"], "; ".join(f"{v:.4g}" for v in np.asarray(r["costs"])[~np.eye(k, dtype=bool)]),
+                 ", ".join(f"{v:.4g}" for v in r["global_values"]), f"O{r['selected'] + 1}")
+                for r in study["regularisation"]]
+        lines += ["Dependence on the regularisation of D (D + delta I):", "",
+                  table(("delta", "costs", "phi(O_i)", "selected"), rows), ""]
+    return "\n".join(lines)
+
+
+def study_figure(study: dict, problem, path: str) -> None:
+    """The loss, phi for the anisotropic and for the isotropic noise (with a
+    third parameter, their least values over it: the quasi-potential of the
+    first two's marginal law), and the measured rates against 1 / eps with
+    the slopes of both landscapes' costs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lands = {name: pair["landscape"] for name, pair in study["landscapes"].items()}
+    grid = lands["anisotropic"].grid
+    loss = problem.losses.loss(grid.points())
+    fields = [loss - loss.min()] + [land.values for land in lands.values()]
+    suffix = ""
+    if grid.ndim == 3:
+        fields = [np.min(f, axis=2) for f in fields]
+        grid = Grid(grid.lower[:2], grid.upper[:2], grid.shape[:2])
+        suffix = ", least over rho"
+    O = lands["anisotropic"].attractors[:, :2]
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.3), constrained_layout=True)
+    barrier = float(np.min(problem.losses.loss(np.asarray(problem.saddles)))) - float(loss.min())
+    plot.quasipotential(fields[0], grid, ax=axes[0], attractors=O, title=f"loss f - min f{suffix}",
+                        vmax=3 * barrier if barrier > 0 else None)
+    for ax, (name, pair), values in zip(axes[1:3], study["landscapes"].items(), fields[1:]):
+        land = pair["landscape"]
+        plot.quasipotential(values, grid, ax=ax, attractors=O, saddles=land.saddles[:, :2],
+                            title=f"phi, {name} noise{suffix}\nselected {_selected(pair)}",
+                            vmax=3 * max(1e-12, float(np.max(land.costs))))
+    for ax in axes[:3]:
+        ax.set(xlabel="mu1", ylabel="mu2")
+    ax = axes[3]
+    k = lands["anisotropic"].k
+    measured = [r for r in study["rows"] if r["rates"] is not None]
+    for c, (i, j) in enumerate((i, j) for i in range(k) for j in range(k) if i != j):
+        for dyn, marker in zip(dict.fromkeys(r["dynamics"] for r in measured), "os^"):
+            pts = [(1 / r["eps"], r["rates"][i][j], r["rates_low"][i][j], r["rates_high"][i][j])
+                   for r in measured if r["dynamics"] == dyn and r["transitions"][i][j] > 0]
+            if not pts:
+                continue
+            x, y, lo, hi = np.array(pts).T
+            ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt=marker, color=f"C{c}", capsize=3,
+                        label=f"O{i + 1} -> O{j + 1}, {dyn}")
+            # the two landscapes' slopes through the measured points' mean
+            xs = np.linspace(x.min(), x.max(), 2) if len(x) > 1 else x
+            for name, style in (("anisotropic", "-"), ("isotropic", ":")):
+                v = lands[name].direct_costs[i, j]
+                a = np.mean(np.log(y) + v * x)
+                ax.plot(xs, np.exp(a - v * xs), style, color=f"C{c}", lw=1)
+    ax.set(yscale="log", xlabel="1 / eps", ylabel="transitions per unit time",
+           title="measured rates; slopes -V of the costs:\nanisotropic D (solid), isotropic D (dotted)")
+    if ax.has_data():
+        ax.legend(fontsize=7)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_study(study: dict, problem, out: str) -> str:
+    """Write report.md, study.json and selection.png of a
+    :func:`selection_study` into ``out``; returns the report."""
+    os.makedirs(out, exist_ok=True)
+    report = study_report(study)
+    with open(os.path.join(out, "report.md"), "w") as fh:
+        fh.write(report + "\n")
+    summary = {k: v for k, v in study.items() if k != "landscapes"}
+    summary["landscapes"] = {}
+    for name, pair in study["landscapes"].items():
+        land = pair["landscape"]
+        summary["landscapes"][name] = {
+            "attractors": land.attractors, "saddles": land.saddles, "costs": land.costs,
+            "direct_costs": land.direct_costs, "global_values": land.global_values,
+            "selected": int(land.selected), "selected_set": pair["selected_set"],
+            "cost_error": pair["cost_error"], "phi_error": pair["phi_error"],
+            "coarse_costs": pair["coarse"].direct_costs, "coarse_global_values": pair["coarse"].global_values}
+    with open(os.path.join(out, "study.json"), "w") as fh:
+        fh.write(json.dumps(json.loads(jsonable(summary)), indent=2) + "\n")
+    study_figure(study, problem, os.path.join(out, "selection.png"))
+    return report

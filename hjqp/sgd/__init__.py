@@ -1,0 +1,22 @@
+"""Minibatch SGD on a finite sum f = (1/n) sum_i f_i, and the SDE that
+approximates it.
+
+SGD with learning rate eta and batch size m, x_{k+1} = x_k - eta g_k with
+g_k the mean of grad f_i over a random batch, is close for small eta to
+dx = -grad f dt + sqrt(eps) Sigma dW at time t = k eta, with eps = eta / m
+(times (n - m) / (n - 1) when batches are drawn without replacement) and
+D = Sigma Sigma^T the per-sample gradient covariance
+(1/n) sum_i (grad f_i - grad f)(grad f_i - grad f)^T.
+
+:class:`MinibatchSGD` runs the actual iteration as a simulation engine
+(:mod:`hjqp.stochastic.engine`), with the same estimators as the SDE's Monte
+Carlo (paths, first exits, long runs), so that the SDE approximation itself
+can be tested; :func:`selection_study` asks which minimum it selects.
+"""
+
+from .minibatch import MinibatchSGD, SGDSteps
+from .mixture import GaussianMixture1D, iris_petal_lengths
+from .study import fit_barriers, isotropic, selection_study
+
+__all__ = ["MinibatchSGD", "SGDSteps", "GaussianMixture1D", "iris_petal_lengths", "isotropic", "fit_barriers",
+           "selection_study"]

@@ -1,0 +1,140 @@
+"""Minibatch SGD on a finite sum f = (1/n) sum_i f_i: the actual iteration
+(a simulation engine, with the same estimators as the SDE's Monte Carlo)
+and the SDE that approximates it."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+
+from .. import _validate
+from ..problem import SDE
+from ..stochastic import Domain, Exits, LongRun, Paths, SteppingEngine, run_exits, run_long, run_paths
+from ..stochastic.engine import BLOCK, block_rows
+
+__all__ = ["MinibatchSGD", "SGDSteps"]
+
+PerSampleGradients = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class MinibatchSGD:
+    """Minibatch SGD on ``f = (1/n) sum_i f_i``.
+
+    Parameters
+    ----------
+    gradients : callable ``(x, idx) -> (..., m, d)``
+        Per-sample gradients: x of shape ``(..., d)``, sample indices idx of
+        shape ``(..., m)``; returns ``grad f_{idx[..., j]}(x)``.
+    n_samples : int
+        n, the size of the data set.
+    batch_size : int
+        m.
+    replace : bool
+        Batches drawn with replacement (i.i.d. indices) or without (m
+        distinct indices each step).
+    """
+
+    def __init__(self, gradients: PerSampleGradients, n_samples: int, batch_size: int = 1,
+                 replace: bool = True):
+        if not callable(gradients):
+            raise TypeError("gradients must be a callable (x, idx) -> per-sample gradients")
+        self.gradients = gradients
+        self.n_samples = _validate.count(n_samples, "n_samples", 2)
+        self.batch_size = _validate.count(batch_size, "batch_size")
+        self.replace = bool(replace)
+        if not self.replace and self.batch_size > self.n_samples:
+            raise ValueError(f"batch_size {batch_size} exceeds n_samples {n_samples} without replacement")
+
+    # -- the SDE approximation ------------------------------------------------------
+    def eps(self, eta: float) -> float:
+        """eps = eta / m, times (n - m) / (n - 1) without replacement."""
+        eta = _validate.positive(eta, "eta")
+        n, m = self.n_samples, self.batch_size
+        return eta / m * (1.0 if self.replace else (n - m) / (n - 1))
+
+    def all_gradients(self, x) -> np.ndarray:
+        """grad f_i at points ``(..., d)`` for every sample: ``(..., n, d)``."""
+        x = np.asarray(x, dtype=float)
+        idx = np.broadcast_to(np.arange(self.n_samples), x.shape[:-1] + (self.n_samples,))
+        g = np.asarray(self.gradients(x, idx), dtype=float)
+        if g.shape != idx.shape + x.shape[-1:]:
+            raise ValueError(f"gradients returned shape {g.shape} for x {x.shape} and indices "
+                             f"{idx.shape}; expected {idx.shape + x.shape[-1:]}")
+        return g
+
+    def gradient(self, x) -> np.ndarray:
+        """grad f at points ``(..., d)``."""
+        return self.all_gradients(x).mean(axis=-2)
+
+    def covariance(self, x) -> np.ndarray:
+        """D(x): the per-sample gradient covariance (1/n normalisation), ``(..., d, d)``."""
+        g = self.all_gradients(x)
+        c = g - g.mean(axis=-2, keepdims=True)
+        return np.matmul(np.swapaxes(c, -1, -2), c) / self.n_samples
+
+    def sde(self, regularisation: float = 0.0) -> SDE:
+        """The SDE approximation: b = -grad f, D = the gradient covariance,
+        plus ``regularisation`` times the identity (for models whose
+        covariance is singular somewhere, which the solver cannot take)."""
+        delta = float(regularisation)
+        if not (np.isfinite(delta) and delta >= 0):
+            raise ValueError(f"regularisation must be a non-negative number, got {regularisation!r}")
+        if delta == 0.0:
+            return SDE.gradient(self.gradient, diffusion=self.covariance)
+
+        def diffusion(x):
+            return self.covariance(x) + delta * np.eye(np.shape(x)[-1])
+
+        return SDE.gradient(self.gradient, diffusion=diffusion)
+
+    # -- the iteration ----------------------------------------------------------------
+    def engine(self, eta: float) -> "SGDSteps":
+        """The iteration with learning rate eta as a simulation engine
+        (:class:`hjqp.stochastic.Engine`): time k eta, eps = :meth:`eps`."""
+        return SGDSteps(self, _validate.positive(eta, "eta"))
+
+    def simulate(self, x0, eta: float, n_steps: int, n_paths: int = 1, seed=None, *, thin: int = 1,
+                 executor=None, chunk: Optional[int] = None) -> Paths:
+        """Iterates at steps 0, thin, 2 thin, ...; times are k eta."""
+        return run_paths(self.engine(eta), x0, n_steps, n_paths, seed, thin=thin, executor=executor, chunk=chunk)
+
+    def exit_times(self, x0, domain: Domain, eta: float, n_paths: int, seed=None, *,
+                   max_steps: int = 10**6, executor=None, chunk: Optional[int] = None) -> Exits:
+        """First iterate outside the domain (no boundary correction: the
+        iteration is discrete in time by nature). Times are k eta."""
+        return run_exits(self.engine(eta), x0, domain, n_paths, seed, max_steps=max_steps, executor=executor,
+                         chunk=chunk)
+
+    def long_run(self, x0, eta: float, n_steps: int, attractors, radius, n_paths: int = 1, seed=None,
+                 *, burn_in: int = 0, executor=None, chunk: Optional[int] = None) -> LongRun:
+        """Long runs tallied against core sets, as :func:`hjqp.long_run`."""
+        return run_long(self.engine(eta), x0, n_steps, attractors, radius, n_paths, seed, burn_in=burn_in,
+                        executor=executor, chunk=chunk)
+
+
+class SGDSteps(SteppingEngine):
+    """Minibatch SGD as a simulation engine: one step x <- x - eta g with g
+    the mean gradient over a random batch (indices drawn per block of paths,
+    as the engine protocol keys its streams)."""
+
+    name = "sgd"
+
+    def __init__(self, sgd: MinibatchSGD, eta: float):
+        self.sgd = sgd
+        self.dt = eta
+        self.eps = sgd.eps(eta)
+
+    def draw(self, rngs, first: int, count: int) -> np.ndarray:
+        n, m = self.sgd.n_samples, self.sgd.batch_size
+        if self.sgd.replace:
+            return block_rows(rngs, first, count, lambda g: g.integers(0, n, size=(BLOCK, m)))
+        # m distinct indices per row: the first m of a random permutation.
+        return block_rows(rngs, first, count, lambda g: np.argsort(g.random((BLOCK, n)), axis=1)[:, :m])
+
+    def step(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        g = np.asarray(self.sgd.gradients(x, idx), dtype=float)
+        if g.shape != idx.shape + x.shape[-1:]:
+            raise ValueError(f"gradients returned shape {g.shape} for x {x.shape} and indices "
+                             f"{idx.shape}; expected {idx.shape + x.shape[-1:]}")
+        return x - self.dt * g.mean(axis=-2)

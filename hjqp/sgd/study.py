@@ -1,0 +1,145 @@
+"""Which minimum minibatch SGD selects: the landscapes of its SDE and of
+the isotropic counterfactual, against actual SGD runs (and Gaussian-noise
+descent) over several learning rates."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..landscape import landscape
+from ..problem import SDE
+from ..stochastic import LongRun, arrhenius_fit, long_run
+from .mixture import GaussianMixture1D
+
+__all__ = ["isotropic", "fit_barriers", "selection_study"]
+
+
+def isotropic(sde: SDE) -> SDE:
+    """The counterfactual SDE with the same drift and isotropic noise of the
+    same total size: D_iso(x) = tr D(x) / d times the identity."""
+    def diffusion(x):
+        D = np.asarray(sde.diffusion(x) if callable(sde.diffusion) else sde.diffusion, dtype=float)
+        d = np.shape(x)[-1]
+        return np.trace(D, axis1=-2, axis2=-1)[..., None, None] / d * np.eye(d)
+
+    return SDE(sde.drift, diffusion)
+
+
+def _landscape_pair(sde: SDE, problem, n: int, threads) -> dict:
+    """The landscape on n nodes per axis and on (n + 1) // 2 (every other
+    node for odd n). The largest change of a cost V_ij estimates the fine
+    costs' error; since W_i sums k - 1 costs, phi(O_i) = W_i - min W is then
+    uncertain by up to 2 (k - 1) times that, and the selected set holds the
+    attractors whose phi lies within it of 0 (ties)."""
+    O = np.asarray(problem.attractors, dtype=float)
+    fine = landscape(sde, problem.grid(n), attractors=O, threads=threads)
+    coarse = landscape(sde, problem.grid((n + 1) // 2), attractors=O, threads=threads)
+    off = ~np.eye(fine.k, dtype=bool)
+    cost_error = float(np.max(np.abs(fine.direct_costs - coarse.direct_costs)[off]))
+    phi_error = 2 * (fine.k - 1) * cost_error
+    return {"landscape": fine, "coarse": coarse, "cost_error": cost_error, "phi_error": phi_error,
+            "selected_set": [int(i) for i in fine.selected_set(phi_error)]}
+
+
+def _run_row(run: LongRun, eta: float, batch_size: int, eps: float, dynamics: str) -> dict:
+    rate, low, high = run.rates()
+    return {"eta": float(eta), "batch_size": batch_size, "eps": float(eps), "dynamics": dynamics,
+            "occupancy": [(e.value, e.low, e.high) for e in run.occupancy()],
+            "transitions": run.transition_counts().tolist(), "rates": rate.tolist(),
+            "rates_low": low.tolist(), "rates_high": high.tolist()}
+
+
+def fit_barriers(rows, min_transitions: int = 5) -> list:
+    """V_ij from measured rates at several eps: ln k_ij = a - V_ij / eps by
+    weighted least squares (weights: the transition counts, var ln N ~ 1/N),
+    over the rows of each dynamics with at least ``min_transitions``
+    i -> j; pairs seen at fewer than two eps are left out. Returns dicts
+    with the dynamics, i, j, V, its standard error and the eps used."""
+    out = []
+    for dyn in dict.fromkeys(r["dynamics"] for r in rows if r.get("rates") is not None):
+        mine = [r for r in rows if r["dynamics"] == dyn]
+        k = len(mine[0]["transitions"])
+        for i in range(k):
+            for j in range(k):
+                use = [r for r in mine if i != j and r["transitions"][i][j] >= min_transitions]
+                if len({r["eps"] for r in use}) < 2:
+                    continue
+                eps = np.array([r["eps"] for r in use])
+                y = np.log([r["rates"][i][j] for r in use])
+                w = np.array([r["transitions"][i][j] for r in use], dtype=float)
+                _, v, se, _ = arrhenius_fit(eps, y, w, -1.0)
+                out.append({"dynamics": dyn, "i": i, "j": j, "V": v, "se": se, "eps": eps.tolist()})
+    return out
+
+
+def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 100000, n_paths: int = 64,
+                    seed: int = 1, grid_nodes: Optional[int] = None, radius: float = 0.5,
+                    regularisations=(), gaussian: bool = False, threads: Optional[int] = None) -> dict:
+    """Which minimum minibatch SGD selects, predicted and measured.
+
+    For an SGD problem (a :class:`hjqp.models.Problem` whose ``losses`` is a
+    :class:`GaussianMixture1D`, e.g. ``iris_mixture`` or ``iris_two_widths``):
+
+    - the landscapes of the SGD's SDE (anisotropic D) and of the isotropic
+      counterfactual with the same trace (:func:`isotropic`), each also on
+      the grid of every other node: the change of the costs is their error
+      estimate, and minima whose phi lies within what that allows of 0 tie
+      (``selected_set``);
+    - for each learning rate, actual minibatch SGD from the minima in turn:
+      the time fraction at each minimum (last core visited) with its
+      interval, transitions and rates with Poisson intervals; with
+      ``gaussian``, the same for gradient descent with Gaussian noise of
+      covariance D and of covariance tr D / d I (Euler-Maruyama of the two
+      SDEs with dt = eta, eps = eta / m): the dynamics the two landscapes
+      describe, at SGD's step;
+    - the leading-order Markov chain's stationary law at eps for both noises;
+    - the barriers fitted to the measured rates over the learning rates
+      (:func:`fit_barriers`), to set against the landscapes' costs;
+    - with ``regularisations`` (iris_mixture only), the costs against the
+      regularisation of its singular D.
+
+    ``etas`` defaults to the learning rates at which the cheapest transition
+    of the anisotropic landscape has V / eps = 5, 4.5 and 4: SGD's own
+    rates on the iris models are lower than exp(-V / eps) says, and these
+    give tens to hundreds of transitions in 64 runs of 1e5 steps.
+    grid_nodes defaults to 201 per axis in 2D and 41 in 3D.
+    """
+    model = getattr(problem, "losses", None)
+    if not isinstance(model, GaussianMixture1D):
+        raise ValueError("selection_study needs an SGD problem (hjqp.models.iris_mixture or iris_two_widths)")
+    if regularisations and model.scales[0] != model.scales[1]:
+        raise ValueError("a regularisation study needs iris_mixture (one common width)")
+    sgd = model.sgd(batch_size)
+    n = int(grid_nodes or (201 if model.dim == 2 else 41))
+    O = np.asarray(problem.attractors, dtype=float)
+    noises = {"anisotropic": problem.sde, "isotropic": isotropic(problem.sde)}
+    lands = {name: _landscape_pair(sde, problem, n, threads) for name, sde in noises.items()}
+    if etas is None:
+        direct = lands["anisotropic"]["landscape"].direct_costs
+        cheapest = float(np.min(direct[~np.eye(len(O), dtype=bool)]))
+        etas = [cheapest / ratio / sgd.eps(1.0) for ratio in (5.0, 4.5, 4.0)]
+    x0 = O[np.arange(n_paths) % len(O)]
+    rows = []
+    for eta in etas:
+        eps = sgd.eps(eta)
+        run = sgd.long_run(x0, eta, n_steps, O, radius, n_paths, seed=seed)
+        rows.append(_run_row(run, eta, batch_size, eps, "minibatch SGD"))
+        if gaussian:
+            for name, sde in noises.items():
+                run = long_run(sde, x0, eps, eta, n_steps, O, radius, n_paths, seed=seed)
+                rows.append(_run_row(run, eta, batch_size, eps, f"Gaussian noise, {name} D"))
+        for name, pair in lands.items():
+            rows.append({"eta": float(eta), "batch_size": batch_size, "eps": eps,
+                         "dynamics": f"prediction, {name} D", "occupancy": [
+                             (float(p), None, None) for p in pair["landscape"].stationary(eps)],
+                         "transitions": None, "rates": None})
+    reg_rows = []
+    for delta in regularisations:
+        # The model's SDE with D + delta I (that of iris_mixture(regularisation=delta)).
+        land = landscape(model.sgd(1).sde(delta), problem.grid(n), attractors=O, threads=threads)
+        reg_rows.append({"regularisation": float(delta), "costs": land.costs.tolist(),
+                         "global_values": land.global_values.tolist(), "selected": int(land.selected)})
+    return {"problem": problem.name, "grid_nodes": n, "landscapes": lands, "rows": rows,
+            "barriers": fit_barriers(rows), "regularisation": reg_rows}

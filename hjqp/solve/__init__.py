@@ -1,0 +1,11 @@
+"""The kernel's marches from Python: the local quasi-potential of an
+attractor (initial data, the march, interpolation of the result), minimum
+action paths from it, and the eikonal solver."""
+
+from . import eikonal
+from .expansion import LocalExpansion, local_expansion
+from .paths import follow_flow, geometric_action, minimum_action_path
+from .quasipotential import MAX_CELL_ASPECT, QuasiPotential, UpdateRule, local_quasipotential
+
+__all__ = ["QuasiPotential", "UpdateRule", "LocalExpansion", "local_quasipotential", "local_expansion",
+           "minimum_action_path", "geometric_action", "follow_flow", "eikonal", "MAX_CELL_ASPECT"]
