@@ -1,114 +1,148 @@
 """Compiled kernel of hjqp (private: use the hjqp package)."""
 
+import enum
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-RULE_UNREACHED: int
-RULE_SEED: int
-RULE_JET: int
-RULE_PINNED_JET: int
-RULE_NEIGHBOUR: int
-FLOW_CAPTURED: int
-FLOW_STALLED: int
-FLOW_LEFT_BOX: int
-FLOW_MAX_STEPS: int
+SPD_TOLERANCE: float
+SYMMETRY_TOLERANCE: float
+UPDATE_RADIUS_RANGE: Tuple[float, float]
+MAX_TURN_RANGE: Tuple[float, float]
+EM_STEP_BLOCK: int
+
+class UpdateRule(enum.IntEnum):
+    UNREACHED = 0
+    SEED = 1
+    JET = 2
+    PINNED_JET = 3
+    NEIGHBOUR = 4
+
+class FlowStop(enum.IntEnum):
+    CAPTURED = 0
+    STALLED = 1
+    LEFT_BOX = 2
+    MAX_STEPS = 3
+
+class PathStop(enum.IntEnum):
+    RUNNING = 0
+    EXITED = 1
+    LEFT_GRID = 2
+    STOPPED = 3
+
+class DomainKind(enum.IntEnum):
+    BALL = 0
+    BOX = 1
+    LEVEL_SET = 2
+
+# -- the quasi-potential march ---------------------------------------------------------
+
+class MarchStats:
+    accepted: int
+    jet: int
+    pinned_jet: int
+    neighbour: int
+    jet_updates: int
+    retraced: int
+
+class MarchResult:
+    values: np.ndarray
+    gradients: np.ndarray
+    rules: np.ndarray
+    stats: MarchStats
 
 def march2d(
-    lower: np.ndarray,
-    spacing: np.ndarray,
-    drift: np.ndarray,
-    diffusion: np.ndarray,
-    seed_nodes: np.ndarray,
-    seed_values: np.ndarray,
-    seed_gradients: np.ndarray,
-    update_radius: float,
-    max_turn: float,
-    max_value: float,
-    absorbing: Optional[np.ndarray] = None,
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray, dict]: ...
-def eikonal2(
-    spacing: np.ndarray,
-    shape: Sequence[int],
-    slowness: np.ndarray,
-    metric: Optional[np.ndarray] = None,
-    obstacle: Optional[np.ndarray] = None,
-    phi: Optional[np.ndarray] = None,
-    source: Optional[np.ndarray] = None,
-    source_slowness: float = 1.0,
-    source_metric: Optional[np.ndarray] = None,
-    order: int = 2,
-    max_value: float = ...,
-    periodic: Sequence[bool] = ...,
-    max_sweeps: int = 200,
-) -> Tuple[np.ndarray, dict]: ...
-def eikonal3(
-    spacing: np.ndarray,
-    shape: Sequence[int],
-    slowness: np.ndarray,
-    metric: Optional[np.ndarray] = None,
-    obstacle: Optional[np.ndarray] = None,
-    phi: Optional[np.ndarray] = None,
-    source: Optional[np.ndarray] = None,
-    source_slowness: float = 1.0,
-    source_metric: Optional[np.ndarray] = None,
-    order: int = 2,
-    max_value: float = ...,
-    periodic: Sequence[bool] = ...,
-    max_sweeps: int = 200,
-) -> Tuple[np.ndarray, dict]: ...
-def march3d(
-    lower: np.ndarray,
-    spacing: np.ndarray,
-    drift: np.ndarray,
-    diffusion: np.ndarray,
-    seed_nodes: np.ndarray,
-    seed_values: np.ndarray,
-    seed_gradients: np.ndarray,
-    update_radius: float,
-    max_turn: float,
-    max_value: float,
-    absorbing: Optional[np.ndarray] = None,
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray, dict]: ...
-def flow_ends2(
-    lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, starts: np.ndarray,
-    targets: np.ndarray, step_cells: float, max_dt: float, stall_speed: float,
-    capture_radius: float, max_steps: int, threads: int,
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
-def flow_ends3(
-    lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, starts: np.ndarray,
-    targets: np.ndarray, step_cells: float, max_dt: float, stall_speed: float,
-    capture_radius: float, max_steps: int, threads: int,
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
-def basin_labels2(
-    lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, targets: np.ndarray,
-    step_cells: float, max_dt: float, stall_speed: float, capture_radius: float,
-    max_steps: int, threads: int,
-) -> Tuple[np.ndarray, np.ndarray]: ...
-def basin_labels3(
-    lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, targets: np.ndarray,
-    step_cells: float, max_dt: float, stall_speed: float, capture_radius: float,
-    max_steps: int, threads: int,
-) -> Tuple[np.ndarray, np.ndarray]: ...
-def one_point_update2(
-    y: np.ndarray, uy: float, by: np.ndarray, dy: np.ndarray,
-    x: np.ndarray, bx: np.ndarray, dx: np.ndarray,
-) -> Tuple[float, np.ndarray, float, bool, bool]: ...
-def triangle_update2(
-    a: np.ndarray, ua: float, ba: np.ndarray, da: np.ndarray,
-    b: np.ndarray, ub: float, bb: np.ndarray, db: np.ndarray,
-    x: np.ndarray, bx: np.ndarray, dx: np.ndarray,
-) -> Tuple[float, np.ndarray, float, bool, bool]: ...
-def jet_update2(
     lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
-    a: int, ua: float, ga: np.ndarray, b: int, ub: float, gb: np.ndarray, x: int, s0: float,
-) -> Tuple[float, np.ndarray, float, bool, bool]: ...
-def tetrahedron_update3(
-    a: np.ndarray, ua: float, ba: np.ndarray, da: np.ndarray,
-    b: np.ndarray, ub: float, bb: np.ndarray, db: np.ndarray,
-    c: np.ndarray, uc: float, bc: np.ndarray, dc: np.ndarray,
-    x: np.ndarray, bx: np.ndarray, dx: np.ndarray,
-) -> Tuple[float, np.ndarray, float, float]: ...
+    seed_nodes: np.ndarray, seed_values: np.ndarray, seed_gradients: np.ndarray,
+    update_radius: float, max_turn: float, max_value: float, absorbing: Optional[np.ndarray] = None,
+) -> MarchResult: ...
+def march3d(
+    lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
+    seed_nodes: np.ndarray, seed_values: np.ndarray, seed_gradients: np.ndarray,
+    update_radius: float, max_turn: float, max_value: float, absorbing: Optional[np.ndarray] = None,
+) -> MarchResult: ...
+
+# -- single local updates (for the tests' reference comparisons) -----------------------
+
+class UpdateResult2:
+    value: float
+    gradient: np.ndarray
+    s: float
+    t: float
+    below: bool
+    above: bool
+    t_below: bool
+    t_above: bool
+    turn: float
+
+class UpdateResult3(UpdateResult2): ...
+
+def one_point_update2(y: np.ndarray, uy: float, by: np.ndarray, dy: np.ndarray,
+                      x: np.ndarray, bx: np.ndarray, dx: np.ndarray) -> UpdateResult2: ...
+def triangle_update2(a: np.ndarray, ua: float, ba: np.ndarray, da: np.ndarray,
+                     b: np.ndarray, ub: float, bb: np.ndarray, db: np.ndarray,
+                     x: np.ndarray, bx: np.ndarray, dx: np.ndarray) -> UpdateResult2: ...
+def jet_update2(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
+                a: int, ua: float, ga: np.ndarray, b: int, ub: float, gb: np.ndarray, x: int,
+                s0: float) -> UpdateResult2: ...
+def tetrahedron_update3(a: np.ndarray, ua: float, ba: np.ndarray, da: np.ndarray,
+                        b: np.ndarray, ub: float, bb: np.ndarray, db: np.ndarray,
+                        c: np.ndarray, uc: float, bc: np.ndarray, dc: np.ndarray,
+                        x: np.ndarray, bx: np.ndarray, dx: np.ndarray) -> UpdateResult3: ...
+def triangle_jet_update3(points: np.ndarray, values: np.ndarray, gradients: np.ndarray, drift: np.ndarray,
+                         diffusion: np.ndarray, x: np.ndarray, bx: np.ndarray, dx: np.ndarray,
+                         ddrift: np.ndarray, dmetric: np.ndarray, u0: float, v0: float) -> UpdateResult3: ...
+
+# -- the flow of the drift ---------------------------------------------------------------
+
+class FlowEnds:
+    points: np.ndarray
+    reasons: np.ndarray
+    targets: np.ndarray
+    steps: np.ndarray
+
+class BasinLabels:
+    labels: np.ndarray
+    reasons: np.ndarray
+
+def flow_ends2(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, starts: np.ndarray,
+               targets: np.ndarray, step_cells: float, max_dt: float, stall_speed: float,
+               capture_radius: float, max_steps: int, threads: int) -> FlowEnds: ...
+def flow_ends3(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, starts: np.ndarray,
+               targets: np.ndarray, step_cells: float, max_dt: float, stall_speed: float,
+               capture_radius: float, max_steps: int, threads: int) -> FlowEnds: ...
+def basin_labels2(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, targets: np.ndarray,
+                  step_cells: float, max_dt: float, stall_speed: float, capture_radius: float,
+                  max_steps: int, threads: int) -> BasinLabels: ...
+def basin_labels3(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, targets: np.ndarray,
+                  step_cells: float, max_dt: float, stall_speed: float, capture_radius: float,
+                  max_steps: int, threads: int) -> BasinLabels: ...
+
+# -- the eikonal solver ------------------------------------------------------------------
+
+class EikonalStats:
+    accepted: int
+    sweeps: int
+    swept_nodes: int
+    converged: bool
+
+class EikonalResult:
+    values: np.ndarray
+    stats: EikonalStats
+    seeds: int
+
+def eikonal2(spacing: np.ndarray, shape: Sequence[int], slowness: np.ndarray, metric: Optional[np.ndarray] = None,
+             obstacle: Optional[np.ndarray] = None, phi: Optional[np.ndarray] = None,
+             source: Optional[np.ndarray] = None, source_slowness: float = 1.0,
+             source_metric: Optional[np.ndarray] = None, order: int = 2, max_value: float = ...,
+             periodic: Sequence[bool] = ..., max_sweeps: int = 200) -> EikonalResult: ...
+def eikonal3(spacing: np.ndarray, shape: Sequence[int], slowness: np.ndarray, metric: Optional[np.ndarray] = None,
+             obstacle: Optional[np.ndarray] = None, phi: Optional[np.ndarray] = None,
+             source: Optional[np.ndarray] = None, source_slowness: float = 1.0,
+             source_metric: Optional[np.ndarray] = None, order: int = 2, max_value: float = ...,
+             periodic: Sequence[bool] = ..., max_sweeps: int = 200) -> EikonalResult: ...
+
+# -- Euler-Maruyama over sampled fields --------------------------------------------------
 
 class SampledSDE2:
     def __init__(self, lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, sigma: np.ndarray) -> None: ...
@@ -116,29 +150,40 @@ class SampledSDE2:
 class SampledSDE3:
     def __init__(self, lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, sigma: np.ndarray) -> None: ...
 
-EM_STEP_BLOCK: int
-PATH_RUNNING: int
-PATH_EXITED: int
-PATH_LEFT_GRID: int
+class PathEnds:
+    ends: np.ndarray
+    stops: np.ndarray
+    steps: np.ndarray
+
+class StoredPaths(PathEnds):
+    samples: np.ndarray
+
+class ExitedPaths(PathEnds):
+    boundary: np.ndarray
+
+class TalliedPaths(PathEnds):
+    cores: np.ndarray
+    milestones: np.ndarray
+    transitions: np.ndarray
+    labels: np.ndarray
+    histogram: np.ndarray
 
 def em_store2(sde: SampledSDE2, x0: np.ndarray, paths: np.ndarray, eps: float, dt: float, seed: int,
-              n0: int, n1: int, thin: int, threads: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+              n0: int, n1: int, thin: int, threads: int) -> StoredPaths: ...
 def em_store3(sde: SampledSDE3, x0: np.ndarray, paths: np.ndarray, eps: float, dt: float, seed: int,
-              n0: int, n1: int, thin: int, threads: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+              n0: int, n1: int, thin: int, threads: int) -> StoredPaths: ...
 def em_exit2(sde: SampledSDE2, x0: np.ndarray, paths: np.ndarray, eps: float, dt: float, seed: int,
-             n0: int, n1: int, kind: int, center: np.ndarray, radius: float, lower: np.ndarray,
-             upper: np.ndarray, level: Optional[np.ndarray] = ..., *, shift: float,
-             threads: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+             n0: int, n1: int, kind: DomainKind, center: np.ndarray, radius: float, lower: np.ndarray,
+             upper: np.ndarray, level: Optional[np.ndarray] = ..., *, shift: float, threads: int) -> ExitedPaths: ...
 def em_exit3(sde: SampledSDE3, x0: np.ndarray, paths: np.ndarray, eps: float, dt: float, seed: int,
-             n0: int, n1: int, kind: int, center: np.ndarray, radius: float, lower: np.ndarray,
-             upper: np.ndarray, level: Optional[np.ndarray] = ..., *, shift: float,
-             threads: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+             n0: int, n1: int, kind: DomainKind, center: np.ndarray, radius: float, lower: np.ndarray,
+             upper: np.ndarray, level: Optional[np.ndarray] = ..., *, shift: float, threads: int) -> ExitedPaths: ...
 def em_tally2(sde: SampledSDE2, x0: np.ndarray, paths: np.ndarray, cores: np.ndarray, eps: float,
               dt: float, seed: int, n0: int, n1: int, centers: np.ndarray, radii: np.ndarray,
               labels: Optional[np.ndarray] = ..., n_labels: int = ..., histogram: bool = ...,
-              *, threads: int) -> Tuple[np.ndarray, ...]: ...
+              *, threads: int) -> TalliedPaths: ...
 def em_tally3(sde: SampledSDE3, x0: np.ndarray, paths: np.ndarray, cores: np.ndarray, eps: float,
               dt: float, seed: int, n0: int, n1: int, centers: np.ndarray, radii: np.ndarray,
               labels: Optional[np.ndarray] = ..., n_labels: int = ..., histogram: bool = ...,
-              *, threads: int) -> Tuple[np.ndarray, ...]: ...
+              *, threads: int) -> TalliedPaths: ...
 def em_normals(seed: int, path: int, block: int, n: int) -> np.ndarray: ...

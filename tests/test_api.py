@@ -6,7 +6,7 @@ import pytest
 import hjqp
 
 
-def test_grid_properties():
+def test_grid_nodes_spacing_and_axes_follow_the_box():
     grid = hjqp.Grid(lower=(-1, 0), upper=(1, 2), shape=(5, 9))
     assert grid.ndim == 2 and grid.shape == (5, 9) and grid.size == 45
     assert grid.spacing == (0.5, 0.25)

@@ -157,7 +157,7 @@ def solve_or_error(sde, grid, O):
 
 @SETTINGS
 @given(st.data())
-def test_random_problems(data):
+def test_random_2d_problems_give_a_valid_result_or_a_value_error(data):
     grid = data.draw(grids())
     sde, O, where, _ = data.draw(problems(grid))
     solve_and_check(sde, grid, O, where)
@@ -216,14 +216,14 @@ def problems_3d(draw):
 
 @SETTINGS
 @given(st.data())
-def test_random_problems_3d(data):
+def test_random_3d_problems_give_a_valid_result_or_a_value_error(data):
     grid, sde, O, where = data.draw(problems_3d())
     solve_and_check(sde, grid, O, where)
 
 
 @SETTINGS
 @given(st.data())
-def test_random_problems_paths_descend(data):
+def test_minimum_action_paths_of_random_smooth_problems_descend(data):
     grid = hjqp.Grid((-1, -1), (1, 1), (data.draw(st.integers(21, 61)),) * 2)
     # (smooth fields: across a jump of b the interpolated grad U and b do not
     # satisfy the equation, and U may dip along the path by O(h))

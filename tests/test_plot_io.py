@@ -36,7 +36,7 @@ def meshes(ax):
     return [c for c in ax.collections if isinstance(c, QuadMesh)]
 
 
-def test_quasipotential_plot(qp):
+def test_quasipotential_figure_shows_the_field_attractor_and_paths(qp):
     path = np.array([[0, 0], [0.5, 0.5]])
     ax = plot.quasipotential(qp, paths=[path], title="U")
     assert len(meshes(ax)) == 1 and ax.get_title() == "U"
@@ -46,7 +46,7 @@ def test_quasipotential_plot(qp):
         plot.quasipotential(qp.values)
 
 
-def test_landscape_plots(land):
+def test_landscape_figures_show_basins_saddles_and_transition_paths(land):
     ax = plot.basins(land)
     assert len(meshes(ax)) == 1 and [t.get_text() for t in ax.texts] == ["O1", "O2"]
     ax = plot.quasipotential(land, paths=land.paths())
@@ -58,7 +58,7 @@ def test_landscape_plots(land):
     assert len(axes) == 2 and axes[1].get_title() == "global quasi-potential phi"
 
 
-def test_3d_plots():
+def test_3d_figures_are_three_slices_and_a_level_surface():
     problem = hjqp.models.linear_3d()
     grid = problem.grid(21)
     U = problem.exact(grid.points())
@@ -70,7 +70,7 @@ def test_3d_plots():
         plot.slices(U[0], grid)
 
 
-def test_monte_carlo_plots(qp):
+def test_monte_carlo_figures_show_paths_exit_angles_and_the_fit(qp):
     problem = hjqp.models.example_3_1(1.9999)
     paths = hjqp.simulate(problem.sde, [0, 0], 0.2, 0.01, 100, 3, seed=1)
     ax = plot.trajectories(paths, background=qp)
@@ -110,6 +110,20 @@ def test_landscape_round_trip(land, tmp_path):
     np.testing.assert_allclose(back.stationary(0.1), land.stationary(0.1))
 
 
+def test_a_loaded_landscape_needs_its_sde_for_paths_and_draws_them_once_given(land, tmp_path):
+    io.save(tmp_path / "land.npz", land, model="maier_stein")
+    bare = io.load(tmp_path / "land.npz")
+    assert bare.sde is None and bare.metadata == {"model": "maier_stein"}
+    with pytest.raises(ValueError, match="pass sde= to hjqp.io.load"):
+        bare.transition_path(0, 1)
+    with pytest.raises(ValueError, match="pass sde= to hjqp.io.load"):
+        bare.minimum_action_path(land.exit_points[0] * 0.5 + land.attractors[0] * 0.5)
+    back = io.load(tmp_path / "land.npz", sde=land.sde)
+    np.testing.assert_array_equal(back.transition_path(0, 1), land.transition_path(0, 1))
+    with pytest.raises(TypeError, match="hjqp.SDE"):
+        io.load(tmp_path / "land.npz", sde="maier_stein")
+
+
 def test_monte_carlo_round_trip(tmp_path):
     sde = hjqp.SDE(lambda x: -x, 1.0)
     grid = hjqp.Grid((-3, -3), (3, 3), (31, 31))
@@ -126,7 +140,7 @@ def test_monte_carlo_round_trip(tmp_path):
     assert back.grid.shape == grid.shape and back.basin_steps is None
 
 
-def test_bad_files(tmp_path):
+def test_files_that_are_not_hjqp_results_are_refused(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(ValueError, match="not an hjqp result"):
         io.load(tmp_path / "other.npz")

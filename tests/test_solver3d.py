@@ -157,7 +157,7 @@ def test_triangle_jet_update_is_third_order_in_value_and_second_in_gradient():
     assert grad_order > 1.7, grad_err
 
 
-def test_linear_non_normal_system():
+def test_linear_non_normal_system_matches_its_lyapunov_solution():
     # J non-normal, D anisotropic constant: U = x^T C^{-1} x / 2 from the
     # Lyapunov equation. Measured: max error 3.6e-4 at N = 33.
     problem = hjqp.models.linear_3d(1.0)
@@ -167,7 +167,7 @@ def test_linear_non_normal_system():
     assert qp.info["jet"] > 0.95 * qp.info["accepted"]
 
 
-def test_manufactured_anisotropic_rotating_problem():
+def test_manufactured_problem_with_rotating_anisotropic_diffusion_is_solved_to_1e_2():
     # Condition number up to 10 of D(x), eigenvectors turning with x, and a
     # rotational part of the drift. Measured: max 8.9e-3, RMS 2.7e-3 at N = 33.
     problem = hjqp.models.anisotropic_rotating_3d()
@@ -213,7 +213,7 @@ def test_convergence_order_3d(problem, level, sizes, min_order, final):
     assert max_err[-1] < final
 
 
-def test_invariants():
+def test_3d_solution_is_nonnegative_zero_at_the_attractor_and_grows_along_axes():
     problem = hjqp.models.anisotropic_rotating_3d()
     grid, qp = solve(problem, 25)
     assert np.all(qp.values >= 0)
@@ -291,7 +291,7 @@ def test_bad_input_in_3d_names_the_node():
         hjqp.local_quasipotential(problem.sde, elongated, (0, 0, 0))
 
 
-def test_landscape_in_3d():
+def test_3d_landscape_costs_and_global_values_match_the_double_well():
     # A tilted double well whose z-curvature differs between the wells:
     # V_ij = 2 (V(s) - V(O_i)) / noise. Measured on 41 nodes per axis: costs
     # 0.40 % and 0.66 % low, phi(O_2) 0.20 % low.

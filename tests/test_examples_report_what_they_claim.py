@@ -17,7 +17,7 @@ def load(name):
     return module
 
 
-def test_example_3_1(tmp_path):
+def test_example_3_1_reports_the_exit_cost_and_a_fitted_barrier(tmp_path):
     load("example_3_1").main(["--grid", "81", "--paths", "100", "--out", str(tmp_path)])
     report = (tmp_path / "example_3_1.md").read_text()
     assert "| 1.9999 | 1.00005 |" in report and "Barrier fitted" in report
@@ -25,7 +25,7 @@ def test_example_3_1(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
 
 
-def test_example_4_1(tmp_path):
+def test_example_4_1_selects_the_well_with_less_anisotropic_noise(tmp_path):
     summary = load("example_4_1").main(["--grid", "101", "--paths", "8", "--out", str(tmp_path)])
     report = (tmp_path / "report.md").read_text()
     assert "| selected minimum (phi = 0) | O_2 | O_2 |" in report
@@ -34,31 +34,31 @@ def test_example_4_1(tmp_path):
     assert (tmp_path / "trajectories.png").stat().st_size > 0
 
 
-def test_maier_stein(tmp_path):
+def test_maier_stein_barriers_from_rates_are_one_half(tmp_path):
     rows = load("maier_stein").main(["--grid", "101", "--paths", "16", "--steps", "600000", "--out", str(tmp_path)])
     assert len(rows) == 2 and all(abs(r.measured.value - 0.5) < 0.15 for r in rows)
     assert (tmp_path / "maier_stein.png").stat().st_size > 0
 
 
-def test_example_3d(tmp_path):
+def test_3d_example_fits_the_barrier_of_the_exact_quasipotential(tmp_path):
     fit = load("example_3d").main(["--paths", "300", "--out", str(tmp_path)])
     assert fit.comparison().agrees or abs(fit.V0.value - fit.predicted) < 0.1 * fit.predicted
     for name in ("example_3d.md", "example_3d_slices.png", "example_3d_surface.png"):
         assert (tmp_path / name).stat().st_size > 0
 
 
-def test_arrays_in_out():
+def test_arrays_in_out_returns_U_and_grad_U_on_the_grid():
     U, gradU = load("arrays_in_out").main(["--grid", "65"])
     assert U.shape == (65, 65) and gradU.shape == (65, 65, 2)
 
 
-def test_cpp_kernel(tmp_path):
+def test_cpp_kernel_builds_with_cmake_and_solves_the_linear_test(tmp_path):
     out = load("cpp_kernel").main(["--grid", "129", "--build", str(tmp_path)])
     error = float(out.split("max error on {U <= 0.9}:")[1])
     assert error < 2e-3
 
 
-def test_sgd_iris(tmp_path):
+def test_sgd_iris_anisotropic_and_isotropic_noise_select_different_minima(tmp_path):
     pytest.importorskip("sklearn")
     studies = load("sgd_iris").main(["--model", "two_widths", "mixture", "--eta", "1.0", "--steps", "300",
                                      "--paths", "4", "--grid", "41", "--out", str(tmp_path)])
@@ -70,7 +70,7 @@ def test_sgd_iris(tmp_path):
         assert (tmp_path / name / "selection.png").stat().st_size > 0
 
 
-def test_eikonal_example(tmp_path):
+def test_eikonal_example_is_as_accurate_as_scikit_fmm(tmp_path):
     result = load("eikonal").main(["--grid", "101", "--out", str(tmp_path)])
     h = 0.01
     # the wall's end is placed within a cell: errors of a few h, as scikit-fmm's
