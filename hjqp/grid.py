@@ -11,8 +11,16 @@ import numpy as np
 __all__ = ["Grid"]
 
 
-@dataclass(frozen=True, init=False)
-class Grid:
+@dataclass(frozen=True)
+class _GridFields:
+    """A grid's fields, immutable; :class:`Grid` checks and normalises them."""
+
+    lower: Tuple[float, ...]
+    upper: Tuple[float, ...]
+    shape: Tuple[int, ...]
+
+
+class Grid(_GridFields):
     """A uniform grid on the box ``[lower, upper]`` with ``shape`` nodes.
 
     Nodes include both ends of every axis; arrays on the grid are float64,
@@ -33,9 +41,6 @@ class Grid:
     (0.00390625, 0.00390625)
     """
 
-    lower: Tuple[float, ...]
-    upper: Tuple[float, ...]
-    shape: Tuple[int, ...]
 
     def __init__(self, lower: Sequence[float], upper: Sequence[float], shape: Sequence[int]):
         lower_t = _float_tuple(lower, "lower")
@@ -59,9 +64,7 @@ class Grid:
                 )
             if shape_t[k] < 3:
                 raise ValueError(f"shape[{k}] = {shape_t[k]}: at least 3 nodes per axis are needed")
-        object.__setattr__(self, "lower", lower_t)
-        object.__setattr__(self, "upper", upper_t)
-        object.__setattr__(self, "shape", shape_t)
+        super().__init__(lower_t, upper_t, shape_t)
 
     @property
     def ndim(self) -> int:

@@ -50,17 +50,10 @@ def drift_scale(b: np.ndarray, grid: Grid) -> float:
     return float(np.sqrt(np.max(total)))
 
 
-def _flow_options(grid: Grid, scale: float, capture: float = 0.0) -> dict:
-    return dict(
-        step_cells=0.5,
-        max_dt=0.5 / scale if scale > 0 else 1e300,
-        stall_speed=1e-7 * scale * min(grid.spacing),
-        capture_radius=float(capture),
-        max_steps=int(100 * sum(grid.shape) + 20000),
-    )
-
-
 def flow_options(grid: Grid, scale: float, capture: float = 0.0) -> dict:
+    """Options of the kernel's flow for a drift of scale |Db| <= scale:
+    steps of half a cell, time steps within RK4's stability, |b| below
+    1e-7 scale h counts as stalled."""
     return dict(
         step_cells=0.5,
         max_dt=0.5 / scale if scale > 0 else 1e300,
@@ -71,6 +64,7 @@ def flow_options(grid: Grid, scale: float, capture: float = 0.0) -> dict:
 
 
 def checked_fields(sde: SDE, grid: Grid, supersample: int = 1) -> Fields:
+    """The SDE's fields on a 2D or 3D grid (TypeError / ValueError otherwise)."""
     if not isinstance(sde, SDE):
         raise TypeError(f"sde must be an hjqp.SDE, got {type(sde).__name__}")
     if not isinstance(grid, Grid):
