@@ -14,7 +14,7 @@ hjqp::FieldSample<D> sample_from(const DoubleArray& drift, const DoubleArray& di
   if (diffusion.ndim() != 2 || diffusion.shape(0) != D || diffusion.shape(1) != D)
     throw std::invalid_argument(std::string("the diffusion at ") + name + " must have shape (" +
                                 std::to_string(D) + ", " + std::to_string(D) + "), got " + shape_str(diffusion));
-  return hjqp::field_sample<D>(b.data(), diffusion.data(), name);
+  return hjqp::field_sample<D>(b.data(), diffusion.data(), [name] { return std::string(name); });
 }
 
 template <int D>
@@ -78,7 +78,7 @@ hjqp::UpdateResult<3> triangle_jet_update3(const DoubleArray& points, const Doub
       tri.gradient[i][k] = gradients.at(i, k);
     }
     tri.fields[i] = hjqp::field_sample<3>(drift.data() + 3 * i, diffusion.data() + 9 * i,
-                                          "vertex " + std::to_string(i));
+                                          [i] { return "vertex " + std::to_string(i); });
   }
   std::array<hjqp::FieldSample<3>, 3> dfx{};
   for (int k = 0; k < 3; ++k) {

@@ -42,26 +42,27 @@ inline FieldSample<D> lerp(const FieldSample<D>& a, const FieldSample<D>& b, dou
 }
 
 // The fields at a point from b (D values) and D (a full row-major D x D
-// matrix). Throws std::invalid_argument, naming the point by `where`, when a
-// value is not finite or D is not symmetric positive definite.
-template <int D>
-inline FieldSample<D> field_sample(const double* b, const double* m, const std::string& where) {
+// matrix). Throws std::invalid_argument, naming the point by where() (a
+// string, made only then), when a value is not finite or D is not
+// symmetric positive definite.
+template <int D, class Where>
+inline FieldSample<D> field_sample(const double* b, const double* m, const Where& where) {
   FieldSample<D> f;
   for (int k = 0; k < D; ++k) {
-    if (!std::isfinite(b[k])) throw std::invalid_argument("drift is not finite at " + where);
+    if (!std::isfinite(b[k])) throw std::invalid_argument("drift is not finite at " + where());
     f.drift[k] = b[k];
   }
   for (int r = 0; r < D * D; ++r)
-    if (!std::isfinite(m[r])) throw std::invalid_argument("diffusion is not finite at " + where);
+    if (!std::isfinite(m[r])) throw std::invalid_argument("diffusion is not finite at " + where());
   for (int r = 0; r < D; ++r) {
     for (int c = r; c < D; ++c) {
       const double upper = m[r * D + c], lower = m[c * D + r];
       const double tol = kSymmetryTolerance * (std::fabs(m[r * D + r]) + std::fabs(m[c * D + c]));
-      if (std::fabs(upper - lower) > tol) throw std::invalid_argument("diffusion is not symmetric at " + where);
+      if (std::fabs(upper - lower) > tol) throw std::invalid_argument("diffusion is not symmetric at " + where());
       f.diffusion[sym_index<D>(r, c)] = 0.5 * (upper + lower);
     }
   }
-  if (!is_spd<D>(f.diffusion)) throw std::invalid_argument("diffusion is not positive definite at " + where);
+  if (!is_spd<D>(f.diffusion)) throw std::invalid_argument("diffusion is not positive definite at " + where());
   f.metric = inverse<D>(f.diffusion);
   return f;
 }
@@ -83,7 +84,7 @@ class SampledFields {
         diffusion_(std::size_t(grid.size()) * sym_size<D>) {
     for (Index i = 0; i < grid.size(); ++i) {
       const FieldSample<D> f = field_sample<D>(drift + i * D, constant_diffusion ? diffusion : diffusion + i * D * D,
-                                               describe_node(grid, i));
+                                               [&grid, i] { return describe_node(grid, i); });
       std::copy(f.data(), f.data() + action_size, &action_[std::size_t(i) * action_size]);
       std::copy(f.diffusion.begin(), f.diffusion.end(), &diffusion_[std::size_t(i) * sym_size<D>]);
     }
@@ -131,32 +132,79 @@ class SampledFields {
     return r;
   }
 
-  // Cubic convolution of the first `count` components at x; multilinear in
-  // cells next to the box edge, where the four-node stencil does not fit.
-  // The geometric action amplifies interpolation error in A where D is
-  // strongly anisotropic, and this is what keeps that error below the
-  // march's own.
+  // Cubic convolution (Keys, a = -1/2: third order, exact for quadratics)
+  // of the first `count` components at x; multilinear in cells next to the
+  // box edge, where the four-node stencil does not fit. The geometric action
+  // amplifies interpolation error in A where D is strongly anisotropic, and
+  // this is what keeps that error below the march's own.
   FieldSample<D> cubic(const Vec<D>& x, int count = FieldSample<D>::size) const {
-    FieldSample<D> r{};
-    CubicStencil<D> stencil;
-    if (!cubic_stencil<D>(grid_, x, stencil)) {
-      linear_into(x, count, r);
-      return r;
+    return count == FieldSample<D>::action_size ? cubic_n<FieldSample<D>::action_size>(x)
+                                                : cubic_n<FieldSample<D>::size>(x);
+  }
+
+ private:
+  template <int Count>
+  FieldSample<D> cubic_n(const Vec<D>& x) const {
+    MultiIndex<D> cell;
+    Vec<D> frac;
+    grid_.locate(x, cell, frac);
+    double w[D][4];
+    Index first = 0;
+    for (int k = 0; k < D; ++k) {
+      if (cell[k] < 1 || cell[k] + 2 >= grid_.shape()[k]) {
+        FieldSample<D> r{};
+        linear_into(x, Count, r);
+        return r;
+      }
+      const double t = frac[k];
+      w[k][0] = ((-0.5 * t + 1.0) * t - 0.5) * t;
+      w[k][1] = (1.5 * t - 2.5) * t * t + 1.0;
+      w[k][2] = ((-1.5 * t + 2.0) * t + 0.5) * t;
+      w[k][3] = (0.5 * t - 0.5) * t * t;
+      first += (cell[k] - 1) * grid_.stride(k);
     }
-    cubic_convolution<action_size>(grid_, action_.data(), stencil, r.data());
+    FieldSample<D> r{};
+    accumulate_cubic<action_size>(action_.data(), first, w, r.data());
     // Cubic convolution overshoots next to a jump of the metric and can lose
     // positive definiteness there; multilinear interpolation of SPD
     // matrices cannot.
     if (!is_spd<D>(r.metric)) {
       FieldSample<D> l{};
-      linear_into(x, count, l);
+      linear_into(x, Count, l);
       return l;
     }
-    if (count > action_size) cubic_convolution<sym_size<D>>(grid_, diffusion_.data(), stencil, r.diffusion.data());
+    if (Count > action_size)
+      accumulate_cubic<sym_size<D>>(diffusion_.data(), first, w, r.diffusion.data());
     return r;
   }
 
- private:
+  // out += sum over the 4^D stencil of weight * values[node * Width + k].
+  template <int Width>
+  void accumulate_cubic(const double* values, Index first, const double (&w)[D][4],
+                        double* out) const {
+    if constexpr (D == 2) {
+      for (int a = 0; a < 4; ++a) {
+        if (w[0][a] == 0.0) continue;  // points on grid lines need fewer nodes
+        double row[Width] = {};
+        const double* line = values + (first + a * grid_.stride(0)) * Width;
+        for (int b = 0; b < 4; ++b)
+          for (int k = 0; k < Width; ++k) row[k] += w[1][b] * line[b * Width + k];
+        for (int k = 0; k < Width; ++k) out[k] += w[0][a] * row[k];
+      }
+    } else {
+      for (int a = 0; a < 4; ++a) {
+        if (w[0][a] == 0.0) continue;
+        for (int b = 0; b < 4; ++b) {
+          const double wab = w[0][a] * w[1][b];
+          if (wab == 0.0) continue;
+          const double* line = values + (first + a * grid_.stride(0) + b * grid_.stride(1)) * Width;
+          for (int c = 0; c < 4; ++c)
+            for (int k = 0; k < Width; ++k) out[k] += wab * w[2][c] * line[c * Width + k];
+        }
+      }
+    }
+  }
+
   void linear_into(const Vec<D>& x, int count, FieldSample<D>& r) const {
     multilinear<action_size, D>(grid_, action_.data(), x, r.data());
     if (count > action_size) multilinear<sym_size<D>, D>(grid_, diffusion_.data(), x, r.diffusion.data());

@@ -41,7 +41,10 @@ class Grid {
       n *= shape[k];
     }
     size_ = n;
-    for (int k = 0; k < D; ++k) inverse_spacing_[k] = 1.0 / spacing[k];
+    for (int k = 0; k < D; ++k) {
+      inverse_spacing_[k] = 1.0 / spacing[k];
+      last_[k] = double(shape[k] - 1);
+    }
     min_spacing_ = spacing[0];
     for (int k = 1; k < D; ++k) min_spacing_ = std::fmin(min_spacing_, spacing[k]);
   }
@@ -97,8 +100,7 @@ class Grid {
       double t = (x[k] - lower_[k]) * inverse_spacing_[k];
       // (not fmin/fmax: this is the innermost loop, and NaN cannot occur)
       t = t < 0.0 ? 0.0 : t;
-      const double tmax = double(shape_[k] - 1);
-      t = t > tmax ? tmax : t;
+      t = t > last_[k] ? last_[k] : t;
       Index c = Index(t);
       if (c > shape_[k] - 2) c = shape_[k] - 2;
       cell[k] = c;
@@ -110,6 +112,7 @@ class Grid {
   Vec<D> lower_;
   Vec<D> spacing_;
   Vec<D> inverse_spacing_{};
+  Vec<D> last_{};  // the last node's index along each axis, as a double
   MultiIndex<D> shape_;
   MultiIndex<D> stride_{};
   Index size_ = 0;

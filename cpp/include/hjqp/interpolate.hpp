@@ -1,7 +1,7 @@
-// Interpolation of values sampled on the nodes of a grid, stored node-major
-// with `Width` values per node: multilinear (with the gradient of the
-// cell's interpolant), and cubic convolution. Points outside the box are
-// clamped into it.
+// Multilinear interpolation of values sampled on the nodes of a grid,
+// stored node-major with `Width` values per node (with the gradient of the
+// cell's interpolant). Points outside the box are clamped into it. (Cubic
+// convolution, used only for the march's fields, is SampledFields::cubic.)
 #pragma once
 
 #include <array>
@@ -80,60 +80,20 @@ inline void multilinear(const Grid<D>& grid, const double* values, const Vec<D>&
   }
 }
 
-// Cubic convolution (Keys, a = -1/2: third order, exact for quadratics) on
-// the 4^D nodes around x's cell: the weights along each axis and the flat
-// index of the stencil's first node. False in cells next to the box edge,
-// where the stencil does not fit.
-template <int D>
-struct CubicStencil {
-  double weight[D][4];
-  Index first = 0;
-};
-
-template <int D>
-inline bool cubic_stencil(const Grid<D>& grid, const Vec<D>& x, CubicStencil<D>& s) {
-  MultiIndex<D> cell;
-  Vec<D> frac;
+// The 2D interpolant unrolled, assigned to out[0..Width): the same
+// weights, summed over the cell's rows in turn (the Monte Carlo engine's
+// innermost loop).
+template <int Width>
+inline void multilinear_rows(const Grid<2>& grid, const double* values, const Vec<2>& x, double* out) {
+  MultiIndex<2> cell;
+  Vec<2> frac;
   grid.locate(x, cell, frac);
-  s.first = 0;
-  for (int k = 0; k < D; ++k) {
-    if (cell[k] < 1 || cell[k] + 2 >= grid.shape()[k]) return false;
-    const double t = frac[k];
-    s.weight[k][0] = ((-0.5 * t + 1.0) * t - 0.5) * t;
-    s.weight[k][1] = (1.5 * t - 2.5) * t * t + 1.0;
-    s.weight[k][2] = ((-1.5 * t + 2.0) * t + 0.5) * t;
-    s.weight[k][3] = (0.5 * t - 0.5) * t * t;
-    s.first += (cell[k] - 1) * grid.stride(k);
-  }
-  return true;
-}
-
-// out[m] += sum over the stencil of its weight times values[node * Width + m].
-template <int Width, int D>
-inline void cubic_convolution(const Grid<D>& grid, const double* values, const CubicStencil<D>& s,
-                              double* out) {
-  const auto& w = s.weight;
-  if constexpr (D == 2) {
-    for (int a = 0; a < 4; ++a) {
-      if (w[0][a] == 0.0) continue;  // points on grid lines need fewer nodes
-      double row[Width] = {};
-      const double* line = values + (s.first + a * grid.stride(0)) * Width;
-      for (int b = 0; b < 4; ++b)
-        for (int k = 0; k < Width; ++k) row[k] += w[1][b] * line[b * Width + k];
-      for (int k = 0; k < Width; ++k) out[k] += w[0][a] * row[k];
-    }
-  } else {
-    for (int a = 0; a < 4; ++a) {
-      if (w[0][a] == 0.0) continue;
-      for (int b = 0; b < 4; ++b) {
-        const double wab = w[0][a] * w[1][b];
-        if (wab == 0.0) continue;
-        const double* line = values + (s.first + a * grid.stride(0) + b * grid.stride(1)) * Width;
-        for (int c = 0; c < 4; ++c)
-          for (int k = 0; k < Width; ++k) out[k] += wab * w[2][c] * line[c * Width + k];
-      }
-    }
-  }
+  const double* p = values + grid.flat(cell) * Width;
+  const Index row = grid.stride(0) * Width;
+  const double a = frac[0], b = frac[1];
+  const double w00 = (1.0 - a) * (1.0 - b), w01 = (1.0 - a) * b, w10 = a * (1.0 - b), w11 = a * b;
+  for (int m = 0; m < Width; ++m)
+    out[m] = w00 * p[m] + w01 * p[Width + m] + w10 * p[row + m] + w11 * p[row + Width + m];
 }
 
 }  // namespace hjqp

@@ -22,9 +22,12 @@ namespace hjqp {
 // once `stop` is set. The calling thread polls `interrupted` every 20 ms;
 // when it returns true the stop flag is raised, no further block is
 // started, and parallel_for returns true.
-template <class Body>
-bool parallel_for(Index n, int threads, Index block, const Body& body,
-                  const std::function<bool()>& interrupted = {}) {
+// (The body is a std::function: one call per item is negligible next to
+// an item's work, and the compiler then optimises the body on its own
+// rather than inlined into the worker loop.)
+inline bool parallel_for(Index n, int threads, Index block,
+                         const std::function<void(Index, int, const std::atomic<bool>&)>& body,
+                         const std::function<bool()>& interrupted = {}) {
   if (threads < 1) throw std::invalid_argument("threads must be >= 1, got " + std::to_string(threads));
   if (block < 1) throw std::invalid_argument("block must be >= 1");
   std::atomic<Index> next{0};

@@ -75,18 +75,11 @@ class SampledSDE {
 
   const Grid<D>& grid() const { return grid_; }
 
-  // b and L at x (multilinear; x is clamped into the box). In 2D the sum
-  // over the cell's corners is unrolled, row by row.
+  // b and L at x (multilinear; x is clamped into the box).
   void at(const Vec<D>& x, double* v) const {
     constexpr int M = kSdeValues<D>;
     if constexpr (D == 2) {
-      const CellCorners<2> c = cell_corners<2>(grid_, x);
-      const double* p00 = &data_[std::size_t(c.node[0]) * M];
-      const double* p10 = &data_[std::size_t(c.node[1]) * M];
-      const double* p01 = &data_[std::size_t(c.node[2]) * M];
-      const double* p11 = &data_[std::size_t(c.node[3]) * M];
-      for (int m = 0; m < M; ++m)
-        v[m] = c.weight[0] * p00[m] + c.weight[2] * p01[m] + c.weight[1] * p10[m] + c.weight[3] * p11[m];
+      multilinear_rows<M>(grid_, data_.data(), x, v);
     } else {
       for (int m = 0; m < M; ++m) v[m] = 0.0;
       multilinear<M, D>(grid_, data_.data(), x, v);
