@@ -244,10 +244,24 @@ def montecarlo_sgd():
     return out
 
 
+def sgd_iris_problems():
+    # the critical points where the SGD studies start, and a short study-like run
+    out = {}
+    for name, p in (("two_widths", models.iris_two_widths()), ("mixture", models.iris_mixture()),
+                    ("learned", models.iris_mixture(learn_weight=True))):
+        out[name + "_attractors"] = np.array(p.attractors)
+        out[name + "_saddles"] = np.array(p.saddles)
+    p = models.iris_two_widths()
+    O = np.array(p.attractors)
+    run = p.losses.sgd(1).long_run(O[[0, 1] * 4], 0.3, 3000, O, 0.5, 8, seed=3)
+    out["sgd_milestones"], out["sgd_ends"] = run.milestone_steps, run.ends
+    return out
+
+
 CASES = {f.__name__: f for f in (
     solve_linear_rotational, solve_anisotropic_rotating, solve_arrays_and_options, solve_3d,
     landscape_multiwell, landscape_maier_stein, landscape_example_4_1, landscape_3d, eikonal_marches,
-    montecarlo_numpy, montecarlo_native, montecarlo_sgd)}
+    montecarlo_numpy, montecarlo_native, montecarlo_sgd, sgd_iris_problems)}
 
 
 def compute(name: str) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..problem import newton
 from ..sgd import GaussianMixture1D, iris_petal_lengths
 from .problem import Problem
 
@@ -13,20 +12,16 @@ __all__ = ["iris_mixture", "iris_two_widths"]
 
 
 def _critical_point(gradient, x0) -> tuple:
-    """A zero of the loss gradient near x0: Newton's method on b = -grad f
-    (:func:`hjqp.problem.newton`, steps and tolerance on the scale of the
-    parameters)."""
-    x0 = np.asarray(x0, dtype=float)[None]
-    scale = 10.0  # the parameters' range on the iris models' boxes
+    """A zero of the loss gradient near x0, to 1e-13: scipy's hybrid Powell
+    method (MINPACK) on the exact gradient. (The critical points of these
+    models are where minibatch SGD starts in the studies; the equilibria of
+    a drift on a grid are :func:`hjqp.problem.newton`'s.)"""
+    from scipy.optimize import root
 
-    def drift(x):
-        return -np.asarray(gradient(x), dtype=float)
-
-    x, b, _ = newton(drift, x0, step=1e-6 * scale, max_step=0.5 * scale, tolerance=1e-13 * scale, iterations=60)
-    if not np.linalg.norm(b[0]) <= 1e-9:
-        raise ValueError(f"Newton's method found no critical point of the loss near {x0[0].tolist()}: "
-                         f"it ended at {x[0].tolist()} with |grad f| = {np.linalg.norm(b[0]):.3g}")
-    return tuple(float(v) for v in x[0])
+    sol = root(gradient, np.array(x0, dtype=float), tol=1e-13)
+    if not sol.success:
+        raise RuntimeError(f"Newton's method failed from {x0}: {sol.message}")
+    return tuple(float(v) for v in sol.x)
 
 
 def iris_mixture(scale: float = 1.1, weight: float = 1.0 / 3.0, learn_weight: bool = False,
