@@ -54,8 +54,8 @@ enum class UpdateRule : std::uint8_t {
   Neighbour = 4,  // one-point / triangle update from the neighbours
 };
 
-// The ranges the options must lie in (checked here and, with these same
-// numbers, by the Python wrapper).
+// The ranges the options must lie in (exported to Python, whose wrapper
+// checks them first, as _core.UPDATE_RADIUS_RANGE and MAX_TURN_RANGE).
 constexpr double kUpdateRadiusRange[2] = {1.0, 1e4};
 constexpr double kMaxTurnRange[2] = {1e-3, 1.5};
 
