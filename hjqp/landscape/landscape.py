@@ -74,7 +74,7 @@ class Landscape:
     """
 
     grid: Grid
-    sde: SDE
+    sde: Optional[SDE]
     attractors: np.ndarray
     saddles: np.ndarray
     saddle_links: np.ndarray

@@ -1,7 +1,7 @@
 """Equilibria of x' = b(x): the Jacobian Db by central differences and
 Newton's method on b = 0, vectorised over starting points. One
-implementation serves the attractor of a solve, the equilibria of a
-landscape and the critical points of a loss."""
+implementation serves the attractor of a solve and the equilibria of a
+landscape."""
 
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ class MinibatchSGD:
     def engine(self, eta: float) -> "SGDSteps":
         """The iteration with learning rate eta as a simulation engine
         (:class:`hjqp.stochastic.Engine`): time k eta, eps = :meth:`eps`."""
-        return SGDSteps(self, _validate.positive(eta, "eta"))
+        return SGDSteps(self, eta)
 
     def simulate(self, x0, eta: float, n_steps: int, n_paths: int = 1, seed=None, *, thin: int = 1,
                  executor=None, chunk: Optional[int] = None) -> Paths:
@@ -122,8 +122,8 @@ class SGDSteps(SteppingEngine):
 
     def __init__(self, sgd: MinibatchSGD, eta: float):
         self.sgd = sgd
-        self.dt = eta
-        self.eps = sgd.eps(eta)
+        self.eps = sgd.eps(eta)  # (checks eta)
+        self.dt = float(eta)
 
     def draw(self, rngs, first: int, count: int) -> np.ndarray:
         n, m = self.sgd.n_samples, self.sgd.batch_size

@@ -108,9 +108,10 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def tally(self, x: np.ndarray, first: int, cores: Cores, seed: int, burn_in: int, total: int,
-              labels: Optional[np.ndarray] = None, grid: Optional[Grid] = None, histogram: bool = False,
-              bar=None) -> Tally:
-        """A long run of ``total`` steps, counted after ``burn_in``."""
+              labels: Optional[np.ndarray] = None, histogram: bool = False, bar=None) -> Tally:
+        """A long run of ``total`` steps, counted after ``burn_in``; with
+        ``labels`` (a basin label per node of the engine's grid) the steps per
+        label, with ``histogram`` the visits per node."""
 
 
 def block_rngs(seed: int, first: int, count: int) -> List[np.random.Generator]:
@@ -204,7 +205,7 @@ class SteppingEngine(Engine):
                 raise ValueError(f"a path diverged by t = {(step + 1) * self.dt:g}: reduce dt")
         return steps, positions, active
 
-    def tally(self, x, first, cores, seed, burn_in, total, labels=None, grid=None, histogram=False, bar=None):
+    def tally(self, x, first, cores, seed, burn_in, total, labels=None, histogram=False, bar=None):
         if labels is not None or histogram:
             raise ValueError(f"the {self.name} engine counts no basins or histograms: pass grid= to run the "
                              "kernel's engine")
@@ -329,9 +330,11 @@ def run_exits(engine: Engine, x0, domain: Domain, n_paths: int, seed=None, *, ma
         first, count = t
         return engine.exits(domain, x[first:first + count], first, seed, max_steps, shift, bar)
 
-    parts = _run(executor, chunk, n_paths, task, None)
-    if bar is not None:
-        bar.close()
+    try:
+        parts = _run(executor, chunk, n_paths, task, None)
+    finally:
+        if bar is not None:
+            bar.close()
     steps = np.concatenate([p[0] for p in parts])
     positions = np.concatenate([p[1] for p in parts])
     censored = np.concatenate([p[2] for p in parts])
@@ -365,12 +368,13 @@ def run_long(engine: Engine, x0, n_steps: int, attractors, radius, n_paths: int 
 
     def task(t):
         first, count = t
-        return engine.tally(x[first:first + count], first, cores, seed, burn_in, total, labels, grid, histogram,
-                            bar)
+        return engine.tally(x[first:first + count], first, cores, seed, burn_in, total, labels, histogram, bar)
 
-    parts = _run(executor, chunk, n_paths, task, None)
-    if bar is not None:
-        bar.close()
+    try:
+        parts = _run(executor, chunk, n_paths, task, None)
+    finally:
+        if bar is not None:
+            bar.close()
 
     def cat(name):
         return np.concatenate([getattr(p, name) for p in parts])

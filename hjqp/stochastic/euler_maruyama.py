@@ -243,7 +243,7 @@ class NativeEulerMaruyama(Engine):
             n0 = n1
         return steps, positions, ~done
 
-    def tally(self, x, first, cores, seed, burn_in, total, labels=None, grid=None, histogram=False, bar=None):
+    def tally(self, x, first, cores, seed, burn_in, total, labels=None, histogram=False, bar=None):
         run = _core.em_tally2 if x.shape[1] == 2 else _core.em_tally3
         native = self._fields()
         count = len(x)
