@@ -16,7 +16,7 @@ from . import eikonal, models
 from ._version import __version__
 from .grid import Grid
 from .landscape import Equilibria, Landscape, basins, equilibria, landscape
-from .problem import SDE
+from .problem import SDE, JumpHamiltonian
 from .solve import LocalExpansion, QuasiPotential, UpdateRule, geometric_action, local_quasipotential, minimum_action_path
 from .stochastic import Ball, Box, Estimate, Exits, LevelSet, LongRun, Paths, exit_times, long_run, simulate
 
@@ -24,6 +24,7 @@ __all__ = [
     "__version__",
     "Grid",
     "SDE",
+    "JumpHamiltonian",
     "QuasiPotential",
     "UpdateRule",
     "LocalExpansion",

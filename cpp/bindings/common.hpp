@@ -113,5 +113,6 @@ void bind_updates(py::module_& m);
 void bind_flow(py::module_& m);
 void bind_eikonal(py::module_& m);
 void bind_stochastic(py::module_& m);
+void bind_jump(py::module_& m);
 
 }  // namespace hjqp_bindings

@@ -57,4 +57,5 @@ PYBIND11_MODULE(_core, m) {
   bind_flow(m);
   bind_eikonal(m);
   bind_stochastic(m);
+  bind_jump(m);
 }

@@ -7,6 +7,7 @@ the exact quasi-potential where one is known (``hjqp models`` lists them).
 from .eikonal import eikonal_manufactured, unconstrained_region
 from .exact import (anisotropic_rotating, anisotropic_rotating_3d, example_3_1, gradient_system, linear,
                     linear_3d, linear_rotational, manufactured)
+from .jumps import jump_cyclic, jump_detailed_balance, jump_gaussian_limit, separable_sgd
 from .landscapes import double_well_3d, example_4_1, maier_stein, multiwell
 from .problem import Problem
 from .sgd import iris_mixture, iris_two_widths
@@ -27,6 +28,10 @@ __all__ = [
     "linear_3d",
     "iris_mixture",
     "iris_two_widths",
+    "jump_detailed_balance",
+    "jump_cyclic",
+    "jump_gaussian_limit",
+    "separable_sgd",
     "eikonal_manufactured",
     "unconstrained_region",
     "REGISTRY",
@@ -47,4 +52,8 @@ REGISTRY = {
     "double_well_3d": double_well_3d,
     "iris_mixture": iris_mixture,
     "iris_two_widths": iris_two_widths,
+    "jump_detailed_balance": jump_detailed_balance,
+    "jump_cyclic": jump_cyclic,
+    "jump_gaussian_limit": jump_gaussian_limit,
+    "separable_sgd": separable_sgd,
 }

@@ -1,8 +1,11 @@
-"""The problem: an SDE (drift and diffusion as callables or arrays), its
-fields bound to a grid, and the equilibria of its drift."""
+"""The problem: a Hamiltonian (an SDE, with drift and diffusion as callables
+or arrays, or a jump Hamiltonian), its fields bound to a grid, and the
+equilibria of its drift."""
 
 from .equilibrium import jacobians, newton, refine_equilibrium
-from .fields import Fields, check_spd
+from .fields import Fields, JumpFields, check_spd
+from .hamiltonian import Hamiltonian, JumpHamiltonian
 from .sde import SDE
 
-__all__ = ["SDE", "Fields", "check_spd", "jacobians", "newton", "refine_equilibrium"]
+__all__ = ["SDE", "Hamiltonian", "JumpHamiltonian", "Fields", "JumpFields", "check_spd", "jacobians", "newton",
+           "refine_equilibrium"]

@@ -11,7 +11,7 @@ import numpy as np
 from .. import _core
 from ..grid import Grid
 
-__all__ = ["Fields", "check_spd", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE"]
+__all__ = ["Fields", "JumpFields", "check_spd", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE"]
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -104,6 +104,31 @@ class Fields:
                 raise ValueError(f"the diffusion matrix is {dm.shape} but the grid is {d}D")
             return np.broadcast_to(dm, lead + (d, d)).copy()
         return self._interpolate("diffusion", dm, p)
+
+    # -- the Hamiltonian ------------------------------------------------------------
+
+    def hamiltonian(self, points: np.ndarray, momenta: np.ndarray) -> np.ndarray:
+        """``H(x, p) = 1/2 p^T D p + b . p`` at points and momenta ``(..., d)``;
+        returns ``(...)``."""
+        dm = self.diffusion(points)
+        b = self.drift(points)
+        return 0.5 * np.einsum("...i,...ij,...j->...", momenta, dm, momenta) + np.sum(b * momenta, axis=-1)
+
+    def velocity(self, points: np.ndarray, momenta: np.ndarray) -> np.ndarray:
+        """``H_p(x, p) = b + D p``: the velocity of the characteristic with
+        momentum p; ``(..., d)``."""
+        return self.drift(points) + np.einsum("...ij,...j->...i", self.diffusion(points), momenta)
+
+    def action(self, points: np.ndarray, velocities: np.ndarray) -> np.ndarray:
+        """The geometric action's integrand ``|v|_A |b|_A - <v, b>_A``
+        (A = D^{-1}) at points and velocities ``(..., d)``; returns ``(...)``."""
+        A = np.linalg.inv(self.diffusion(points))
+        b = self.drift(points)
+        v = np.asarray(velocities, dtype=float)
+        vav = np.einsum("...i,...ij,...j->...", v, A, v)
+        bab = np.einsum("...i,...ij,...j->...", b, A, b)
+        vab = np.einsum("...i,...ij,...j->...", v, A, b)
+        return np.sqrt(np.maximum(vav * bab, 0.0)) - vab
 
     # -- values on the grid ---------------------------------------------------------
     def sample(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -255,3 +280,121 @@ def check_spd(matrices: np.ndarray, describe: Callable[[int], str], name: str = 
         raise ValueError(
             f"{name} is not positive definite at {describe(i)}: eigenvalues {eig.tolist()}"
         )
+
+
+class JumpFields(Fields):
+    """A :class:`hjqp.JumpHamiltonian` bound to a grid: its weights and jumps
+    sampled at the nodes (for the kernel) and evaluable anywhere in the box,
+    with the drift and diffusion of its quadratic part (:class:`Fields`)."""
+
+    def __init__(self, hamiltonian, grid: Grid, supersample: int = 1):
+        super().__init__(hamiltonian, grid, supersample)
+        H = hamiltonian
+        for name in ("weights", "jumps"):
+            value = getattr(H, name)
+            if isinstance(value, np.ndarray) and value.ndim > 2 and value.shape[:grid.ndim] != grid.shape:
+                raise ValueError(f"the {name} array has shape {value.shape}; on this grid its leading axes "
+                                 f"must be {grid.shape}")
+        self._jump_arrays: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+    def weights(self, points: np.ndarray) -> np.ndarray:
+        """``w`` at points ``(..., d)``; returns ``(..., R)`` (arrays on the grid
+        are interpolated multilinearly, which keeps them non-negative)."""
+        p = self._points(points)
+        w = self.sde.weights
+        if callable(w):
+            return self.sde.weights_at(p)
+        return self._interpolate_linear("weights", w, p)
+
+    def jumps(self, points: np.ndarray) -> np.ndarray:
+        """``nu`` at points ``(..., d)``; returns ``(..., R, d)``."""
+        p = self._points(points)
+        nu = self.sde.jumps
+        if callable(nu) or nu.ndim == 2:
+            return self.sde.jumps_at(p)
+        return self._interpolate_linear("jumps", nu, p)
+
+    def hamiltonian(self, points: np.ndarray, momenta: np.ndarray) -> np.ndarray:
+        """``H(x, p) = sum_r w_r (exp(<p, nu_r>) - 1)``; returns ``(...)``."""
+        w, nu = self.weights(points), self.jumps(points)
+        return np.sum(w * np.expm1(np.einsum("...ri,...i->...r", nu, momenta)), axis=-1)
+
+    def velocity(self, points: np.ndarray, momenta: np.ndarray) -> np.ndarray:
+        """``H_p(x, p) = sum_r w_r nu_r exp(<p, nu_r>)``; ``(..., d)``."""
+        w, nu = self.weights(points), self.jumps(points)
+        e = w * np.exp(np.einsum("...ri,...i->...r", nu, momenta))
+        return np.einsum("...r,...ri->...i", e, nu)
+
+    def action(self, points: np.ndarray, velocities: np.ndarray) -> np.ndarray:
+        """The geometric action's integrand ``h(x, v) = sup {<p, v> : H(x, p) <= 0}``
+        at points and velocities ``(..., d)``; +inf for directions outside
+        the cone of the jumps. Returns ``(...)``."""
+        from .hamiltonian import support
+        p = self._points(points)
+        v = np.broadcast_to(np.asarray(velocities, dtype=float), p.shape)
+        lead = p.shape[:-1]
+        d = self.ndim
+        w = self.weights(p).reshape(int(np.prod(lead, dtype=int)), -1)
+        nu = self.jumps(p).reshape(len(w), -1, d)
+        h, _ = support(w, nu, v.reshape(-1, d))
+        return h.reshape(lead)
+
+    def jump_arrays(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Weights ``(*shape, R)`` and jumps, ``(R, d)`` when constant or
+        ``(*shape, R, d)``, at the nodes, as the kernel takes them; checked
+        (finite, weights non-negative, the jumps spanning R^d: the first bad
+        node is named in the ValueError)."""
+        if self._jump_arrays is None:
+            H = self.sde
+            w = self._sample_jump_field("weights")
+            bad = ~np.all(np.isfinite(w) & (w >= 0), axis=-1).reshape(-1)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"weights must be finite and non-negative; at {self.describe_node(i)} they are "
+                                 f"{w.reshape(-1, w.shape[-1])[i].tolist()}")
+            nu = H.jumps
+            if callable(nu) or nu.ndim > 2:
+                nu = self._sample_jump_field("jumps")
+                bad = ~np.all(np.isfinite(nu), axis=(-2, -1)).reshape(-1)
+                if bad.any():
+                    raise ValueError(f"jumps are not finite at {self.describe_node(int(np.flatnonzero(bad)[0]))}")
+            if nu.shape[-2] != w.shape[-1]:
+                raise ValueError(f"weights give {w.shape[-1]} jumps but jumps has {nu.shape[-2]}")
+            # The quadratic part must be positive definite: the jumps span R^d.
+            self.sample()
+            self._jump_arrays = (np.ascontiguousarray(w), np.ascontiguousarray(nu, dtype=float))
+        return self._jump_arrays
+
+    def _sample_jump_field(self, name: str) -> np.ndarray:
+        grid, d = self.grid, self.ndim
+        value = getattr(self.sde, name)
+        if isinstance(value, np.ndarray) and value.ndim > 2:
+            return np.ascontiguousarray(value, dtype=float)
+        evaluate = self.weights if name == "weights" else self.jumps
+        s = self.supersample
+        offsets = (np.arange(s) + 0.5) / s - 0.5
+        shifts = [np.array(o) * np.asarray(grid.spacing) for o in itertools.product(offsets, repeat=d)]
+        axes = grid.axes
+        rows = max(1, _CHUNK // max(1, grid.size // grid.shape[0]))
+        out = None
+        for start in range(0, grid.shape[0], rows):
+            stop = min(grid.shape[0], start + rows)
+            mesh = np.stack(np.meshgrid(axes[0][start:stop], *axes[1:], indexing="ij"), axis=-1)
+            total = evaluate(mesh + shifts[0])
+            for shift in shifts[1:]:
+                total = total + evaluate(mesh + shift)
+            if out is None:
+                out = np.empty(grid.shape + total.shape[d:])
+            out[start:stop] = total / len(shifts)
+        return out
+
+    def _interpolate_linear(self, name: str, values: np.ndarray, p: np.ndarray) -> np.ndarray:
+        from scipy.interpolate import RegularGridInterpolator
+        key = name + "_linear"
+        interp = self._interpolators.get(key)
+        if interp is None:
+            interp = RegularGridInterpolator(self.grid.axes, values, method="linear")
+            self._interpolators[key] = interp
+        lo, hi = np.asarray(self.grid.lower), np.asarray(self.grid.upper)
+        q = np.clip(p, lo, hi).reshape(-1, self.ndim)
+        return interp(q).reshape(p.shape[:-1] + values.shape[self.ndim:])

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..grid import Grid
 from .fields import Fields, check_spd
+from .hamiltonian import Hamiltonian
 
 __all__ = ["SDE"]
 
@@ -16,7 +17,7 @@ Drift = Union[ArrayFunction, np.ndarray]
 Diffusion = Union[float, np.ndarray, ArrayFunction]
 
 
-class SDE:
+class SDE(Hamiltonian):
     """The SDE ``dx = b(x) dt + sqrt(eps) Sigma(x) dW`` with ``D = Sigma Sigma^T``.
 
     Parameters
@@ -88,6 +89,21 @@ class SDE:
         state = self.__dict__.copy()
         state.pop("_native_cache", None)
         return state
+
+    def __call__(self, points, momenta) -> np.ndarray:
+        """The Hamiltonian ``H(x, p) = 1/2 p^T D p + b . p`` at points and
+        momenta ``(..., d)`` (callables only); returns ``(...)``."""
+        return self._fields_for(points).hamiltonian(points, momenta)
+
+    def velocity(self, points, momenta) -> np.ndarray:
+        """``H_p(x, p) = b + D p`` at points and momenta ``(..., d)``."""
+        return self._fields_for(points).velocity(points, momenta)
+
+    def _fields_for(self, points) -> Fields:
+        if isinstance(self.drift, np.ndarray) or (isinstance(self.diffusion, np.ndarray) and self.diffusion.ndim > 2):
+            raise ValueError("an SDE given by arrays on a grid is evaluated through sde.fields(grid)")
+        d = np.shape(points)[-1]
+        return Fields(self, Grid((-1.0,) * d, (1.0,) * d, (2,) * d))
 
     @classmethod
     def gradient(cls, grad_f: Drift, diffusion: Diffusion = 1.0) -> "SDE":

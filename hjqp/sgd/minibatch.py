@@ -9,7 +9,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import _validate
-from ..problem import SDE
+from ..problem import SDE, JumpHamiltonian
 from ..stochastic import Domain, Exits, LongRun, Paths, SteppingEngine, run_exits, run_long, run_paths
 from ..stochastic.engine import BLOCK, block_rows
 
@@ -87,6 +87,52 @@ class MinibatchSGD:
             return self.covariance(x) + delta * np.eye(np.shape(x)[-1])
 
         return SDE.gradient(self.gradient, diffusion=diffusion)
+
+    def hamiltonian(self, max_jumps: int = 1 << 14) -> JumpHamiltonian:
+        """SGD's own large-deviation Hamiltonian, with rates ``exp(-U / eps)``,
+        ``eps = eta / m``.
+
+        For small eta the chain obeys a large-deviation principle whose
+        Hamiltonian is the cumulant generating function of one step. Batches
+        drawn with replacement give ``H_m(x, p) = m H_1(x, p / m)`` with
+        ``H_1 = log mean_i exp(-<p, grad f_i>)``: the same U for every m once
+        eps = eta / m. Its zero set is that of the exponential family
+        ``w_i = 1/n``, ``nu_i(x) = -grad f_i(x)``, which is returned.
+
+        Without replacement (m >= 2) the step's generating function is exact
+        too: ``e_m(z) / C(n, m)`` with ``z_i = exp(-<p, grad f_i> / m)`` and e_m
+        the elementary symmetric polynomial, i.e. the family with one jump
+        per batch B, ``nu_B = -sum_{i in B} grad f_i`` at weight 1 / C(n, m)
+        (again with eps = eta / m). It is returned when C(n, m) <=
+        ``max_jumps``; beyond, a ValueError says so.
+        """
+        n, m = self.n_samples, self.batch_size
+        if self.replace or m == 1:
+            def weights(x):
+                x = np.asarray(x, dtype=float)
+                return np.full(x.shape[:-1] + (n,), 1.0 / n)
+
+            def jumps(x):
+                return -self.all_gradients(x)
+
+            return JumpHamiltonian(weights, jumps)
+        from math import comb
+        from itertools import combinations
+        count = comb(n, m)
+        if count > max_jumps:
+            raise ValueError(f"without replacement SGD's Hamiltonian has one jump per batch: C({n}, {m}) = {count} "
+                             f"> max_jumps = {max_jumps}; raise max_jumps, or use batches with replacement")
+        batches = np.array(list(combinations(range(n), m)))
+
+        def batch_weights(x):
+            x = np.asarray(x, dtype=float)
+            return np.full(x.shape[:-1] + (count,), 1.0 / count)
+
+        def batch_jumps(x):
+            g = self.all_gradients(x)
+            return -g[..., batches, :].sum(axis=-2)
+
+        return JumpHamiltonian(batch_weights, batch_jumps)
 
     # -- the iteration ----------------------------------------------------------------
     def engine(self, eta: float) -> "SGDSteps":

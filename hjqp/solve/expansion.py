@@ -65,6 +65,15 @@ class LocalExpansion:
         return g
 
 
+def _interpolated(fields: Fields) -> bool:
+    """Whether the fields come from arrays (as the kernel is given them:
+    for an SDE any array, for a jump Hamiltonian arrays on the grid)."""
+    sde = fields.sde
+    if hasattr(sde, "jumps"):
+        return any(isinstance(v, np.ndarray) and v.ndim > 2 for v in (sde.weights, sde.jumps))
+    return isinstance(sde.drift, np.ndarray) or isinstance(sde.diffusion, np.ndarray)
+
+
 def local_expansion(fields: Fields, center, jacobian) -> LocalExpansion:
     """Expansion of the quasi-potential about a stable equilibrium (see
     :class:`LocalExpansion`)."""
@@ -79,13 +88,14 @@ def local_expansion(fields: Fields, center, jacobian) -> LocalExpansion:
     Q = 0.5 * (Q + Q.T)
     exps = _monomials(d, 3)
 
-    # The order-3 part F3 of F(y) = 1/2 (Qy)^T D(O + y) (Qy) + b(O + y) . Qy,
+    # The order-3 part F3 of F(y) = H(O + y, Qy) (for an SDE
+    # 1/2 (Qy)^T D(O + y) (Qy) + b(O + y) . Qy),
     # from its odd part at two radii (Richardson), in fixed directions.
     diameter = float(np.linalg.norm(np.subtract(grid.upper, grid.lower)))
     lo, hi = np.asarray(grid.lower), np.asarray(grid.upper)
     room = float(np.min(np.minimum(O - lo, hi - O)))
     delta = min(0.01 * diameter, room / 2.5)
-    if isinstance(fields.sde.drift, np.ndarray) or isinstance(fields.sde.diffusion, np.ndarray):
+    if _interpolated(fields):
         # Arrays are interpolated: derivatives need a few cells.
         delta = max(delta, 4 * max(grid.spacing)) if room >= 10 * max(grid.spacing) else 0.0
     if delta <= 0:
@@ -95,10 +105,7 @@ def local_expansion(fields: Fields, center, jacobian) -> LocalExpansion:
     u /= np.linalg.norm(u, axis=1, keepdims=True)
 
     def F(y):
-        qy = y @ Q.T
-        dm = fields.diffusion(O + y)
-        b = fields.drift(O + y)
-        return 0.5 * np.einsum("...i,...ij,...j->...", qy, dm, qy) + np.sum(b * qy, axis=-1)
+        return fields.hamiltonian(O + y, y @ Q.T)
 
     def odd_part(r):
         return (F(r * u) - F(-r * u)) / (2 * r**3)

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _core, _memory, _validate
 from ..grid import Grid
-from ..problem import SDE, Fields, refine_equilibrium
+from ..problem import SDE, Fields, Hamiltonian, JumpFields, JumpHamiltonian, refine_equilibrium
 from .expansion import LocalExpansion, local_expansion
 from .hermite import hermite, nodal_derivatives
 
@@ -45,9 +45,9 @@ class QuasiPotential:
         U to third order about O (Lyapunov equation and cubic correction).
     info : dict
         Options used and counts from the march.
-    sde : SDE or None
-        The SDE it was computed for (None when loaded from a file without it:
-        :func:`hjqp.io.load` takes ``sde=``).
+    sde : SDE, JumpHamiltonian or None
+        The problem it was computed for (None when loaded from a file without
+        it: :func:`hjqp.io.load` takes ``sde=``).
     metadata : dict
         What was passed to :func:`hjqp.io.save` (loaded results).
     """
@@ -59,7 +59,7 @@ class QuasiPotential:
     rules: np.ndarray
     expansion: LocalExpansion
     info: dict = field(default_factory=dict)
-    sde: Optional[SDE] = None
+    sde: Optional[Hamiltonian] = None
     metadata: dict = field(default_factory=dict, repr=False)
 
     def __call__(self, points, *, fill_value: Optional[float] = None) -> np.ndarray:
@@ -121,11 +121,11 @@ class QuasiPotential:
 
 
 def local_quasipotential(
-    sde: SDE,
+    sde: Hamiltonian,
     grid: Grid,
     attractor,
     *,
-    update_radius: float = 64.0,
+    update_radius: Optional[float] = None,
     init_cells: Optional[float] = None,
     init_levels: Optional[int] = None,
     max_value: float = math.inf,
@@ -135,22 +135,29 @@ def local_quasipotential(
     supersample: int = 1,
 ) -> QuasiPotential:
     """Local quasi-potential of an attractor: the viscosity solution of
-    ``1/2 grad U^T D grad U + b . grad U = 0`` with ``U(attractor) = 0``.
+    ``H(x, grad U) = 0`` with ``U(attractor) = 0``; for an SDE
+    ``H = 1/2 p^T D p + b . p``.
 
     Parameters
     ----------
-    sde : SDE
-        Drift b and diffusion D.
+    sde : SDE or JumpHamiltonian
+        The SDE (drift b and diffusion D), or a Hamiltonian of the
+        exponential family (:class:`hjqp.JumpHamiltonian`), marched with the
+        geometric action h(x, v) = sup {<p, v> : H(x, p) <= 0} by a
+        first-order ordered line integral method (see the kernel's
+        ``jump_march.hpp``).
     grid : Grid
         A 2D or 3D grid; the march stops at the box edge.
     attractor : array_like, shape (d,)
         A point near a stable equilibrium O of x' = b(x); refined by Newton's
         method unless ``refine_attractor=False``. Need not be a grid node.
-    update_radius : float, default 64
-        How far (in cells) the characteristic is traced back to find an
+    update_radius : float, default 64 (SDE) or 2 (JumpHamiltonian)
+        SDE: how far (in cells) the characteristic is traced back to find an
         accepted edge to update from. Strongly rotational drifts, whose
         characteristics cross the level sets of U at grazing angles, need
         long traces; the cost grows only where they are needed.
+        JumpHamiltonian: an integer in [1, 8], the radius (in cells) within
+        which accepted nodes are candidates for the one-point updates.
     init_cells : float, default 16 in 2D, 4 in 3D
         The march starts from the sublevel set of the local expansion whose
         smallest semi-axis spans this many cells.
@@ -163,7 +170,7 @@ def local_quasipotential(
     refine_attractor : bool, default True
         Newton-refine the attractor. With False it must be an equilibrium.
     max_turn : float, default 1.4
-        Largest angle (radians) a traced characteristic may turn.
+        Largest angle (radians) a traced characteristic may turn (SDE only).
     absorbing : ndarray of bool, shape ``grid.shape``, optional
         Nodes that receive their value but do not pass the front on: the
         result is then the cost of paths that avoid them (the direct costs
@@ -184,13 +191,24 @@ def local_quasipotential(
         returning wrong shapes, an attractor outside the box or not near a
         stable equilibrium, and out-of-range options.
     """
-    if not isinstance(sde, SDE):
-        raise TypeError(f"sde must be an hjqp.SDE, got {type(sde).__name__}")
+    if not isinstance(sde, Hamiltonian):
+        raise TypeError(f"sde must be an hjqp.SDE or hjqp.JumpHamiltonian, got {type(sde).__name__}")
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
     if grid.ndim not in (2, 3):
         raise ValueError(f"local_quasipotential solves on 2D and 3D grids; this grid is {grid.ndim}D")
-    _validate.in_range("update_radius", update_radius, *_core.UPDATE_RADIUS_RANGE)
+    jump = isinstance(sde, JumpHamiltonian)
+    if jump:
+        if update_radius is None:
+            update_radius = 2
+        lo, hi = _core.JUMP_RADIUS_RANGE
+        if not (isinstance(update_radius, (int, np.integer)) and lo <= update_radius <= hi):
+            raise ValueError(f"update_radius must be an integer in [{lo}, {hi}] for a JumpHamiltonian, "
+                             f"got {update_radius!r}")
+    else:
+        if update_radius is None:
+            update_radius = 64.0
+        _validate.in_range("update_radius", update_radius, *_core.UPDATE_RADIUS_RANGE)
     if init_cells is None:
         init_cells = 16.0 if grid.ndim == 2 else 4.0
     _validate.in_range("init_cells", init_cells, 1.0, 1e4)
@@ -218,12 +236,18 @@ def local_quasipotential(
         )
     _memory.require(_memory.solve_bytes(grid), f"a solve on {' x '.join(map(str, grid.shape))} nodes")
     fields = sde.fields(grid, supersample)
-    drift, diffusion = fields.kernel_arrays()
+    if jump:
+        fields.jump_arrays()  # checked before any work
+    else:
+        fields.kernel_arrays()
     center, J = refine_equilibrium(fields, attractor, newton_steps=refine_attractor)
     expansion = local_expansion(fields, center, J)
     if init_levels is None:
         init_levels = max(0, math.ceil(math.log2(max(init_cells, 1.0) / 2.0)))
-    options = dict(update_radius=float(update_radius), max_turn=float(max_turn))
+    if jump:
+        options = dict(update_radius=int(update_radius))
+    else:
+        options = dict(update_radius=float(update_radius), max_turn=float(max_turn))
     nodes, seed_u, seed_g = _attractor_seeds(fields, expansion, init_cells, init_levels, options)
     if absorbing is not None and absorbing.reshape(-1)[nodes].any():
         first = nodes[np.flatnonzero(absorbing.reshape(-1)[nodes])[0]]
@@ -231,16 +255,16 @@ def local_quasipotential(
             f"the absorbing region reaches into the initial region of the attractor at "
             f"{fields.describe_node(first)}; keep it further away or lower init_cells"
         )
-    out = _march(grid.ndim)(
-        np.asarray(grid.lower), np.asarray(grid.spacing), drift, diffusion,
-        nodes, seed_u, seed_g, max_value=float(max_value), absorbing=absorbing, **options,
-    )
+    out = _run_march(fields, nodes, seed_u, seed_g, float(max_value), absorbing, options)
     values, grad, rules = out.values, out.gradients, out.rules
     st = out.stats
-    info = dict(accepted=st.accepted, jet=st.jet, pinned_jet=st.pinned_jet, neighbour=st.neighbour,
-                jet_updates=st.jet_updates)
-    if grid.ndim == 3:
-        info["retraced"] = st.retraced
+    if jump:
+        info = dict(accepted=st.accepted, updates=st.updates, supports=st.supports, unreachable=st.unreachable)
+    else:
+        info = dict(accepted=st.accepted, jet=st.jet, pinned_jet=st.pinned_jet, neighbour=st.neighbour,
+                    jet_updates=st.jet_updates)
+        if grid.ndim == 3:
+            info["retraced"] = st.retraced
     if np.isfinite(max_value):
         # The initial region may reach past max_value on coarse grids.
         above = values > max_value
@@ -251,8 +275,20 @@ def local_quasipotential(
     return QuasiPotential(values, grad, center, grid, rules, expansion, info, sde)
 
 
-def _march(ndim: int):
-    return _core.march2d if ndim == 2 else _core.march3d
+def _run_march(fields: Fields, nodes, seed_u, seed_g, max_value: float, absorbing, options: dict):
+    """The kernel's march on the fields' grid from seeded 1-jets: the jump
+    march for a JumpHamiltonian's fields, the quadratic one otherwise."""
+    grid = fields.grid
+    lower, spacing = np.asarray(grid.lower), np.asarray(grid.spacing)
+    if isinstance(fields, JumpFields):
+        weights, jumps = fields.jump_arrays()
+        march = _core.jump_march2d if grid.ndim == 2 else _core.jump_march3d
+        return march(lower, spacing, weights, jumps, nodes, seed_u, seed_g, max_value=max_value,
+                     absorbing=absorbing, **options)
+    drift, diffusion = fields.kernel_arrays()
+    march = _core.march2d if grid.ndim == 2 else _core.march3d
+    return march(lower, spacing, drift, diffusion, nodes, seed_u, seed_g, max_value=max_value,
+                 absorbing=absorbing, **options)
 
 
 # Largest ratio of the grid spacings the march accepts. Measured on the linear
@@ -312,7 +348,10 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
     main = fields.grid
     h0 = min(main.spacing)
     sde = fields.sde
-    arrays = isinstance(sde.drift, np.ndarray) or isinstance(sde.diffusion, np.ndarray)
+    if isinstance(fields, JumpFields):
+        arrays = any(isinstance(getattr(sde, n), np.ndarray) and getattr(sde, n).ndim > 2 for n in ("weights", "jumps"))
+    else:
+        arrays = isinstance(sde.drift, np.ndarray) or isinstance(sde.diffusion, np.ndarray)
     # The grids from coarse (level 0, the main grid) to fine. Seed regions are
     # sublevel sets of the quadratic part, cut off at four times their
     # smallest semi-axis where Q is strongly anisotropic.
@@ -338,15 +377,13 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
                                                                             radii[-1]))
     for level in range(len(grids) - 1, 0, -1):
         g = grids[level]
-        if arrays:
+        if arrays and isinstance(fields, JumpFields):
+            local = JumpHamiltonian(fields.weights, fields.jumps).fields(g)
+        elif arrays:
             local = SDE(fields.drift, fields.diffusion).fields(g)
         else:
             local = sde.fields(g, fields.supersample)
-        b, dm = local.kernel_arrays()
-        fine = _march(g.ndim)(
-            np.asarray(g.lower), np.asarray(g.spacing), b, dm, nodes, seed_u, seed_g,
-            max_value=2.0 * targets[level - 1], **options,
-        )
+        fine = _run_march(local, nodes, seed_u, seed_g, 2.0 * targets[level - 1], None, options)
         values, grad = fine.values, fine.gradients
         coarse = grids[level - 1]
         nodes = _seed_region(coarse, expansion, targets[level - 1], radii[level - 1])

@@ -1,0 +1,412 @@
+// Hamiltonians of the exponential family
+//     H(x, p) = sum_r w_r(x) (exp(<p, nu_r(x)>) - 1),     w_r >= 0,
+// (Markov jump processes with jumps nu_r at rates w_r; minibatch SGD's own
+// large deviations, w_i = 1/n, nu_i = -grad f_i) and their geometric action.
+//
+// The quasi-potential depends on H only through the zero sublevel sets
+// K(x) = {p : H(x, p) <= 0}: the action of a path is int h(psi, psi') ds with
+// the support function
+//     h(x, v) = sup { <p, v> : H(x, p) <= 0 },
+// positively 1-homogeneous in v, zero along the drift H_p(x, 0) = sum w_r nu_r,
+// and +inf for directions v outside the cone spanned by the jumps (K is
+// unbounded there: the process cannot move that way). The maximiser p*(x, v)
+// is the momentum (dh/dv = p*, Danskin), and v = mu H_p(x, p*) for a
+// multiplier mu > 0: the characteristic through x with momentum p* moves
+// along v.
+//
+// support() finds p* by Newton's method on the optimality conditions
+//     mu H_p(p) = v,   H(p) = 0
+// from the Gaussian solution (H's quadratic part b.p + 1/2 p^T M p, whose
+// support point is closed-form) or from a nearby solution, with steps
+// limited so that no exponent changes by more than a few units. Where that
+// fails (a set so thin that one jump dominates, a direction near the edge
+// of the cone) it falls back on the dual problem
+//     h(v) = min_{mu > 0} max_p <p, v> - mu H(p),
+// whose inner maximisation is strictly concave (damped Newton, backtracking)
+// and whose outer derivative -H(p(mu)) is decreasing in mu (bracketing):
+// slower, and it cannot fail. An inner maximisation that runs off to
+// infinity means v lies outside the cone of the jumps: h = +inf.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hjqp/grid.hpp"
+#include "hjqp/interpolate.hpp"
+#include "hjqp/linalg.hpp"
+
+namespace hjqp {
+
+// The jumps at one point: `count` weights and jump vectors (row-major,
+// count x D). A view: the arrays belong to the caller.
+template <int D>
+struct JumpSet {
+  int count = 0;
+  const double* weight = nullptr;
+  const double* jump = nullptr;
+
+  Vec<D> jump_at(int r) const {
+    Vec<D> v;
+    for (int k = 0; k < D; ++k) v[k] = jump[r * D + k];
+    return v;
+  }
+};
+
+// The maximiser of <p, v> over K for a unit v, h = <p*, v>, and the
+// multiplier mu of v = mu H_p(p*). value = +inf outside the jumps' cone.
+template <int D>
+struct Support {
+  double value = std::numeric_limits<double>::infinity();
+  Vec<D> momentum{};
+  double multiplier = 0.0;
+  bool finite() const { return value < std::numeric_limits<double>::infinity(); }
+};
+
+// H, H_p and H_pp at p. False when an exponent exceeds kMaxExponent (H is
+// then treated as +inf: far outside K).
+template <int D>
+struct JumpDerivatives {
+  double value = 0.0;  // H
+  double scale = 0.0;  // sum w_r (e_r + 1): the size of the terms H sums
+  Vec<D> gradient{};   // H_p
+  Sym<D> hessian{};    // H_pp
+};
+
+constexpr double kMaxExponent = 600.0;
+
+template <int D>
+inline bool jump_derivatives(const JumpSet<D>& set, const Vec<D>& p, JumpDerivatives<D>& out, bool second = true) {
+  out = JumpDerivatives<D>{};
+  for (int r = 0; r < set.count; ++r) {
+    const double w = set.weight[r];
+    if (w == 0.0) continue;
+    const double* nu = set.jump + r * D;
+    double s = 0.0;
+    for (int k = 0; k < D; ++k) s += p[k] * nu[k];
+    if (!(s <= kMaxExponent)) return false;
+    const double e = std::exp(s);
+    out.value += w * (e - 1.0);
+    out.scale += w * (e + 1.0);
+    const double we = w * e;
+    for (int k = 0; k < D; ++k) out.gradient[k] += we * nu[k];
+    if (second)
+      for (int i = 0; i < D; ++i)
+        for (int j = i; j < D; ++j) out.hessian[sym_index<D>(i, j)] += we * nu[i] * nu[j];
+  }
+  return true;
+}
+
+// H(p) alone (+inf past kMaxExponent).
+template <int D>
+inline double jump_hamiltonian(const JumpSet<D>& set, const Vec<D>& p) {
+  double h = 0.0;
+  for (int r = 0; r < set.count; ++r) {
+    const double w = set.weight[r];
+    if (w == 0.0) continue;
+    double s = 0.0;
+    for (int k = 0; k < D; ++k) s += p[k] * set.jump[r * D + k];
+    if (!(s <= kMaxExponent)) return std::numeric_limits<double>::infinity();
+    h += w * (std::exp(s) - 1.0);
+  }
+  return h;
+}
+
+// Solve the SPD system m y = rhs (D = 2, 3) by the explicit inverse.
+template <int D>
+inline Vec<D> spd_solve(const Sym<D>& m, const Vec<D>& rhs) {
+  return mul<D>(inverse<D>(m), rhs);
+}
+
+namespace detail {
+
+// The largest |<dp, nu_r>| over the jumps with positive weight.
+template <int D>
+inline double largest_exponent_change(const JumpSet<D>& set, const Vec<D>& dp) {
+  double m = 0.0;
+  for (int r = 0; r < set.count; ++r) {
+    if (set.weight[r] == 0.0) continue;
+    double s = 0.0;
+    for (int k = 0; k < D; ++k) s += dp[k] * set.jump[r * D + k];
+    m = std::fmax(m, std::fabs(s));
+  }
+  return m;
+}
+
+// Newton's method on mu H_p(p) = v, H(p) = 0 from (p, mu). True when it
+// converges: residuals at rounding level, or a full step so small that the
+// next would be below rounding (quadratic convergence).
+template <int D>
+inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, double& mu, int max_iterations) {
+  JumpDerivatives<D> hd;
+  for (int it = 0; it < max_iterations; ++it) {
+    if (!jump_derivatives<D>(set, p, hd)) return false;
+    Vec<D> f1;
+    for (int k = 0; k < D; ++k) f1[k] = mu * hd.gradient[k] - v[k];
+    const double f2 = hd.value;
+    if (norm<D>(f1) <= 1e-13 * (1.0 + mu * norm<D>(hd.gradient)) && std::fabs(f2) <= 1e-14 * hd.scale) return true;
+    // The bordered system [mu H_pp, H_p; H_p^T, 0] [dp; dmu] = -[f1; f2].
+    Sym<D> s = hd.hessian;
+    for (double& c : s) c *= mu;
+    const Sym<D> inv = inverse<D>(s);
+    const Vec<D> y1 = mul<D>(inv, f1), y2 = mul<D>(inv, hd.gradient);
+    const double gy2 = dot<D>(hd.gradient, y2);
+    if (!(gy2 > 0.0) || !std::isfinite(gy2)) return false;
+    const double dmu = (f2 - dot<D>(hd.gradient, y1)) / gy2;
+    Vec<D> dp;
+    for (int k = 0; k < D; ++k) dp[k] = -(y1[k] + dmu * y2[k]);
+    double t = 1.0;
+    const double change = largest_exponent_change<D>(set, dp);
+    if (change > 2.0) t = 2.0 / change;
+    if (mu + t * dmu < 0.25 * mu) t = 0.75 * mu / -dmu;
+    if (!std::isfinite(t) || !std::isfinite(dmu)) return false;
+    p = axpy<D>(p, t, dp);
+    mu += t * dmu;
+    if (t == 1.0 && change <= 1e-8 && std::fabs(dmu) <= 1e-8 * mu) return true;
+  }
+  return false;
+}
+
+// max_p <p, v> - mu H(p) by damped Newton from p (strictly concave where
+// the jumps span R^D). False if the iterates run off (v outside the cone:
+// the maximum is +inf) or H overflows.
+template <int D>
+inline bool dual_maximise(const JumpSet<D>& set, const Vec<D>& v, double mu, Vec<D>& p, double p_limit) {
+  JumpDerivatives<D> hd;
+  for (int it = 0; it < 200; ++it) {
+    if (!jump_derivatives<D>(set, p, hd)) return false;
+    Vec<D> g;
+    for (int k = 0; k < D; ++k) g[k] = v[k] - mu * hd.gradient[k];
+    if (norm<D>(g) <= 1e-13) return true;
+    Sym<D> s = hd.hessian;
+    for (double& c : s) c *= mu;
+    Vec<D> step = spd_solve<D>(s, g);
+    if (!std::isfinite(norm<D>(step))) return false;
+    // Steps that change an exponent by more than a few tens overshoot
+    // (or overflow: H = +inf); the line search cuts back the rest.
+    const double change = largest_exponent_change<D>(set, step);
+    double t = change > 16.0 ? 16.0 / change : 1.0;
+    const double psi = dot<D>(p, v) - mu * hd.value;
+    // Backtracking (Armijo) on the concave objective.
+    const double slope = dot<D>(g, step);
+    for (int k = 0; k < 60; ++k) {
+      const Vec<D> q = axpy<D>(p, t, step);
+      const double hq = jump_hamiltonian<D>(set, q);
+      if (dot<D>(q, v) - mu * hq >= psi + 1e-4 * t * slope) break;
+      t *= 0.5;
+    }
+    p = axpy<D>(p, t, step);
+    if (norm<D>(p) > p_limit) return false;
+    if (t * norm<D>(step) <= 1e-15 * (1.0 + norm<D>(p)) && norm<D>(g) <= 1e-9) return true;
+  }
+  return true;  // converged to rounding (the residual cannot shrink further)
+}
+
+}  // namespace detail
+
+// The Gaussian part of H at a point: b = H_p(0) = sum w nu (the drift) and
+// M = H_pp(0) = sum w nu nu^T (the diffusion).
+template <int D>
+inline void gaussian_part(const JumpSet<D>& set, Vec<D>& drift, Sym<D>& diffusion) {
+  JumpDerivatives<D> hd;
+  jump_derivatives<D>(set, Vec<D>{}, hd);
+  drift = hd.gradient;
+  diffusion = hd.hessian;
+}
+
+// The support point of K for the unit direction v (see the file comment).
+// `warm`, if given and finite, is a solution for a nearby point and
+// direction to start from.
+template <int D>
+inline Support<D> support(const JumpSet<D>& set, const Vec<D>& v, const Support<D>* warm = nullptr) {
+  Support<D> out;
+  // From a nearby solution Newton's method converges in a few steps (where
+  // b = 0 the bordered system is singular at once and this returns false).
+  if (warm && warm->finite() && warm->multiplier > 0.0) {
+    Vec<D> pw = warm->momentum;
+    double muw = warm->multiplier;
+    if (detail::support_newton<D>(set, v, pw, muw, 12)) {
+      out.momentum = pw;
+      out.multiplier = muw;
+      out.value = dot<D>(pw, v);
+      return out;
+    }
+  }
+  Vec<D> b;
+  Sym<D> m;
+  gaussian_part<D>(set, b, m);
+  const Sym<D> a = inverse<D>(m);
+  const double vav = form<D>(a, v, v), bab = form<D>(a, b, b);
+  // b = 0: H >= 0 with equality only at p = 0 (H is strictly convex), so
+  // K = {0} and h = 0.
+  double total = 0.0;
+  for (int r = 0; r < set.count; ++r) total += set.weight[r];
+  if (!(bab > 1e-30 * total)) {
+    out.value = 0.0;
+    return out;
+  }
+  // The Gaussian solution: p = (|b|_A / |v|_A) A v - A b, mu = |v|_A / |b|_A.
+  const Vec<D> av = mul<D>(a, v), ab = mul<D>(a, b);
+  Vec<D> p = axpy<D>(scale<D>(-1.0, ab), std::sqrt(bab / vav), av);
+  double mu = std::sqrt(vav / bab);
+  {
+    Vec<D> pg = p;
+    double mug = mu;
+    if (detail::support_newton<D>(set, v, pg, mug, 40)) {
+      out.momentum = pg;
+      out.multiplier = mug;
+      out.value = dot<D>(pg, v);
+      return out;
+    }
+  }
+  // The dual problem: phi(mu) = H(p(mu)) decreases from +inf to min H < 0.
+  double nu_max = 0.0;
+  for (int r = 0; r < set.count; ++r)
+    if (set.weight[r] > 0.0) nu_max = std::fmax(nu_max, norm<D>(set.jump_at(r)));
+  const double p_limit = 1e10 / nu_max;
+  Vec<D> q{};
+  auto phi = [&](double m_, Vec<D>& pq, double& value) {
+    if (!detail::dual_maximise<D>(set, v, m_, pq, p_limit)) return false;
+    value = jump_hamiltonian<D>(set, pq);
+    return std::isfinite(value);
+  };
+  // Bracket the root: lo with H(p(lo)) > 0, hi with H(p(hi)) <= 0.
+  double f;
+  if (!phi(mu, q, f)) return out;  // unbounded: v outside the cone
+  double lo = mu, hi = mu, flo = f, fhi = f;
+  for (int k = 0; k < 200 && fhi > 0.0; ++k) {
+    lo = hi, flo = fhi;
+    hi *= 2.0;
+    if (!phi(hi, q, fhi)) return out;
+  }
+  for (int k = 0; k < 200 && flo <= 0.0; ++k) {
+    hi = lo, fhi = flo;
+    lo *= 0.5;
+    if (!phi(lo, q, flo)) return out;
+  }
+  if (fhi > 0.0 || flo <= 0.0) return out;
+  // Bisection in log mu with a secant guess, H(p(mu)) -> 0.
+  for (int it = 0; it < 200; ++it) {
+    double mid = std::sqrt(lo * hi);
+    const double secant = lo + flo * (hi - lo) / (flo - fhi);
+    if (secant > lo && secant < hi) mid = 0.5 * (mid + secant);
+    if (!phi(mid, q, f)) return out;
+    if (f > 0.0) lo = mid, flo = f;
+    else hi = mid, fhi = f;
+    mu = mid;
+    if (hi - lo <= 1e-14 * hi) break;
+  }
+  // A final polish on the optimality conditions from the dual's solution.
+  Vec<D> pp = q;
+  double mp = mu;
+  if (detail::support_newton<D>(set, v, pp, mp, 8)) q = pp, mu = mp;
+  // The bracket can close on a maximiser that did not converge (a
+  // direction within rounding of the cone's edge): only a point on the
+  // boundary of K is an answer.
+  JumpDerivatives<D> hd;
+  if (!jump_derivatives<D>(set, q, hd, false) || !(std::fabs(hd.value) <= 1e-8 * hd.scale)) return out;
+  out.momentum = q;
+  out.multiplier = mu;
+  out.value = dot<D>(q, v);
+  return out;
+}
+
+// h(x, v) for any v (1-homogeneous): |v| h(x, v / |v|), and the momentum.
+template <int D>
+inline Support<D> support_of(const JumpSet<D>& set, const Vec<D>& v, const Support<D>* warm = nullptr) {
+  const double n = norm<D>(v);
+  if (!(n > 0.0)) {
+    Support<D> s;
+    s.value = 0.0;
+    return s;
+  }
+  Support<D> s = support<D>(set, scale<D>(1.0 / n, v), warm);
+  if (s.finite()) s.value *= n;
+  return s;
+}
+
+// Weights and jumps sampled on the nodes of a grid, interpolated between
+// them (multilinearly: weights stay non-negative).
+template <int D>
+class JumpFields {
+ public:
+  // weights: size * count values, node-major; jumps: count * D values (the
+  // same at every node) when `constant_jumps`, else size * count * D. The
+  // arrays are used in place and must outlive the fields.
+  // Throws std::invalid_argument naming the first node where a weight is
+  // negative or not finite, a jump not finite, or the jumps with positive
+  // weight do not span R^D (K(x) would then be unbounded along a whole
+  // subspace: no noise in some direction).
+  JumpFields(const Grid<D>& grid, int count, const double* weights, const double* jumps, bool constant_jumps)
+      : grid_(grid), count_(count), constant_(constant_jumps), weights_(weights), jumps_(jumps) {
+    if (count < 1) throw std::invalid_argument("there must be at least one jump");
+    const std::size_t n = std::size_t(grid.size());
+    const std::size_t nj = (constant_jumps ? 1 : n) * std::size_t(count) * D;
+    for (std::size_t j = 0; j < nj; ++j)
+      if (!std::isfinite(jumps_[j]))
+        throw std::invalid_argument(constant_jumps ? "a jump vector is not finite"
+                                                   : "a jump is not finite at " +
+                                                         describe_node(grid, Index(j / (std::size_t(count) * D))));
+    for (Index i = 0; i < grid.size(); ++i) {
+      for (int r = 0; r < count; ++r) {
+        const double w = weights_[std::size_t(i) * count + r];
+        if (!(w >= 0.0) || !std::isfinite(w))
+          throw std::invalid_argument("weight " + std::to_string(r) + " is negative or not finite at " +
+                                      describe_node(grid, i));
+      }
+      Vec<D> b;
+      Sym<D> m;
+      gaussian_part<D>(node(i), b, m);
+      if (!is_spd<D>(m))
+        throw std::invalid_argument("the jumps with positive weight do not span R^" + std::to_string(D) + " at " +
+                                    describe_node(grid, i) +
+                                    ": K(x) is unbounded (the process cannot move in some direction)");
+    }
+  }
+
+  const Grid<D>& grid() const { return grid_; }
+  int count() const { return count_; }
+
+  JumpSet<D> node(Index i) const {
+    return {count_, weights_ + std::size_t(i) * count_, constant_ ? jumps_ : jumps_ + std::size_t(i) * count_ * D};
+  }
+
+  // The set at a point, interpolated into `scratch` (which it resizes).
+  JumpSet<D> at(const Vec<D>& x, std::vector<double>& scratch) const {
+    const CellCorners<D> c = cell_corners<D>(grid_, x);
+    const std::size_t width = std::size_t(count_) * (constant_ ? 1 : 1 + D);
+    scratch.assign(width, 0.0);
+    for (int k = 0; k < c.count; ++k) {
+      const double w = c.weight[k];
+      if (w == 0.0) continue;
+      const double* wn = &weights_[std::size_t(c.node[k]) * count_];
+      for (int r = 0; r < count_; ++r) scratch[std::size_t(r)] += w * wn[r];
+      if (!constant_) {
+        const double* jn = &jumps_[std::size_t(c.node[k]) * count_ * D];
+        double* out = &scratch[std::size_t(count_)];
+        for (int j = 0; j < count_ * D; ++j) out[j] += w * jn[j];
+      }
+    }
+    return {count_, scratch.data(), constant_ ? jumps_ : scratch.data() + count_};
+  }
+
+  // The drift H_p(x_i, 0) at a node.
+  Vec<D> drift(Index i) const {
+    Vec<D> b;
+    Sym<D> m;
+    gaussian_part<D>(node(i), b, m);
+    return b;
+  }
+
+ private:
+  Grid<D> grid_;
+  int count_;
+  bool constant_;
+  const double* weights_;
+  const double* jumps_;
+};
+
+}  // namespace hjqp
