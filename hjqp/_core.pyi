@@ -62,6 +62,35 @@ def march3d(
     update_radius: float, max_turn: float, max_value: float, absorbing: Optional[np.ndarray] = None,
 ) -> MarchResult: ...
 
+# -- the march of Hamiltonians of the exponential family -----------------------------
+
+JUMP_RADIUS_RANGE: Tuple[int, int]
+
+class JumpMarchStats:
+    accepted: int
+    updates: int
+    supports: int
+    unreachable: int
+
+class JumpMarchResult:
+    values: np.ndarray
+    gradients: np.ndarray
+    rules: np.ndarray
+    stats: JumpMarchStats
+
+def jump_march2d(
+    lower: np.ndarray, spacing: np.ndarray, weights: np.ndarray, jumps: np.ndarray,
+    seed_nodes: np.ndarray, seed_values: np.ndarray, seed_gradients: np.ndarray,
+    update_radius: int, max_value: float, absorbing: Optional[np.ndarray] = None,
+) -> JumpMarchResult: ...
+def jump_march3d(
+    lower: np.ndarray, spacing: np.ndarray, weights: np.ndarray, jumps: np.ndarray,
+    seed_nodes: np.ndarray, seed_values: np.ndarray, seed_gradients: np.ndarray,
+    update_radius: int, max_value: float, absorbing: Optional[np.ndarray] = None,
+) -> JumpMarchResult: ...
+def jump_support2d(weights: np.ndarray, jumps: np.ndarray, velocities: np.ndarray) -> Tuple[np.ndarray, np.ndarray]: ...
+def jump_support3d(weights: np.ndarray, jumps: np.ndarray, velocities: np.ndarray) -> Tuple[np.ndarray, np.ndarray]: ...
+
 # -- single local updates (for the tests' reference comparisons) -----------------------
 
 class UpdateResult2:

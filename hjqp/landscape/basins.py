@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _core, _validate
 from ..grid import Grid
-from ..problem import SDE, Fields
+from ..problem import Fields, Hamiltonian
 from .equilibria import checked_fields, drift_scale, flow_ends, flow_options
 
 __all__ = ["basins", "label_basins", "saddle_links", "capture_radius_for"]
@@ -28,7 +28,7 @@ def capture_radius_for(grid: Grid, attractors: np.ndarray, others: np.ndarray) -
     return radius
 
 
-def basins(sde: SDE, grid: Grid, attractors, *, capture_radius: Optional[float] = None,
+def basins(sde: Hamiltonian, grid: Grid, attractors, *, capture_radius: Optional[float] = None,
            threads: Optional[int] = None) -> np.ndarray:
     """Label every node with the attractor its trajectory reaches.
 
@@ -39,7 +39,7 @@ def basins(sde: SDE, grid: Grid, attractors, *, capture_radius: Optional[float] 
 
     Parameters
     ----------
-    sde : SDE
+    sde : SDE or JumpHamiltonian
     grid : Grid
         2D or 3D.
     attractors : array_like (k, d)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _core, _validate
 from ..grid import Grid
-from ..problem import SDE, Fields, jacobians, newton
+from ..problem import Fields, Hamiltonian, jacobians, newton
 
 __all__ = ["Equilibria", "equilibria", "FlowStop", "checked_fields", "drift_scale", "flow_options", "flow_ends"]
 
@@ -63,10 +63,10 @@ def flow_options(grid: Grid, scale: float, capture: float = 0.0) -> dict:
     )
 
 
-def checked_fields(sde: SDE, grid: Grid, supersample: int = 1) -> Fields:
-    """The SDE's fields on a 2D or 3D grid (TypeError / ValueError otherwise)."""
-    if not isinstance(sde, SDE):
-        raise TypeError(f"sde must be an hjqp.SDE, got {type(sde).__name__}")
+def checked_fields(sde: Hamiltonian, grid: Grid, supersample: int = 1) -> Fields:
+    """The problem's fields on a 2D or 3D grid (TypeError / ValueError otherwise)."""
+    if not isinstance(sde, Hamiltonian):
+        raise TypeError(f"sde must be an hjqp.SDE or hjqp.JumpHamiltonian, got {type(sde).__name__}")
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
     if grid.ndim not in (2, 3):
@@ -113,7 +113,7 @@ def _dedupe(points: np.ndarray, radius: float) -> np.ndarray:
     return np.array(keep, dtype=int)
 
 
-def equilibria(sde: SDE, grid: Grid, *, seeds_per_axis: Optional[int] = None, threads: Optional[int] = None) -> Equilibria:
+def equilibria(sde: Hamiltonian, grid: Grid, *, seeds_per_axis: Optional[int] = None, threads: Optional[int] = None) -> Equilibria:
     """Find the hyperbolic equilibria of x' = b(x) in the box.
 
     Attractors: the flow over the sampled drift (the kernel, RK4) is followed
@@ -126,7 +126,7 @@ def equilibria(sde: SDE, grid: Grid, *, seeds_per_axis: Optional[int] = None, th
 
     Parameters
     ----------
-    sde : SDE
+    sde : SDE or JumpHamiltonian
     grid : Grid
         2D or 3D.
     seeds_per_axis : int, optional

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _memory, _validate
 from ..grid import Grid
-from ..problem import SDE, Fields, refine_equilibrium
+from ..problem import Fields, Hamiltonian, refine_equilibrium
 from ..solve import QuasiPotential, follow_flow, local_quasipotential, minimum_action_path
 from .basins import capture_radius_for, label_basins, saddle_links
 from .equilibria import Equilibria, checked_fields, drift_scale, equilibria
@@ -29,7 +29,7 @@ class Landscape:
     Attributes
     ----------
     grid : Grid
-    sde : SDE or None
+    sde : SDE, JumpHamiltonian or None
         The SDE (None when loaded from a file without it: :func:`hjqp.io.load`
         takes ``sde=``; the paths need it).
     attractors : ndarray (k, d)
@@ -74,7 +74,7 @@ class Landscape:
     """
 
     grid: Grid
-    sde: Optional[SDE]
+    sde: Optional[Hamiltonian]
     attractors: np.ndarray
     saddles: np.ndarray
     saddle_links: np.ndarray
@@ -201,7 +201,7 @@ class Landscape:
 
 
 def landscape(
-    sde: SDE,
+    sde: Hamiltonian,
     grid: Grid,
     attractors=None,
     *,
@@ -230,7 +230,7 @@ def landscape(
 
     Parameters
     ----------
-    sde : SDE
+    sde : SDE or JumpHamiltonian
     grid : Grid
         2D or 3D.
     attractors : array_like (k, d), optional
@@ -341,7 +341,7 @@ def _neighbourhoods(grid: Grid, attractors: np.ndarray, absorb_cells: float) -> 
     return [np.linalg.norm(pts - o, axis=1) <= radius for o in attractors]
 
 
-def _local_solutions(sde: SDE, grid: Grid, O: np.ndarray, near: List[np.ndarray], absorb_cells: float,
+def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.ndarray], absorb_cells: float,
                      n_threads: int, supersample: int, solver_options: dict) -> Tuple[QuasiPotential, ...]:
     """u_i from each attractor over the whole box, the other attractors'
     neighbourhoods absorbing the front; in parallel threads."""

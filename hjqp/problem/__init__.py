@@ -3,9 +3,10 @@ or arrays, or a jump Hamiltonian), its fields bound to a grid, and the
 equilibria of its drift."""
 
 from .equilibrium import jacobians, newton, refine_equilibrium
-from .fields import Fields, JumpFields, check_spd
-from .hamiltonian import Hamiltonian, JumpHamiltonian
+from .fields import Fields, JumpFields, check_spd, jump_support
+from .hamiltonian import Hamiltonian
+from .jump import JumpHamiltonian
 from .sde import SDE
 
-__all__ = ["SDE", "Hamiltonian", "JumpHamiltonian", "Fields", "JumpFields", "check_spd", "jacobians", "newton",
+__all__ = ["SDE", "Hamiltonian", "JumpHamiltonian", "Fields", "JumpFields", "jump_support", "check_spd", "jacobians", "newton",
            "refine_equilibrium"]

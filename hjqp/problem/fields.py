@@ -11,7 +11,7 @@ import numpy as np
 from .. import _core
 from ..grid import Grid
 
-__all__ = ["Fields", "JumpFields", "check_spd", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE"]
+__all__ = ["Fields", "JumpFields", "jump_support", "check_spd", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE"]
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -329,14 +329,13 @@ class JumpFields(Fields):
         """The geometric action's integrand ``h(x, v) = sup {<p, v> : H(x, p) <= 0}``
         at points and velocities ``(..., d)``; +inf for directions outside
         the cone of the jumps. Returns ``(...)``."""
-        from .hamiltonian import support
         p = self._points(points)
         v = np.broadcast_to(np.asarray(velocities, dtype=float), p.shape)
         lead = p.shape[:-1]
         d = self.ndim
         w = self.weights(p).reshape(int(np.prod(lead, dtype=int)), -1)
         nu = self.jumps(p).reshape(len(w), -1, d)
-        h, _ = support(w, nu, v.reshape(-1, d))
+        h, _ = jump_support(w, nu, v.reshape(-1, d))
         return h.reshape(lead)
 
     def jump_arrays(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -398,3 +397,14 @@ class JumpFields(Fields):
         lo, hi = np.asarray(self.grid.lower), np.asarray(self.grid.upper)
         q = np.clip(p, lo, hi).reshape(-1, self.ndim)
         return interp(q).reshape(p.shape[:-1] + values.shape[self.ndim:])
+
+
+def jump_support(weights: np.ndarray, jumps: np.ndarray, velocities: np.ndarray):
+    """The geometric action ``h = sup {<p, v> : H(p) <= 0}`` and its maximiser
+    for n points: weights ``(n, R)``, jumps ``(R, d)`` or ``(n, R, d)``,
+    velocities ``(n, d)``. Returns ``h (n,)`` (+inf outside the cone of the
+    jumps) and ``p (n, d)``."""
+    d = velocities.shape[-1]
+    fn = _core.jump_support2d if d == 2 else _core.jump_support3d
+    return fn(np.ascontiguousarray(weights, dtype=float), np.ascontiguousarray(jumps, dtype=float),
+              np.ascontiguousarray(velocities, dtype=float))

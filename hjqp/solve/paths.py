@@ -8,34 +8,41 @@ from typing import Optional
 import numpy as np
 
 from ..grid import Grid
-from ..problem import SDE, Fields
+from ..problem import SDE, Fields, Hamiltonian, JumpFields, JumpHamiltonian
 
 __all__ = ["geometric_action", "minimum_action_path", "follow_flow"]
 
 
-def _fields(sde: SDE, grid: Optional[Grid], path: np.ndarray) -> Fields:
-    if not isinstance(sde, SDE):
-        raise TypeError(f"sde must be an hjqp.SDE, got {type(sde).__name__}")
+def _fields(sde: Hamiltonian, grid: Optional[Grid], path: np.ndarray) -> Fields:
+    if not isinstance(sde, Hamiltonian):
+        raise TypeError(f"sde must be an hjqp.SDE or hjqp.JumpHamiltonian, got {type(sde).__name__}")
     if grid is None:
-        sampled_diffusion = isinstance(sde.diffusion, np.ndarray) and sde.diffusion.ndim > 2
-        if isinstance(sde.drift, np.ndarray) or sampled_diffusion:
-            raise ValueError("an SDE given by arrays on a grid needs that grid")
+        if isinstance(sde, JumpHamiltonian):
+            on_grid = any(isinstance(v, np.ndarray) and v.ndim > 2 for v in (sde.weights, sde.jumps))
+        else:
+            on_grid = isinstance(sde.drift, np.ndarray) or (isinstance(sde.diffusion, np.ndarray)
+                                                            and sde.diffusion.ndim > 2)
+        if on_grid:
+            raise ValueError("a problem given by arrays on a grid needs that grid")
         d = path.shape[-1]
         lo, hi = path.min(axis=0), path.max(axis=0)
         grid = Grid(lo - 1.0, hi + 1.0, (3,) * d)  # only to evaluate the callables
     return sde.fields(grid)
 
 
-def geometric_action(sde: SDE, path, grid: Optional[Grid] = None) -> float:
-    """The geometric action of a polyline, S = int |psi'|_A |b|_A - <psi', b>_A ds.
+def geometric_action(sde: Hamiltonian, path, grid: Optional[Grid] = None) -> float:
+    """The geometric action of a polyline, S = int h(psi, psi') ds; for an
+    SDE h(x, v) = |v|_A |b|_A - <v, b>_A, for a jump Hamiltonian
+    h(x, v) = sup {<p, v> : H(x, p) <= 0} (+inf for a segment outside the
+    cone of the jumps).
 
-    Each segment is integrated by Simpson's rule with b and A = D^{-1} at its
+    Each segment is integrated by Simpson's rule with the fields at its
     ends and midpoint, independently of any grid solution: the action of a
     minimum action path to x must equal U(x) up to discretisation error.
 
     Parameters
     ----------
-    sde : SDE
+    sde : SDE or JumpHamiltonian
     path : array_like, shape (n, d)
         The vertices, in the direction of travel.
     grid : Grid, optional
@@ -48,6 +55,9 @@ def geometric_action(sde: SDE, path, grid: Optional[Grid] = None) -> float:
     if p.shape[1] != fields.ndim:
         raise ValueError(f"path points have {p.shape[1]} coordinates, the SDE {fields.ndim}")
     v = np.diff(p, axis=0)
+    if isinstance(fields, JumpFields):
+        ends = [(p[:-1], 1.0), (0.5 * (p[:-1] + p[1:]), 4.0), (p[1:], 1.0)]
+        return float(sum(w / 6.0 * np.sum(fields.action(x, v)) for x, w in ends))
     total = 0.0
     for x, w in ((p[:-1], 1.0), (0.5 * (p[:-1] + p[1:]), 4.0), (p[1:], 1.0)):
         b = fields.drift(x)
@@ -87,9 +97,10 @@ def _rk4_arclength(direction, x0: np.ndarray, step: float, stop, max_steps: int,
 def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optional[int] = None) -> np.ndarray:
     """The minimum action path from the attractor of ``qp`` to the point x.
 
-    Integrates y' = -(b + D grad U) / |b + D grad U| backward from x (grad U
-    interpolated from the computed solution) until the path is within two
-    cells of the attractor, then closes it there.
+    Integrates y' = -H_p(y, grad U) / |H_p| backward from x (for an SDE
+    H_p = b + D grad U; grad U interpolated from the computed solution)
+    until the path is within two cells of the attractor, then closes it
+    there.
 
     Parameters
     ----------
@@ -121,6 +132,7 @@ def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optio
     if not np.isfinite(qp(x)):
         raise ValueError(f"the quasi-potential is not finite at {x.tolist()}")
     fields = qp.sde.fields(grid)
+    jump = isinstance(fields, JumpFields)
     h = min(grid.spacing)
     step = 0.25 * h if step is None else float(step)
     if max_steps is None:
@@ -133,7 +145,10 @@ def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optio
         if not grid.contains(y):
             return None
         g = qp.gradient(y, fill_value=np.nan)
-        v = fields.drift(y[None])[0] + fields.diffusion(y[None])[0] @ g
+        if jump:
+            v = fields.velocity(y[None], g[None])[0]
+        else:
+            v = fields.drift(y[None])[0] + fields.diffusion(y[None])[0] @ g
         n = np.linalg.norm(v)
         if not np.isfinite(n) or n <= 1e-12 * scale:
             return None

@@ -123,33 +123,68 @@ inline Vec<D> spd_solve(const Sym<D>& m, const Vec<D>& rhs) {
 
 namespace detail {
 
-// The largest |<dp, nu_r>| over the jumps with positive weight.
+// The largest |<dp, nu_r>| (or, with `rises_only`, the largest increase
+// <dp, nu_r>) over the jumps with positive weight.
 template <int D>
-inline double largest_exponent_change(const JumpSet<D>& set, const Vec<D>& dp) {
+inline double largest_exponent_change(const JumpSet<D>& set, const Vec<D>& dp, bool rises_only = false) {
   double m = 0.0;
   for (int r = 0; r < set.count; ++r) {
     if (set.weight[r] == 0.0) continue;
     double s = 0.0;
     for (int k = 0; k < D; ++k) s += dp[k] * set.jump[r * D + k];
-    m = std::fmax(m, std::fabs(s));
+    m = std::fmax(m, rises_only ? s : std::fabs(s));
   }
   return m;
 }
 
-// Newton's method on mu H_p(p) = v, H(p) = 0 from (p, mu). True when it
-// converges: residuals at rounding level, or a full step so small that the
-// next would be below rounding (quadratic convergence).
+// Is v (D = 2) outside the open cone spanned by the jumps of positive
+// weight? It is inside iff it lies along a jump, or the jumps nearest to
+// it on either side are less than a half turn apart.
+inline bool outside_cone_2d(const JumpSet<2>& set, const Vec<2>& v) {
+  int left = -1, right = -1;
+  double left_cos = -2.0, right_cos = -2.0;
+  for (int r = 0; r < set.count; ++r) {
+    if (set.weight[r] == 0.0) continue;
+    const double* nu = set.jump + 2 * r;
+    const double n = std::hypot(nu[0], nu[1]);
+    const double cross = v[0] * nu[1] - v[1] * nu[0], along = (v[0] * nu[0] + v[1] * nu[1]) / n;
+    if (cross == 0.0 && along > 0.0) return false;
+    if (cross >= 0.0 && along > left_cos) left_cos = along, left = r;
+    if (cross <= 0.0 && along > right_cos) right_cos = along, right = r;
+  }
+  if (left < 0 || right < 0) return true;
+  const double* a = set.jump + 2 * right;
+  const double* b = set.jump + 2 * left;
+  return !(a[0] * b[1] - a[1] * b[0] > 0.0);
+}
+
+// Newton's method on mu H_p(p) = v, H(p) = 0 from (p, mu), with steps
+// cut back until the residual (|mu H_p - v|^2 + (H / scale)^2) falls. True
+// when it converges: residuals at rounding level, or a full step so small
+// that the next would be below rounding (quadratic convergence).
 template <int D>
 inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, double& mu, int max_iterations) {
-  JumpDerivatives<D> hd;
+  JumpDerivatives<D> hd, trial;
+  auto residual = [&v](const JumpDerivatives<D>& d, double m) {
+    Vec<D> f1;
+    for (int k = 0; k < D; ++k) f1[k] = m * d.gradient[k] - v[k];
+    const double f2 = d.value / d.scale;
+    return dot<D>(f1, f1) + f2 * f2;
+  };
+  if (!jump_derivatives<D>(set, p, hd)) return false;
+  double merit = residual(hd, mu);
   for (int it = 0; it < max_iterations; ++it) {
-    if (!jump_derivatives<D>(set, p, hd)) return false;
     Vec<D> f1;
     for (int k = 0; k < D; ++k) f1[k] = mu * hd.gradient[k] - v[k];
     const double f2 = hd.value;
     if (norm<D>(f1) <= 1e-13 * (1.0 + mu * norm<D>(hd.gradient)) && std::fabs(f2) <= 1e-14 * hd.scale) return true;
-    // The bordered system [mu H_pp, H_p; H_p^T, 0] [dp; dmu] = -[f1; f2].
+    // The bordered system [mu H_pp, H_p; H_p^T, 0] [dp; dmu] = -[f1; f2];
+    // H_pp is nearly singular where one jump dominates: a ridge of
+    // rounding size keeps the solve finite.
     Sym<D> s = hd.hessian;
+    double trace = 0.0;
+    for (int k = 0; k < D; ++k) trace += s[sym_index<D>(k, k)];
+    for (int k = 0; k < D; ++k) s[sym_index<D>(k, k)] += 1e-12 * trace;
     for (double& c : s) c *= mu;
     const Sym<D> inv = inverse<D>(s);
     const Vec<D> y1 = mul<D>(inv, f1), y2 = mul<D>(inv, hd.gradient);
@@ -158,14 +193,30 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
     const double dmu = (f2 - dot<D>(hd.gradient, y1)) / gy2;
     Vec<D> dp;
     for (int k = 0; k < D; ++k) dp[k] = -(y1[k] + dmu * y2[k]);
+    if (!std::isfinite(dmu) || !std::isfinite(norm<D>(dp))) return false;
+    // No exponent may rise by more than 20 in one step (exp grows too fast
+    // for Newton's model beyond); falling exponents are harmless.
     double t = 1.0;
-    const double change = largest_exponent_change<D>(set, dp);
-    if (change > 2.0) t = 2.0 / change;
+    const double rise = largest_exponent_change<D>(set, dp, true);
+    if (rise > 20.0) t = 20.0 / rise;
     if (mu + t * dmu < 0.25 * mu) t = 0.75 * mu / -dmu;
-    if (!std::isfinite(t) || !std::isfinite(dmu)) return false;
-    p = axpy<D>(p, t, dp);
-    mu += t * dmu;
-    if (t == 1.0 && change <= 1e-8 && std::fabs(dmu) <= 1e-8 * mu) return true;
+    bool moved = false;
+    for (int k = 0; k < 30; ++k, t *= 0.5) {
+      const Vec<D> q = axpy<D>(p, t, dp);
+      if (!jump_derivatives<D>(set, q, trial)) continue;
+      const double m = residual(trial, mu + t * dmu);
+      if (m < merit) {
+        const double change = t * largest_exponent_change<D>(set, dp);
+        p = q;
+        mu += t * dmu;
+        hd = trial;
+        merit = m;
+        moved = true;
+        if (t == 1.0 && change <= 1e-8 && std::fabs(dmu) <= 1e-8 * mu) return true;
+        break;
+      }
+    }
+    if (!moved) return false;
   }
   return false;
 }
@@ -176,7 +227,7 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
 template <int D>
 inline bool dual_maximise(const JumpSet<D>& set, const Vec<D>& v, double mu, Vec<D>& p, double p_limit) {
   JumpDerivatives<D> hd;
-  for (int it = 0; it < 200; ++it) {
+  for (int it = 0; it < 100; ++it) {
     if (!jump_derivatives<D>(set, p, hd)) return false;
     Vec<D> g;
     for (int k = 0; k < D; ++k) g[k] = v[k] - mu * hd.gradient[k];
@@ -185,9 +236,11 @@ inline bool dual_maximise(const JumpSet<D>& set, const Vec<D>& v, double mu, Vec
     for (double& c : s) c *= mu;
     Vec<D> step = spd_solve<D>(s, g);
     if (!std::isfinite(norm<D>(step))) return false;
-    // Steps that change an exponent by more than a few tens overshoot
-    // (or overflow: H = +inf); the line search cuts back the rest.
-    const double change = largest_exponent_change<D>(set, step);
+    // Steps that raise an exponent by more than a few tens overshoot (or
+    // overflow: H = +inf); the line search cuts back the rest. Falling
+    // exponents are harmless, and outside the cone of the jumps the
+    // iterates must be free to run off.
+    const double change = largest_exponent_change<D>(set, step, true);
     double t = change > 16.0 ? 16.0 / change : 1.0;
     const double psi = dot<D>(p, v) - mu * hd.value;
     // Backtracking (Armijo) on the concave objective.
@@ -248,6 +301,8 @@ inline Support<D> support(const JumpSet<D>& set, const Vec<D>& v, const Support<
     out.value = 0.0;
     return out;
   }
+  if constexpr (D == 2)
+    if (detail::outside_cone_2d(set, v)) return out;
   // The Gaussian solution: p = (|b|_A / |v|_A) A v - A b, mu = |v|_A / |b|_A.
   const Vec<D> av = mul<D>(a, v), ab = mul<D>(a, b);
   Vec<D> p = axpy<D>(scale<D>(-1.0, ab), std::sqrt(bab / vav), av);
@@ -277,19 +332,19 @@ inline Support<D> support(const JumpSet<D>& set, const Vec<D>& v, const Support<
   double f;
   if (!phi(mu, q, f)) return out;  // unbounded: v outside the cone
   double lo = mu, hi = mu, flo = f, fhi = f;
-  for (int k = 0; k < 200 && fhi > 0.0; ++k) {
+  for (int k = 0; k < 60 && fhi > 0.0; ++k) {
     lo = hi, flo = fhi;
     hi *= 2.0;
     if (!phi(hi, q, fhi)) return out;
   }
-  for (int k = 0; k < 200 && flo <= 0.0; ++k) {
+  for (int k = 0; k < 60 && flo <= 0.0; ++k) {
     hi = lo, fhi = flo;
     lo *= 0.5;
     if (!phi(lo, q, flo)) return out;
   }
   if (fhi > 0.0 || flo <= 0.0) return out;
   // Bisection in log mu with a secant guess, H(p(mu)) -> 0.
-  for (int it = 0; it < 200; ++it) {
+  for (int it = 0; it < 100; ++it) {
     double mid = std::sqrt(lo * hi);
     const double secant = lo + flo * (hi - lo) / (flo - fhi);
     if (secant > lo && secant < hi) mid = 0.5 * (mid + secant);
