@@ -62,6 +62,15 @@ class QuasiPotential:
     sde: Optional[SDE] = None
     metadata: dict = field(default_factory=dict, repr=False)
 
+    def __post_init__(self):
+        # Read-only views: the interpolation caches derivatives of grad
+        # (``_mixed_derivatives``), which an array changed in place would
+        # leave stale. Copy an array to change it.
+        for name in ("values", "grad", "attractor", "rules"):
+            view = np.asarray(getattr(self, name)).view()
+            view.flags.writeable = False
+            object.__setattr__(self, name, view)
+
     def __call__(self, points, *, fill_value: Optional[float] = None) -> np.ndarray:
         """U interpolated at points of shape ``(..., d)``; returns shape ``(...)``.
 
@@ -80,7 +89,7 @@ class QuasiPotential:
     def _interpolate(self, points, fill_value, derivative):
         grid = self.grid
         d = grid.ndim
-        p = np.asarray(points, dtype=float)
+        p = _validate.real_array(points, "points")
         if p.ndim == 0 or p.shape[-1] != d:
             raise ValueError(f"points must have shape (..., {d}), got {p.shape}")
         lead = p.shape[:-1]
