@@ -276,11 +276,22 @@ def _narrow(narrow) -> float:
 
 
 def _periodic(periodic, d: int):
-    if isinstance(periodic, (bool, np.bool_)):
-        return [bool(periodic)] * d
-    flags = [bool(p) for p in periodic]
-    if len(flags) != d:
-        raise ValueError(f"periodic must be a bool or {d} bools, got {periodic!r}")
+    """One flag per axis from a bool (0 and 1 count as bools) or a sequence
+    of d of them."""
+    def flag(value):
+        if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+            return bool(value)
+        return None
+
+    single = flag(periodic)
+    if single is not None:
+        return [single] * d
+    try:
+        flags = [flag(p) for p in periodic] if not isinstance(periodic, (str, bytes)) else [None]
+    except TypeError:
+        flags = [None]
+    if len(flags) != d or None in flags:
+        raise ValueError(f"periodic must be a bool or a sequence of {d} bools (one per axis), got {periodic!r}")
     return flags
 
 
