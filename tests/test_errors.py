@@ -215,6 +215,12 @@ def test_complex_fields_are_rejected_not_truncated(grid):
         hjqp.local_quasipotential(hjqp.SDE(lambda p: -p + 0j), grid, [0, 0])
     with pytest.raises(TypeError, match="path must be real"):
         hjqp.geometric_action(hjqp.SDE(linear_drift), SEGMENT + 0j)
+    phi = np.ones((9, 9))
+    phi[4, 4] = -1
+    with pytest.raises(TypeError, match="phi must be real"):
+        hjqp.eikonal.distance(phi + 0j)
+    with pytest.raises(TypeError, match="speed must be real"):
+        hjqp.eikonal.travel_time(phi, np.ones((9, 9)) * 1j)
 
 
 @pytest.mark.parametrize("d, scale", [(2, 1e155), (3, 1e154)])
