@@ -12,7 +12,7 @@ and its fields on a :class:`Grid`) is marched by the kernel
 reported (:mod:`hjqp.report`, the ``hjqp`` command).
 """
 
-from . import eikonal, models
+from . import eikonal, io, models, plot, verify
 from ._version import __version__
 from .grid import Grid
 from .landscape import Equilibria, Landscape, basins, equilibria, landscape
@@ -48,4 +48,7 @@ __all__ = [
     "long_run",
     "models",
     "eikonal",
+    "io",
+    "plot",
+    "verify",
 ]

@@ -57,3 +57,37 @@ def require(nbytes: float, what: str) -> None:
             f"{what} needs about {nbytes / 2**30:.3g} GiB but only {have / 2**30:.3g} GiB are available; "
             "use a coarser grid (or fewer paths / more thinning)"
         )
+
+
+# Peak memory per node of sampling an SDE for the kernel's Monte Carlo
+# engine (the drift, D, its Cholesky factor, the checks' temporaries and the
+# kernel's copy; measured by benchmarks/bench_memory.py with a
+# position-dependent D: 152 bytes on 1001^2, 242 on 101^3; rounded up).
+NATIVE_FIELDS_BYTES_PER_NODE_2D = 192
+NATIVE_FIELDS_BYTES_PER_NODE_3D = 320
+
+# Peak memory per node of labelling basins (the sampled drift, differences
+# for its scale, the labels; measured by benchmarks/bench_memory.py: 73
+# bytes on 1001^2, 121 on 101^3; rounded up).
+BASINS_BYTES_PER_NODE_2D = 96
+BASINS_BYTES_PER_NODE_3D = 160
+
+
+def native_fields_bytes(grid) -> float:
+    """Peak memory of sampling an SDE on `grid` for the kernel's Monte Carlo
+    engine."""
+    per_node = NATIVE_FIELDS_BYTES_PER_NODE_2D if grid.ndim == 2 else NATIVE_FIELDS_BYTES_PER_NODE_3D
+    return float(per_node) * grid.size
+
+
+def basins_bytes(grid) -> float:
+    """Peak memory of labelling the basins (or finding the equilibria) on `grid`."""
+    per_node = BASINS_BYTES_PER_NODE_2D if grid.ndim == 2 else BASINS_BYTES_PER_NODE_3D
+    return float(per_node) * grid.size
+
+
+def landscape_bytes(grid, k: int, threads: int) -> float:
+    """Peak memory of a landscape of k attractors on `grid`: k solutions
+    kept, up to ``threads`` computed at once (the flow's arrays are freed
+    by then)."""
+    return max(solve_bytes(grid) * (k + min(k, threads)), basins_bytes(grid))

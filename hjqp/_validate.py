@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["positive", "count", "seed", "threads", "vector", "points", "in_range", "eps"]
+__all__ = ["positive", "count", "seed", "threads", "vector", "points", "in_range", "eps", "real_array"]
 
 
 def positive(value, name: str) -> float:
@@ -57,8 +57,10 @@ def threads(value: Optional[int]) -> int:
 
 
 def vector(value, name: str) -> np.ndarray:
-    """A finite vector of length 1, 2 or 3."""
-    v = np.asarray(value, dtype=float)
+    """A finite vector of length 1, 2 or 3: a copy, so that an object keeping
+    it (a domain's centre or corners) does not change with the caller's
+    array."""
+    v = np.array(real_array(value, name), dtype=float)
     if v.ndim != 1 or len(v) not in (1, 2, 3) or not np.all(np.isfinite(v)):
         raise ValueError(f"{name} must be a finite vector of length 1, 2 or 3, got {value!r}")
     return v
@@ -66,13 +68,15 @@ def vector(value, name: str) -> np.ndarray:
 
 def points(value, d: int, name: str) -> np.ndarray:
     """A finite (k, d) array with k >= 1 (a single (d,) point is one row)."""
-    a = np.asarray(value, dtype=float)
+    a = real_array(value, name)
     if a.ndim == 1 and a.shape == (d,):
         a = a[None]
     if a.ndim != 2 or a.shape[1] != d or len(a) == 0:
         raise ValueError(f"{name} must have shape (k, {d}) with k >= 1, got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite")
+    bad = ~np.all(np.isfinite(a), axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} must be finite; row {i} is {a[i].tolist()}")
     return a
 
 
@@ -81,3 +85,21 @@ def in_range(name: str, value, lo: float, hi: float) -> float:
     if not (isinstance(value, (int, float, np.floating, np.integer)) and lo <= value <= hi):
         raise ValueError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")
     return float(value)
+
+
+def real_array(value, name: str) -> np.ndarray:
+    """``value`` as a float64 array; TypeError for complex numbers (numpy
+    would drop the imaginary part with only a warning) and ValueError for
+    what is not numbers."""
+    arr = value if isinstance(value, np.ndarray) else None
+    if arr is None:
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be real numbers, got {type(value).__name__}") from None
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real, got complex values (pass their real part if that is meant)")
+    try:
+        return np.asarray(arr, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be real numbers, got {arr.dtype} values") from None

@@ -66,10 +66,17 @@ def load_model(name: str, params: dict, box=None, attractor=None):
 
     if ":" in name:
         module, _, attr = name.partition(":")
+        # As ``python -m`` does: a module in the current directory is found
+        # without PYTHONPATH (the console script's sys.path lacks it).
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())
         try:
             fn = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
             raise CommandError(f"cannot load model {name!r}: {exc}") from None
+        except Exception as exc:  # the module's own code failed on import
+            raise CommandError(f"cannot load model {name!r}: importing {module} raised "
+                               f"{type(exc).__name__}: {exc}") from exc
     else:
         fn = models.REGISTRY.get(name)
         if fn is None:
@@ -79,7 +86,10 @@ def load_model(name: str, params: dict, box=None, attractor=None):
         inspect.signature(fn).bind(**params)
     except TypeError as exc:
         raise CommandError(f"model {name!r} does not take these parameters: {exc}") from None
-    result = fn(**params)
+    try:
+        result = fn(**params)
+    except Exception as exc:
+        raise CommandError(f"model {name!r} raised {type(exc).__name__}: {exc}") from exc
     if isinstance(result, SDE):
         if box is None or attractor is None:
             raise CommandError(f"model {name!r} returns an SDE: give its --box and --attractor")
@@ -367,6 +377,8 @@ def cmd_bench(args, rep):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hjqp", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--traceback", action="store_true",
+                   help="show the full traceback of an error (by default one line)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_args(q, grid):
@@ -450,8 +462,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("hjqp: interrupted", file=sys.stderr)
         return 130
     except (CommandError, ValueError, TypeError, OSError, MemoryError) as exc:
+        if args.traceback:
+            raise
         print(f"hjqp: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # Anything else comes from the model's own code (its drift or
+        # diffusion raised while being sampled) or is a defect of hjqp: one
+        # line, with the model named; --traceback shows where.
+        if args.traceback:
+            raise
+        model = getattr(args, "model", None)
+        where = f" while running model {model!r}" if model else ""
+        print(f"hjqp: error{where}: {type(exc).__name__}: {exc} (--traceback shows where)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

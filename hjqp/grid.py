@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 from typing import Sequence, Tuple
 
 import numpy as np
+
+from . import _validate
 
 __all__ = ["Grid"]
 
@@ -74,7 +77,7 @@ class Grid(_GridFields):
     @property
     def size(self) -> int:
         """Number of nodes."""
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)  # Python ints: no overflow for huge shapes
 
     @property
     def spacing(self) -> Tuple[float, ...]:
@@ -110,8 +113,8 @@ class Grid(_GridFields):
 
 def _float_tuple(values: Sequence[float], name: str) -> Tuple[float, ...]:
     try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
+        arr = _validate.real_array(values, name)
+    except ValueError:
         raise ValueError(f"{name} must be a sequence of numbers, got {values!r}") from None
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1D sequence of numbers, got shape {arr.shape}")

@@ -167,3 +167,32 @@ def test_module_entry_point(tmp_path):
                               [os.path.dirname(os.path.dirname(hjqp.__file__))] +
                               [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])))
     assert done.returncode == 0 and "maier_stein" in done.stdout
+
+
+@pytest.mark.parametrize("model, message", [
+    ("usermodel:broken", "model 'usermodel:broken' raised ZeroDivisionError: strength over zero"),
+    ("usermodel:broken_drift", "while running model 'usermodel:broken_drift': KeyError: "),
+])
+def test_a_model_that_raises_gives_one_line_without_a_traceback(model, message, capsys, tmp_path):
+    # It printed a full traceback.
+    code = cli.main(["solve", model, "--box", "-1", "-1", "1", "1", "--attractor", "0", "0", "--grid", "17",
+                     "--out", str(tmp_path / "x"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code in (1, 2)
+    assert err.startswith("hjqp: error") and message in err and "\n" not in err and "Traceback" not in err
+    with pytest.raises((cli.CommandError, KeyError)):
+        cli.main(["--traceback", "solve", model, "--box", "-1", "-1", "1", "1", "--attractor", "0", "0",
+                  "--grid", "17", "--out", str(tmp_path / "x"), "--quiet"])
+
+
+def test_a_user_module_in_the_current_directory_is_found_without_pythonpath(tmp_path, monkeypatch):
+    # The console script's sys.path lacks the current directory (python -m
+    # adds it); a user's module:function there was not found.
+    (tmp_path / "mymodel_here.py").write_text(
+        "import hjqp\n\ndef linear():\n    return hjqp.SDE(lambda p: -p)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
+    code = cli.main(["solve", "mymodel_here:linear", "--box", "-1", "-1", "1", "1", "--attractor", "0", "0",
+                     "--grid", "17", "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 0
+    assert io.load(tmp_path / "out" / "quasipotential.npz").values.shape == (17, 17)

@@ -1,5 +1,7 @@
 """Bad input gives a named exception, never a crash."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -182,3 +184,179 @@ def test_parallel_solves_equal_serial_ones():
     for a, b in zip(serial * 2, parallel):
         np.testing.assert_array_equal(a.values, b.values)
         np.testing.assert_array_equal(a.grad, b.grad)
+
+
+# -- fields checked wherever they are used ----------------------------------------------
+
+SEGMENT = np.stack([np.linspace(0.0, 1.0, 20), np.zeros(20)], axis=1)
+
+
+@pytest.mark.parametrize("sde, message", [
+    (hjqp.SDE(lambda p: np.full(p.shape, np.nan)), r"drift is not finite at path vertex 0 \(x = \(0, 0\)\)"),
+    (hjqp.SDE(linear_drift, lambda p: -np.broadcast_to(np.eye(2), p.shape[:-1] + (2, 2))),
+     r"diffusion is not positive definite at path vertex 0"),
+    (hjqp.SDE(linear_drift, lambda p: np.broadcast_to(np.array([[1.0, 0.5], [0.0, 1.0]]), p.shape[:-1] + (2, 2))),
+     r"diffusion is not symmetric at path vertex 0"),
+    (hjqp.SDE(lambda p: np.where(np.abs(p[..., :1] - 0.5) < 0.01, np.nan, -p)),
+     r"drift is not finite at the midpoint of path segment 9 \(x = \(0.5, 0\)\)"),
+], ids=["nan drift", "negative D", "asymmetric D", "nan midway"])
+def test_geometric_action_checks_its_fields(sde, message):
+    # It returned nan, and a negative action for D = -I.
+    with pytest.raises(ValueError, match=message):
+        hjqp.geometric_action(sde, SEGMENT)
+
+
+def test_complex_fields_are_rejected_not_truncated(grid):
+    with pytest.raises(TypeError, match="diffusion must be real"):
+        hjqp.SDE(linear_drift, 1j * np.eye(2))
+    with pytest.raises(TypeError, match="drift must be real"):
+        hjqp.SDE(np.zeros((21, 21, 2), dtype=complex))
+    with pytest.raises(TypeError, match="the drift callable's result must be real"):
+        hjqp.local_quasipotential(hjqp.SDE(lambda p: -p + 0j), grid, [0, 0])
+    with pytest.raises(TypeError, match="path must be real"):
+        hjqp.geometric_action(hjqp.SDE(linear_drift), SEGMENT + 0j)
+    phi = np.ones((9, 9))
+    phi[4, 4] = -1
+    with pytest.raises(TypeError, match="phi must be real"):
+        hjqp.eikonal.distance(phi + 0j)
+    with pytest.raises(TypeError, match="speed must be real"):
+        hjqp.eikonal.travel_time(phi, np.ones((9, 9)) * 1j)
+
+
+@pytest.mark.parametrize("d, scale", [(2, 1e155), (3, 1e154)])
+def test_a_drift_too_large_for_double_precision_is_an_error_not_infinite_nodes(d, scale):
+    # 3D at 1e154 left 652 of 17^3 nodes +inf without a word.
+    grid = hjqp.Grid((-1,) * d, (1,) * d, (9,) * d)
+    with pytest.raises(ValueError, match=r"too large for double precision at grid node .*b\^T D\^-1 b"):
+        hjqp.local_quasipotential(hjqp.SDE(lambda p: -scale * p), grid, [0] * d)
+
+
+def test_a_drift_too_small_for_double_precision_is_an_error_not_a_wrong_solution():
+    # b = -1e-3 x, D = 1e154 I: |D^-1 b|^2 underflows and U came out 2e-4
+    # off; b = -1e-162 x: |b|^2 rounds to 0 and U came out 0.3 % off.
+    grid = hjqp.Grid((-1, -1), (1, 1), (17, 17))
+    for s, c in ((1e-3, 1e154), (1e-162, 1e-74)):
+        with pytest.raises(ValueError, match="too small for double precision: on the grid"):
+            hjqp.local_quasipotential(hjqp.SDE(lambda p, s=s: -s * p, c), grid, [0, 0])
+
+
+def test_a_drift_near_the_limit_is_solved_to_the_usual_accuracy():
+    # b = -s x, D = I: U = s |x|^2 (b^T b = 2e298 at the corners, below the limit).
+    grid = hjqp.Grid((-1, -1), (1, 1), (33, 33))
+    qp = hjqp.local_quasipotential(hjqp.SDE(lambda p: -1e149 * p), grid, [0, 0])
+    exact = 1e149 * np.sum(grid.points() ** 2, axis=-1)
+    assert np.all(np.isfinite(qp.values))
+    assert np.max(np.abs(qp.values - exact)) < 1e-6 * np.max(exact)
+
+
+# -- the SPD test and the scale of D ------------------------------------------------------
+
+@pytest.mark.parametrize("scale", [1e300, 1e-200, 1e-300])
+@pytest.mark.parametrize("d", [2, 3])
+def test_spd_check_does_not_depend_on_the_scale_of_d(scale, d):
+    # 1e300 I and 1e-200 I were "not positive definite" with positive
+    # eigenvalues in the message.
+    m = np.eye(d) + 0.3 * (np.ones((d, d)) - np.eye(d))
+    hjqp.SDE(linear_drift, scale * m)
+    hjqp.problem.check_spd(scale * m[None], str)
+    with pytest.raises(ValueError, match="not positive definite"):
+        hjqp.problem.check_spd(scale * (np.eye(d) - 2 * np.ones((d, d)) / d)[None], str)
+
+
+def test_solutions_scale_with_d():
+    # U is the same when b and D are multiplied by a common factor; with D
+    # alone multiplied by c, U is divided by c.
+    grid = hjqp.Grid((-1, -1), (1, 1), (33, 33))
+    base = hjqp.local_quasipotential(hjqp.SDE(linear_drift, 1.0), grid, [0, 0]).values
+    scaled = hjqp.local_quasipotential(hjqp.SDE(linear_drift, 1e100), grid, [0, 0]).values
+    np.testing.assert_allclose(scaled * 1e100, base, rtol=1e-6)
+
+
+def test_diffusions_double_precision_cannot_invert_are_rejected_before_any_lapack_call(grid, capfd):
+    # D = 1e-310 gave LinAlgError from inside an SVD, with LAPACK printing.
+    with pytest.raises(ValueError, match="too small .*subnormal"):
+        hjqp.SDE(linear_drift, 1e-310)
+    sde = hjqp.SDE(linear_drift, lambda p: 1e-310 * np.ones(p.shape[:-1]))
+    with pytest.raises(ValueError, match=r"too small at grid node \[0, 0\]"):
+        hjqp.local_quasipotential(sde, grid, [0, 0])
+    with pytest.raises(ValueError, match=r"cannot be inverted in double precision at grid node \[0, 0\]"):
+        hjqp.local_quasipotential(hjqp.SDE(linear_drift, lambda p: 1e-300 * np.ones(p.shape[:-1])), grid, [0, 0])
+    with pytest.raises(ValueError, match="cannot be inverted in double precision at the constant diffusion"):
+        hjqp.local_quasipotential(hjqp.SDE(linear_drift, 1e300), grid, [0, 0])
+    out = capfd.readouterr()
+    assert "DLASCL" not in out.out + out.err
+
+
+def test_kernel_and_python_spd_tests_agree_on_scaled_matrices():
+    # The kernel's own test (a diffusion array on the grid) takes what check_spd takes.
+    grid = hjqp.Grid((-1, -1), (1, 1), (9, 9))
+    for scale in (1e-100, 1e100):
+        dm = np.broadcast_to(scale * np.array([[1.0, 0.3], [0.3, 1.0]]), grid.shape + (2, 2)).copy()
+        hjqp.problem.check_spd(dm.reshape(-1, 2, 2), str)
+        qp = hjqp.local_quasipotential(hjqp.SDE(linear_drift, dm), grid, [0, 0])
+        assert np.all(np.isfinite(qp.values))
+
+
+def test_a_callable_error_that_needs_several_arguments_keeps_its_message(grid):
+    # Re-raising as type(exc)(message) gave "function takes exactly 5 arguments".
+    def drift(p):
+        b"\xff".decode("utf-8")
+
+    with pytest.raises(ValueError, match="the drift callable failed on points .*UnicodeDecodeError.*utf-8") as info:
+        hjqp.local_quasipotential(hjqp.SDE(drift), grid, [0, 0])
+    assert isinstance(info.value.__cause__, UnicodeDecodeError)
+
+    def plain(p):
+        raise KeyError("rate")
+
+    with pytest.raises(KeyError, match="the drift callable failed on points"):
+        hjqp.local_quasipotential(hjqp.SDE(plain), grid, [0, 0])
+
+
+def test_basins_with_a_huge_drift_say_so_in_user_terms(grid):
+    # It complained about an internal "max_dt".
+    with pytest.raises(ValueError, match="drift is too large for double precision") as info:
+        hjqp.basins(hjqp.SDE(lambda p: -1e300 * p), grid, [[0, 0]])
+    assert "max_dt" not in str(info.value)
+
+
+def test_eikonal_periodic_takes_a_bool_or_one_per_axis():
+    phi = np.ones((17, 17))
+    phi[8, 8] = -1
+    base = hjqp.eikonal.distance(phi, periodic=True)
+    np.testing.assert_array_equal(hjqp.eikonal.distance(phi, periodic=1), base)
+    np.testing.assert_array_equal(hjqp.eikonal.distance(phi, periodic=[1, True]), base)
+    for bad in (2, "xy", [True], None, 0.5):
+        with pytest.raises(ValueError, match="periodic must be a bool or a sequence of 2 bools"):
+            hjqp.eikonal.distance(phi, periodic=bad)
+
+
+# -- memory: checked first -----------------------------------------------------------------
+
+def test_grid_size_is_exact_for_huge_shapes():
+    # int64 overflow made it 0, and the memory checks passed.
+    assert hjqp.Grid((0, 0), (1, 1), (2**32, 2**32)).size == 2**64
+    with pytest.raises(MemoryError):
+        hjqp.local_quasipotential(hjqp.SDE(linear_drift), hjqp.Grid((0, 0), (1, 1), (2**32, 2**32)), [0.5, 0.5])
+
+
+def test_landscape_checks_memory_before_the_equilibria_and_basins(monkeypatch):
+    # It raised only after 44 s of equilibria and basins.
+    module = sys.modules["hjqp.landscape.landscape"]
+
+    def never(*args, **kwargs):
+        raise AssertionError("the equilibria were searched before the memory check")
+
+    monkeypatch.setattr(module, "equilibria", never)
+    monkeypatch.setattr(hjqp._memory, "available_bytes", lambda: 10**6)
+    grid = hjqp.Grid((-1, -1), (1, 1), (201, 201))
+    with pytest.raises(MemoryError, match="a landscape of 1 attractor on 201 x 201 nodes"):
+        hjqp.landscape(hjqp.SDE(linear_drift), grid)
+    with pytest.raises(MemoryError, match="a landscape of 2 attractors"):
+        hjqp.landscape(hjqp.SDE(linear_drift), grid, attractors=[[-0.5, 0], [0.5, 0]])
+
+
+def test_basins_check_memory_first(monkeypatch):
+    monkeypatch.setattr(hjqp._memory, "available_bytes", lambda: 10**6)
+    with pytest.raises(MemoryError, match="the flow on 201 x 201 nodes"):
+        hjqp.basins(hjqp.SDE(linear_drift), hjqp.Grid((-1, -1), (1, 1), (201, 201)), [[0, 0]])

@@ -402,3 +402,154 @@ def test_random_eikonal_problems_end_in_a_result_or_a_value_error(p):
         assert np.array_equal(~reached, np.ma.getmaskarray(u))
     else:
         assert reached.all()
+
+
+# -- inputs changed in place between calls -------------------------------------------------
+
+@SETTINGS
+@given(st.data())
+def test_inputs_changed_in_place_between_calls(data):
+    """What the caller changes between two calls is what the second call
+    computes with (a sigma array, a callable's parameter), and what an SDE
+    was built from is copied (its arrays): the second call equals a fresh
+    one either way, bit for bit."""
+    grid = hjqp.Grid((-4, -4), (4, 4), (21, 21))
+    what = data.draw(st.sampled_from(["sigma", "parameter", "drift array", "diffusion array"]))
+    engine = data.draw(st.sampled_from([None, grid])) if what in ("sigma", "parameter") else grid
+    seed = data.draw(st.integers(0, 2**31))
+    first = data.draw(st.floats(0.2, 3.0))
+    second = data.draw(st.floats(0.2, 3.0))
+    factor = np.array([[1.0, 0.0], [data.draw(st.floats(-0.9, 0.9)), 0.5]])
+
+    def run(sde, sigma=None):
+        return hjqp.simulate(sde, [0.5, -0.5], 0.1, 0.01, 30, 32, seed=seed, grid=engine, sigma=sigma).paths
+
+    if what == "sigma":
+        sigma = first * factor
+        sde = hjqp.SDE(lambda p: -p)
+        run(sde, sigma)
+        sigma[:] = second * factor
+        np.testing.assert_array_equal(run(sde, sigma), run(hjqp.SDE(lambda p: -p), second * factor))
+    elif what == "parameter":
+        rate = [first]
+        sde = hjqp.SDE(lambda p: -rate[0] * p)
+        run(sde)
+        rate[0] = second
+        np.testing.assert_array_equal(run(sde), run(hjqp.SDE(lambda p, r=second: -r * p)))
+    elif what == "drift array":
+        drift = -first * grid.points()
+        sde = hjqp.SDE(drift)
+        before = run(sde)
+        drift *= second
+        np.testing.assert_array_equal(run(sde), before)
+    else:
+        dm = np.broadcast_to(first * factor @ factor.T, grid.shape + (2, 2)).copy()
+        sde = hjqp.SDE(lambda p: -p, dm)
+        qp = hjqp.local_quasipotential(sde, grid, (0.0, 0.0))
+        dm *= second
+        np.testing.assert_array_equal(hjqp.local_quasipotential(sde, grid, (0.0, 0.0)).values, qp.values)
+
+
+# -- fields with NaN on part of the box ---------------------------------------------------
+
+NAMED = re.compile(r"at grid node \[(\d+), (\d+)\] \(x = \(([-\d.e+]+), ([-\d.e+]+)\)\)")
+
+
+@SETTINGS
+@given(st.data())
+def test_fields_with_nan_on_part_of_the_box_are_named_where(data):
+    """NaN drift, diffusion, sigma or level-set function on a random
+    rectangle of the box: the solve, the kernel's Monte Carlo engine and the
+    geometric action raise ValueError naming a point in that rectangle; the
+    exact engine does so if a path enters it."""
+    n = data.draw(st.integers(9, 25))
+    grid = hjqp.Grid((-2, -2), (2, 2), (n, n))
+    axis = grid.axes[0]
+    # A rectangle of nodes inside the box (the level set's box leaves out
+    # the edge nodes).
+    i0, j0 = data.draw(st.integers(1, n - 2)), data.draw(st.integers(1, n - 2))
+    i1, j1 = data.draw(st.integers(i0, n - 2)), data.draw(st.integers(j0, n - 2))
+    h = grid.spacing[0]
+    lo, hi = np.array([axis[i0], axis[j0]]) - h / 4, np.array([axis[i1], axis[j1]]) + h / 4
+
+    def region(p):
+        return np.all((p >= lo) & (p <= hi), axis=-1)
+
+    field = data.draw(st.sampled_from(["drift", "diffusion", "sigma", "level set"]))
+    drift = (lambda p: np.where(region(p)[..., None], np.nan, -p)) if field == "drift" else (lambda p: -p)
+    diffusion = (lambda p: np.where(region(p), np.nan, 1.0)) if field == "diffusion" else 1.0
+    sde = hjqp.SDE(drift, diffusion)
+    where = data.draw(st.sampled_from(["solve", "native", "exact", "action"]))
+    if field in ("sigma", "level set") and where in ("solve", "action"):
+        where = "native"
+    sigma = (lambda p: np.where(region(p)[..., None, None], np.nan, np.eye(2))) if field == "sigma" else None
+    domain = hjqp.Ball((0.0, 0.0), 1.9)
+    if field == "level set":
+        domain = hjqp.LevelSet(lambda p: np.where(region(p), np.nan, np.sum(p**2, axis=-1) - 1.9**2), (-1.95, -1.95),
+                               (1.95, 1.95))
+    with time_limit(60):
+        try:
+            if where == "solve":
+                hjqp.local_quasipotential(sde, grid, (0.0, 0.0))
+            elif where == "action":
+                path = np.stack([np.linspace(-1.9, 1.9, 40), np.linspace(-1.9, 1.9, 40)[::-1]], axis=1)
+                path = np.concatenate([path, [(lo + hi) / 2]])
+                hjqp.geometric_action(sde, path)
+            else:
+                hjqp.exit_times(sde, np.zeros(2), domain, 0.5, 0.01, 16, seed=1, max_time=2.0, sigma=sigma,
+                                grid=grid if where == "native" else None)
+                assert where == "exact", "the kernel's engine took a field with NaN"
+                return  # no path entered the rectangle
+        except ValueError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError(f"{where} took a {field} with NaN")
+    assert any(k in message for k in ("NaN", "not finite", "not positive and finite", "attractor", "equilibrium")), \
+        message
+    found = NAMED.search(message) or re.search(r"x = \(([-\d.e+]+), ([-\d.e+]+)\)", message)
+    assert found, message
+    x = np.array([float(v) for v in found.groups()[-2:]])
+    assert region(x) or "equilibrium" in message or "attractor" in message, (message, lo, hi)
+
+
+# -- extreme scales -------------------------------------------------------------------------
+
+@SETTINGS
+@given(st.data())
+def test_extreme_scales_give_the_scaled_solution_or_a_clear_error(data):
+    """b = -s x and D = c M for s and c anywhere in double precision: the
+    solve gives (s / c) times the solution at s = c = 1 (U scales so) to
+    1e-4 of its largest value, or a
+    ValueError that says which field is out of range; nothing +inf in the
+    box, no LinAlgError, no LAPACK message."""
+    d = data.draw(st.sampled_from([2, 2, 3]))
+    s = 10.0 ** data.draw(st.integers(-320, 308))
+    c = 10.0 ** data.draw(st.integers(-320, 308))
+    shape = data.draw(st.sampled_from(["scalar", "matrix", "callable"]))
+    m = np.eye(d) if shape == "scalar" else np.eye(d) + 0.25 * (np.ones((d, d)) - np.eye(d))
+    grid = hjqp.Grid((-1.0,) * d, (1.0,) * d, (17,) * d if d == 2 else (9,) * d)
+
+    def sde(s, c):
+        if shape == "scalar":
+            return hjqp.SDE(lambda p: -s * p, c)
+        if shape == "matrix":
+            return hjqp.SDE(lambda p: -s * p, c * m)
+        return hjqp.SDE(lambda p: -s * p, lambda p: c * np.broadcast_to(m, p.shape[:-1] + (d, d)))
+
+    with time_limit(60):
+        try:
+            qp = hjqp.local_quasipotential(sde(s, c), grid, (0.0,) * d)
+        except ValueError as exc:
+            message = str(exc)
+            known = ("too small", "cannot be inverted", "too large", "must be positive and finite",
+                     "not finite", "no equilibrium", "not a stable attractor")
+            assert any(k in message for k in known), message
+            return
+        unscaled = hjqp.local_quasipotential(sde(1.0, 1.0), grid, (0.0,) * d).values
+    assert np.all(np.isfinite(qp.values)), "nodes left +inf"
+    with np.errstate(over="ignore", under="ignore"):
+        ratio = s / c
+        # The kernel's tolerances are partly absolute: within 1e-4 of the
+        # largest value, not bit for bit (measured: 3e-5 at s / c = 1e-155).
+        atol = max(1e-4 * ratio * float(np.max(unscaled)), 1e-290)
+    np.testing.assert_allclose(qp.values, ratio * unscaled, rtol=1e-4, atol=atol)

@@ -442,3 +442,111 @@ def test_progress_bars_do_not_change_results(capsys):
     assert np.array_equal(a.times, b.times)
     r = hjqp.long_run(sde, [0, 0], EPS, DT, 1000, [[0, 0]], 0.2, 4, seed=1, grid=grid, progress=True)
     assert r.milestone_steps.sum() == 4000
+
+
+# -- what the caller can change between calls ------------------------------------------
+
+def test_native_engine_simulates_a_sigma_changed_in_place():
+    # dx = -x dt + sqrt(eps) s dW: the stationary variance is eps s^2 / 2.
+    # Fields sampled for the first sigma were once kept (keyed by id(sigma))
+    # and simulated again for the second.
+    sde = hjqp.SDE(lambda p: -p)
+    grid = hjqp.Grid((-6, -6), (6, 6), (61, 61))
+    sigma = np.eye(2)
+    variances = []
+    for s in (1.0, 3.0):
+        sigma[:] = s * np.eye(2)
+        paths = hjqp.simulate(sde, [0, 0], 0.1, 0.01, 300, 2000, seed=1, grid=grid, sigma=sigma).paths
+        variances.append(paths[:, -1].var(axis=0))
+    # 2000 paths: the sample variance is within 4 standard errors (sqrt(2/n)).
+    np.testing.assert_allclose(variances[0], 0.05, rtol=4 * math.sqrt(2 / 2000))
+    np.testing.assert_allclose(variances[1], 0.45, rtol=4 * math.sqrt(2 / 2000))
+
+
+def test_native_engine_simulates_a_drift_whose_parameter_changed():
+    rate = [1.0]
+    sde = hjqp.SDE(lambda p: -rate[0] * p)
+    grid = hjqp.Grid((-6, -6), (6, 6), (61, 61))
+    first = hjqp.simulate(sde, [1, 1], 0.01, 0.01, 100, 8, seed=2, grid=grid).paths
+    rate[0] = 2.0
+    second = hjqp.simulate(sde, [1, 1], 0.01, 0.01, 100, 8, seed=2, grid=grid).paths
+    fresh = hjqp.simulate(hjqp.SDE(lambda p: -2.0 * p), [1, 1], 0.01, 0.01, 100, 8, seed=2, grid=grid).paths
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(second, fresh)
+
+
+def test_sde_keeps_its_own_copy_of_array_fields():
+    grid = hjqp.Grid((-2, -2), (2, 2), (21, 21))
+    drift = -grid.points()
+    sde = hjqp.SDE(drift, 1.0)
+    before = hjqp.simulate(sde, [0.5, 0.5], 0.01, 0.01, 50, 4, seed=3, grid=grid).paths
+    drift *= 3.0  # the caller's array, not the SDE's
+    after = hjqp.simulate(sde, [0.5, 0.5], 0.01, 0.01, 50, 4, seed=3, grid=grid).paths
+    np.testing.assert_array_equal(before, after)
+    with pytest.raises(ValueError, match="read-only"):
+        sde.drift[0, 0, 0] = 1.0
+
+
+# -- inputs both engines check alike ---------------------------------------------------
+
+def asymmetric_diffusion(p):
+    return np.broadcast_to(np.array([[1.0, 0.5], [0.0, 1.0]]), p.shape[:-1] + (2, 2))
+
+
+@pytest.mark.parametrize("grid", [None, hjqp.Grid((-4, -4), (4, 4), (41, 41))], ids=["exact", "native"])
+def test_both_engines_reject_an_asymmetric_diffusion(grid):
+    sde = hjqp.SDE(lambda p: -p, asymmetric_diffusion)
+    with pytest.raises(ValueError, match="not symmetric at (x = |grid node)"):
+        hjqp.simulate(sde, [0, 0], 0.1, 0.01, 10, 4, seed=1, grid=grid)
+
+
+@pytest.mark.parametrize("grid", [None, hjqp.Grid((-4, -4), (4, 4), (41, 41))], ids=["exact", "native"])
+@pytest.mark.parametrize("sigma", [1j * np.eye(2), lambda p: 1j * np.broadcast_to(np.eye(2), p.shape + (2,))],
+                         ids=["array", "callable"])
+def test_complex_sigma_is_rejected(grid, sigma):
+    with pytest.raises(TypeError, match="sigma.* must be real"):
+        hjqp.simulate(hjqp.SDE(lambda p: -p), [0, 0], 0.1, 0.01, 10, 4, seed=1, grid=grid, sigma=sigma)
+
+
+def test_complex_drift_is_rejected_by_the_exact_engine():
+    with pytest.raises(TypeError, match="drift .*must be real"):
+        hjqp.simulate(hjqp.SDE(lambda p: -p + 0j), [0, 0], 0.1, 0.01, 10, 4, seed=1)
+
+
+@pytest.mark.parametrize("sde, sigma, message", [
+    (hjqp.SDE(lambda p: np.where(p[..., :1] > -1, np.nan, -p)), None, r"drift is not finite at x = \(0, 0\)"),
+    (hjqp.SDE(lambda p: -p, lambda p: -np.ones(p.shape[:-1])), None, r"diffusion c\(x\) is not positive"),
+    (hjqp.SDE(lambda p: -p, lambda p: -np.broadcast_to(np.eye(2), p.shape[:-1] + (2, 2))), None,
+     r"diffusion is not positive definite at x = \(0, 0\)"),
+    (hjqp.SDE(lambda p: -p), lambda p: np.full(p.shape + (2,), np.nan), r"sigma is not finite at x = \(0, 0\)"),
+    (hjqp.SDE(lambda p: -p), np.full((2, 2), np.nan), "sigma must be finite"),
+], ids=["nan drift", "negative c", "negative D", "nan sigma callable", "nan sigma"])
+def test_exact_engine_names_the_bad_field_not_a_divergence(sde, sigma, message):
+    with pytest.raises(ValueError, match=message):
+        hjqp.simulate(sde, [0, 0], 0.1, 0.01, 10, 4, seed=1, sigma=sigma)
+
+
+def test_long_run_rejects_nan_attractor_centres():
+    with pytest.raises(ValueError, match=r"attractors must be finite; row 0"):
+        hjqp.long_run(linear_sde(), [0, 0], 0.1, 0.01, 10, [[np.nan, 0.0], [1.0, 1.0]], 0.1, 2, seed=1)
+
+
+@pytest.mark.parametrize("grid", [None, hjqp.Grid((-3, -3), (3, 3), (61, 61))], ids=["exact", "native"])
+def test_level_set_nan_inside_its_box_is_named(grid):
+    # g is NaN on x > 0.3: paths there were neither inside nor outside and
+    # never exited.
+    domain = hjqp.LevelSet(lambda x: np.where(x[..., 0] > 0.3, np.nan, np.sum(x**2, axis=-1) - 1), (-2, -2),
+                           (2, 2))
+    with pytest.raises(ValueError, match=r"g of the level set .* is NaN at (x = |grid node)"):
+        hjqp.exit_times(hjqp.SDE(lambda p: -p), [0, 0], domain, 0.5, 0.01, 20, seed=1, max_time=5, grid=grid)
+
+
+def test_native_engine_checks_memory_before_sampling(monkeypatch):
+    monkeypatch.setattr(hjqp._memory, "available_bytes", lambda: 10**6)
+
+    def never(*args, **kwargs):
+        raise AssertionError("sampled before the memory check")
+
+    sde = hjqp.SDE(never)
+    with pytest.raises(MemoryError, match="sampling the SDE on 201 x 201 nodes"):
+        hjqp.simulate(sde, [0, 0], 0.1, 0.01, 10, 4, seed=1, grid=hjqp.Grid((-4, -4), (4, 4), (201, 201)))

@@ -146,3 +146,103 @@ def test_files_that_are_not_hjqp_results_are_refused(tmp_path):
         io.load(tmp_path / "other.npz")
     with pytest.raises(TypeError, match="cannot save"):
         io.save(tmp_path / "x.npz", {"a": 1})
+
+
+def test_load_names_the_file_for_what_is_not_a_result(qp, tmp_path):
+    # They raised TypeError, EOFError and BadZipFile.
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    (tmp_path / "empty.npz").write_bytes(b"")
+    io.save(tmp_path / "qp.npz", qp)
+    whole = (tmp_path / "qp.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "text.npz").write_text("U = 2 x^2\n")
+    for name, message in [("array.npy", "single numpy array"), ("empty.npz", "is empty"),
+                          ("truncated.npz", "damaged or truncated"), ("text.npz", "not an hjqp result file")]:
+        with pytest.raises(ValueError, match=message) as info:
+            io.load(tmp_path / name)
+        assert name in str(info.value)
+
+
+def rewrite(source, target, **changes):
+    """A copy of an .npz file with some arrays replaced."""
+    with np.load(source) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays.update(changes)
+    np.savez(target, **arrays)
+    return target
+
+
+def test_load_rejects_arrays_that_do_not_fit_their_grid(qp, land, tmp_path):
+    io.save(tmp_path / "qp.npz", qp)
+    io.save(tmp_path / "land.npz", land)
+    cases = [
+        ("qp.npz", {"qp_values": np.zeros((5, 5))}, r"qp_values has shape \(5, 5\), but the result needs \(41, 41\)"),
+        ("qp.npz", {"qp_rules": np.full((41, 41), 9, np.uint8)}, r"qp_rules holds 9 at \(0, 0\), outside \[0, 5\)"),
+        ("qp.npz", {"qp_attractor": np.zeros(3)}, "qp_attractor has shape"),
+        ("land.npz", {"land_basins": np.full((61, 61), 7, np.int32)}, r"land_basins holds 7 .* outside \[-1, 2\)"),
+        ("land.npz", {"land_saddle_links": np.array([[0, 5]])}, "land_saddle_links holds 5"),
+        ("land.npz", {"land_selected": np.int64(4)}, "land_selected is 4, but there are 2 attractors"),
+        ("land.npz", {"land_costs": np.zeros((3, 3))}, "land_costs has shape"),
+    ]
+    for source, change, message in cases:
+        with pytest.raises(ValueError, match=message):
+            io.load(rewrite(tmp_path / source, tmp_path / "bad.npz", **change))
+
+
+def test_load_rejects_monte_carlo_results_with_indices_out_of_range(tmp_path):
+    sde = hjqp.SDE(lambda x: -x, 1.0)
+    run = hjqp.long_run(sde, [0, 0], 0.3, 0.01, 50, [[0, 0]], 0.2, 2, seed=1)
+    io.save(tmp_path / "run.npz", run)
+    with pytest.raises(ValueError, match=r"mc_cores holds 3 at \(0,\), outside \[-1, 1\)"):
+        io.load(rewrite(tmp_path / "run.npz", tmp_path / "bad.npz", mc_cores=np.array([3, 0])))
+    with pytest.raises(ValueError, match="mc_transitions has shape"):
+        io.load(rewrite(tmp_path / "run.npz", tmp_path / "bad.npz", mc_transitions=np.zeros((2, 2, 2), np.int64)))
+
+
+def test_load_checks_the_declared_sizes_before_reading_any_array(qp, tmp_path):
+    # A 2 MB file whose gradient declares 16384^2 zeros took 2.1 GB before
+    # failing.
+    import tracemalloc
+    import zipfile
+
+    io.save(tmp_path / "qp.npz", qp)
+    with np.load(tmp_path / "qp.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["qp_grad"] = np.zeros((4096, 4096))  # 128 MiB, compresses to a few hundred kB
+    with zipfile.ZipFile(tmp_path / "crafted.npz", "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, value in arrays.items():
+            with archive.open(key + ".npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, value)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"'qp_grad' declares shape \(4096, 4096\), larger than any array"):
+            io.load(tmp_path / "crafted.npz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+
+
+def test_load_checks_memory_from_the_headers(qp, tmp_path, monkeypatch):
+    io.save(tmp_path / "qp.npz", qp)
+    monkeypatch.setattr(hjqp._memory, "available_bytes", lambda: 1000)
+    with pytest.raises(MemoryError, match="loading .*qp.npz"):
+        io.load(tmp_path / "qp.npz")
+
+
+def test_quasipotential_arrays_are_read_only(qp):
+    # qp(x) caches derivatives of grad: an array changed in place would make
+    # them stale.
+    for name in ("values", "grad", "rules", "attractor"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(qp, name)[...] = 0
+
+
+def test_io_is_reachable_from_the_package():
+    # `import hjqp; hjqp.io.save(...)` failed: io was not imported.
+    import subprocess
+    import sys
+
+    code = "import hjqp; print(hjqp.io.save.__name__, hjqp.plot.__name__, hjqp.verify.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["save", "hjqp.plot", "hjqp.verify"]

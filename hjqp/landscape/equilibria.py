@@ -8,9 +8,9 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .. import _core, _validate
+from .. import _core, _memory, _validate
 from ..grid import Grid
-from ..problem import Fields, Hamiltonian, jacobians, newton
+from ..problem import Fields, Hamiltonian, describe_node, jacobians, newton
 
 __all__ = ["Equilibria", "equilibria", "FlowStop", "checked_fields", "drift_scale", "flow_options", "flow_ends"]
 
@@ -43,11 +43,28 @@ class Equilibria:
 
 
 def drift_scale(b: np.ndarray, grid: Grid) -> float:
-    """Largest |Db| (Frobenius) over the grid, from differences of the samples."""
+    """Largest |Db| (Frobenius) over the grid, from differences of the samples.
+
+    Raises ValueError, naming the node, for a drift beyond
+    :data:`DRIFT_LIMIT`, whose lengths the flow cannot compute in double
+    precision."""
+    peak = np.max(np.abs(b), axis=-1)
+    if not np.all(peak <= DRIFT_LIMIT):
+        where = int(np.argmax(peak))
+        raise ValueError(
+            f"the drift is too large for double precision: it reaches {float(peak.reshape(-1)[where]):.3g} at "
+            f"{describe_node(grid, where)}, beyond {DRIFT_LIMIT:.0e}, where its squared length overflows; "
+            "divide b and D by a common factor (the basins, the equilibria and U do not change)")
     d = grid.ndim
-    parts = [np.gradient(b[..., k], *grid.spacing, axis=tuple(range(d))) for k in range(d)]
-    total = sum(np.square(g) for row in parts for g in row)
+    with np.errstate(over="ignore"):
+        parts = [np.gradient(b[..., k], *grid.spacing, axis=tuple(range(d))) for k in range(d)]
+        total = sum(np.square(g) for row in parts for g in row)
     return float(np.sqrt(np.max(total)))
+
+
+#: Largest drift component the flow (basins, equilibria) takes: |b|^2 must
+#: stay finite in the kernel's arithmetic with room to spare.
+DRIFT_LIMIT = 1e150
 
 
 def flow_options(grid: Grid, scale: float, capture: float = 0.0) -> dict:
@@ -64,13 +81,16 @@ def flow_options(grid: Grid, scale: float, capture: float = 0.0) -> dict:
 
 
 def checked_fields(sde: Hamiltonian, grid: Grid, supersample: int = 1) -> Fields:
-    """The problem's fields on a 2D or 3D grid (TypeError / ValueError otherwise)."""
+    """The problem's fields on a 2D or 3D grid (TypeError / ValueError otherwise),
+    once the memory of the flow on it is known to be there (MemoryError
+    before any sampling otherwise)."""
     if not isinstance(sde, Hamiltonian):
         raise TypeError(f"sde must be an hjqp.SDE or hjqp.JumpHamiltonian, got {type(sde).__name__}")
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
     if grid.ndim not in (2, 3):
         raise ValueError(f"landscapes are computed on 2D and 3D grids; this grid is {grid.ndim}D")
+    _memory.require(_memory.basins_bytes(grid), f"the flow on {' x '.join(map(str, grid.shape))} nodes")
     return sde.fields(grid, supersample)
 
 

@@ -259,13 +259,19 @@ def landscape(
         No attractor in the box; given attractors that are not stable
         equilibria or lie within eight cells of each other; bad options.
     """
-    fields = checked_fields(sde, grid, supersample)
     if not (isinstance(absorb_cells, (int, float)) and 1.0 <= absorb_cells <= 20.0):
         raise ValueError(f"absorb_cells must be a number in [1, 20], got {absorb_cells!r}")
     bad = set(solver_options) - {"update_radius", "init_cells", "max_turn", "max_value", "init_levels"}
     if bad:
         raise TypeError(f"unknown options: {', '.join(sorted(bad))}")
     n_threads = _validate.threads(threads)
+    # Memory first, before the equilibria and the basins: for the attractors
+    # given, or for at least one (checked again once they are found).
+    k_known = len(_validate.points(attractors, grid.ndim, "attractors")) if (
+        attractors is not None and isinstance(grid, Grid)) else 1
+    if isinstance(grid, Grid):
+        _memory.require(_memory.landscape_bytes(grid, k_known, n_threads), _landscape_what(grid, k_known))
+    fields = checked_fields(sde, grid, supersample)
 
     eq = equilibria(sde, grid, seeds_per_axis=seeds_per_axis, threads=n_threads)
     O, jac = _attractors(fields, eq, attractors)
@@ -275,9 +281,7 @@ def landscape(
     links = saddle_links(fields, eq.saddles, eq.jacobians[1], O, capture, n_threads, scale)
 
     k = len(O)
-    # k solutions are kept, up to n_threads computed at once.
-    _memory.require(_memory.solve_bytes(grid) * (k + min(k, n_threads)),
-                    f"a landscape of {k} attractors on {' x '.join(map(str, grid.shape))} nodes")
+    _memory.require(_memory.landscape_bytes(grid, k, n_threads), _landscape_what(grid, k))
     near = _neighbourhoods(grid, O, absorb_cells)
     local = _local_solutions(sde, grid, O, near, absorb_cells, n_threads, supersample, solver_options)
     direct = _direct_costs(local, labels, near)
@@ -302,6 +306,10 @@ def landscape(
         W=W, global_values=W - w_min, selected=int(np.argmin(W)), values=values,
         origin=origin, info=info,
     )
+
+
+def _landscape_what(grid: Grid, k: int) -> str:
+    return f"a landscape of {k} attractor{'s' if k > 1 else ''} on {' x '.join(map(str, grid.shape))} nodes"
 
 
 def _attractors(fields: Fields, eq: Equilibria, given) -> Tuple[np.ndarray, np.ndarray]:

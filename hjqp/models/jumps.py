@@ -116,7 +116,8 @@ def jump_gaussian_limit(size: float, rotation: float = 1.0) -> Problem:
     The SDE ``b = -1/2 D grad U + rotation J grad U``, ``D = diag(1, 1/2)``,
     ``U = x^2 + y^2`` (:func:`hjqp.models.manufactured`), and the jump process
     with jumps ``+-size e_k`` at rates ``D_kk / (2 size^2) +- b_k / (2 size)``:
-    ``H = b . p + 1/2 p^T D p + O(size)``. Its quasi-potential tends to U as
+    ``H = b . p + 1/2 p^T D p + O(size^2)`` (the pairs' odd terms cancel to
+    ``size^2 sum_k b_k p_k^3 / 6``). Its quasi-potential tends to U as
     size -> 0 (``exact`` is U, the limit). Its Gaussian part
     (``problem.sde.gaussian()``) is that SDE exactly, for every size.
     """

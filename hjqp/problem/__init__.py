@@ -3,10 +3,21 @@ or arrays, or a jump Hamiltonian), its fields bound to a grid, and the
 equilibria of its drift."""
 
 from .equilibrium import jacobians, newton, refine_equilibrium
-from .fields import Fields, JumpFields, check_spd, jump_support
+from .fields import (
+    Fields,
+    JumpFields,
+    check_action_scale,
+    check_invertible,
+    check_spd,
+    describe_node,
+    describe_point,
+    jump_support,
+    rewrap,
+)
 from .hamiltonian import Hamiltonian
 from .jump import JumpHamiltonian
 from .sde import SDE
 
-__all__ = ["SDE", "Hamiltonian", "JumpHamiltonian", "Fields", "JumpFields", "jump_support", "check_spd", "jacobians", "newton",
-           "refine_equilibrium"]
+__all__ = ["SDE", "Hamiltonian", "JumpHamiltonian", "Fields", "JumpFields", "check_action_scale",
+           "check_invertible", "check_spd", "describe_node", "describe_point", "jacobians", "jump_support", "newton",
+           "refine_equilibrium", "rewrap"]

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _validate
 from ..grid import Grid
 
-__all__ = ["Fields", "JumpFields", "jump_support", "check_spd", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE"]
+__all__ = ["ACTION_SCALE_FLOOR", "ACTION_SCALE_LIMIT", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE", "Fields",
+           "JumpFields", "check_action_scale", "check_invertible", "check_spd", "describe_node", "describe_point",
+           "jump_support", "kernel_inverse", "rewrap"]
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -21,6 +24,14 @@ SYMMETRY_TOLERANCE = float(_core.SYMMETRY_TOLERANCE)
 
 # Points per call when a callable is sampled on a large grid.
 _CHUNK = 1 << 16
+
+#: Largest square the march forms at a node: |b|^2, the action's scale
+#: b^T D^{-1} b and |D^{-1} b|^2 (about |grad U|^2). Its products with
+#: squared cell lengths and traced distances stay finite below this
+#: (measured: b = -s x, D = I on [-1, 1]^d reaches b^T b = 3e306 at s = 1e153
+#: with relative errors 1e-8 in 2D and 3e-7 in 3D, as at s = 1; at
+#: s = 1e154 nodes come out +inf).
+ACTION_SCALE_LIMIT = 1e300
 
 
 class Fields:
@@ -154,15 +165,57 @@ class Fields:
     def kernel_arrays(self) -> Tuple[np.ndarray, np.ndarray]:
         """Drift ``(*shape, d)`` and the diffusion as the kernel takes it: a
         ``(d, d)`` matrix when D is constant (no per-node copy), else
-        ``(*shape, d, d)``. Checked as in :meth:`sample`."""
+        ``(*shape, d, d)``. Checked as in :meth:`sample`, and for the march:
+        A = D^{-1} representable, |b|^2, b^T A b and |A b|^2 at most
+        :data:`ACTION_SCALE_LIMIT` at every node (ValueError naming the first
+        node otherwise) and each at least :data:`ACTION_SCALE_FLOOR` at some
+        node."""
         dm = self.sde.diffusion
         if not callable(dm) and dm.ndim <= 2:
             d = self.ndim
             matrix = float(dm) * np.eye(d) if dm.ndim == 0 else np.ascontiguousarray(dm, dtype=float)
             if matrix.shape != (d, d):
                 raise ValueError(f"the diffusion matrix is {matrix.shape} but the grid is {d}D")
-            return self.sampled_drift(), matrix
-        return self.sample()
+            b = self.sampled_drift()
+        else:
+            b, matrix = self.sample()
+        self._check_action_scale(b, matrix)
+        return b, matrix
+
+    def _check_action_scale(self, b: np.ndarray, dm: np.ndarray) -> None:
+        """The checks of :meth:`kernel_arrays` beyond :meth:`sample`, in slabs
+        of nodes (bounded memory on large grids)."""
+        d = self.ndim
+        flat_b = b.reshape(-1, d)
+        constant = dm.ndim == 2
+        if constant:
+            metric = check_invertible(dm[None], lambda i: "the constant diffusion matrix")[0]
+        else:
+            flat_d = dm.reshape(-1, d, d)
+        largest, moving = np.zeros(3), False
+        for start in range(0, len(flat_b), _CHUNK):
+            stop = min(len(flat_b), start + _CHUNK)
+
+            def describe(i, start=start):
+                return self.describe_node(start + i)
+
+            if constant:
+                a = np.broadcast_to(metric, (stop - start, d, d))
+            else:
+                a = check_invertible(flat_d[start:stop], describe)
+            largest = np.maximum(largest, check_action_scale(flat_b[start:stop], a, describe))
+            moving = moving or bool(np.any(flat_b[start:stop] != 0))
+        # (A drift that vanishes everywhere has no attractor, which is said
+        # where the attractor is refined.)
+        if moving and np.min(largest) < ACTION_SCALE_FLOOR:
+            b2, q, g2 = largest
+            raise ValueError(
+                f"the drift and the diffusion are too small for double precision: on the grid |b|^2 is at most "
+                f"{b2:.3g}, b^T D^-1 b at most {q:.3g} and |D^-1 b|^2 (about |grad U|^2) at most {g2:.3g}; each "
+                f"must reach {ACTION_SCALE_FLOOR:.0e}, or the march's products of them underflow; multiply b and D "
+                "by a common factor k (U does not change; the first two grow as k^2 and k), or b alone by k (U "
+                "and the last grow as k and k^2)"
+            )
 
     def sampled_drift(self) -> np.ndarray:
         """The drift ``(*shape, d)`` at the nodes, checked finite (the first
@@ -177,16 +230,11 @@ class Fields:
 
     def describe_node(self, flat_index: int) -> str:
         """'grid node [i, j] (x = (..))' for a flat node index."""
-        idx = np.unravel_index(int(flat_index), self.grid.shape)
-        x = [l + h * i for l, h, i in zip(self.grid.lower, self.grid.spacing, idx)]
-        return (
-            f"grid node [{', '.join(str(int(i)) for i in idx)}] "
-            f"(x = ({', '.join(f'{v:.6g}' for v in x)}))"
-        )
+        return describe_node(self.grid, flat_index)
 
     # -- helpers ----------------------------------------------------------------------
     def _points(self, points) -> np.ndarray:
-        p = np.asarray(points, dtype=float)
+        p = _validate.real_array(points, "points")
         if p.ndim == 0 or p.shape[-1] != self.ndim:
             raise ValueError(f"points must have shape (..., {self.ndim}), got {p.shape}")
         return p
@@ -228,58 +276,195 @@ class Fields:
         interp = self._interpolators.get(name)
         if interp is None:
             method = "cubic" if min(self.grid.shape) >= 4 else "linear"
-            interp = RegularGridInterpolator(self.grid.axes, values, method=method)
+            # scipy's cubic interpolation loses values of extreme scale
+            # (1e-150 comes out 0): interpolate those divided by a power of
+            # two near their size, which is exact, and multiply back.
+            finite = np.abs(values[np.isfinite(values)])
+            peak = float(np.max(finite)) if finite.size else 0.0
+            scale = 2.0 ** round(math.log2(peak)) if peak > 0 and not 2.0**-100 <= peak <= 2.0**100 else 1.0
+            interp = (RegularGridInterpolator(self.grid.axes, values / scale, method=method), scale)
             self._interpolators[name] = interp
         lo, hi = np.asarray(self.grid.lower), np.asarray(self.grid.upper)
         q = np.clip(p, lo, hi).reshape(-1, self.ndim)
-        return interp(q).reshape(p.shape[:-1] + values.shape[self.ndim:])
+        return (interp[0](q) * interp[1]).reshape(p.shape[:-1] + values.shape[self.ndim:])
+
+
+def describe_node(grid: Grid, flat_index: int) -> str:
+    """'grid node [i, j] (x = (..))' for a flat node index of a grid."""
+    idx = np.unravel_index(int(flat_index), grid.shape)
+    x = [l + h * i for l, h, i in zip(grid.lower, grid.spacing, idx)]
+    return (
+        f"grid node [{', '.join(str(int(i)) for i in idx)}] "
+        f"(x = ({', '.join(f'{v:.6g}' for v in x)}))"
+    )
+
+
+def describe_point(x) -> str:
+    """'x = (..)' for a point, as errors name it."""
+    return f"x = ({', '.join(f'{float(v):.6g}' for v in np.ravel(x))})"
 
 
 def _call(fn: ArrayFunction, p: np.ndarray, name: str) -> np.ndarray:
     try:
         out = fn(p)
-    except Exception as exc:  # re-raised with the argument named
-        raise type(exc)(f"the {name} callable failed on points of shape {p.shape}: {exc}") from exc
+    except Exception as exc:
+        raise rewrap(exc, f"the {name} callable failed on points of shape {p.shape}") from exc
+    return _validate.real_array(out, f"the {name} callable's result")
+
+
+def rewrap(exc: Exception, context: str) -> Exception:
+    """The exception to raise for ``exc`` from a user's callable, with
+    ``context`` (what was called, where) in front of its message: of the
+    same type when that type can be built from one message, else a
+    ValueError naming the original type (exceptions such as
+    UnicodeDecodeError need several constructor arguments). The caller
+    chains it to ``exc`` (``raise ... from exc``)."""
+    message = f"{context}: {exc}"
     try:
-        return np.asarray(out, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"the {name} callable returned {type(out).__name__}, not numbers") from None
+        new = type(exc)(message)
+    except Exception:  # noqa: BLE001 (any failure of a foreign constructor means: use ValueError)
+        new = None
+    if not isinstance(new, type(exc)):
+        new = ValueError(f"{context}: {type(exc).__name__}: {exc}")
+    return new
 
 
 def check_spd(matrices: np.ndarray, describe: Callable[[int], str], name: str = "diffusion") -> None:
     """Raise ValueError naming the first matrix of (n, d, d) that is not
-    symmetric positive definite, with the kernel's tolerances
-    (``_core.SYMMETRY_TOLERANCE``, ``_core.SPD_TOLERANCE``): the same test
-    as the kernel's, made first so that the error can give the eigenvalues."""
+    symmetric positive definite, with the kernel's test and tolerances
+    (``_core.SYMMETRY_TOLERANCE``, ``_core.SPD_TOLERANCE``): made first so
+    that the error can give the eigenvalues.
+
+    The test is independent of the matrices' scale: the leading minors are
+    those of the matrix scaled to unit diagonal, so that ``c D`` passes for
+    every c > 0 when D does. A positive diagonal entry below the smallest
+    normal double (2.2e-308) is rejected on its own: such a matrix cannot
+    be told from a singular one."""
     m = matrices
     d = m.shape[-1]
-    diag = np.diagonal(m, axis1=1, axis2=2)
     bad = np.zeros(len(m), dtype=bool)
     for i in range(d):
         for j in range(i + 1, d):
-            tol = SYMMETRY_TOLERANCE * (np.abs(m[:, i, i]) + np.abs(m[:, j, j]))
+            with np.errstate(over="ignore"):
+                tol = SYMMETRY_TOLERANCE * (np.abs(m[:, i, i]) + np.abs(m[:, j, j]))
             bad |= np.abs(m[:, i, j] - m[:, j, i]) > tol
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{name} is not symmetric at {describe(i)}: {m[i].tolist()}")
-    # Sylvester's criterion on leading minors, scaled to be dimensionless.
-    with np.errstate(invalid="ignore", over="ignore"):
+    diag = np.diagonal(m, axis1=1, axis2=2)
+    tiny = (diag > 0) & (diag < _NORMAL)
+    if tiny.any():
+        i = int(np.flatnonzero(tiny.any(axis=1))[0])
+        raise ValueError(
+            f"{name} is too small at {describe(i)}: diagonal entries {np.diag(m[i]).tolist()} lie below "
+            f"{_NORMAL:.3g} (subnormal numbers, which cannot be told from zero); multiply b and D by a common "
+            "factor (U does not change)"
+        )
+    # Sylvester's criterion on the leading minors of diag^{-1/2} m diag^{-1/2}
+    # (the kernel's spd_margin, term by term).
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         ok = np.all(diag > 0, axis=1)
-        minor2 = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
-        ok &= minor2 > SPD_TOLERANCE * diag[:, 0] * diag[:, 1]
+        root = np.sqrt(np.where(diag > 0, diag, 1.0))
+        # The kernel keeps the mean of the two off-diagonal entries.
+        s01 = 0.5 * (m[:, 0, 1] + m[:, 1, 0]) / (root[:, 0] * root[:, 1])
+        ok &= 1.0 - s01 * s01 > SPD_TOLERANCE
         if d == 3:
-            minor3 = (
-                m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
-                - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
-                + m[:, 0, 2] * (m[:, 1, 0] * m[:, 2, 1] - m[:, 1, 1] * m[:, 2, 0])
-            )
-            ok &= minor3 > SPD_TOLERANCE * np.prod(diag, axis=1)
+            s02 = 0.5 * (m[:, 0, 2] + m[:, 2, 0]) / (root[:, 0] * root[:, 2])
+            s12 = 0.5 * (m[:, 1, 2] + m[:, 2, 1]) / (root[:, 1] * root[:, 2])
+            det = 1.0 + 2.0 * s01 * s02 * s12 - s01 * s01 - s02 * s02 - s12 * s12
+            ok &= det > SPD_TOLERANCE
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
-        eig = np.linalg.eigvalsh(0.5 * (m[i] + m[i].T))
         raise ValueError(
-            f"{name} is not positive definite at {describe(i)}: eigenvalues {eig.tolist()}"
+            f"{name} is not positive definite at {describe(i)}: eigenvalues {_eigenvalues(m[i])}"
         )
+
+
+def _eigenvalues(m: np.ndarray) -> list:
+    """Eigenvalues of one symmetric matrix for a message (computed on the
+    matrix scaled to unit largest entry, so that LAPACK sees no extreme
+    exponents)."""
+    scale = float(np.max(np.abs(m)))
+    if not (np.isfinite(scale) and scale > 0):
+        return [float("nan")] * len(m)
+    return (np.linalg.eigvalsh(0.5 * (m + m.T) / scale) * scale).tolist()
+
+
+def kernel_inverse(matrices: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """A = D^{-1} of SPD matrices (n, d, d) and their determinants (n,), by
+    the kernel's formula (the adjugate over the determinant, ``inverse<D>``
+    in linalg.hpp), so that Python sees the same over- and underflow."""
+    m = matrices
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        if m.shape[-1] == 2:
+            a, b, c = m[:, 0, 0], 0.5 * (m[:, 0, 1] + m[:, 1, 0]), m[:, 1, 1]
+            det = a * c - b * b
+            out = np.stack([np.stack([c, -b], -1), np.stack([-b, a], -1)], -2) / det[:, None, None]
+        else:
+            a, b, c = m[:, 0, 0], 0.5 * (m[:, 0, 1] + m[:, 1, 0]), 0.5 * (m[:, 0, 2] + m[:, 2, 0])
+            d, e, f = m[:, 1, 1], 0.5 * (m[:, 1, 2] + m[:, 2, 1]), m[:, 2, 2]
+            c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
+            c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
+            det = a * c00 + b * c01 + c * c02
+            out = np.stack([np.stack([c00, c01, c02], -1), np.stack([c01, c11, c12], -1),
+                            np.stack([c02, c12, c22], -1)], -2) / det[:, None, None]
+    return out, det
+
+
+def check_invertible(matrices: np.ndarray, describe: Callable[[int], str], name: str = "diffusion") -> np.ndarray:
+    """The inverses A = D^{-1} (n, d, d) of SPD matrices as the kernel
+    computes them; ValueError naming the first matrix for which the kernel's
+    ``inverse_representable`` fails (a determinant that is not a normal
+    number, or an inverse that overflows). Needed wherever A is used: the
+    march and the geometric action."""
+    a, det = kernel_inverse(matrices)
+    ok = (np.abs(det) >= _NORMAL) & np.isfinite(det) & np.all(np.isfinite(a), axis=(1, 2))
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        scale = float(np.max(np.abs(matrices[i])))
+        raise ValueError(
+            f"{name} cannot be inverted in double precision at {describe(i)}: its scale {scale:.3g} is too far "
+            "from 1 (its determinant or D^{-1} over- or underflows); multiply b and D by a common factor to bring "
+            "D near 1 (U does not change)"
+        )
+    return a
+
+
+def check_action_scale(drift: np.ndarray, metric: np.ndarray, describe: Callable[[int], str]) -> np.ndarray:
+    """ValueError naming the first node where a square the march forms
+    overflows: |b|^2, the action's scale b^T A b or |A b|^2 (about
+    |grad U|^2), with A = D^{-1}, beyond :data:`ACTION_SCALE_LIMIT`. drift
+    (n, d), metric (n, d, d). Returns the largest |b|^2, b^T A b and
+    |A b|^2 (for the check against underflow, :data:`ACTION_SCALE_FLOOR`,
+    made over the whole grid)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        ab = np.einsum("nij,nj->ni", metric, drift)
+        squares = np.stack([np.einsum("ni,ni->n", drift, drift), np.einsum("ni,ni->n", drift, ab),
+                            np.einsum("ni,ni->n", ab, ab)], axis=1)
+    bad = ~np.all(np.abs(squares) <= ACTION_SCALE_LIMIT, axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        b2, q, g2 = squares[i]
+        raise ValueError(
+            f"the drift and the diffusion are too large for double precision at {describe(i)}: |b|^2 = {b2:.3g}, "
+            f"b^T D^-1 b = {q:.3g} and |D^-1 b|^2 (about |grad U|^2) = {g2:.3g} must stay below "
+            f"{ACTION_SCALE_LIMIT:.0e}, or the quasi-potential overflows; multiplying b and D by a common factor "
+            "scales the first two (U does not change), changing the units of x scales the last"
+        )
+    return np.max(squares, axis=0) if len(squares) else np.zeros(3)
+
+
+#: Smallest value the largest |b|^2, b^T D^{-1} b and |D^{-1} b|^2 over the
+#: grid may take: below, products the march forms underflow (measured with
+#: b = -s x, D = c I on [-1, 1]^2, 17^2 nodes, against (s / c) times the
+#: solution at s = c = 1: 1e-8 with all three above 1e-300; 2e-4 with
+#: |D^{-1} b|^2 at 2e-314 (s = 1e-3, c = 1e154), 13 % at 2e-320; 0.3 % with
+#: |b|^2 at 2e-324 (s = 1e-162, any c), where it rounds to zero). Kept well
+#: above all of these.
+ACTION_SCALE_FLOOR = 1e-250
+
+# The smallest positive normal double.
+_NORMAL = float(np.finfo(float).tiny)
 
 
 class JumpFields(Fields):

@@ -6,6 +6,7 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
+from .. import _validate
 from ..grid import Grid
 from .fields import Fields, check_spd
 from .hamiltonian import Hamiltonian
@@ -60,6 +61,7 @@ class SDE(Hamiltonian):
             if dm.ndim == 0:
                 if not (np.isfinite(dm) and dm > 0):
                     raise ValueError(f"a scalar diffusion must be positive and finite, got {float(dm)}")
+                check_spd(float(dm) * np.eye(2)[None], lambda i: "the scalar diffusion")
             elif dm.ndim == 2:
                 if dm.shape[0] != dm.shape[1] or dm.shape[0] not in (2, 3):
                     raise ValueError(f"a constant diffusion matrix must be 2x2 or 3x3, got {dm.shape}")
@@ -82,13 +84,6 @@ class SDE(Hamiltonian):
         if len(dims) > 1:
             raise ValueError(f"drift and diffusion disagree on the dimension: {sorted(dims)}")
         self._dim: Optional[int] = dims.pop() if dims else None
-
-    def __getstate__(self):
-        # The Monte Carlo engine caches compiled samples on the object; they
-        # do not travel to other processes (and are rebuilt there).
-        state = self.__dict__.copy()
-        state.pop("_native_cache", None)
-        return state
 
     def __call__(self, points, momenta) -> np.ndarray:
         """The Hamiltonian ``H(x, p) = 1/2 p^T D p + b . p`` at points and
@@ -143,8 +138,13 @@ class SDE(Hamiltonian):
 
 
 def _float_array(value, name: str) -> np.ndarray:
+    """A read-only float64 copy of an array argument: the SDE keeps what it
+    was given, whatever the caller later does to its own array (results
+    computed from the SDE, such as a quasi-potential's paths, stay
+    consistent with it)."""
     try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
+        arr = np.array(_validate.real_array(value, name), dtype=float, copy=True)
+    except ValueError:
         raise ValueError(f"{name} must be numbers or a callable, got {type(value).__name__}") from None
+    arr.flags.writeable = False
     return arr

@@ -9,17 +9,22 @@ result loaded without it says so where it is needed (minimum action paths).
 
 from __future__ import annotations
 
+import io
 import json
+import math
+import zipfile
+import zlib
 from dataclasses import fields as dataclass_fields
 from typing import Any, Dict, Optional
 
 import numpy as np
 
+from .. import _memory
 from .._version import __version__
 from ..grid import Grid
 from ..landscape import Landscape
 from ..problem import SDE
-from ..solve import LocalExpansion, QuasiPotential
+from ..solve import LocalExpansion, QuasiPotential, UpdateRule
 from ..stochastic import Exits, LongRun, Paths
 
 __all__ = ["save", "load", "jsonable"]
@@ -125,40 +130,242 @@ def save(path, result, **metadata) -> None:
 def load(path, sde: Optional[SDE] = None):
     """Read a result written by :func:`save`. ``sde`` attaches the SDE a
     quasi-potential or a landscape was computed for (it is not saved: it is
-    code), which its minimum action paths need."""
+    code), which its minimum action paths need.
+
+    The file is checked before its arrays are read: a file that is not an
+    hjqp result (empty, a single .npy array, not a zip archive, damaged or
+    truncated), or whose arrays would need more memory than is available,
+    raises ValueError (MemoryError) naming it. Once read, every array must
+    have the shape its grid and the other arrays give it, and every index
+    (basin and origin labels, saddle links, update rules, the selected
+    attractor, the cores of a long run) must lie in its range.
+    """
     if sde is not None and not isinstance(sde, SDE):
         raise TypeError(f"sde must be an hjqp.SDE, got {type(sde).__name__}")
-    with np.load(path, allow_pickle=False) as data:
-        if "kind" not in data.files or "format" not in data.files:
-            raise ValueError(f"{path} is not an hjqp result file")
-        if int(data["format"]) > _FORMAT:
-            raise ValueError(f"{path} was written by a newer hjqp (format {int(data['format'])})")
-        kind = str(data["kind"])
-        metadata = json.loads(str(data["metadata"]))
-        if kind == "quasipotential":
-            return _qp(data, "qp_", _grid(data), sde, metadata)
-        if kind == "landscape":
-            grid = _grid(data)
-            g = lambda name: data[f"land_{name}"]  # noqa: E731
-            local = tuple(_qp(data, f"local{i}_", grid, sde, {}) for i in range(int(g("k"))))
-            return Landscape(grid, sde, g("attractors"), g("saddles"), g("saddle_links"), g("basins"), local,
-                             g("direct_costs"), g("costs"), g("exit_costs"), g("exit_points"), g("exit_on_edge"),
-                             g("W"), g("global_values"), int(g("selected")), g("values"), g("origin"),
-                             json.loads(str(g("info"))), metadata)
-        if kind in _MC:
-            cls = _MC[kind]
-            values = {}
-            for f in dataclass_fields(cls):
-                if f.name == "metadata":
-                    continue
-                v = data[f"mc_{f.name}"]
-                if v.dtype.kind == "U" and str(v) == "grid":
-                    values[f.name] = _grid(data, f"mc_{f.name}_")
-                elif v.dtype.kind == "U" and str(v) == "none":
-                    values[f.name] = None
-                elif v.ndim == 0:
-                    values[f.name] = v.item()
-                else:
-                    values[f.name] = v
-            return cls(**values, metadata=metadata)
-        raise ValueError(f"{path}: unknown result kind {kind!r}")
+    source = io.BytesIO(path.read()) if hasattr(path, "read") else path
+    name = getattr(path, "name", path)
+    declared = _check_archive(source, name)
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            return _read(data, name, sde, declared)
+    except KeyError as err:
+        raise ValueError(f"{name} is not a complete hjqp result file: the array {err} is missing") from None
+    except (zipfile.BadZipFile, EOFError, zlib.error) as err:
+        raise ValueError(f"{name} is damaged or truncated: {err}") from None
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+
+
+def _check_archive(source, name) -> dict:
+    """The shapes its headers declare for the arrays of ``source``, checked
+    before any array is read: ValueError unless it is a zip archive of .npy
+    arrays of numeric or text types, each holding the data its header
+    declares; MemoryError if they need more memory than is available."""
+    if isinstance(source, io.BytesIO):
+        head = source.getvalue()[:6]
+    else:
+        with open(source, "rb") as fh:
+            head = fh.read(6)
+    if not head:
+        raise ValueError(f"{name} is empty, not an hjqp result file")
+    if head.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{name} holds a single numpy array (.npy), not an hjqp result file (.npz, from hjqp.io.save)")
+    if not head.startswith(b"PK"):
+        raise ValueError(f"{name} is not an hjqp result file (.npz, from hjqp.io.save)")
+    total = 0
+    declared = {}
+    try:
+        with zipfile.ZipFile(source) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise ValueError(f"{name} is not an hjqp result file: it holds {info.filename!r}")
+                with archive.open(info) as fh:
+                    shape, dtype = _array_header(fh)
+                array = info.filename[:-4]
+                if dtype.hasobject or dtype.kind not in "biufU":
+                    raise ValueError(f"{name}: the array {array!r} has type {dtype}, which no hjqp result holds")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes > info.file_size:
+                    raise ValueError(f"{name} is damaged: the array {array!r} declares shape {shape} ({nbytes} "
+                                     f"bytes) but holds {info.file_size} bytes")
+                declared[array] = shape
+                total += nbytes
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as err:
+        raise ValueError(f"{name} is damaged or truncated: {err}") from None
+    finally:
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+    _memory.require(total, f"loading {name}")
+    return declared
+
+
+def _array_header(fh):
+    """Shape and dtype from the header of a .npy member."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f"unsupported .npy format {version}")
+    return shape, dtype
+
+
+def _check_declared(declared: dict, grid: Grid) -> None:
+    """No array of a quasi-potential or a landscape holds more than d
+    numbers per node of its grid (its gradient): checked on the declared
+    shapes, before the arrays are read."""
+    limit = grid.size * grid.ndim
+    for array, shape in declared.items():
+        if math.prod(shape) > limit:
+            raise ValueError(f"the array {array!r} declares shape {shape}, larger than any array on the grid "
+                             f"{grid.shape} of this result")
+
+
+def _read(data, name, sde, declared):
+    if "kind" not in data.files or "format" not in data.files:
+        raise ValueError("not an hjqp result file (no kind or format)")
+    if int(data["format"]) > _FORMAT:
+        raise ValueError(f"written by a newer hjqp (format {int(data['format'])})")
+    kind = str(data["kind"])
+    metadata = _json(data["metadata"], "metadata")
+    if kind == "quasipotential":
+        grid = _grid(data)
+        _check_declared(declared, grid)
+        qp = _qp(data, "qp_", grid, sde, metadata)
+        _check_qp(qp, "qp_")
+        return qp
+    if kind == "landscape":
+        grid = _grid(data)
+        _check_declared(declared, grid)
+        g = lambda name: data[f"land_{name}"]  # noqa: E731
+        local = tuple(_qp(data, f"local{i}_", grid, sde, {}) for i in range(_count(g("k"), "land_k")))
+        for i, qp in enumerate(local):
+            _check_qp(qp, f"local{i}_")
+        land = Landscape(grid, sde, g("attractors"), g("saddles"), g("saddle_links"), g("basins"), local,
+                         g("direct_costs"), g("costs"), g("exit_costs"), g("exit_points"), g("exit_on_edge"),
+                         g("W"), g("global_values"), _count(g("selected"), "land_selected"), g("values"),
+                         g("origin"), _json(g("info"), "land_info"), metadata)
+        _check_landscape(land)
+        return land
+    if kind in _MC:
+        cls = _MC[kind]
+        values = {}
+        for f in dataclass_fields(cls):
+            if f.name == "metadata":
+                continue
+            v = data[f"mc_{f.name}"]
+            if v.dtype.kind == "U" and str(v) == "grid":
+                values[f.name] = _grid(data, f"mc_{f.name}_")
+            elif v.dtype.kind == "U" and str(v) == "none":
+                values[f.name] = None
+            elif v.ndim == 0:
+                values[f.name] = v.item()
+            else:
+                values[f.name] = v
+        result = cls(**values, metadata=metadata)
+        _check_montecarlo(kind, result)
+        return result
+    raise ValueError(f"unknown result kind {kind!r}")
+
+
+# -- checks of what was read ------------------------------------------------------------
+
+def _json(value, what: str):
+    try:
+        return json.loads(str(value))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what} is not valid JSON: {err}") from None
+
+
+def _count(value, what: str) -> int:
+    v = np.asarray(value)
+    if v.ndim != 0 or v.dtype.kind not in "iu" or int(v) < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {v!r}")
+    return int(v)
+
+
+def _shape(array, shape, what: str, kinds: str = "f") -> None:
+    a = np.asarray(array)
+    if a.shape != tuple(shape):
+        raise ValueError(f"{what} has shape {a.shape}, but the result needs {tuple(shape)}")
+    if a.dtype.kind not in kinds:
+        raise ValueError(f"{what} has type {a.dtype}")
+
+
+def _labels(array, shape, low: int, high: int, what: str) -> None:
+    """An integer array of the given shape with every entry in [low, high)."""
+    _shape(array, shape, what, "iu")
+    a = np.asarray(array)
+    if a.size and (int(a.min()) < low or int(a.max()) >= high):
+        bad = np.flatnonzero((a.reshape(-1) < low) | (a.reshape(-1) >= high))[0]
+        where = tuple(int(i) for i in np.unravel_index(bad, a.shape))
+        raise ValueError(f"{what} holds {int(a.reshape(-1)[bad])} at {where}, outside "
+                         f"[{low}, {high})")
+
+
+def _check_qp(qp: QuasiPotential, prefix: str) -> None:
+    shape, d = qp.grid.shape, qp.grid.ndim
+    _shape(qp.values, shape, f"{prefix}values")
+    _shape(qp.grad, shape + (d,), f"{prefix}grad")
+    _shape(qp.attractor, (d,), f"{prefix}attractor")
+    _labels(qp.rules, shape, 0, len(UpdateRule), f"{prefix}rules")
+    e = qp.expansion
+    for what in ("jacobian", "diffusion", "covariance", "hessian"):
+        _shape(getattr(e, what), (d, d), f"{prefix}e_{what}")
+    _shape(e.center, (d,), f"{prefix}e_center")
+    exponents = np.asarray(e.exponents)
+    if exponents.ndim != 2 or exponents.shape[1] != d or (exponents.size and exponents.min() < 0):
+        raise ValueError(f"{prefix}e_exponents must be non-negative integers of shape (m, {d})")
+    _shape(e.cubic, (len(exponents),), f"{prefix}e_cubic")
+
+
+def _check_landscape(land: Landscape) -> None:
+    shape, d, k = land.grid.shape, land.grid.ndim, len(land.local)
+    _shape(land.attractors, (k, d), "land_attractors")
+    m = len(np.asarray(land.saddles))
+    _shape(land.saddles, (m, d), "land_saddles")
+    _labels(land.saddle_links, (m, 2), -1, k, "land_saddle_links")
+    _labels(land.basins, shape, -1, k, "land_basins")
+    _labels(land.origin, shape, -1, k, "land_origin")
+    for what in ("direct_costs", "costs"):
+        _shape(getattr(land, what), (k, k), f"land_{what}")
+    for what in ("exit_costs", "W", "global_values"):
+        _shape(getattr(land, what), (k,), f"land_{what}")
+    _shape(land.exit_points, (k, d), "land_exit_points")
+    _shape(land.exit_on_edge, (k,), "land_exit_on_edge", "b")
+    _shape(land.values, shape, "land_values")
+    if not 0 <= land.selected < k:
+        raise ValueError(f"land_selected is {land.selected}, but there are {k} attractors")
+
+
+def _check_montecarlo(kind: str, r) -> None:
+    if kind == "paths":
+        if np.ndim(r.paths) != 3 or np.shape(r.paths)[-1] not in (2, 3):
+            raise ValueError(f"mc_paths has shape {np.shape(r.paths)}, not (n_paths, n_times, 2 or 3)")
+        _shape(r.times, (np.shape(r.paths)[1],), "mc_times")
+    elif kind == "exits":
+        n = len(np.atleast_1d(r.times))
+        _shape(r.times, (n,), "mc_times")
+        d = np.shape(r.positions)[-1] if np.ndim(r.positions) == 2 else 0
+        if d not in (2, 3):
+            raise ValueError(f"mc_positions has shape {np.shape(r.positions)}, not (n_paths, 2 or 3)")
+        _shape(r.positions, (n, d), "mc_positions")
+        _shape(r.censored, (n,), "mc_censored", "b")
+    else:
+        k = len(np.atleast_2d(r.attractors))
+        d = np.shape(r.attractors)[-1] if np.ndim(r.attractors) == 2 else 0
+        if d not in (2, 3):
+            raise ValueError(f"mc_attractors has shape {np.shape(r.attractors)}, not (k, 2 or 3)")
+        _shape(r.radii, (k,), "mc_radii")
+        n = len(np.atleast_2d(r.milestone_steps))
+        _shape(r.milestone_steps, (n, k + 1), "mc_milestone_steps", "iu")
+        _shape(r.transitions, (n, k, k), "mc_transitions", "iu")
+        _shape(r.ends, (n, d), "mc_ends")
+        _labels(r.cores, (n,), -1, k, "mc_cores")
+        if r.basin_steps is not None:
+            _shape(r.basin_steps, (n, np.shape(r.basin_steps)[-1]), "mc_basin_steps", "iu")
+        if r.histogram is not None:
+            if r.grid is None:
+                raise ValueError("mc_histogram needs its grid, which is missing")
+            _shape(r.histogram, r.grid.shape, "mc_histogram", "iu")

@@ -45,7 +45,8 @@ class GaussianMixture1D:
     """
 
     def __init__(self, data, scale=1.1, weight: float = 1.0 / 3.0, learn_weight: bool = False):
-        data = np.asarray(data, dtype=float).reshape(-1)
+        # A copy: the loss must not change with the caller's array.
+        data = np.array(data, dtype=float).reshape(-1)
         if data.size < 2 or not np.all(np.isfinite(data)):
             raise ValueError("data must be at least two finite numbers")
         scales = np.asarray(scale, dtype=float)

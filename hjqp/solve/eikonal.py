@@ -43,7 +43,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _core, _memory
+from .. import _core, _memory, _validate
 from ..problem import check_spd
 
 __all__ = ["distance", "travel_time", "point_source"]
@@ -142,8 +142,8 @@ def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None,
     the straight segment (trapezoidal rule), even behind an obstacle there.
     """
     speed_mask = np.ma.getmaskarray(speed) if np.ma.isMaskedArray(speed) else None
-    speed_arr = np.asarray(np.ma.getdata(speed), dtype=float) if speed is not None else np.ones(())
-    metric_arr = None if metric is None else np.asarray(metric, dtype=float)
+    speed_arr = _validate.real_array(np.ma.getdata(speed), "speed") if speed is not None else np.ones(())
+    metric_arr = None if metric is None else _validate.real_array(metric, "metric")
     if shape is None:
         if speed_arr.ndim in (2, 3):
             shape = speed_arr.shape
@@ -154,7 +154,7 @@ def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None,
     shape_t = _shape(shape)
     d = len(shape_t)
     spacing = _spacing(dx, d)
-    x0 = np.asarray(source, dtype=float)
+    x0 = _validate.real_array(source, "source")
     if x0.shape != (d,) or not np.all(np.isfinite(x0)):
         raise ValueError(f"source must be {d} finite coordinates, got {source!r}")
     upper = spacing * (np.asarray(shape_t) - 1)
@@ -175,7 +175,7 @@ def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None,
 
 def _solve_level_set(phi, speed, dx, order, narrow, periodic, metric):
     phi_mask = np.ma.getmaskarray(phi) if np.ma.isMaskedArray(phi) else None
-    phi_arr = np.array(np.ma.getdata(phi), dtype=float)
+    phi_arr = np.array(_validate.real_array(np.ma.getdata(phi), "phi"), dtype=float)
     if phi_arr.ndim not in (2, 3):
         raise ValueError(f"phi must be a 2D or 3D array, got ndim {phi_arr.ndim}")
     shape_t = _shape(phi_arr.shape)
@@ -189,7 +189,7 @@ def _solve_level_set(phi, speed, dx, order, narrow, periodic, metric):
             if sm.shape != shape_t:
                 raise ValueError(f"speed must have the shape of phi {shape_t}, got {sm.shape}")
             masks.append(sm)
-        speed_arr = np.asarray(np.ma.getdata(speed), dtype=float)
+        speed_arr = _validate.real_array(np.ma.getdata(speed), "speed")
     masked = phi_mask is not None or np.ma.isMaskedArray(speed)
     obstacle = np.logical_or.reduce(masks) if masks else None
     bad = ~np.isfinite(phi_arr)
@@ -198,7 +198,7 @@ def _solve_level_set(phi, speed, dx, order, narrow, periodic, metric):
     if bad.any():
         raise ValueError(f"phi is not finite at node {_node(bad)}: {phi_arr[_node(bad)]}")
     slowness = _slowness(speed_arr, shape_t, obstacle)
-    packed, _ = _metric(None if metric is None else np.asarray(metric, dtype=float), shape_t)
+    packed, _ = _metric(None if metric is None else _validate.real_array(metric, "metric"), shape_t)
     periodic_l = _periodic(periodic, d)
     if obstacle is not None:
         phi_arr[obstacle] = 1.0  # not read, but keep it finite
@@ -276,11 +276,22 @@ def _narrow(narrow) -> float:
 
 
 def _periodic(periodic, d: int):
-    if isinstance(periodic, (bool, np.bool_)):
-        return [bool(periodic)] * d
-    flags = [bool(p) for p in periodic]
-    if len(flags) != d:
-        raise ValueError(f"periodic must be a bool or {d} bools, got {periodic!r}")
+    """One flag per axis from a bool (0 and 1 count as bools) or a sequence
+    of d of them."""
+    def flag(value):
+        if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+            return bool(value)
+        return None
+
+    single = flag(periodic)
+    if single is not None:
+        return [single] * d
+    try:
+        flags = [flag(p) for p in periodic] if not isinstance(periodic, (str, bytes)) else [None]
+    except TypeError:
+        flags = [None]
+    if len(flags) != d or None in flags:
+        raise ValueError(f"periodic must be a bool or a sequence of {d} bools (one per axis), got {periodic!r}")
     return flags
 
 

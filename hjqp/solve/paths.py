@@ -7,8 +7,19 @@ from typing import Optional
 
 import numpy as np
 
+from .. import _validate
 from ..grid import Grid
-from ..problem import SDE, Fields, Hamiltonian, JumpFields, JumpHamiltonian
+from ..problem import (
+    SDE,
+    Fields,
+    Hamiltonian,
+    JumpFields,
+    JumpHamiltonian,
+    check_action_scale,
+    check_invertible,
+    check_spd,
+    describe_point,
+)
 
 __all__ = ["geometric_action", "minimum_action_path", "follow_flow"]
 
@@ -48,7 +59,7 @@ def geometric_action(sde: Hamiltonian, path, grid: Optional[Grid] = None) -> flo
     grid : Grid, optional
         Needed only for an SDE given by arrays sampled on a grid.
     """
-    p = np.asarray(path, dtype=float)
+    p = _validate.real_array(path, "path")
     if p.ndim != 2 or len(p) < 2 or not np.all(np.isfinite(p)):
         raise ValueError(f"path must be a finite array of shape (n >= 2, d), got shape {p.shape}")
     fields = _fields(sde, grid, p)
@@ -59,15 +70,40 @@ def geometric_action(sde: Hamiltonian, path, grid: Optional[Grid] = None) -> flo
         ends = [(p[:-1], 1.0), (0.5 * (p[:-1] + p[1:]), 4.0), (p[1:], 1.0)]
         return float(sum(w / 6.0 * np.sum(fields.action(x, v)) for x, w in ends))
     total = 0.0
-    for x, w in ((p[:-1], 1.0), (0.5 * (p[:-1] + p[1:]), 4.0), (p[1:], 1.0)):
-        b = fields.drift(x)
-        a = np.linalg.inv(fields.diffusion(x))
+    for x, w, where, offset in ((p[:-1], 1.0, "vertex", 0), (0.5 * (p[:-1] + p[1:]), 4.0, "midpoint", 0),
+                                (p[1:], 1.0, "vertex", 1)):
+        b, dm = _checked_fields_at(fields, x, where, offset)
+        a = np.linalg.inv(dm)
         ab = np.einsum("nij,nj->ni", a, b)
         av = np.einsum("nij,nj->ni", a, v)
         vv = np.maximum(np.einsum("ni,ni->n", v, av), 0.0)
         bb = np.maximum(np.einsum("ni,ni->n", b, ab), 0.0)
         total += w / 6.0 * np.sum(np.sqrt(vv * bb) - np.einsum("ni,ni->n", v, ab))
     return float(total)
+
+
+def _checked_fields_at(fields: Fields, x: np.ndarray, where: str, offset: int):
+    """b (n, d) and D (n, d, d) at the points x (n, d) of a path, checked as
+    the march checks its nodes: b finite, D finite, symmetric positive
+    definite with an inverse in double precision, and b^T D^{-1} b within
+    range. Errors name the path's vertex (``offset``: the index of x[0]) or
+    the midpoint of its segment."""
+    def describe(i):
+        if where == "vertex":
+            return f"path vertex {offset + i} ({describe_point(x[i])})"
+        return f"the midpoint of path segment {i} ({describe_point(x[i])})"
+
+    b = fields.drift(x)
+    bad = ~np.all(np.isfinite(b), axis=-1)
+    if bad.any():
+        raise ValueError(f"drift is not finite at {describe(int(np.flatnonzero(bad)[0]))}")
+    dm = fields.diffusion(x)
+    bad = ~np.all(np.isfinite(dm), axis=(-2, -1))
+    if bad.any():
+        raise ValueError(f"diffusion is not finite at {describe(int(np.flatnonzero(bad)[0]))}")
+    check_spd(dm, describe)
+    check_action_scale(b, check_invertible(dm, describe), describe)
+    return b, dm
 
 
 def _rk4_arclength(direction, x0: np.ndarray, step: float, stop, max_steps: int, box: Grid):
@@ -126,7 +162,7 @@ def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optio
     if qp.sde is None:
         raise ValueError("this quasi-potential does not carry its SDE (it was loaded from a file): "
                          "pass sde= to hjqp.io.load")
-    x = np.asarray(x, dtype=float)
+    x = _validate.real_array(x, "x")
     if x.shape != (grid.ndim,) or not np.all(np.isfinite(x)) or not grid.contains(x):
         raise ValueError(f"x must be a point of the box {grid.lower} - {grid.upper}, got {x.tolist()}")
     if not np.isfinite(qp(x)):

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import _core, _validate
 from ..grid import Grid
+from ..problem import describe_node, describe_point
 
 __all__ = ["Domain", "Ball", "Box", "LevelSet"]
 
@@ -157,27 +158,38 @@ class LevelSet(Domain):
         self.box = Box(lower, upper)
         self.ndim = self.box.ndim
 
+    def _g(self, x):
+        return _validate.real_array(self.g(x), "the level set's g")
+
     def _grad(self, x):
         if self.gradient is not None:
-            return np.asarray(self.gradient(x), dtype=float)
+            return _validate.real_array(self.gradient(x), "the level set's gradient")
         h = 1e-6 * np.max(self.box.upper - self.box.lower)
         out = np.empty(x.shape)
         for k in range(self.ndim):
             e = np.zeros(self.ndim)
             e[k] = h
-            out[..., k] = (np.asarray(self.g(x + e)) - np.asarray(self.g(x - e))) / (2 * h)
+            out[..., k] = (self._g(x + e) - self._g(x - e)) / (2 * h)
         return out
 
     def distance(self, x):
-        value = np.asarray(self.g(x), dtype=float)
+        value = self._g(x)
         grad = self._grad(x)
+        box_dist, box_normal = self.box.distance(x)
+        outside_box = box_dist <= 0
+        # A NaN g would leave a path neither inside nor outside (it never
+        # exits): the level set must be defined wherever paths go in its box.
+        undefined = ~outside_box & (np.isnan(value) | np.any(np.isnan(grad), axis=-1))
+        if undefined.any():
+            where = x[undefined][0]
+            what = "g" if np.isnan(value[undefined][0]) else "the gradient of g"
+            raise ValueError(f"{what} of the level set {self!r} is NaN at {describe_point(where)}, inside its box: "
+                             "define g wherever paths can go")
         gn = np.linalg.norm(grad, axis=-1)
         ok = gn > 0
         safe = np.where(ok, gn, 1.0)
         normal = grad / safe[..., None]
         dist = np.where(ok, -value / safe, np.where(value < 0, np.inf, -1.0))
-        box_dist, box_normal = self.box.distance(x)
-        outside_box = box_dist <= 0
         return (np.where(outside_box, np.minimum(box_dist, -1e-300), dist),
                 np.where(outside_box[..., None], box_normal, normal))
 
@@ -190,7 +202,7 @@ class LevelSet(Domain):
         per = max(8, int(round(n ** (1 / (d - 1)))) * 2)
         grid = Grid(self.box.lower, self.box.upper, (per,) * d)
         pts = grid.points()
-        g = np.asarray(self.g(pts), dtype=float)
+        g = self._g(pts)
         out = []
         for k in range(d):
             a = [slice(None)] * d
@@ -207,10 +219,16 @@ class LevelSet(Domain):
     def kernel_spec(self, grid):
         lo, hi = self.box.bounds()
         pts = grid.points()
-        g = np.asarray(self.g(pts), dtype=float)
-        # Outside the box is outside the domain.
+        g = self._g(pts)
+        if g.shape != grid.shape:
+            raise ValueError(f"the level set's g returned shape {g.shape} for points of shape {pts.shape}")
+        # Outside the box is outside the domain (fmax: whatever g is there).
         inside_box = np.all((pts > lo) & (pts < hi), axis=-1)
-        g = np.where(inside_box, g, np.maximum(g, np.max(np.abs(grid.spacing))))
+        undefined = inside_box & np.isnan(g)
+        if undefined.any():
+            raise ValueError(f"g of the level set {self!r} is NaN at {describe_node(grid, np.flatnonzero(undefined)[0])}, "
+                             "inside its box: define g wherever paths can go")
+        g = np.where(inside_box, g, np.fmax(g, np.max(np.abs(grid.spacing))))
         return dict(kind=_core.DomainKind.LEVEL_SET, center=lo, radius=1.0, lower=lo, upper=hi, level=np.ascontiguousarray(g))
 
     def __repr__(self):

@@ -237,7 +237,7 @@ class SteppingEngine(Engine):
 
 def starts(x0, n_paths: int) -> np.ndarray:
     """Start points (n_paths, d) from one point (d,) or one per path."""
-    x = np.asarray(x0, dtype=float)
+    x = _validate.real_array(x0, "x0")
     if x.ndim == 1:
         x = np.broadcast_to(x, (n_paths, len(x)))
     if x.ndim != 2 or x.shape[0] != n_paths or x.shape[1] not in (2, 3):
@@ -355,10 +355,13 @@ def run_long(engine: Engine, x0, n_steps: int, attractors, radius, n_paths: int 
     seed = _validate.seed(seed)
     x = starts(x0, n_paths)
     d = x.shape[1]
-    centers = np.asarray(attractors, dtype=float)
-    if centers.ndim != 2 or centers.shape[1] != d or len(centers) < 1:
-        raise ValueError(f"attractors must have shape (k, {d}), got {centers.shape}")
-    radii = np.broadcast_to(np.asarray(radius, dtype=float), (len(centers),)).copy()
+    if np.ndim(attractors) != 2:
+        raise ValueError(f"attractors must have shape (k, {d}), got {np.shape(attractors)}")
+    centers = _validate.points(attractors, d, "attractors")
+    try:
+        radii = np.broadcast_to(_validate.real_array(radius, "radius"), (len(centers),)).copy()
+    except ValueError:
+        raise ValueError(f"radius must be a number or one per attractor ({len(centers)}), got {radius!r}") from None
     if not np.all(np.isfinite(radii) & (radii > 0)):
         raise ValueError(f"radius must be positive, got {radius!r}")
     engine.check_starts(x)

@@ -25,9 +25,9 @@ from typing import Optional
 
 import numpy as np
 
-from .. import _core, _validate
+from .. import _core, _memory, _validate
 from ..grid import Grid
-from ..problem import SDE
+from ..problem import SDE, check_spd, describe_node, describe_point, rewrap
 from .domains import Domain
 from .engine import (BLOCK, Engine, SteppingEngine, Tally, block_rows, run_exits, run_long, run_paths, starts,
                      which_core)
@@ -66,10 +66,7 @@ class NumpyEulerMaruyama(SteppingEngine):
             if callable(sigma):
                 self._sigma_fn = sigma
             else:
-                s = np.asarray(sigma, dtype=float)
-                if s.ndim != 2 or s.shape[0] != d:
-                    raise ValueError(f"sigma must be a (d, m) matrix with d = {d}, got shape {s.shape}")
-                self._sigma_const = s
+                self._sigma_const = _constant_sigma(sigma, d).copy()
         else:
             dm = sde.diffusion
             if callable(dm):
@@ -85,30 +82,50 @@ class NumpyEulerMaruyama(SteppingEngine):
         self.eps, self.dt = eps, dt
         self.scale = math.sqrt(eps * dt)
 
+    # The SDE's callables are checked at every step, at the points the paths
+    # are at: a NaN drift, an indefinite or asymmetric D or a NaN sigma is
+    # named where it occurs, rather than found later as a path that
+    # "diverged" (and the kernel's engine, which samples the same callables
+    # on its grid, rejects the same inputs).
     def _cholesky(self, x):
-        dm = np.asarray(self.sde.diffusion(x), dtype=float)
+        dm = _validate.real_array(self.sde.diffusion(x), "the diffusion callable's result")
+        points = x.reshape(-1, self.d)
         if dm.shape == x.shape[:-1]:
+            bad = ~(np.isfinite(dm) & (dm > 0))
+            if bad.any():
+                i = int(np.flatnonzero(bad.reshape(-1))[0])
+                raise ValueError(f"the diffusion c(x) is not positive and finite at {describe_point(points[i])}: "
+                                 f"{float(dm.reshape(-1)[i])}")
             return np.sqrt(dm)[..., None, None] * np.eye(self.d)
-        try:
-            return np.linalg.cholesky(dm)
-        except np.linalg.LinAlgError:
-            bad = np.flatnonzero(~np.all(np.linalg.eigvalsh(dm) > 0, axis=-1))[0]
-            point = tuple(float(v) for v in x.reshape(-1, self.d)[bad])
-            raise ValueError(f"the diffusion is not positive definite at x = {point}") from None
+        if dm.shape != x.shape[:-1] + (self.d, self.d):
+            raise ValueError(f"the diffusion callable returned shape {dm.shape} for points of shape {x.shape}; "
+                             f"expected {x.shape[:-1] + (self.d, self.d)}")
+        flat = dm.reshape(-1, self.d, self.d)
+        bad = ~np.all(np.isfinite(flat), axis=(1, 2))
+        if bad.any():
+            raise ValueError(f"diffusion is not finite at {describe_point(points[np.flatnonzero(bad)[0]])}")
+        check_spd(flat, lambda i: describe_point(points[i]))
+        return np.linalg.cholesky(dm)
 
     def drift(self, x):
-        b = np.asarray(self.sde.drift(x), dtype=float)
+        b = _validate.real_array(self.sde.drift(x), "the drift callable's result")
         if b.shape != x.shape:
             raise ValueError(f"the drift returned shape {b.shape} for points of shape {x.shape}")
+        bad = ~np.all(np.isfinite(b), axis=-1)
+        if bad.any():
+            raise ValueError(f"drift is not finite at {describe_point(x.reshape(-1, self.d)[np.flatnonzero(bad)[0]])}")
         return b
 
     def sigma(self, x):
         if self._sigma_const is not None:
             return self._sigma_const
-        s = np.asarray(self._sigma_fn(x), dtype=float)
+        s = _validate.real_array(self._sigma_fn(x), "sigma")
         if s.ndim != x.ndim + 1 or s.shape[:-1] != x.shape:
             raise ValueError(f"sigma returned shape {s.shape} for points of shape {x.shape}; "
                              f"expected {x.shape + ('m',)}")
+        bad = ~np.all(np.isfinite(s), axis=(-2, -1))
+        if bad.any():
+            raise ValueError(f"sigma is not finite at {describe_point(x.reshape(-1, self.d)[np.flatnonzero(bad)[0]])}")
         return s
 
     def noise(self, sigma, z):
@@ -134,23 +151,62 @@ class NumpyEulerMaruyama(SteppingEngine):
 
 def native_fields(sde: SDE, grid: Grid, sigma=None):
     """The kernel's sampled SDE on a grid: b and the Cholesky factor of D
-    (or of Sigma Sigma^T), cached on the SDE object for one grid at a time."""
+    (or of Sigma Sigma^T), sampled and checked now.
+
+    Nothing is cached across calls: the drift, the diffusion and sigma are
+    what the caller can change (an array in place, a callable's
+    parameters), and fields kept from an earlier call would silently
+    simulate the old SDE. A simulation samples once and keeps the result
+    for its own tasks (:class:`NativeEulerMaruyama`).
+    """
     if not isinstance(grid, Grid):
         raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
-    cache = sde.__dict__.setdefault("_native_cache", {})
-    key = (grid.lower, grid.upper, grid.shape, id(sigma))
-    if key not in cache:
-        fields = sde.fields(grid)
+    _memory.require(_memory.native_fields_bytes(grid), f"sampling the SDE on {' x '.join(map(str, grid.shape))} nodes")
+    fields = sde.fields(grid)
+    d = grid.ndim
+    if sigma is None:
         b, dm = fields.sample()
-        if sigma is not None:
-            s = sigma(grid.points()) if callable(sigma) else np.broadcast_to(
-                np.asarray(sigma, dtype=float), grid.shape + np.shape(sigma))
-            dm = np.einsum("...ij,...kj->...ik", s, s)
-        chol = np.linalg.cholesky(dm)
-        make = _core.SampledSDE2 if grid.ndim == 2 else _core.SampledSDE3
-        cache.clear()  # one grid at a time: the samples can be large
-        cache[key] = make(np.asarray(grid.lower), np.asarray(grid.spacing), b, np.ascontiguousarray(chol))
-    return cache[key]
+    else:
+        b = fields.sampled_drift()
+        s = _sigma_on_grid(sigma, grid)
+        dm = np.einsum("...ij,...kj->...ik", s, s)
+        check_spd(dm.reshape(-1, d, d), fields.describe_node, "Sigma Sigma^T (from sigma)")
+    chol = np.linalg.cholesky(dm)
+    make = _core.SampledSDE2 if d == 2 else _core.SampledSDE3
+    return make(np.asarray(grid.lower), np.asarray(grid.spacing), b, np.ascontiguousarray(chol))
+
+
+def _sigma_on_grid(sigma, grid: Grid) -> np.ndarray:
+    """sigma (a (d, m) matrix or a callable x -> (..., d, m)) at the nodes,
+    (*shape, d, m), checked real and finite."""
+    d = grid.ndim
+    if callable(sigma):
+        pts = grid.points()
+        try:
+            out = sigma(pts)
+        except Exception as exc:
+            raise rewrap(exc, f"the sigma callable failed on points of shape {pts.shape}") from exc
+        s = _validate.real_array(out, "the sigma callable's result")
+        if s.ndim != d + 2 or s.shape[:d + 1] != grid.shape + (d,):
+            raise ValueError(f"sigma returned shape {s.shape} for points of shape {pts.shape}; expected "
+                             f"{grid.shape + (d, 'm')}")
+    else:
+        s = _constant_sigma(sigma, d)
+        s = np.broadcast_to(s, grid.shape + s.shape)
+    bad = ~np.all(np.isfinite(s), axis=(-2, -1))
+    if bad.any():
+        raise ValueError(f"sigma is not finite at {describe_node(grid, np.flatnonzero(bad)[0])}")
+    return s
+
+
+def _constant_sigma(sigma, d: int) -> np.ndarray:
+    """A constant sigma: a real, finite (d, m) matrix."""
+    s = _validate.real_array(sigma, "sigma")
+    if s.ndim != 2 or s.shape[0] != d or s.shape[1] < 1:
+        raise ValueError(f"sigma must be a (d, m) matrix with d = {d}, got shape {s.shape}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"sigma must be finite, got {s.tolist()}")
+    return s
 
 
 def _u64(seed: int) -> int:
@@ -174,13 +230,24 @@ class NativeEulerMaruyama(Engine):
     progress_inside = True
 
     def __init__(self, sde: SDE, eps: float, dt: float, grid: Grid, sigma=None, threads: Optional[int] = None):
-        self.sde, self.grid, self.sigma = sde, grid, sigma
+        self.sde, self.grid = sde, grid
+        # A copy of a constant sigma: the engine simulates what it was given.
+        self.sigma = sigma if sigma is None or callable(sigma) else _constant_sigma(sigma, grid.ndim).copy()
         self.eps, self.dt = eps, dt
         self.threads = _validate.threads(threads)
-        native_fields(sde, grid, sigma)  # sample (and check) the fields once, here
+        self._native = native_fields(sde, grid, self.sigma)  # sampled and checked once per simulation
+
+    def __getstate__(self):
+        # The compiled fields do not pickle: a worker process samples them
+        # again from the same SDE and sigma.
+        state = self.__dict__.copy()
+        state["_native"] = None
+        return state
 
     def _fields(self):
-        return native_fields(self.sde, self.grid, self.sigma)  # cached; built anew in another process
+        if self._native is None:
+            self._native = native_fields(self.sde, self.grid, self.sigma)
+        return self._native
 
     def check_starts(self, x):
         inside = self.grid.contains(x)

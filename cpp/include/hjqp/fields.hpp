@@ -63,6 +63,9 @@ inline FieldSample<D> field_sample(const double* b, const double* m, const Where
     }
   }
   if (!is_spd<D>(f.diffusion)) throw std::invalid_argument("diffusion is not positive definite at " + where());
+  if (!inverse_representable<D>(f.diffusion))
+    throw std::invalid_argument("diffusion cannot be inverted in double precision at " + where() +
+                                ": its scale is too far from 1 (multiply b and D by a common factor)");
   f.metric = inverse<D>(f.diffusion);
   return f;
 }

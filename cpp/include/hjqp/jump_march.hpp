@@ -44,9 +44,9 @@ namespace hjqp {
 constexpr int kJumpRadiusRange[2] = {1, 8};
 
 struct JumpMarchOptions {
-  // Accepted nodes within this many cells (Euclidean, in units of the
-  // smallest spacing) are candidates for the one-point updates.
-  int update_radius = 2;
+  // How far (cells of the smallest spacing) the one-point updates reach
+  // back along the characteristic where the near nodes are not upwind.
+  int update_radius = 4;
   double max_value = std::numeric_limits<double>::infinity();
   Index check_interval = 1 << 11;
 };
@@ -75,6 +75,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
         gradients_(gradients),
         rules_(rules),
         options_(options),
+        parent_(std::size_t(fields.grid().size()), -1),
         stencil_(neighbour_offsets<D>()) {
     if (options.update_radius < kJumpRadiusRange[0] || options.update_radius > kJumpRadiusRange[1])
       throw std::invalid_argument("update_radius must be an integer in [1, 8], got " +
@@ -166,17 +167,32 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
       predicted = std::fmax(predicted, uy);
       if (predicted < values_[x]) {
         values_[x] = predicted;
+        parent_[std::size_t(x)] = std::int32_t(from);
         Base::lowered(x);
       }
     }
   }
 
-  // h at the midpoint of the segment from y to x, warm-started from the
-  // node's last solution.
+  // The action of the segment from y to x: h at its midpoint times its
+  // length, warm-started from the node's last solution. Updates from a
+  // simplex with a node beyond two cells (simpson_) use Simpson's rule:
+  // the midpoint rule errs by -L^3 h'' / 24, and a long segment whose
+  // action it underestimates would win over the short, accurate ones. The
+  // rule is fixed per simplex so that the cost is smooth in the base point.
   double segment_action(const Vec<D>& y, const Vec<D>& x) {
     const Vec<D> chord = sub<D>(x, y);
-    const Vec<D> mid = lerp<D>(y, x, 0.5);
-    const JumpSet<D> set = fields_.at(mid, scratch_);
+    const double mid = action_at(lerp<D>(y, x, 0.5), chord);
+    if (!simpson_) return mid;
+    return (action_at(y, chord) + 4.0 * mid + action_at(x, chord)) / 6.0;
+  }
+
+  bool far(const Vec<D>& y, const Vec<D>& x) const {
+    const Vec<D> chord = sub<D>(x, y);
+    return dot<D>(chord, chord) > kMidpointReach2 * grid_.min_spacing() * grid_.min_spacing();
+  }
+
+  double action_at(const Vec<D>& p, const Vec<D>& chord) {
+    const JumpSet<D> set = fields_.at(p, scratch_);
     ++stats_.supports;
     const Support<D> s = support_of<D>(set, chord, warm_.finite() ? &warm_ : nullptr);
     if (s.finite()) warm_ = s;
@@ -194,26 +210,27 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     const MultiIndex<D> mx = grid_.unflat(x);
     const Vec<D> px = grid_.point(mx);
     warm_ = Support<D>{};
-    // One-point updates from the accepted nodes within the radius.
-    candidates_.clear();
-    for (const MultiIndex<D>& off : reach_) {
-      MultiIndex<D> m;
-      for (int k = 0; k < D; ++k) m[k] = mx[k] + off[k];
-      if (!grid_.contains(m)) continue;
-      const Index i = grid_.flat(m);
-      if (accepted(i)) candidates_.push_back({i, m, grid_.point(m), 0.0});
+    // The characteristic direction at x, H_p(x, grad U), with grad U from
+    // the node the heap key came from.
+    Vec<D> t{};
+    bool traced = false;
+    const Index parent = parent_[std::size_t(x)];
+    if (parent >= 0) {
+      JumpDerivatives<D> hd;
+      if (jump_derivatives<D>(fields_.node(x), gradient(parent), hd, false)) {
+        const double n = norm<D>(hd.gradient);
+        if (n > 0.0 && std::isfinite(n)) t = scale<D>(1.0 / n, hd.gradient), traced = true;
+      }
     }
-    double best = std::numeric_limits<double>::infinity();
+    // The accepted nodes next to x (within two cells) and, where the
+    // characteristic is known, those within a cell of it out to the update
+    // radius: where characteristics cross the level sets of U at grazing
+    // angles (strong rotation, anisotropy) the upwind nodes lie further
+    // back along it than the near ones.
+    gather(mx, t, traced);
     Vec<D> best_base{};
-    int a = -1;
-    for (std::size_t c = 0; c < candidates_.size(); ++c) {
-      const Candidate& y = candidates_[c];
-      ++stats_.updates;
-      const double u = values_[y.node] + segment_action(y.point, px);
-      candidates_[c].one_point = u;
-      if (u < best) best = u, a = int(c), best_base = y.point;
-    }
-    if (a < 0) {
+    const double best = hierarchical_update(px, best_base);
+    if (!(best < std::numeric_limits<double>::infinity())) {
       // No accepted node within reach gives a finite action: the front
       // cannot move onto x from here.
       ++stats_.unreachable;
@@ -221,8 +238,54 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
       rules_[x] = std::uint8_t(UpdateRule::Unreached);
       return;
     }
+    values_[x] = best;
+    set_gradient(x, end_momentum(best_base, px));
+    rules_[x] = std::uint8_t(UpdateRule::Neighbour);
+  }
+
+  // The accepted candidates for x's one-point updates: the nodes within
+  // two cells, and with `far` also those out to the update radius within
+  // a cell of the backward characteristic (unit direction t).
+  void gather(const MultiIndex<D>& mx, const Vec<D>& t, bool far) {
+    const double h = grid_.min_spacing();
+    candidates_.clear();
+    for (const MultiIndex<D>& off : reach_) {
+      MultiIndex<D> m;
+      Vec<D> step;
+      for (int k = 0; k < D; ++k) {
+        m[k] = mx[k] + off[k];
+        step[k] = double(off[k]) * grid_.spacing()[k];
+      }
+      if (!grid_.contains(m)) continue;
+      const double d2 = dot<D>(step, step);
+      if (d2 > 4.0 * h * h * (1.0 + 1e-9)) {
+        if (!far) break;  // reach_ is sorted by distance
+        const double along = -dot<D>(step, t);
+        if (!(along > 0.0) || d2 - along * along > h * h) continue;
+      }
+      const Index i = grid_.flat(m);
+      if (accepted(i)) candidates_.push_back({i, m, grid_.point(m), 0.0});
+    }
+  }
+
+  // The hierarchical update of the point px from the gathered candidates:
+  // its value (+inf if none is finite) and the base point of its segment.
+  double hierarchical_update(const Vec<D>& px, Vec<D>& best_base) {
+    warm_ = Support<D>{};
+    double best = std::numeric_limits<double>::infinity();
+    int a = -1;
+    for (std::size_t c = 0; c < candidates_.size(); ++c) {
+      const Candidate& y = candidates_[c];
+      ++stats_.updates;
+      simpson_ = far(y.point, px);
+      const double u = values_[y.node] + segment_action(y.point, px);
+      candidates_[c].one_point = u;
+      if (u < best) best = u, a = int(c), best_base = y.point, best_simpson_ = simpson_;
+    }
+    if (a < 0) return best;
     const Candidate ca = candidates_[std::size_t(a)];
     warm_ = Support<D>{};
+    simpson_ = far(ca.point, px);
     segment_action(ca.point, px);  // restart the warm start on the best segment
     // Triangle updates: a with the accepted candidates next to it whose
     // own one-point updates are best.
@@ -238,6 +301,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     for (int c : partners_) {
       const Candidate& cb = candidates_[std::size_t(c)];
       ++stats_.updates;
+      simpson_ = far(ca.point, px) || far(cb.point, px);
       const Support<D> keep = warm_;
       const Vec<D> edge = sub<D>(cb.point, ca.point);
       const double ua = values_[ca.node], ub = values_[cb.node];
@@ -250,7 +314,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
           newton_minimise<1, 1>(cost, std::array<double, 1>{0.0}, {1e-4}, {1e-6}, {0.5}, f, 12);
       warm_ = keep;
       if (f < best_pair) best_pair = f, b = c, best_pair_s = s[0];
-      if (f < best) best = f, best_base = lerp<D>(ca.point, cb.point, s[0]);
+      if (f < best) best = f, best_base = lerp<D>(ca.point, cb.point, s[0]), best_simpson_ = simpson_;
     }
     if constexpr (D == 3) {
       // Tetrahedron updates: the best pair (a, b) with the accepted
@@ -264,6 +328,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
           if (c == b || !adjacent(cb.index, cc.index)) continue;
           if (++tried > kMaxTetrahedra) break;
           ++stats_.updates;
+          simpson_ = far(ca.point, px) || far(cb.point, px) || far(cc.point, px);
           const Vec<D> ab = sub<D>(cb.point, ca.point), ac = sub<D>(cc.point, ca.point);
           auto base = [&](const std::array<double, 2>& w) { return axpy<D>(axpy<D>(ca.point, w[0], ab), w[1], ac); };
           const Support<D> keep = warm_;
@@ -282,13 +347,11 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
               cost, std::array<double, 2>{best_pair_s, 0.1}, {1e-4, 1e-4}, {1e-6, 1e-6}, {0.25, 0.25}, f, 8,
               project_to_simplex);
           warm_ = keep;
-          if (f < best) best = f, best_base = base(w);
+          if (f < best) best = f, best_base = base(w), best_simpson_ = simpson_;
         }
       }
     }
-    values_[x] = best;
-    set_gradient(x, end_momentum(best_base, px));
-    rules_[x] = std::uint8_t(UpdateRule::Neighbour);
+    return best;
   }
 
   // grad U(x) = d/dx h((x + y) / 2, x - y) with the base y held (the
@@ -297,6 +360,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   // plus half the change h_x(m, v) along the segment), whereas p* at x for
   // the chord's direction would carry the chord's O(h) direction error.
   Vec<D> end_momentum(const Vec<D>& y, const Vec<D>& px) {
+    simpson_ = best_simpson_;
     const double delta = 1e-3 * norm<D>(sub<D>(px, y));
     Vec<D> g{};
     for (int k = 0; k < D; ++k) {
@@ -343,6 +407,8 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   // does.
   static constexpr int kMaxPartners = D == 2 ? 8 : 6;
   static constexpr int kMaxTetrahedra = 3;
+  // Segments up to this squared length (in cells) use the midpoint rule.
+  static constexpr double kMidpointReach2 = 4.0 * (1.0 + 1e-9);
 
   static bool adjacent(const MultiIndex<D>& p, const MultiIndex<D>& q) {
     for (int k = 0; k < D; ++k)
@@ -355,12 +421,15 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   std::uint8_t* rules_;
   JumpMarchOptions options_;
   const std::uint8_t* absorbing_ = nullptr;
+  std::vector<std::int32_t> parent_;  // the node each heap key came from
   std::vector<MultiIndex<D>> stencil_;
   std::vector<MultiIndex<D>> reach_;
   std::vector<Candidate> candidates_;
   std::vector<int> partners_;
   std::vector<double> scratch_;
   Support<D> warm_;
+  bool simpson_ = false;       // the quadrature of the simplex being updated from
+  bool best_simpson_ = false;  // ... of the best update so far
   JumpMarchStats stats_;
 };
 

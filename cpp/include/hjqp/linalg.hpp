@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 
 namespace hjqp {
 
@@ -105,27 +106,32 @@ inline Sym<D> lerp(const Sym<D>& a, const Sym<D>& b, double s) {
   return r;
 }
 
-// Leading principal minors; all positive <=> symmetric positive definite
-// (Sylvester's criterion). Returns the smallest minor scaled to be
-// dimensionless, so that callers can reject nearly singular matrices.
+// Leading principal minors of the matrix scaled to unit diagonal,
+// S = diag(m)^{-1/2} m diag(m)^{-1/2}: all positive <=> symmetric positive
+// definite (Sylvester's criterion). Returns the smallest, dimensionless and
+// independent of the matrix's scale (m and c m give the same margin for any
+// c > 0, so that 1e300 I and 1e-200 I are as definite as I), or the smallest
+// diagonal entry when one is not positive.
 template <int D>
 inline double spd_margin(const Sym<D>& m);
 
 template <>
 inline double spd_margin<2>(const Sym<2>& m) {
   const double a = m[0], b = m[1], c = m[2];
-  const double det = a * c - b * b;
   if (!(a > 0.0) || !(c > 0.0)) return std::fmin(a, c);
-  return det / (a * c);
+  const double s = b / (std::sqrt(a) * std::sqrt(c));
+  return 1.0 - s * s;
 }
 
 template <>
 inline double spd_margin<3>(const Sym<3>& m) {
   const double a = m[0], b = m[1], c = m[2], d = m[3], e = m[4], f = m[5];
   if (!(a > 0.0) || !(d > 0.0) || !(f > 0.0)) return std::fmin(a, std::fmin(d, f));
-  const double m2 = (a * d - b * b) / (a * d);
-  const double det = a * (d * f - e * e) - b * (b * f - e * c) + c * (b * e - d * c);
-  return std::fmin(m2, det / (a * d * f));
+  const double ra = std::sqrt(a), rd = std::sqrt(d), rf = std::sqrt(f);
+  const double s01 = b / (ra * rd), s02 = c / (ra * rf), s12 = e / (rd * rf);
+  const double m2 = 1.0 - s01 * s01;
+  const double det = 1.0 + 2.0 * s01 * s02 * s12 - s01 * s01 - s02 * s02 - s12 * s12;
+  return std::fmin(m2, det);
 }
 
 // The one tolerance of every test for symmetric positive definiteness, in
@@ -162,6 +168,34 @@ inline Sym<3> inverse<3>(const Sym<3>& m) {
   const double c12 = b * c - a * e;
   const double c22 = a * d - b * b;
   return {c00 / det, c01 / det, c02 / det, c11 / det, c12 / det, c22 / det};
+}
+
+// Whether inverse<D> of an SPD matrix is usable in double precision: the
+// determinant it divides by a normal number (a subnormal one has lost
+// digits) and the inverse's entries finite. Fails only for a scale far from
+// 1 (beyond about 1e+-150 in 2D, 1e+-100 in 3D).
+template <int D>
+inline bool inverse_representable(const Sym<D>& m);
+
+template <>
+inline bool inverse_representable<2>(const Sym<2>& m) {
+  const double det = m[0] * m[2] - m[1] * m[1];
+  if (!std::isnormal(det)) return false;
+  const Sym<2> inv = inverse<2>(m);
+  for (double v : inv)
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+template <>
+inline bool inverse_representable<3>(const Sym<3>& m) {
+  const double a = m[0], b = m[1], c = m[2], d = m[3], e = m[4], f = m[5];
+  const double det = a * (d * f - e * e) + b * (c * e - b * f) + c * (b * e - c * d);
+  if (!std::isnormal(det)) return false;
+  const Sym<3> inv = inverse<3>(m);
+  for (double v : inv)
+    if (!std::isfinite(v)) return false;
+  return true;
 }
 
 }  // namespace hjqp
