@@ -71,6 +71,7 @@ class JumpMarchStats:
     updates: int
     supports: int
     unreachable: int
+    dual: int
 
 class JumpMarchResult:
     values: np.ndarray

@@ -130,7 +130,8 @@ void bind_jump(py::module_& m) {
       .def_readonly("accepted", &hjqp::JumpMarchStats::accepted)
       .def_readonly("updates", &hjqp::JumpMarchStats::updates)
       .def_readonly("supports", &hjqp::JumpMarchStats::supports)
-      .def_readonly("unreachable", &hjqp::JumpMarchStats::unreachable);
+      .def_readonly("unreachable", &hjqp::JumpMarchStats::unreachable)
+      .def_readonly("dual", &hjqp::JumpMarchStats::dual);
   py::class_<JumpMarchResult>(m, "JumpMarchResult", "values, gradients, rules and stats of a jump march.")
       .def_readonly("values", &JumpMarchResult::values)
       .def_readonly("gradients", &JumpMarchResult::gradients)

@@ -43,8 +43,12 @@ def _potential(d: int):
     return U, grad
 
 
-def _pairs(d: int, size: float) -> np.ndarray:
-    """The jumps +-size e_k and +-size (e_0 + e_1)."""
+def _pairs(d: int, size: float, pairs: int = 0) -> np.ndarray:
+    """The jumps +-size e_k and +-size (e_0 + e_1); with `pairs` > 0 (2D)
+    instead that many unit directions spread over a half turn, times size."""
+    if pairs:
+        angles = np.pi * (np.arange(pairs) + 0.25) / pairs
+        return np.stack([np.cos(angles), np.sin(angles)], axis=-1) * size
     base = np.vstack([np.eye(d), (np.eye(d)[0] + np.eye(d)[1])[None]]) * size
     return base
 
@@ -54,11 +58,11 @@ def _pair_weights(x: np.ndarray, grad: Callable, base: np.ndarray) -> np.ndarray
     and a- = a+ exp(<grad U, nu_r>), so each pair's share of H(x, grad U) is 0."""
     s = grad(x) @ base.T
     k = np.arange(len(base))
-    kappa = 1.0 + 0.4 * np.sin(x[..., :1] * (1.0 + k) + 0.7 * k) * np.cos(x[..., 1:2] - 0.3 * k)
+    kappa = 1.0 + 0.4 * np.sin(x[..., :1] * (1.0 + k % 3) + 0.7 * k) * np.cos(x[..., 1:2] - 0.3 * k)
     return np.concatenate([kappa, kappa * np.exp(s)], axis=-1)
 
 
-def jump_detailed_balance(dim: int = 2, size: float = 0.5) -> Problem:
+def jump_detailed_balance(dim: int = 2, size: float = 0.5, pairs: int = 0) -> Problem:
     """A jump process in detailed balance with respect to a known U.
 
     Jumps ``+-nu_r`` (``nu = size e_k`` and ``size (e_0 + e_1)``) at rates
@@ -66,12 +70,16 @@ def jump_detailed_balance(dim: int = 2, size: float = 0.5) -> Problem:
     ``a-_r = a+_r exp(<grad U, nu_r>)``: every pair contributes
     ``a+ (e^s - 1) + a- (e^{-s} - 1) = 0`` to ``H(x, grad U)`` (s = <grad U, nu>),
     and U increases along ``x' = H_p(x, grad U)``, so U is the quasi-potential.
-    ``U = 1/2 y^T Q y + x_0^4 / 4`` on ``[-1, 1]^d``, attractor 0.
+    ``U = 1/2 y^T Q y + x_0^4 / 4`` on ``[-1, 1]^d``, attractor 0. With
+    ``pairs`` > 0 (2D only) the pairs are along that many directions spread
+    over a half turn (2 pairs jumps in all).
     """
     if dim not in (2, 3):
         raise ValueError(f"dim must be 2 or 3, got {dim!r}")
+    if pairs and (dim != 2 or pairs < 2):
+        raise ValueError(f"pairs needs dim = 2 and at least 2 directions, got dim={dim}, pairs={pairs}")
     U, grad = _potential(dim)
-    base = _pairs(dim, size)
+    base = _pairs(dim, size, pairs)
     jumps = np.vstack([base, -base])
     H = JumpHamiltonian(lambda x: _pair_weights(np.asarray(x, dtype=float), grad, base), jumps)
     zero = (0.0,) * dim

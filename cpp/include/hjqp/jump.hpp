@@ -63,6 +63,7 @@ struct Support {
   double value = std::numeric_limits<double>::infinity();
   Vec<D> momentum{};
   double multiplier = 0.0;
+  bool dual = false;  // found by the dual fallback
   bool finite() const { return value < std::numeric_limits<double>::infinity(); }
 };
 
@@ -318,6 +319,7 @@ inline Support<D> support(const JumpSet<D>& set, const Vec<D>& v, const Support<
     }
   }
   // The dual problem: phi(mu) = H(p(mu)) decreases from +inf to min H < 0.
+  out.dual = true;
   double nu_max = 0.0;
   for (int r = 0; r < set.count; ++r)
     if (set.weight[r] > 0.0) nu_max = std::fmax(nu_max, norm<D>(set.jump_at(r)));

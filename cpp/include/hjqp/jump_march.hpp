@@ -56,6 +56,7 @@ struct JumpMarchStats {
   Index updates = 0;      // simplex updates evaluated (one-point, triangle, tetrahedron)
   Index supports = 0;     // evaluations of h(x, v)
   Index unreachable = 0;  // nodes with no finite update (directions outside the jumps' cone)
+  Index dual = 0;         // evaluations of h that needed the dual fallback
 };
 
 template <int D>
@@ -195,6 +196,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     const JumpSet<D> set = fields_.at(p, scratch_);
     ++stats_.supports;
     const Support<D> s = support_of<D>(set, chord, warm_.finite() ? &warm_ : nullptr);
+    if (s.dual) ++stats_.dual;
     if (s.finite()) warm_ = s;
     return s.value;
   }
