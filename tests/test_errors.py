@@ -1,5 +1,9 @@
 """Bad input gives a named exception, never a crash."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -182,3 +186,63 @@ def test_parallel_solves_equal_serial_ones():
     for a, b in zip(serial * 2, parallel):
         np.testing.assert_array_equal(a.values, b.values)
         np.testing.assert_array_equal(a.grad, b.grad)
+
+
+# -- worker threads -------------------------------------------------------------------
+
+@pytest.mark.parametrize("threads", [0, -1, 100000, 2.0, True, "4"])
+def test_thread_counts_out_of_range_are_a_value_error(grid, threads):
+    sde = hjqp.SDE(linear_drift)
+    calls = [
+        lambda: hjqp.basins(sde, grid, [[0, 0]], threads=threads),
+        lambda: hjqp.landscape(sde, grid, threads=threads),
+        lambda: hjqp.simulate(sde, [0, 0], 0.1, 0.01, 5, 4, seed=1, grid=grid, threads=threads),
+        lambda: hjqp.simulate(sde, [0, 0], 0.1, 0.01, 5, 4, seed=1, threads=threads),
+        lambda: hjqp.exit_times(sde, [0, 0], hjqp.Ball((0, 0), 0.5), 0.1, 0.01, 4, seed=1, grid=grid,
+                                threads=threads),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="threads must be an integer in"):
+            call()
+
+
+THREAD_LIMIT = """
+import resource, sys
+import numpy as np
+from hjqp import _core
+from hjqp.landscape.equilibria import flow_options
+import hjqp
+n = 1100  # 1.2 million nodes: 1182 blocks of trajectories, one thread each
+grid = hjqp.Grid((-1, -1), (1, 1), (n, n))
+drift = -np.ascontiguousarray(grid.points())
+# Room for the process as it is and a few thread stacks, not 1182 of them.
+with open("/proc/self/status") as f:
+    size = next(int(line.split()[1]) for line in f if line.startswith("VmSize")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + (256 << 20), resource.RLIM_INFINITY))
+try:
+    _core.basin_labels2(np.asarray(grid.lower), np.asarray(grid.spacing), drift, np.zeros((1, 2)),
+                        threads=1182, **flow_options(grid, 1.0, 0.1))
+    print("finished")
+except (RuntimeError, MemoryError) as exc:
+    print(type(exc).__name__, exc)
+print("alive")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and RLIMIT_AS")
+def test_a_thread_that_cannot_be_started_is_a_python_error():
+    # std::thread throws std::system_error when the system refuses a thread;
+    # the threads already started were left joinable, and the process
+    # ended in std::terminate (SIGABRT).
+    done = subprocess.run([sys.executable, "-c", THREAD_LIMIT], capture_output=True, text=True, timeout=120,
+                          env=child_env())
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    assert lines[-2] == "alive"
+    assert "could not start worker thread" in lines[0] or lines[0].startswith("MemoryError"), lines[0]
+
+
+def child_env():
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(hjqp.__file__)))
+    path = os.pathsep.join([package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return dict(os.environ, PYTHONPATH=path)
