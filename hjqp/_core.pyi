@@ -23,6 +23,7 @@ class FlowStop(enum.IntEnum):
     STALLED = 1
     LEFT_BOX = 2
     MAX_STEPS = 3
+    CYCLE = 4
 
 class PathStop(enum.IntEnum):
     RUNNING = 0

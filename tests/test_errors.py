@@ -246,3 +246,32 @@ def child_env():
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(hjqp.__file__)))
     path = os.pathsep.join([package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     return dict(os.environ, PYTHONPATH=path)
+
+
+# -- minimum action paths -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def solved():
+    problem = hjqp.models.example_3_1()
+    return hjqp.local_quasipotential(problem.sde, problem.grid(33), problem.attractor)
+
+
+@pytest.mark.parametrize("step", [1e-9, 0, -0.1, np.nan, np.inf, 1e9, "0.01", None])
+def test_minimum_action_path_step_is_checked_against_the_spacing(solved, step):
+    # step=1e-9 ran for minutes, step=0 raised ZeroDivisionError.
+    if step is None:
+        assert len(hjqp.minimum_action_path(solved, [0.5, 0.3])) > 2
+        return
+    with pytest.raises(ValueError, match=r"step must be a number in \[h / 100, 10 h\]"):
+        hjqp.minimum_action_path(solved, [0.5, 0.3], step=step)
+
+
+def test_minimum_action_path_with_the_finest_step_is_bounded(solved):
+    h = min(solved.grid.spacing)
+    fine = hjqp.minimum_action_path(solved, [0.5, 0.3], step=h / 100)
+    coarse = hjqp.minimum_action_path(solved, [0.5, 0.3])
+    np.testing.assert_allclose(fine[-1], coarse[-1])
+    with pytest.raises(ValueError, match="did not reach the attractor in 10 steps"):
+        hjqp.minimum_action_path(solved, [0.5, 0.3], step=h / 100, max_steps=10)
+    with pytest.raises(ValueError, match="max_steps"):
+        hjqp.minimum_action_path(solved, [0.5, 0.3], max_steps=0)
