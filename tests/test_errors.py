@@ -275,3 +275,56 @@ def test_minimum_action_path_with_the_finest_step_is_bounded(solved):
         hjqp.minimum_action_path(solved, [0.5, 0.3], step=h / 100, max_steps=10)
     with pytest.raises(ValueError, match="max_steps"):
         hjqp.minimum_action_path(solved, [0.5, 0.3], max_steps=0)
+
+
+# -- diffusion between the nodes ------------------------------------------------------
+
+def checkerboard_diffusion(shape, c=0.9):
+    i, j = np.indices(shape)
+    D = np.zeros(shape + (2, 2))
+    D[..., 0, 0] = D[..., 1, 1] = 1.0
+    D[..., 0, 1] = D[..., 1, 0] = np.where((i + j) % 2 == 0, c, -c)
+    return D
+
+
+def test_a_diffusion_array_spd_at_every_node_is_accepted():
+    # The cubic interpolation onto the refined seed grids overshot between
+    # correlations +0.9 and -0.9 and lost definiteness: "not positive
+    # definite at grid node [0, 4]", a node of a grid the caller never made.
+    grid = hjqp.Grid((-1, -1), (1, 1), (33, 33))
+    qp = hjqp.local_quasipotential(hjqp.SDE(linear_drift, checkerboard_diffusion(grid.shape)), grid, [0, 0])
+    assert np.isfinite(qp.values).all()
+
+
+@pytest.mark.filterwarnings("ignore:the march from the attractor")  # D turns from node to node
+@pytest.mark.parametrize("seed", range(3))
+def test_random_spd_diffusion_arrays_are_accepted(seed):
+    rng = np.random.default_rng(seed)
+    grid = hjqp.Grid((-1, -1), (1, 1), (65, 65))
+    theta = rng.uniform(0, np.pi, grid.shape)
+    c, s = np.cos(theta), np.sin(theta)
+    R = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+    D = R @ np.diag([1.0, 0.2]) @ np.swapaxes(R, -1, -2)
+    qp = hjqp.local_quasipotential(hjqp.SDE(linear_drift, D), grid, [0, 0])
+    assert np.isfinite(qp.values).all() and (qp.values >= 0).all()
+
+
+def test_interpolated_diffusion_stays_positive_definite():
+    grid = hjqp.Grid((-1, -1), (1, 1), (33, 33))
+    fields = hjqp.SDE(linear_drift, checkerboard_diffusion(grid.shape)).fields(grid)
+    points = np.random.default_rng(1).uniform(-1, 1, (4000, 2))
+    assert np.all(np.linalg.eigvalsh(fields.diffusion(points)) > 0)
+
+
+def test_errors_on_the_refined_seed_grids_name_the_point():
+    grid = hjqp.Grid((-1, -1), (1, 1), (33, 33))
+    h = grid.spacing[0]
+    centre = np.array([h / 2, h / 2])  # a cell centre: a node of the first refined grid only
+
+    def diffusion(p):
+        bad = np.linalg.norm(p - centre, axis=-1) < 0.1 * h
+        return np.where(bad, -1.0, 1.0)
+
+    with pytest.raises(ValueError, match=r"not positive definite at the point x = \(0.03125, 0.03125\)") as info:
+        hjqp.local_quasipotential(hjqp.SDE(linear_drift, diffusion), grid, [0, 0])
+    assert "grid node" not in str(info.value)

@@ -11,7 +11,7 @@ import numpy as np
 from .. import _core
 from ..grid import Grid
 
-__all__ = ["Fields", "check_spd", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE"]
+__all__ = ["Fields", "check_spd", "spd_mask", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE"]
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -28,7 +28,12 @@ class Fields:
     evaluable at any point of the box.
 
     Arrays sampled on the grid are evaluated between nodes by cubic
-    interpolation; callables are called directly.
+    interpolation (the diffusion by multilinear interpolation where the cubic
+    one is not positive definite); callables are called directly.
+
+    ``between_nodes=True`` marks a grid of the solver's own (refined around
+    an attractor, sampling the caller's fields between their nodes): errors
+    then name the point, not a node of that grid.
 
     With ``supersample = s > 1`` callables are sampled at each node as the
     mean over s^d points evenly spread over the node's cell (the box of
@@ -39,7 +44,7 @@ class Fields:
     s = 1 there.
     """
 
-    def __init__(self, sde, grid: Grid, supersample: int = 1):
+    def __init__(self, sde, grid: Grid, supersample: int = 1, *, between_nodes: bool = False):
         if not isinstance(grid, Grid):
             raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
         d = grid.ndim
@@ -51,6 +56,9 @@ class Fields:
         self.grid = grid
         self.ndim = d
         self.supersample = int(supersample)
+        # A grid of the solver's own (refined around an attractor): its nodes
+        # mean nothing to the caller, so errors name points.
+        self.between_nodes = bool(between_nodes)
         if isinstance(sde.drift, np.ndarray) and sde.drift.shape[:-1] != grid.shape:
             raise ValueError(
                 f"the drift array has shape {sde.drift.shape}; on this grid it must be "
@@ -151,13 +159,14 @@ class Fields:
         return self._drift
 
     def describe_node(self, flat_index: int) -> str:
-        """'grid node [i, j] (x = (..))' for a flat node index."""
+        """'grid node [i, j] (x = (..))' for a flat node index; 'the point
+        x = (..) ...' on a grid of the solver's own (``between_nodes``)."""
         idx = np.unravel_index(int(flat_index), self.grid.shape)
         x = [l + h * i for l, h, i in zip(self.grid.lower, self.grid.spacing, idx)]
-        return (
-            f"grid node [{', '.join(str(int(i)) for i in idx)}] "
-            f"(x = ({', '.join(f'{v:.6g}' for v in x)}))"
-        )
+        where = f"x = ({', '.join(f'{v:.6g}' for v in x)})"
+        if self.between_nodes:
+            return f"the point {where} (sampled on a grid refined around the attractor)"
+        return f"grid node [{', '.join(str(int(i)) for i in idx)}] ({where})"
 
     # -- helpers ----------------------------------------------------------------------
     def _points(self, points) -> np.ndarray:
@@ -191,8 +200,6 @@ class Fields:
         return out
 
     def _interpolate(self, name: str, values: np.ndarray, p: np.ndarray) -> np.ndarray:
-        from scipy.interpolate import RegularGridInterpolator
-
         inside = self.grid.contains(p)
         if not np.all(inside):
             bad = p[~inside][0]
@@ -200,14 +207,28 @@ class Fields:
                 f"{name} was given as an array on the grid and cannot be evaluated outside "
                 f"the box: point {tuple(float(v) for v in bad)}"
             )
-        interp = self._interpolators.get(name)
-        if interp is None:
-            method = "cubic" if min(self.grid.shape) >= 4 else "linear"
-            interp = RegularGridInterpolator(self.grid.axes, values, method=method)
-            self._interpolators[name] = interp
+        method = "cubic" if min(self.grid.shape) >= 4 else "linear"
         lo, hi = np.asarray(self.grid.lower), np.asarray(self.grid.upper)
         q = np.clip(p, lo, hi).reshape(-1, self.ndim)
-        return interp(q).reshape(p.shape[:-1] + values.shape[self.ndim:])
+        out = self._interpolator(name, values, method)(q)
+        if name == "diffusion" and method == "cubic":
+            # The cubic overshoots where D varies strongly from node to node
+            # and can lose definiteness between SPD nodes (a checkerboard of
+            # correlations +-0.9 does). Multilinear interpolation there: a
+            # convex combination of SPD matrices is SPD.
+            bad = ~spd_mask(out)
+            if bad.any():
+                out[bad] = self._interpolator(name, values, "linear")(q[bad])
+        return out.reshape(p.shape[:-1] + values.shape[self.ndim:])
+
+    def _interpolator(self, name: str, values: np.ndarray, method: str):
+        from scipy.interpolate import RegularGridInterpolator
+
+        interp = self._interpolators.get((name, method))
+        if interp is None:
+            interp = RegularGridInterpolator(self.grid.axes, values, method=method)
+            self._interpolators[(name, method)] = interp
+        return interp
 
 
 def _call(fn: ArrayFunction, p: np.ndarray, name: str) -> np.ndarray:
@@ -228,7 +249,6 @@ def check_spd(matrices: np.ndarray, describe: Callable[[int], str], name: str = 
     as the kernel's, made first so that the error can give the eigenvalues."""
     m = matrices
     d = m.shape[-1]
-    diag = np.diagonal(m, axis1=1, axis2=2)
     bad = np.zeros(len(m), dtype=bool)
     for i in range(d):
         for j in range(i + 1, d):
@@ -237,21 +257,31 @@ def check_spd(matrices: np.ndarray, describe: Callable[[int], str], name: str = 
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{name} is not symmetric at {describe(i)}: {m[i].tolist()}")
-    # Sylvester's criterion on leading minors, scaled to be dimensionless.
-    with np.errstate(invalid="ignore", over="ignore"):
-        ok = np.all(diag > 0, axis=1)
-        minor2 = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
-        ok &= minor2 > SPD_TOLERANCE * diag[:, 0] * diag[:, 1]
-        if d == 3:
-            minor3 = (
-                m[:, 0, 0] * (m[:, 1, 1] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 1])
-                - m[:, 0, 1] * (m[:, 1, 0] * m[:, 2, 2] - m[:, 1, 2] * m[:, 2, 0])
-                + m[:, 0, 2] * (m[:, 1, 0] * m[:, 2, 1] - m[:, 1, 1] * m[:, 2, 0])
-            )
-            ok &= minor3 > SPD_TOLERANCE * np.prod(diag, axis=1)
+    ok = spd_mask(m)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         eig = np.linalg.eigvalsh(0.5 * (m[i] + m[i].T))
         raise ValueError(
             f"{name} is not positive definite at {describe(i)}: eigenvalues {eig.tolist()}"
         )
+
+
+def spd_mask(matrices: np.ndarray) -> np.ndarray:
+    """Which of the (..., d, d) matrices (d = 2, 3) pass the kernel's test of
+    positive definiteness: Sylvester's criterion on the leading minors,
+    scaled to be dimensionless (``SPD_TOLERANCE``). Shape ``(...)``."""
+    m = matrices
+    d = m.shape[-1]
+    diag = np.diagonal(m, axis1=-2, axis2=-1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ok = np.all(diag > 0, axis=-1)
+        minor2 = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
+        ok &= minor2 > SPD_TOLERANCE * diag[..., 0] * diag[..., 1]
+        if d == 3:
+            minor3 = (
+                m[..., 0, 0] * (m[..., 1, 1] * m[..., 2, 2] - m[..., 1, 2] * m[..., 2, 1])
+                - m[..., 0, 1] * (m[..., 1, 0] * m[..., 2, 2] - m[..., 1, 2] * m[..., 2, 0])
+                + m[..., 0, 2] * (m[..., 1, 0] * m[..., 2, 1] - m[..., 1, 1] * m[..., 2, 0])
+            )
+            ok &= minor3 > SPD_TOLERANCE * np.prod(diag, axis=-1)
+    return ok

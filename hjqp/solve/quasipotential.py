@@ -338,10 +338,11 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
                                                                             radii[-1]))
     for level in range(len(grids) - 1, 0, -1):
         g = grids[level]
+        # Errors on these grids name points: their nodes are not the caller's.
         if arrays:
-            local = SDE(fields.drift, fields.diffusion).fields(g)
+            local = Fields(SDE(fields.drift, fields.diffusion), g, between_nodes=True)
         else:
-            local = sde.fields(g, fields.supersample)
+            local = Fields(sde, g, fields.supersample, between_nodes=True)
         b, dm = local.kernel_arrays()
         fine = _march(g.ndim)(
             np.asarray(g.lower), np.asarray(g.spacing), b, dm, nodes, seed_u, seed_g,
