@@ -366,8 +366,13 @@ def _local_solutions(sde: SDE, grid: Grid, O: np.ndarray, near: List[np.ndarray]
                                     absorbing=mask.reshape(grid.shape), supersample=supersample, **options)
 
     if n_threads > 1 and k > 1:
-        with ThreadPoolExecutor(max_workers=min(n_threads, k)) as pool:
-            return tuple(pool.map(solve, range(k)))
+        pool = ThreadPoolExecutor(max_workers=min(n_threads, k))
+        try:
+            return tuple(f.result() for f in [pool.submit(solve, i) for i in range(k)])
+        finally:
+            # On Ctrl-C or an error the solves not yet started are dropped
+            # (the running ones stop at their next interrupt check).
+            pool.shutdown(wait=True, cancel_futures=True)
     return tuple(solve(i) for i in range(k))
 
 
