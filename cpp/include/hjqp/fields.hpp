@@ -165,17 +165,16 @@ class SampledFields {
     }
     FieldSample<D> r{};
     accumulate_cubic<action_size>(action_.data(), first, w, r.data());
-    // Cubic convolution overshoots next to a jump of the metric (or where it
-    // varies strongly from node to node) and can lose positive definiteness
-    // there; multilinear interpolation of SPD matrices cannot. The metric
-    // and the diffusion are interpolated separately, so each is checked.
-    if (Count > action_size)
-      accumulate_cubic<sym_size<D>>(diffusion_.data(), first, w, r.diffusion.data());
-    if (!is_spd<D>(r.metric) || (Count > action_size && !is_spd<D>(r.diffusion))) {
+    // Cubic convolution overshoots next to a jump of the metric and can lose
+    // positive definiteness there; multilinear interpolation of SPD
+    // matrices cannot.
+    if (!is_spd<D>(r.metric)) {
       FieldSample<D> l{};
       linear_into(x, Count, l);
       return l;
     }
+    if (Count > action_size)
+      accumulate_cubic<sym_size<D>>(diffusion_.data(), first, w, r.diffusion.data());
     return r;
   }
 
