@@ -45,11 +45,13 @@ class MarchStats:
     neighbour: int
     jet_updates: int
     retraced: int
+    truncated_traces: int
 
 class MarchResult:
     values: np.ndarray
     gradients: np.ndarray
     rules: np.ndarray
+    truncated: np.ndarray
     stats: MarchStats
 
 def march2d(

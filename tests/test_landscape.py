@@ -351,3 +351,12 @@ def test_flow_into_a_weak_focus_is_not_taken_for_a_cycle():
     # (from the corners the spiral first sweeps out of the box)
     inside = np.linalg.norm(grid.points(), axis=-1) < 1.0
     assert np.all(labels[inside] == 0)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_traces_cut_short_beyond_the_exit_do_not_warn():
+    # Beyond the saddle the characteristics of u_i meet at the other
+    # attractor, where traces turn harmlessly.
+    problem = models.maier_stein()
+    land = hjqp.landscape(problem.sde, problem.grid(65))
+    assert any(q.info["truncated_traces"] > 0 for q in land.local)
