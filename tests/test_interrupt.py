@@ -8,8 +8,6 @@ import sys
 import textwrap
 import time
 
-import pytest
-
 import hjqp
 
 CHILD = textwrap.dedent("""
