@@ -402,3 +402,15 @@ def test_extreme_speed_ratios_agree_with_the_python_reference():
         theirs = reference.eikonal_fast_marching(shape, dx, 1 / speed, order, source=(0.42, 0.31))
         assert np.isfinite(ours).all()
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("speed", [1e20, 1e160, 1e300])
+@pytest.mark.parametrize("order", [1, 2])
+def test_a_point_source_on_a_node_far_faster_than_its_neighbours_reaches_every_node(speed, order):
+    # The factored update solves for tau = u / T0 = O(1 / s0): its
+    # coefficients O(s0) were squared and underflowed for s0 below 1e-154.
+    s = np.ones((33, 33))
+    s[16, 16] = speed
+    for source in [(16, 16), (16.3, 15.8)]:
+        u = eikonal.point_source(source, speed=s, order=order)
+        assert np.isfinite(u).all() and (u >= 0).all()

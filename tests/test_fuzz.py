@@ -416,9 +416,13 @@ def extreme_speeds(draw):
     speed = 10.0 ** rng.uniform(-0.5, 0.5, shape)
     count = draw(st.integers(1, 6))
     exponents = [draw(st.sampled_from([6.0, 8.0, 12.0, 20.0, 100.0, 300.0, -6.0])) for _ in range(count)]
+    fast = []
     for e in exponents:
-        speed[tuple(rng.integers(0, n) for n in shape)] = 10.0**e
+        fast.append(tuple(int(rng.integers(0, n)) for n in shape))
+        speed[fast[-1]] = 10.0**e
     source = tuple(float(rng.uniform(0, n - 1)) for n in shape)
+    if draw(st.booleans()):  # a point source on an extreme node
+        source = tuple(float(i) for i in fast[0])
     return {"shape": shape, "speed": speed, "source": source, "order": draw(st.sampled_from([1, 2])),
             "point": draw(st.booleans())}
 

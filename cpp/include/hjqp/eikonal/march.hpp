@@ -317,9 +317,25 @@ class EikonalMarch : public OrderedMarch<D, EikonalMarch<D>> {
   //     sum_k (a_k tau + b_k)^2 = a (tau - tau_c)^2 + r,
   //     tau = tau_c + sqrt((s^2 - r) / a),
   // r a sum of squares (exactly 0 for one axis) and s entering as is.
-  static double solve_axes(const AxisTerm* t, int set, double s) {
+  //
+  // The a_k are scaled by a power of two, 2^-e, to lie in [1, 2), and the
+  // root by 2^e back: exact, so results are the same bit for bit, but a_k^2
+  // cannot underflow. With a point source at a node of slowness s0 below
+  // about 1e-154 (speed 1e154 and up), a_k = O(s0) and tau = u / T0 =
+  // O(1 / s0): a_k^2 was 0 and the nodes around stayed +inf.
+  static double solve_axes(const AxisTerm* terms, int set, double s) {
     constexpr double nan = std::numeric_limits<double>::quiet_NaN();
     constexpr double kCancellation = 1e-6;
+    double largest = 0.0;
+    for (int k = 0; k < D; ++k)
+      if (set & (1 << k)) largest = std::fmax(largest, std::fabs(terms[k].a));
+    if (!(largest > 0.0) || !std::isfinite(largest)) return nan;
+    const int e = std::ilogb(largest);
+    AxisTerm t[D]{};
+    for (int k = 0; k < D; ++k)
+      if (set & (1 << k))
+        t[k] = AxisTerm{std::ldexp(terms[k].a, -e), terms[k].b, std::ldexp(terms[k].a1, -e), terms[k].b1,
+                        terms[k].sign};
     double a = 0.0, b = 0.0, c = -s * s;
     int axes = 0;
     for (int k = 0; k < D; ++k)
@@ -358,7 +374,8 @@ class EikonalMarch : public OrderedMarch<D, EikonalMarch<D>> {
                                 (std::fabs(t[k].a1 * tau) + std::fabs(t[k].b1));
         if (t[k].sign * d < -rounding) return nan;
       }
-    return tau;
+    const double root = std::ldexp(tau, -e);
+    return std::isfinite(root) ? root : nan;
   }
 
   // The least valid tau over `set` and its proper subsets (NaN if none).
