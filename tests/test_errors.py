@@ -230,6 +230,7 @@ print("alive")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and RLIMIT_AS")
+@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""), reason="AddressSanitizer needs the address space")
 def test_a_thread_that_cannot_be_started_is_a_python_error():
     # std::thread throws std::system_error when the system refuses a thread;
     # the threads already started were left joinable, and the process
