@@ -140,6 +140,20 @@ def test_native_and_exact_engines_agree_in_distribution():
     assert stats.ks_2samp(angle(a), angle(b)).pvalue > 1e-3
 
 
+def test_a_failed_chunk_drops_the_chunks_not_yet_started_on_the_executor():
+    # They ran on the caller's executor after the call had raised (and after
+    # Ctrl-C, whose KeyboardInterrupt ends the call the same way).
+    calls = []
+
+    def drift(p):
+        calls.append(1)
+        raise ArithmeticError("a drift that fails")
+
+    with ThreadPoolExecutor(1) as pool, pytest.raises(ArithmeticError):
+        hjqp.simulate(hjqp.SDE(drift), [0.5, 0], EPS, DT, 40, 16 * 256, seed=9, executor=pool, chunk=256)
+    assert len(calls) <= 2  # the one that failed, and one the single worker may have started
+
+
 def test_seeds_fix_the_paths_whatever_the_chunking_executor_or_threads():
     sde = linear_sde()
     ref = hjqp.simulate(sde, [0.5, 0], EPS, DT, 40, 600, seed=9, thin=10)
