@@ -12,7 +12,6 @@
 #endif
 
 #include <atomic>
-#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <mutex>
