@@ -23,6 +23,7 @@ class FlowStop(enum.IntEnum):
     STALLED = 1
     LEFT_BOX = 2
     MAX_STEPS = 3
+    CYCLE = 4
 
 class PathStop(enum.IntEnum):
     RUNNING = 0
@@ -44,11 +45,13 @@ class MarchStats:
     neighbour: int
     jet_updates: int
     retraced: int
+    truncated_traces: int
 
 class MarchResult:
     values: np.ndarray
     gradients: np.ndarray
     rules: np.ndarray
+    truncated: np.ndarray
     stats: MarchStats
 
 def march2d(

@@ -9,7 +9,8 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["positive", "count", "seed", "threads", "vector", "points", "in_range", "eps", "real_array"]
+__all__ = ["positive", "count", "seed", "threads", "max_threads", "vector", "points", "in_range", "eps",
+           "real_array"]
 
 
 def positive(value, name: str) -> float:
@@ -47,12 +48,23 @@ def seed(value) -> int:
     return int(value)
 
 
+def max_threads() -> int:
+    """The most worker threads a call may ask for: four per CPU, at least 64.
+    More only adds stacks and switching (the items are independent), and a
+    thread the system cannot create is an error that ends the call."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
 def threads(value: Optional[int]) -> int:
-    """Worker threads: the CPU count (at most 8) by default."""
+    """Worker threads: the CPU count (at most 8) by default; an integer in
+    [1, max_threads()] otherwise."""
     if value is None:
         return max(1, min(os.cpu_count() or 1, 8))
-    if not (isinstance(value, (int, np.integer)) and value >= 1):
-        raise ValueError(f"threads must be a positive integer, got {value!r}")
+    cap = max_threads()
+    if isinstance(value, (bool, np.bool_)) or not (isinstance(value, (int, np.integer)) and 1 <= value <= cap):
+        raise ValueError(
+            f"threads must be an integer in [1, {cap}] (four per CPU, at least 64), got {value!r}"
+        )
     return int(value)
 
 

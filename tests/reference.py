@@ -338,17 +338,33 @@ def eikonal_fast_marching(shape, dx, slowness, order, seeds=None, source=None, s
     def same_side(a, b):
         return side is None or side[b] == 0 or side[a] == side[b]
 
-    def solve(terms, s):
+    def solve_set(terms, s):
         a = sum(t[0] ** 2 for t in terms)
         b = sum(t[0] * t[1] for t in terms)
         c = sum(t[1] ** 2 for t in terms) - s * s
-        disc = b * b - a * c
-        if disc < 0 or a <= 0:
+        if not a > 0:
             return None
-        root = (-b + np.sqrt(disc)) / a
-        if root <= 0 or any(t[4] * (t[2] * root + t[3]) < 0 for t in terms):
+        disc = b * b - a * c
+        if disc > 1e-6 * b * b:
+            root = (-b + np.sqrt(disc)) / a
+        else:
+            # Cancellation: about the least-squares point, as the kernel.
+            centre = -b / a
+            r = sum((t[0] * centre + t[1]) ** 2 for t in terms) if len(terms) > 1 else 0.0
+            if s < np.sqrt(r):
+                return None
+            root = centre + np.sqrt((s - np.sqrt(r)) * (s + np.sqrt(r)) / a)
+        eps = 4 * np.finfo(float).eps
+        if root <= 0 or any(t[4] * (t[2] * root + t[3]) < -eps * (abs(t[2] * root) + abs(t[3])) for t in terms):
             return None
         return root
+
+    def solve(terms, s):
+        best = solve_set(terms, s)
+        if best is None and len(terms) == 2:
+            roots = [r for r in (solve_set([t], s) for t in terms) if r is not None]
+            best = min(roots) if roots else None
+        return best
 
     def update(node):
         t0, g, q = t0_and_gradient(node)
@@ -378,9 +394,8 @@ def eikonal_fast_marching(shape, dx, slowness, order, seeds=None, source=None, s
         if not terms:
             return None
         best = solve(terms, slowness[node])
-        if best is None and len(terms) == 2:
-            roots = [r for r in (solve([t], slowness[node]) for t in terms) if r is not None]
-            best = min(roots) if roots else None
+        if best is None and order == 2:
+            best = solve([(t[2], t[3], t[2], t[3], t[4]) for t in terms], slowness[node])
         return None if best is None else (t0 * best, best)
 
     heap = []  # (u, flat index); stale entries are skipped

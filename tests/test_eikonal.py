@@ -371,3 +371,46 @@ def test_a_march_too_large_for_memory_raises_memory_error_before_allocating(monk
         eikonal.point_source((0.5, 0.5), shape=(1025, 1025), dx=1 / 1024)
     with pytest.raises(MemoryError, match="an eikonal march"):
         eikonal.distance(np.ones((1025, 1025)) - np.eye(1025))
+
+
+@pytest.mark.parametrize("speed", [1e8, 1e20, 1e300])
+@pytest.mark.parametrize("order", [1, 2])
+def test_a_node_far_faster_than_its_neighbours_is_reached(speed, order):
+    # The second-order root came from b^2 - a c, two numbers of size u^2
+    # whose difference s^2 a was lost to rounding: the node stayed +inf.
+    phi = np.ones((65, 65))
+    phi[32, 32] = -1
+    s = np.ones_like(phi)
+    s[10, 10] = speed
+    u = eikonal.travel_time(phi, s, order=order)
+    uniform = eikonal.travel_time(phi, np.ones_like(phi), order=order)
+    assert np.isfinite(u).all()
+    # No slower than with speed 1 there, no faster than its upwind neighbours.
+    assert min(u[11, 10], u[10, 11]) <= u[10, 10] <= uniform[10, 10]
+    v = eikonal.point_source((32, 32), speed=s, order=order)
+    assert np.isfinite(v).all()
+    assert min(v[11, 10], v[10, 11]) <= v[10, 10] <= eikonal.point_source((32, 32), shape=(65, 65), order=order)[10, 10]
+
+
+def test_extreme_speed_ratios_agree_with_the_python_reference():
+    rng = np.random.default_rng(3)
+    shape, dx = (11, 13), (0.1, 0.07)
+    speed = 10.0 ** rng.uniform(-1, 1, shape)
+    speed[rng.integers(0, 11, 6), rng.integers(0, 13, 6)] = 10.0 ** rng.uniform(7, 14, 6)
+    for order in (1, 2):
+        ours = eikonal.point_source((0.42, 0.31), speed=speed, dx=dx, order=order)
+        theirs = reference.eikonal_fast_marching(shape, dx, 1 / speed, order, source=(0.42, 0.31))
+        assert np.isfinite(ours).all()
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("speed", [1e20, 1e160, 1e300])
+@pytest.mark.parametrize("order", [1, 2])
+def test_a_point_source_on_a_node_far_faster_than_its_neighbours_reaches_every_node(speed, order):
+    # The factored update solves for tau = u / T0 = O(1 / s0): its
+    # coefficients O(s0) were squared and underflowed for s0 below 1e-154.
+    s = np.ones((33, 33))
+    s[16, 16] = speed
+    for source in [(16, 16), (16.3, 15.8)]:
+        u = eikonal.point_source(source, speed=s, order=order)
+        assert np.isfinite(u).all() and (u >= 0).all()

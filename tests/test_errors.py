@@ -1,5 +1,7 @@
 """Bad input gives a named exception, never a crash."""
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -360,3 +362,144 @@ def test_basins_check_memory_first(monkeypatch):
     monkeypatch.setattr(hjqp._memory, "available_bytes", lambda: 10**6)
     with pytest.raises(MemoryError, match="the flow on 201 x 201 nodes"):
         hjqp.basins(hjqp.SDE(linear_drift), hjqp.Grid((-1, -1), (1, 1), (201, 201)), [[0, 0]])
+# -- worker threads -------------------------------------------------------------------
+
+@pytest.mark.parametrize("threads", [0, -1, 100000, 2.0, True, "4"])
+def test_thread_counts_out_of_range_are_a_value_error(grid, threads):
+    sde = hjqp.SDE(linear_drift)
+    calls = [
+        lambda: hjqp.basins(sde, grid, [[0, 0]], threads=threads),
+        lambda: hjqp.landscape(sde, grid, threads=threads),
+        lambda: hjqp.simulate(sde, [0, 0], 0.1, 0.01, 5, 4, seed=1, grid=grid, threads=threads),
+        lambda: hjqp.simulate(sde, [0, 0], 0.1, 0.01, 5, 4, seed=1, threads=threads),
+        lambda: hjqp.exit_times(sde, [0, 0], hjqp.Ball((0, 0), 0.5), 0.1, 0.01, 4, seed=1, grid=grid,
+                                threads=threads),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="threads must be an integer in"):
+            call()
+
+
+THREAD_LIMIT = """
+import resource, sys
+import numpy as np
+from hjqp import _core
+from hjqp.landscape.equilibria import flow_options
+import hjqp
+n = 1100  # 1.2 million nodes: 1182 blocks of trajectories, one thread each
+grid = hjqp.Grid((-1, -1), (1, 1), (n, n))
+drift = -np.ascontiguousarray(grid.points())
+# Room for the process as it is and a few thread stacks, not 1182 of them.
+with open("/proc/self/status") as f:
+    size = next(int(line.split()[1]) for line in f if line.startswith("VmSize")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + (256 << 20), resource.RLIM_INFINITY))
+try:
+    _core.basin_labels2(np.asarray(grid.lower), np.asarray(grid.spacing), drift, np.zeros((1, 2)),
+                        threads=1182, **flow_options(grid, 1.0, 0.1))
+    print("finished")
+except (RuntimeError, MemoryError) as exc:
+    print(type(exc).__name__, exc)
+print("alive")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and RLIMIT_AS")
+@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""), reason="AddressSanitizer needs the address space")
+def test_a_thread_that_cannot_be_started_is_a_python_error():
+    # std::thread throws std::system_error when the system refuses a thread;
+    # the threads already started were left joinable, and the process
+    # ended in std::terminate (SIGABRT).
+    done = subprocess.run([sys.executable, "-c", THREAD_LIMIT], capture_output=True, text=True, timeout=120,
+                          env=child_env(), check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    assert lines[-2] == "alive"
+    assert "could not start worker thread" in lines[0] or lines[0].startswith("MemoryError"), lines[0]
+
+
+def child_env():
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(hjqp.__file__)))
+    path = os.pathsep.join([package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return dict(os.environ, PYTHONPATH=path)
+
+
+# -- minimum action paths -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def solved():
+    problem = hjqp.models.example_3_1()
+    return hjqp.local_quasipotential(problem.sde, problem.grid(33), problem.attractor)
+
+
+@pytest.mark.parametrize("step", [1e-9, 0, -0.1, np.nan, np.inf, 1e9, "0.01", None])
+def test_minimum_action_path_step_is_checked_against_the_spacing(solved, step):
+    # step=1e-9 ran for minutes, step=0 raised ZeroDivisionError.
+    if step is None:
+        assert len(hjqp.minimum_action_path(solved, [0.5, 0.3])) > 2
+        return
+    with pytest.raises(ValueError, match=r"step must be a number in \[h / 100, 10 h\]"):
+        hjqp.minimum_action_path(solved, [0.5, 0.3], step=step)
+
+
+def test_minimum_action_path_with_the_finest_step_is_bounded(solved):
+    h = min(solved.grid.spacing)
+    fine = hjqp.minimum_action_path(solved, [0.5, 0.3], step=h / 100)
+    coarse = hjqp.minimum_action_path(solved, [0.5, 0.3])
+    np.testing.assert_allclose(fine[-1], coarse[-1])
+    with pytest.raises(ValueError, match="did not reach the attractor in 10 steps"):
+        hjqp.minimum_action_path(solved, [0.5, 0.3], step=h / 100, max_steps=10)
+    with pytest.raises(ValueError, match="max_steps"):
+        hjqp.minimum_action_path(solved, [0.5, 0.3], max_steps=0)
+
+
+# -- diffusion between the nodes ------------------------------------------------------
+
+def checkerboard_diffusion(shape, c=0.9):
+    i, j = np.indices(shape)
+    D = np.zeros(shape + (2, 2))
+    D[..., 0, 0] = D[..., 1, 1] = 1.0
+    D[..., 0, 1] = D[..., 1, 0] = np.where((i + j) % 2 == 0, c, -c)
+    return D
+
+
+def test_a_diffusion_array_spd_at_every_node_is_accepted():
+    # The cubic interpolation onto the refined seed grids overshot between
+    # correlations +0.9 and -0.9 and lost definiteness: "not positive
+    # definite at grid node [0, 4]", a node of a grid the caller never made.
+    grid = hjqp.Grid((-1, -1), (1, 1), (33, 33))
+    qp = hjqp.local_quasipotential(hjqp.SDE(linear_drift, checkerboard_diffusion(grid.shape)), grid, [0, 0])
+    assert np.isfinite(qp.values).all()
+
+
+@pytest.mark.filterwarnings("ignore:the march from the attractor")  # D turns from node to node
+@pytest.mark.parametrize("seed", range(3))
+def test_random_spd_diffusion_arrays_are_accepted(seed):
+    rng = np.random.default_rng(seed)
+    grid = hjqp.Grid((-1, -1), (1, 1), (65, 65))
+    theta = rng.uniform(0, np.pi, grid.shape)
+    c, s = np.cos(theta), np.sin(theta)
+    R = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+    D = R @ np.diag([1.0, 0.2]) @ np.swapaxes(R, -1, -2)
+    qp = hjqp.local_quasipotential(hjqp.SDE(linear_drift, D), grid, [0, 0])
+    assert np.isfinite(qp.values).all() and (qp.values >= 0).all()
+
+
+def test_interpolated_diffusion_stays_positive_definite():
+    grid = hjqp.Grid((-1, -1), (1, 1), (33, 33))
+    fields = hjqp.SDE(linear_drift, checkerboard_diffusion(grid.shape)).fields(grid)
+    points = np.random.default_rng(1).uniform(-1, 1, (4000, 2))
+    assert np.all(np.linalg.eigvalsh(fields.diffusion(points)) > 0)
+
+
+def test_errors_on_the_refined_seed_grids_name_the_point():
+    grid = hjqp.Grid((-1, -1), (1, 1), (33, 33))
+    h = grid.spacing[0]
+    centre = np.array([h / 2, h / 2])  # a cell centre: a node of the first refined grid only
+
+    def diffusion(p):
+        bad = np.linalg.norm(p - centre, axis=-1) < 0.1 * h
+        return np.where(bad, -1.0, 1.0)
+
+    with pytest.raises(ValueError, match=r"not positive definite at the point x = \(0.03125, 0.03125\)") as info:
+        hjqp.local_quasipotential(hjqp.SDE(linear_drift, diffusion), grid, [0, 0])
+    assert "grid node" not in str(info.value)

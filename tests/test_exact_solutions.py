@@ -97,3 +97,23 @@ def test_interpolation_of_exact_jets_is_fourth_order():
         qp = hjqp.QuasiPotential(u(x), grad(x), np.zeros(2), grid, np.zeros(grid.shape, np.uint8), None)
         errors.append(np.abs(qp(pts) - u(pts)).max())
     assert np.log2(errors[0] / errors[1]) > 3.5
+
+
+def test_strong_rotation_on_a_coarse_grid_warns_with_the_fraction_of_nodes_affected():
+    # rotation 40 on 129^2: largest error 0.94 on U <= 1, silently.
+    problem = hjqp.models.linear_rotational(40)
+    grid = problem.grid(129)
+    with pytest.warns(RuntimeWarning, match=r"at \d+ of the \d+ nodes below U = .* \([0-9.]+ %\).*Refine the grid"):
+        qp = hjqp.local_quasipotential(problem.sde, grid, problem.attractor)
+    assert qp.info["truncated_traces"] > 0
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("rotation", [10, 20])
+def test_resolved_rotation_cuts_no_trace_short_and_does_not_warn(rotation):
+    problem = hjqp.models.linear_rotational(rotation)
+    grid = problem.grid(129)
+    qp = hjqp.local_quasipotential(problem.sde, grid, problem.attractor)
+    assert qp.info["truncated_traces"] == 0
+    inside = problem.exact(grid.points()) <= 1
+    assert np.abs(qp.values - problem.exact(grid.points()))[inside].max() < 2e-4

@@ -12,6 +12,7 @@ import itertools
 import os
 import re
 import signal
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import hjqp
 from hjqp import _core
+from hjqp._validate import max_threads as _validate_max_threads
 
 EXAMPLES = int(os.environ.get("HJQP_FUZZ_EXAMPLES", "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -553,3 +555,90 @@ def test_extreme_scales_give_the_scaled_solution_or_a_clear_error(data):
         # largest value, not bit for bit (measured: 3e-5 at s / c = 1e-155).
         atol = max(1e-4 * ratio * float(np.max(unscaled)), 1e-290)
     np.testing.assert_allclose(qp.values, ratio * unscaled, rtol=1e-4, atol=atol)
+
+
+@st.composite
+def extreme_speeds(draw):
+    """Speeds of about 1 with a few nodes up to 1e300 times faster (or 1e6
+    times slower) than their neighbours, on 2D and 3D grids."""
+    d = draw(st.sampled_from([2, 3]))
+    shape = tuple(draw(st.lists(st.integers(4, 24 if d == 2 else 9), min_size=d, max_size=d)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    speed = 10.0 ** rng.uniform(-0.5, 0.5, shape)
+    count = draw(st.integers(1, 6))
+    exponents = [draw(st.sampled_from([6.0, 8.0, 12.0, 20.0, 100.0, 300.0, -6.0])) for _ in range(count)]
+    fast = []
+    for e in exponents:
+        fast.append(tuple(int(rng.integers(0, n)) for n in shape))
+        speed[fast[-1]] = 10.0**e
+    source = tuple(float(rng.uniform(0, n - 1)) for n in shape)
+    if draw(st.booleans()):  # a point source on an extreme node
+        source = tuple(float(i) for i in fast[0])
+    return {"shape": shape, "speed": speed, "source": source, "order": draw(st.sampled_from([1, 2])),
+            "point": draw(st.booleans())}
+
+
+@SETTINGS
+@given(extreme_speeds())
+def test_extreme_speed_ratios_reach_every_node(p):
+    from hjqp import eikonal
+
+    def solve(speed, order):
+        if p["point"]:
+            return eikonal.point_source(p["source"], shape=p["shape"], speed=speed, order=order)
+        phi = np.linalg.norm(np.stack(np.indices(p["shape"]), -1) - np.array(p["source"]), axis=-1) - 1.5
+        return eikonal.travel_time(phi, speed, order=order)
+
+    with time_limit(60):
+        u = solve(p["speed"], p["order"])
+        assert np.isfinite(u).all() and (u >= 0).all()
+        # The first-order scheme is monotone: faster nodes never arrive later.
+        faster = solve(np.maximum(p["speed"], 10.0 ** 0.5), 1)
+        slower = solve(p["speed"], 1)
+        assert np.all(faster <= slower * (1 + 1e-12) + 1e-12)
+
+
+@st.composite
+def rough_spd_fields(draw):
+    """Diffusion arrays SPD at every node that change strongly from node to
+    node: random orientation, condition up to 100 and scale per node."""
+    n = draw(st.integers(9, 25))
+    grid = hjqp.Grid((-1, -1), (1, 1), (n, n))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    condition = draw(st.sampled_from([1.5, 5.0, 20.0, 100.0]))
+    theta = rng.uniform(0, np.pi, grid.shape)
+    c, s = np.cos(theta), np.sin(theta)
+    R = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+    lam = np.stack([np.ones(grid.shape), 1.0 / condition * np.ones(grid.shape)], -1)
+    lam *= 10.0 ** rng.uniform(-1, 1, grid.shape)[..., None]
+    D = R @ (lam[..., :, None] * np.eye(2)) @ np.swapaxes(R, -1, -2)
+    return grid, D
+
+
+@settings(SETTINGS, max_examples=max(1, EXAMPLES // 8))  # a solve each: seconds
+@given(rough_spd_fields(), st.data())
+def test_diffusion_spd_at_every_node_is_accepted_and_stays_spd_between(field, data):
+    grid, D = field
+    sde = hjqp.SDE(lambda p: -p, D)
+    points = np.random.default_rng(data.draw(st.integers(0, 2**31))).uniform(-1, 1, (500, 2))
+    assert np.all(np.linalg.eigvalsh(sde.fields(grid).diffusion(points)) > 0)
+    with time_limit(60), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # traces cut short by D turning from node to node
+        qp = hjqp.local_quasipotential(sde, grid, [0.0, 0.0])
+    check_result(qp, grid)
+
+
+@SETTINGS
+@given(st.one_of(st.integers(-3, 2 * _validate_max_threads()), st.sampled_from([10**6, 2**31, 1.5, True, None, "2"])))
+def test_any_thread_count_gives_the_same_result_or_a_value_error(threads):
+    grid = hjqp.Grid((-1, -1), (1, 1), (17, 17))
+    sde = hjqp.SDE(lambda p: np.stack([-p[..., 0] - 3 * p[..., 1], 3 * p[..., 0] - p[..., 1]], -1))
+    try:
+        labels = hjqp.basins(sde, grid, [[0.0, 0.0]], threads=threads)
+        paths = hjqp.simulate(sde, [0.2, 0.1], 0.1, 0.01, 20, 40, seed=3, grid=grid, threads=threads).paths
+    except ValueError as exc:
+        assert "threads must be an integer in" in str(exc)
+        return
+    assert np.array_equal(labels, hjqp.basins(sde, grid, [[0.0, 0.0]], threads=1))
+    assert np.array_equal(paths, hjqp.simulate(sde, [0.2, 0.1], 0.1, 0.01, 20, 40, seed=3, grid=grid,
+                                               threads=1).paths)

@@ -120,3 +120,70 @@ EIKONAL = textwrap.dedent("""
 
 def test_sigint_interrupts_an_eikonal_march_promptly(tmp_path):
     interrupt_child(EIKONAL, tmp_path, wait=3.0)
+
+
+# A march in a worker thread: Python runs signal handlers in the main thread
+# only, so the worker's own checks never saw Ctrl-C, and the main thread,
+# interrupted while waiting, then waited for the whole march to finish.
+EXECUTOR = textwrap.dedent("""
+    import signal, sys, time
+    from concurrent.futures import ThreadPoolExecutor
+    import numpy as np
+    import hjqp
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    problem = hjqp.models.linear_rotational()
+    grid = problem.grid(3001)  # tens of seconds: far longer than the test waits
+    sde = problem.sde
+    print("marching", flush=True)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(hjqp.local_quasipotential, sde, grid, problem.attractor)
+        try:
+            future.result()
+        except KeyboardInterrupt:
+            pass  # leaving the block waits for the worker
+    try:
+        future.result()
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted {time.perf_counter() - start:.3f}", flush=True)
+        with ThreadPoolExecutor(1) as pool:
+            small = pool.submit(hjqp.local_quasipotential, sde, problem.grid(33), problem.attractor).result()
+        print("usable", bool(np.isfinite(small.values).all()), flush=True)
+""")
+
+
+def test_sigint_interrupts_a_march_in_a_worker_thread_promptly(tmp_path):
+    interrupt_child(EXECUTOR, tmp_path, wait=5.0)
+
+
+# landscape's solve phase: the local solutions, in a thread pool (called
+# directly: equilibria and basins on a grid this large take minutes).
+LANDSCAPE = textwrap.dedent("""
+    import signal, sys, time
+    import numpy as np
+    import hjqp
+    module = sys.modules["hjqp.landscape.landscape"]
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    problem = hjqp.models.maier_stein()
+    O = np.array(problem.attractors)
+
+    def solve(n):
+        grid = problem.grid(n)
+        near = module._neighbourhoods(grid, O, 3.0)
+        return module._local_solutions(problem.sde, grid, O, near, 3.0, 2, 1, {})
+
+    print("marching", flush=True)
+    start = time.perf_counter()
+    try:
+        solve(2001)
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted {time.perf_counter() - start:.3f}", flush=True)
+        small = hjqp.local_quasipotential(problem.sde, problem.grid(33), O[0])
+        print("usable", bool(np.isfinite(small.values).any()), flush=True)
+""")
+
+
+def test_sigint_interrupts_the_landscape_solves_promptly(tmp_path):
+    interrupt_child(LANDSCAPE, tmp_path, wait=5.0)

@@ -304,3 +304,59 @@ def test_bad_input_is_reported_clearly():
         hjqp.landscape(problem.sde, g, attractors=[(1.0, 0.0), (1.0, 0.0)])
     with pytest.raises(ValueError, match="eps"):
         hjqp.landscape(problem.sde, g).stationary(0.0)
+
+
+def limit_cycle_drift(p):
+    """A stable limit cycle, the unit circle, around an unstable focus."""
+    x, y = p[..., 0], p[..., 1]
+    r2 = x * x + y * y
+    return np.stack([x - y - x * r2, x + y - y * r2], axis=-1)
+
+
+def test_flow_on_a_limit_cycle_stops_as_a_cycle_within_a_few_periods():
+    # Trajectories on a closed orbit met no stopping rule and each ran all
+    # max_steps: basins of this drift on 129^2 nodes took 78 s.
+    from hjqp import _core
+    from hjqp.landscape.equilibria import FlowStop, flow_options
+
+    grid = hjqp.Grid((-2, -2), (2, 2), (65, 65))
+    drift = np.ascontiguousarray(limit_cycle_drift(grid.points()))
+    options = flow_options(grid, 3.0, 0.1)
+    starts = np.array([[1.0, 0.0], [0.3, -0.2], [1.9, 1.9], [-0.5, 1.2]])
+    ends = _core.flow_ends2(np.asarray(grid.lower), np.asarray(grid.spacing), drift, starts, np.zeros((0, 2)),
+                            threads=1, **options)
+    assert np.all(ends.reasons == FlowStop.CYCLE)
+    # one period is 2 pi / (half a cell) = 400 steps
+    assert np.all(ends.steps < 4000) and options["max_steps"] > 30000
+    np.testing.assert_allclose(np.linalg.norm(ends.points, axis=1), 1.0, atol=0.01)
+
+
+def test_basins_of_a_limit_cycle_are_unassigned_with_a_warning():
+    grid = hjqp.Grid((-2, -2), (2, 2), (33, 33))
+    with pytest.warns(RuntimeWarning, match="closed orbit"):
+        labels = hjqp.basins(hjqp.SDE(limit_cycle_drift), grid, [[0.0, 0.0]])
+    # only the nodes within the capture radius of the (unstable) focus are labelled
+    assert (labels == -1).mean() > 0.95
+
+
+def test_flow_into_a_weak_focus_is_not_taken_for_a_cycle():
+    # A slowly contracting spiral comes back near its own track each turn.
+    grid = hjqp.Grid((-1, -1), (1, 1), (65, 65))
+
+    def drift(p):
+        x, y = p[..., 0], p[..., 1]
+        return np.stack([-0.05 * x - y, x - 0.05 * y], axis=-1)
+
+    labels = hjqp.basins(hjqp.SDE(drift), grid, [[0.0, 0.0]])
+    # (from the corners the spiral first sweeps out of the box)
+    inside = np.linalg.norm(grid.points(), axis=-1) < 1.0
+    assert np.all(labels[inside] == 0)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_traces_cut_short_beyond_the_exit_do_not_warn():
+    # Beyond the saddle the characteristics of u_i meet at the other
+    # attractor, where traces turn harmlessly.
+    problem = models.maier_stein()
+    land = hjqp.landscape(problem.sde, problem.grid(65))
+    assert any(q.info["truncated_traces"] > 0 for q in land.local)

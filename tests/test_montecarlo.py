@@ -4,6 +4,7 @@ estimators and bad input. Statistical tests use fixed seeds, and their
 tolerances are a number of standard errors (stated in each test)."""
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -138,6 +139,25 @@ def test_native_and_exact_engines_agree_in_distribution():
     assert stats.ks_2samp(a.times, b.times).pvalue > 1e-3
     angle = lambda e: np.arctan2(e.positions[:, 1], e.positions[:, 0])
     assert stats.ks_2samp(angle(a), angle(b)).pvalue > 1e-3
+
+
+def test_a_failed_chunk_drops_the_chunks_not_yet_started_on_the_executor():
+    # They ran on the caller's executor after the call had raised (and after
+    # Ctrl-C, whose KeyboardInterrupt ends the call the same way).
+    calls = []
+    ended = threading.Event()
+
+    def drift(p):
+        calls.append(1)
+        if len(calls) > 1:
+            ended.wait(10)  # no later chunk ends before the call has
+        raise ArithmeticError("a drift that fails")
+
+    with ThreadPoolExecutor(1) as pool:
+        with pytest.raises(ArithmeticError):
+            hjqp.simulate(hjqp.SDE(drift), [0.5, 0], EPS, DT, 40, 16 * 256, seed=9, executor=pool, chunk=256)
+        ended.set()
+    assert len(calls) <= 2  # the one that failed, and one the single worker may have started
 
 
 def test_seeds_fix_the_paths_whatever_the_chunking_executor_or_threads():

@@ -7,8 +7,14 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <signal.h>
+#endif
+
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -88,24 +94,131 @@ py::array_t<T> grid_array(const hjqp::Grid<D>& grid, std::vector<py::ssize_t> tr
   return py::array_t<T>(shape);
 }
 
-// Runs work(check) with the GIL released. check() takes the GIL for a
-// moment, polls for signals and returns true once one has arrived; the
-// Python error it set (KeyboardInterrupt) is then raised here. The kernel
-// either returns early (reporting it) or throws hjqp::Interrupted, which
-// ends the work quietly.
+// Ctrl-C for kernel work on every thread. Python runs signal handlers in
+// the main thread only, and PyErr_CheckSignals does nothing elsewhere: a
+// march started from a worker thread (a ThreadPoolExecutor, landscape's
+// parallel solves) never saw Ctrl-C and ran to completion while the main
+// thread waited for it. So every SIGINT that Python turns into
+// KeyboardInterrupt also advances a process-wide count, and kernel work
+// stops when the count has moved since it started: all work running at
+// the time of the Ctrl-C stops, work started afterwards runs.
+//
+// The count is advanced (a) by a SIGINT handler chained in front of
+// Python's own while kernel work runs (POSIX), so that it moves even when
+// the main thread is not in the kernel but waiting for the workers, and
+// (b) by the main thread's check when its KeyboardInterrupt is raised.
+// The handler is chained only while Python's handler is
+// signal.default_int_handler: a handler of the user's own decides itself
+// what Ctrl-C means.
+namespace cancellation {
+
+inline std::atomic<std::uint64_t>& count() {
+  static std::atomic<std::uint64_t> c{0};
+  return c;
+}
+inline void request() { count().fetch_add(1); }
+
+#if defined(__unix__) || defined(__APPLE__)
+struct SigintChain {
+  std::mutex mutex;
+  int users = 0;                   // kernel calls that installed or share the handler
+  struct sigaction previous = {};  // Python's handler, called first
+};
+inline SigintChain& chain() {
+  static SigintChain c;
+  return c;
+}
+extern "C" inline void on_sigint(int signal_number) {
+  // Python's handler first: by the time the count moves, the main thread's
+  // KeyboardInterrupt is pending, and it raises that rather than its own.
+  const struct sigaction& previous = chain().previous;
+  if (!(previous.sa_flags & SA_SIGINFO) && previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN)
+    previous.sa_handler(signal_number);
+  request();
+}
+#endif
+
+// While alive, SIGINT cancels kernel work (see above). Made with the GIL held.
+class Scope {
+ public:
+  Scope() : start_(count().load()) {
+#if defined(__unix__) || defined(__APPLE__)
+    py::module_ signal = py::module_::import("signal");
+    if (!signal.attr("getsignal")(SIGINT).is(signal.attr("default_int_handler"))) return;
+    SigintChain& c = chain();
+    const std::lock_guard<std::mutex> lock(c.mutex);
+    if (c.users == 0) {
+      struct sigaction current = {};
+      if (sigaction(SIGINT, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) ||
+          current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN || current.sa_handler == &on_sigint)
+        return;
+      c.previous = current;
+      struct sigaction ours = current;
+      ours.sa_handler = &on_sigint;
+      if (sigaction(SIGINT, &ours, nullptr) != 0) return;
+    }
+    ++c.users;
+    joined_ = true;
+#endif
+  }
+  ~Scope() {
+#if defined(__unix__) || defined(__APPLE__)
+    if (!joined_) return;
+    SigintChain& c = chain();
+    const std::lock_guard<std::mutex> lock(c.mutex);
+    if (--c.users > 0) return;
+    // Put Python's handler back, unless Python has replaced ours meanwhile
+    // (signal.signal), which then stays.
+    struct sigaction current = {};
+    if (sigaction(SIGINT, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
+        current.sa_handler == &on_sigint)
+      sigaction(SIGINT, &c.previous, nullptr);
+#endif
+  }
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+  // Whether a cancellation was requested since the scope began.
+  bool cancelled() const { return count().load() != start_; }
+
+ private:
+  std::uint64_t start_;
+  bool joined_ = false;
+};
+
+}  // namespace cancellation
+
+// Runs work(check) with the GIL released. check() returns true once Ctrl-C
+// has cancelled the work (see cancellation above); in the main thread it
+// also takes the GIL for a moment to poll for signals, so that a handler
+// that raises stops the work too. The kernel either returns early
+// (reporting it) or throws hjqp::Interrupted, which ends the work quietly;
+// the Python error (KeyboardInterrupt, or the handler's) is raised here.
 template <class F>
 void without_gil(F&& work) {
-  bool interrupted = false;
+  std::atomic<bool> interrupted{false};
+  const cancellation::Scope scope;
   {
     py::gil_scoped_release release;
-    const std::function<bool()> check = [&interrupted]() {
+    const std::function<bool()> check = [&interrupted, &scope]() {
+      if (scope.cancelled()) interrupted.store(true);
+      if (interrupted.load()) return true;
       py::gil_scoped_acquire acquire;
-      if (PyErr_CheckSignals() != 0) interrupted = true;
-      return interrupted;
+      if (PyErr_CheckSignals() != 0) {
+        interrupted.store(true);
+        if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) cancellation::request();
+      }
+      return interrupted.load();
     };
     work(check);
   }
-  if (interrupted) throw py::error_already_set();
+  if (interrupted.load()) {
+    // The handler's error when it ran in this thread; else the Ctrl-C came
+    // in through the count (another thread, or the main thread before its
+    // handler ran, which then runs now).
+    if (!PyErr_Occurred() && PyErr_CheckSignals() == 0) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    throw py::error_already_set();
+  }
 }
 
 void bind_march(py::module_& m);

@@ -10,6 +10,7 @@ struct MarchResult {
   py::array_t<double> values;     // grid shape
   py::array_t<double> gradients;  // grid shape + (D,)
   py::array_t<std::uint8_t> rules;
+  py::array_t<std::uint8_t> truncated;  // grid shape: 1 where MarchStats::truncated_traces counted the node
   hjqp::MarchStats stats;
 };
 
@@ -36,7 +37,8 @@ MarchResult march(const DoubleArray& lower, const DoubleArray& spacing, const Do
     throw std::invalid_argument("seed_gradients must have shape (" + std::to_string(n_seeds) + ", " +
                                 std::to_string(D) + "), got " + shape_str(seed_gradients));
 
-  MarchResult out{grid_array<double>(grid), grid_array<double>(grid, {D}), grid_array<std::uint8_t>(grid), {}};
+  MarchResult out{grid_array<double>(grid), grid_array<double>(grid, {D}), grid_array<std::uint8_t>(grid),
+                  grid_array<std::uint8_t>(grid), {}};
   hjqp::MarchOptions options;
   options.update_radius = update_radius;
   options.max_turn = max_turn;
@@ -49,6 +51,7 @@ MarchResult march(const DoubleArray& lower, const DoubleArray& spacing, const Do
   double* u = out.values.mutable_data();
   double* g = out.gradients.mutable_data();
   std::uint8_t* r = out.rules.mutable_data();
+  std::uint8_t* cut = out.truncated.mutable_data();
   const std::uint8_t* mask = absorbing ? absorbing->data() : nullptr;
   without_gil([&](const std::function<bool()>& check) {
     const hjqp::SampledFields<D> fields(grid, b, d, constant);
@@ -64,6 +67,7 @@ MarchResult march(const DoubleArray& lower, const DoubleArray& spacing, const Do
     } catch (const hjqp::Interrupted&) {
       // without_gil raises the KeyboardInterrupt.
     }
+    for (hjqp::Index i = 0; i < grid.size(); ++i) cut[i] = qp.truncated(i) ? 1 : 0;
   });
   return out;
 }
@@ -77,11 +81,13 @@ void bind_march(py::module_& m) {
       .def_readonly("pinned_jet", &hjqp::MarchStats::pinned_jet)
       .def_readonly("neighbour", &hjqp::MarchStats::neighbour)
       .def_readonly("jet_updates", &hjqp::MarchStats::jet_updates)
-      .def_readonly("retraced", &hjqp::MarchStats::retraced);
-  py::class_<MarchResult>(m, "MarchResult", "values, gradients, rules (UpdateRule codes) and stats of a march.")
+      .def_readonly("retraced", &hjqp::MarchStats::retraced)
+      .def_readonly("truncated_traces", &hjqp::MarchStats::truncated_traces);
+  py::class_<MarchResult>(m, "MarchResult", "values, gradients, rules (UpdateRule codes), truncated (nodes whose characteristic trace was cut short) and stats of a march.")
       .def_readonly("values", &MarchResult::values)
       .def_readonly("gradients", &MarchResult::gradients)
       .def_readonly("rules", &MarchResult::rules)
+      .def_readonly("truncated", &MarchResult::truncated)
       .def_readonly("stats", &MarchResult::stats);
   const char* doc =
       "March the quasi-potential on a grid from seeded 1-jets. Nodes where\n"

@@ -29,6 +29,7 @@ void bind_enums(py::module_& m) {
       .value("STALLED", hjqp::FlowStop::Stalled, "b vanished: an equilibrium or a flat region")
       .value("LEFT_BOX", hjqp::FlowStop::LeftBox, "crossed the box edge")
       .value("MAX_STEPS", hjqp::FlowStop::MaxSteps, "still moving at the step limit")
+      .value("CYCLE", hjqp::FlowStop::Cycle, "came back onto its own track: a closed orbit")
       .finalize();
   py::native_enum<hjqp::PathStop>(m, "PathStop", "enum.IntEnum", "Why a Monte Carlo path stopped.")
       .value("RUNNING", hjqp::PathStop::Running, "reached the last step asked for")

@@ -3,6 +3,7 @@ and where the unstable manifolds of the saddles lead."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from .. import _core, _validate
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian
-from .equilibria import checked_fields, drift_scale, flow_ends, flow_options
+from .equilibria import FlowStop, checked_fields, drift_scale, flow_ends, flow_options
 
 __all__ = ["basins", "label_basins", "saddle_links", "capture_radius_for"]
 
@@ -51,7 +52,9 @@ def basins(sde: Hamiltonian, grid: Grid, attractors, *, capture_radius: Optional
     -------
     ndarray of int32, shape ``grid.shape``
         The attractor's index, -1 where none is reached (the flow stalls on
-        a flat region or a saddle's stable manifold, or leaves the box).
+        a flat region or a saddle's stable manifold, leaves the box, or
+        circulates on a closed orbit; a RuntimeWarning counts the nodes whose
+        flow ends on a closed orbit or is still moving after the step limit).
     """
     fields = checked_fields(sde, grid)
     a = _validate.points(attractors, grid.ndim, "attractors")
@@ -62,12 +65,28 @@ def basins(sde: Hamiltonian, grid: Grid, attractors, *, capture_radius: Optional
 
 
 def label_basins(fields: Fields, attractors: np.ndarray, capture: float, threads: int, scale: float) -> np.ndarray:
-    """The kernel's basin labels of every node (see :func:`basins`)."""
+    """The kernel's basin labels of every node (see :func:`basins`), with a
+    RuntimeWarning when flows end on a closed orbit or at the step limit."""
     grid = fields.grid
     run = _core.basin_labels2 if grid.ndim == 2 else _core.basin_labels3
-    return run(np.asarray(grid.lower, float), np.asarray(grid.spacing, float), fields.sampled_drift(),
-               np.ascontiguousarray(attractors, dtype=float), threads=threads,
-               **flow_options(grid, scale, capture)).labels
+    out = run(np.asarray(grid.lower, float), np.asarray(grid.spacing, float), fields.sampled_drift(),
+              np.ascontiguousarray(attractors, dtype=float), threads=threads,
+              **flow_options(grid, scale, capture))
+    cycles = int(np.count_nonzero(out.reasons == FlowStop.CYCLE))
+    unsettled = int(np.count_nonzero(out.reasons == FlowStop.MAX_STEPS))
+    if cycles or unsettled:
+        parts = []
+        if cycles:
+            parts.append(f"{cycles} circulate on a closed orbit (a limit cycle, which is not an "
+                         "equilibrium attractor)")
+        if unsettled:
+            parts.append(f"{unsettled} are still moving after the step limit")
+        warnings.warn(
+            f"the flow from {cycles + unsettled} of {grid.size} nodes reaches no attractor: "
+            f"{' and '.join(parts)}; they are labelled -1",
+            RuntimeWarning, stacklevel=3,
+        )
+    return out.labels
 
 
 def saddle_links(fields: Fields, saddles: np.ndarray, jacobians: np.ndarray, attractors: np.ndarray,

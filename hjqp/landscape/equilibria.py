@@ -16,7 +16,8 @@ __all__ = ["Equilibria", "equilibria", "FlowStop", "checked_fields", "drift_scal
 
 #: Why a trajectory of x' = b(x) stopped (an enum.IntEnum defined by the
 #: kernel): CAPTURED (reached an attractor), STALLED (b vanished: an
-#: equilibrium or a flat region), LEFT_BOX, MAX_STEPS.
+#: equilibrium or a flat region), LEFT_BOX, MAX_STEPS, CYCLE (came back onto
+#: its own track: a closed orbit).
 FlowStop = _core.FlowStop
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from .. import _memory, _validate
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian, refine_equilibrium
-from ..solve import QuasiPotential, follow_flow, local_quasipotential, minimum_action_path
+from ..solve import QuasiPotential, follow_flow, minimum_action_path, solve_local, warn_truncated_traces
 from .basins import capture_radius_for, label_basins, saddle_links
 from .equilibria import Equilibria, checked_fields, drift_scale, equilibria
 from .markov import arborescence_costs, log_stationary, shortest_paths
@@ -283,9 +283,14 @@ def landscape(
     k = len(O)
     _memory.require(_memory.landscape_bytes(grid, k, n_threads), _landscape_what(grid, k))
     near = _neighbourhoods(grid, O, absorb_cells)
-    local = _local_solutions(sde, grid, O, near, absorb_cells, n_threads, supersample, solver_options)
+    local, truncated = _local_solutions(sde, grid, O, near, absorb_cells, n_threads, supersample, solver_options)
     direct = _direct_costs(local, labels, near)
     exit_costs, exit_points, exit_on_edge = _exits(grid, labels, local, eq.saddles)
+    for i in range(k):
+        # Beyond the exit, where the characteristics of u_i meet (at the other
+        # attractors), traces are cut short harmlessly.
+        warn_truncated_traces(local[i], truncated[i], (labels == i) & (local[i].values < exit_costs[i]),
+                              f"of its basin below its exit cost {exit_costs[i]:.4g}")
 
     W = arborescence_costs(direct)
     if not np.isfinite(W).any():
@@ -350,16 +355,19 @@ def _neighbourhoods(grid: Grid, attractors: np.ndarray, absorb_cells: float) -> 
 
 
 def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.ndarray], absorb_cells: float,
-                     n_threads: int, supersample: int, solver_options: dict) -> Tuple[QuasiPotential, ...]:
+                     n_threads: int, supersample: int,
+                     solver_options: dict) -> Tuple[Tuple[QuasiPotential, ...], List[np.ndarray]]:
     """u_i from each attractor over the whole box, the other attractors'
-    neighbourhoods absorbing the front; in parallel threads."""
+    neighbourhoods absorbing the front; in parallel threads. Returns the
+    solutions and, for each, the nodes whose characteristic traces were cut
+    short (:func:`hjqp.solve.solve_local`)."""
     k = len(O)
     h = max(grid.spacing)
     radius = absorb_cells * h
     options = dict(solver_options)
     init_cells = float(options.pop("init_cells", 16.0 if grid.ndim == 2 else 4.0))
 
-    def solve(i: int) -> QuasiPotential:
+    def solve(i: int) -> Tuple[QuasiPotential, np.ndarray]:
         mask = np.zeros(grid.size, dtype=bool)
         for j in range(k):
             if j != i:
@@ -370,13 +378,20 @@ def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.
         cells = init_cells
         if others:
             cells = float(np.clip((min(others) - radius) / (4 * h) - 1.0, 1.0, init_cells))
-        return local_quasipotential(sde, grid, O[i], refine_attractor=False, init_cells=cells,
-                                    absorbing=mask.reshape(grid.shape), supersample=supersample, **options)
+        return solve_local(sde, grid, O[i], refine_attractor=False, init_cells=cells,
+                           absorbing=mask.reshape(grid.shape), supersample=supersample, **options)
 
     if n_threads > 1 and k > 1:
-        with ThreadPoolExecutor(max_workers=min(n_threads, k)) as pool:
-            return tuple(pool.map(solve, range(k)))
-    return tuple(solve(i) for i in range(k))
+        pool = ThreadPoolExecutor(max_workers=min(n_threads, k))
+        try:
+            solved = [f.result() for f in [pool.submit(solve, i) for i in range(k)]]
+        finally:
+            # On Ctrl-C or an error the solves not yet started are dropped
+            # (the running ones stop at their next interrupt check).
+            pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        solved = [solve(i) for i in range(k)]
+    return tuple(q for q, _ in solved), [t for _, t in solved]
 
 
 def _direct_costs(local: Sequence[QuasiPotential], labels: np.ndarray, near: List[np.ndarray]) -> np.ndarray:

@@ -14,7 +14,7 @@ from ..grid import Grid
 
 __all__ = ["ACTION_SCALE_FLOOR", "ACTION_SCALE_LIMIT", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE", "Fields",
            "JumpFields", "check_action_scale", "check_invertible", "check_spd", "describe_node", "describe_point",
-           "jump_support", "kernel_inverse", "rewrap"]
+           "jump_support", "kernel_inverse", "rewrap", "spd_mask"]
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -39,7 +39,12 @@ class Fields:
     evaluable at any point of the box.
 
     Arrays sampled on the grid are evaluated between nodes by cubic
-    interpolation; callables are called directly.
+    interpolation (the diffusion by multilinear interpolation where the cubic
+    one is not positive definite); callables are called directly.
+
+    ``between_nodes=True`` marks a grid of the solver's own (refined around
+    an attractor, sampling the caller's fields between their nodes): errors
+    then name the point, not a node of that grid.
 
     With ``supersample = s > 1`` callables are sampled at each node as the
     mean over s^d points evenly spread over the node's cell (the box of
@@ -50,7 +55,7 @@ class Fields:
     s = 1 there.
     """
 
-    def __init__(self, sde, grid: Grid, supersample: int = 1):
+    def __init__(self, sde, grid: Grid, supersample: int = 1, *, between_nodes: bool = False):
         if not isinstance(grid, Grid):
             raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
         d = grid.ndim
@@ -62,6 +67,9 @@ class Fields:
         self.grid = grid
         self.ndim = d
         self.supersample = int(supersample)
+        # A grid of the solver's own (refined around an attractor): its nodes
+        # mean nothing to the caller, so errors name points.
+        self.between_nodes = bool(between_nodes)
         if isinstance(sde.drift, np.ndarray) and sde.drift.shape[:-1] != grid.shape:
             raise ValueError(
                 f"the drift array has shape {sde.drift.shape}; on this grid it must be "
@@ -229,7 +237,12 @@ class Fields:
         return self._drift
 
     def describe_node(self, flat_index: int) -> str:
-        """'grid node [i, j] (x = (..))' for a flat node index."""
+        """'grid node [i, j] (x = (..))' for a flat node index; 'the point
+        x = (..) ...' on a grid of the solver's own (``between_nodes``)."""
+        if self.between_nodes:
+            idx = np.unravel_index(int(flat_index), self.grid.shape)
+            x = [l + h * i for l, h, i in zip(self.grid.lower, self.grid.spacing, idx)]
+            return f"the point {describe_point(x)} (sampled on a grid refined around the attractor)"
         return describe_node(self.grid, flat_index)
 
     # -- helpers ----------------------------------------------------------------------
@@ -264,8 +277,6 @@ class Fields:
         return out
 
     def _interpolate(self, name: str, values: np.ndarray, p: np.ndarray) -> np.ndarray:
-        from scipy.interpolate import RegularGridInterpolator
-
         inside = self.grid.contains(p)
         if not np.all(inside):
             bad = p[~inside][0]
@@ -273,20 +284,34 @@ class Fields:
                 f"{name} was given as an array on the grid and cannot be evaluated outside "
                 f"the box: point {tuple(float(v) for v in bad)}"
             )
-        interp = self._interpolators.get(name)
-        if interp is None:
-            method = "cubic" if min(self.grid.shape) >= 4 else "linear"
+        method = "cubic" if min(self.grid.shape) >= 4 else "linear"
+        lo, hi = np.asarray(self.grid.lower), np.asarray(self.grid.upper)
+        q = np.clip(p, lo, hi).reshape(-1, self.ndim)
+        out = self._interpolated(name, values, method, q)
+        if name == "diffusion" and method == "cubic":
+            # The cubic overshoots where D varies strongly from node to node
+            # and can lose definiteness between SPD nodes (a checkerboard of
+            # correlations +-0.9 does). Multilinear interpolation there: a
+            # convex combination of SPD matrices is SPD.
+            bad = ~spd_mask(out)
+            if bad.any():
+                out[bad] = self._interpolated(name, values, "linear", q[bad])
+        return out.reshape(p.shape[:-1] + values.shape[self.ndim:])
+
+    def _interpolated(self, name: str, values: np.ndarray, method: str, q: np.ndarray) -> np.ndarray:
+        from scipy.interpolate import RegularGridInterpolator
+
+        entry = self._interpolators.get((name, method))
+        if entry is None:
             # scipy's cubic interpolation loses values of extreme scale
             # (1e-150 comes out 0): interpolate those divided by a power of
             # two near their size, which is exact, and multiply back.
             finite = np.abs(values[np.isfinite(values)])
             peak = float(np.max(finite)) if finite.size else 0.0
             scale = 2.0 ** round(math.log2(peak)) if peak > 0 and not 2.0**-100 <= peak <= 2.0**100 else 1.0
-            interp = (RegularGridInterpolator(self.grid.axes, values / scale, method=method), scale)
-            self._interpolators[name] = interp
-        lo, hi = np.asarray(self.grid.lower), np.asarray(self.grid.upper)
-        q = np.clip(p, lo, hi).reshape(-1, self.ndim)
-        return (interp[0](q) * interp[1]).reshape(p.shape[:-1] + values.shape[self.ndim:])
+            entry = (RegularGridInterpolator(self.grid.axes, values / scale, method=method), scale)
+            self._interpolators[(name, method)] = entry
+        return entry[0](q) * entry[1]
 
 
 def describe_node(grid: Grid, flat_index: int) -> str:
@@ -360,19 +385,7 @@ def check_spd(matrices: np.ndarray, describe: Callable[[int], str], name: str = 
             f"{_NORMAL:.3g} (subnormal numbers, which cannot be told from zero); multiply b and D by a common "
             "factor (U does not change)"
         )
-    # Sylvester's criterion on the leading minors of diag^{-1/2} m diag^{-1/2}
-    # (the kernel's spd_margin, term by term).
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        ok = np.all(diag > 0, axis=1)
-        root = np.sqrt(np.where(diag > 0, diag, 1.0))
-        # The kernel keeps the mean of the two off-diagonal entries.
-        s01 = 0.5 * (m[:, 0, 1] + m[:, 1, 0]) / (root[:, 0] * root[:, 1])
-        ok &= 1.0 - s01 * s01 > SPD_TOLERANCE
-        if d == 3:
-            s02 = 0.5 * (m[:, 0, 2] + m[:, 2, 0]) / (root[:, 0] * root[:, 2])
-            s12 = 0.5 * (m[:, 1, 2] + m[:, 2, 1]) / (root[:, 1] * root[:, 2])
-            det = 1.0 + 2.0 * s01 * s02 * s12 - s01 * s01 - s02 * s02 - s12 * s12
-            ok &= det > SPD_TOLERANCE
+    ok = spd_mask(m)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         raise ValueError(
@@ -472,8 +485,8 @@ class JumpFields(Fields):
     sampled at the nodes (for the kernel) and evaluable anywhere in the box,
     with the drift and diffusion of its quadratic part (:class:`Fields`)."""
 
-    def __init__(self, hamiltonian, grid: Grid, supersample: int = 1):
-        super().__init__(hamiltonian, grid, supersample)
+    def __init__(self, hamiltonian, grid: Grid, supersample: int = 1, *, between_nodes: bool = False):
+        super().__init__(hamiltonian, grid, supersample, between_nodes=between_nodes)
         H = hamiltonian
         for name in ("weights", "jumps"):
             value = getattr(H, name)
@@ -593,3 +606,25 @@ def jump_support(weights: np.ndarray, jumps: np.ndarray, velocities: np.ndarray)
     fn = _core.jump_support2d if d == 2 else _core.jump_support3d
     return fn(np.ascontiguousarray(weights, dtype=float), np.ascontiguousarray(jumps, dtype=float),
               np.ascontiguousarray(velocities, dtype=float))
+
+
+def spd_mask(matrices: np.ndarray) -> np.ndarray:
+    """Which of the (..., d, d) matrices (d = 2, 3) pass the kernel's test of
+    positive definiteness: Sylvester's criterion on the leading minors of
+    diag^{-1/2} m diag^{-1/2} (the kernel's spd_margin, term by term; the
+    mean of the two off-diagonal entries), tolerance ``SPD_TOLERANCE``.
+    Shape ``(...)``."""
+    m = matrices
+    d = m.shape[-1]
+    diag = np.diagonal(m, axis1=-2, axis2=-1)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ok = np.all(diag > 0, axis=-1)
+        root = np.sqrt(np.where(diag > 0, diag, 1.0))
+        s01 = 0.5 * (m[..., 0, 1] + m[..., 1, 0]) / (root[..., 0] * root[..., 1])
+        ok &= 1.0 - s01 * s01 > SPD_TOLERANCE
+        if d == 3:
+            s02 = 0.5 * (m[..., 0, 2] + m[..., 2, 0]) / (root[..., 0] * root[..., 2])
+            s12 = 0.5 * (m[..., 1, 2] + m[..., 2, 1]) / (root[..., 1] * root[..., 2])
+            det = 1.0 + 2.0 * s01 * s02 * s12 - s01 * s01 - s02 * s02 - s12 * s12
+            ok &= det > SPD_TOLERANCE
+    return ok

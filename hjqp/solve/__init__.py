@@ -5,7 +5,9 @@ action paths from it, and the eikonal solver."""
 from . import eikonal
 from .expansion import LocalExpansion, local_expansion
 from .paths import follow_flow, geometric_action, minimum_action_path
-from .quasipotential import MAX_CELL_ASPECT, QuasiPotential, UpdateRule, local_quasipotential
+from .quasipotential import (MAX_CELL_ASPECT, QuasiPotential, UpdateRule, local_quasipotential, solve_local,
+                             warn_truncated_traces)
 
 __all__ = ["QuasiPotential", "UpdateRule", "LocalExpansion", "local_quasipotential", "local_expansion",
-           "minimum_action_path", "geometric_action", "follow_flow", "eikonal", "MAX_CELL_ASPECT"]
+           "minimum_action_path", "geometric_action", "follow_flow", "eikonal", "MAX_CELL_ASPECT", "solve_local",
+           "warn_truncated_traces"]

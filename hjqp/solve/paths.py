@@ -10,7 +10,6 @@ import numpy as np
 from .. import _validate
 from ..grid import Grid
 from ..problem import (
-    SDE,
     Fields,
     Hamiltonian,
     JumpFields,
@@ -22,6 +21,9 @@ from ..problem import (
 )
 
 __all__ = ["geometric_action", "minimum_action_path", "follow_flow"]
+
+# The finest step of a minimum action path, as a fraction of the grid spacing.
+_MIN_STEP_DIVISOR = 100.0
 
 
 def _fields(sde: Hamiltonian, grid: Optional[Grid], path: np.ndarray) -> Fields:
@@ -143,8 +145,13 @@ def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optio
     qp : QuasiPotential
     x : array_like, shape (d,)
     step : float, optional
-        Arc length of a step (default a quarter of the smallest spacing).
+        Arc length of a step (default a quarter of the smallest spacing h);
+        in [h / 100, 10 h]: grad U is interpolated from the grid, and finer
+        steps add work, not accuracy.
     max_steps : int, optional
+        Default: enough steps of the default size to travel 20 times the
+        sum of the box's sides; a smaller ``step`` does not raise it, so
+        the work stays bounded (a path that needs more raises ValueError).
 
     Returns
     -------
@@ -170,9 +177,17 @@ def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optio
     fields = qp.sde.fields(grid)
     jump = isinstance(fields, JumpFields)
     h = min(grid.spacing)
-    step = 0.25 * h if step is None else float(step)
+    if step is None:
+        step = 0.25 * h
+    elif not (isinstance(step, (int, float, np.integer, np.floating)) and h / _MIN_STEP_DIVISOR <= step <= 10 * h):
+        raise ValueError(
+            f"step must be a number in [h / {_MIN_STEP_DIVISOR:g}, 10 h] = [{h / _MIN_STEP_DIVISOR:.4g}, "
+            f"{10 * h:.4g}] on this grid (h = {h:.4g}, the smallest spacing), got {step!r}"
+        )
+    step = float(step)
     if max_steps is None:
-        max_steps = int(20 * sum(grid.shape) * h / step)
+        max_steps = min(int(20 * sum(grid.shape) * h / step), 80 * sum(grid.shape))
+    max_steps = _validate.count(max_steps, "max_steps")
     o = qp.attractor
     radius = 2 * max(grid.spacing)
     scale = np.linalg.norm(fields.drift(x[None])[0]) + 1.0
@@ -193,7 +208,7 @@ def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optio
     pts, why = _rk4_arclength(direction, x, step, lambda y: np.linalg.norm(y - o) <= radius, max_steps, grid)
     if why != "stop":
         reason = {"stall": "stalls (b + D grad U vanishes)", "box": "leaves the box",
-                  "steps": f"did not reach the attractor in {max_steps} steps"}[why]
+                  "steps": f"did not reach the attractor in {max_steps} steps (raise max_steps or step)"}[why]
         raise ValueError(f"the minimum action path to {x.tolist()} {reason} at {np.round(pts[-1], 6).tolist()}")
     return np.vstack([o[None], pts[::-1]])
 

@@ -276,7 +276,15 @@ def _map(executor, fn, tasks, bar=None):
     if executor is None:
         return [done(t, fn(t)) for t in tasks]
     futures = [executor.submit(fn, t) for t in tasks]
-    return [done(t, f.result()) for t, f in zip(tasks, futures)]
+    try:
+        return [done(t, f.result()) for t, f in zip(tasks, futures)]
+    except BaseException:
+        # Ctrl-C or a failed task: the tasks not yet started are dropped
+        # rather than run on the caller's executor after the call has ended
+        # (running ones stop at the kernel's next interrupt check).
+        for f in futures:
+            f.cancel()
+        raise
 
 
 def _run(executor, chunk, n_paths: int, task, bar):

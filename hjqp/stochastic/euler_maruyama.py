@@ -355,6 +355,8 @@ def euler_maruyama(sde: SDE, eps: float, dt: float, d: int, *, sigma=None, grid:
     when no grid is given."""
     eps = _validate.positive(eps, "eps")
     dt = _validate.positive(dt, "dt")
+    # Checked whichever engine runs: a bad count is an error with or without a grid.
+    threads = _validate.threads(threads)
     if grid is not None:
         return NativeEulerMaruyama(sde, eps, dt, grid, sigma, threads)
     return NumpyEulerMaruyama(sde, eps, dt, d, sigma)

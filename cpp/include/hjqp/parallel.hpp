@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -22,6 +25,13 @@ namespace hjqp {
 // once `stop` is set. The calling thread polls `interrupted` every 20 ms;
 // when it returns true the stop flag is raised, no further block is
 // started, and parallel_for returns true.
+//
+// Every thread started is joined before parallel_for returns or throws: a
+// std::thread destroyed while joinable ends the process (std::terminate).
+// When a thread cannot be created (std::system_error: the process's thread
+// or memory limit), the workers already running are stopped and joined and
+// std::runtime_error says how many threads could be started. An exception
+// thrown by the body stops the other workers and is rethrown here.
 // (The body is a std::function: one call per item is negligible next to
 // an item's work, and the compiler then optimises the body on its own
 // rather than inlined into the worker loop.)
@@ -33,26 +43,58 @@ inline bool parallel_for(Index n, int threads, Index block,
   std::atomic<Index> next{0};
   std::atomic<bool> stop{false};
   std::atomic<int> running{0};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
   auto work = [&](int worker) {
-    while (!stop.load()) {
-      const Index first = next.fetch_add(block);
-      if (first >= n) break;
-      const Index last = std::min(n, first + block);
-      for (Index i = first; i < last; ++i) body(i, worker, stop);
+    try {
+      while (!stop.load()) {
+        const Index first = next.fetch_add(block);
+        if (first >= n) break;
+        const Index last = std::min(n, first + block);
+        for (Index i = first; i < last; ++i) body(i, worker, stop);
+      }
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      stop.store(true);
     }
     running.fetch_sub(1);
   };
   const Index blocks = (n + block - 1) / block;
   const int workers = int(std::min<Index>(threads, std::max<Index>(blocks, 1)));
-  running.store(workers);
-  std::vector<std::thread> pool;
-  for (int t = 0; t < workers; ++t) pool.emplace_back(work, t);
+  // Joins whatever was started, however this scope is left.
+  struct Joiner {
+    std::vector<std::thread> pool;
+    std::atomic<bool>& stop;
+    ~Joiner() {
+      stop.store(true);
+      for (std::thread& t : pool)
+        if (t.joinable()) t.join();
+    }
+  } joiner{{}, stop};
+  joiner.pool.reserve(std::size_t(workers));
+  for (int t = 0; t < workers; ++t) {
+    running.fetch_add(1);
+    try {
+      joiner.pool.emplace_back(work, t);
+    } catch (const std::system_error& e) {
+      running.fetch_sub(1);
+      throw std::runtime_error("could not start worker thread " + std::to_string(t + 1) + " of " +
+                               std::to_string(workers) + " (" + e.what() +
+                               "): the process's thread or memory limit is reached; pass fewer threads");
+    }
+  }
+  bool stopped = false;
   for (int tick = 1; running.load() > 0; ++tick) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    if (tick % 10 == 0 && interrupted && !stop.load() && interrupted()) stop.store(true);
+    if (tick % 10 == 0 && interrupted && !stop.load() && interrupted()) {
+      stopped = true;
+      stop.store(true);
+    }
   }
-  for (std::thread& t : pool) t.join();
-  return stop.load();
+  for (std::thread& t : joiner.pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+  return stopped;
 }
 
 }  // namespace hjqp

@@ -78,6 +78,12 @@ struct MarchStats {
   Index neighbour = 0;    // ... by UpdateRule::Neighbour
   Index jet_updates = 0;  // jet updates evaluated
   Index retraced = 0;     // nodes traced a second time (3D)
+  // Nodes settled by a pinned or neighbour update because their traced
+  // characteristic turned by more than max_turn, or ran update_radius
+  // cells, before it crossed an accepted edge: where characteristics spiral
+  // (strong rotation) in few cells, the march is then first order there and
+  // its error is O(1) on coarse grids (the README's scope section).
+  Index truncated_traces = 0;
 };
 
 template <int D>
@@ -101,6 +107,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
         rules_(rules),
         options_(options),
         parent_(std::size_t(fields.grid().size()), -1),
+        truncated_(std::size_t(fields.grid().size()), 0),
         min_cos_turn_(std::cos(options.max_turn)),
         stencil_(neighbour_offsets<D>()) {
     if (!(options.update_radius >= kUpdateRadiusRange[0] && options.update_radius <= kUpdateRadiusRange[1]))
@@ -153,6 +160,8 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
   }
 
   UpdateRule rule(Index node) const { return UpdateRule(rules_[node]); }
+  // Whether the node counts in MarchStats::truncated_traces.
+  bool truncated(Index node) const { return truncated_[std::size_t(node)] != 0; }
   const MarchStats& stats() const { return stats_; }
 
  private:
@@ -250,6 +259,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
     // The characteristic direction at x: its own drift plus D grad U at the
     // node its heap key came from.
     Vec<D> t;
+    trace_truncated_ = false;
     if (p >= 0 && unit(add<D>(fields_.drift(x), mul<D>(fields_.diffusion(p), gradient(p))), t))
       rule = trace_and_update(x, mx, px, t, best);
     if constexpr (D == 3) {
@@ -269,6 +279,10 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
         ++stats_.retraced;
       }
     }
+    if (rule != UpdateRule::Jet && trace_truncated_) {
+      ++stats_.truncated_traces;
+      truncated_[std::size_t(x)] = 1;
+    }
     if (rule == UpdateRule::Neighbour) best = neighbour_update(mx, px, fields_.at(x));
     if (rule != UpdateRule::Jet) best.gradient = neighbour_gradient(mx);
     switch (rule) {
@@ -285,7 +299,9 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
 
   // Trace the characteristic back from x (see the file comment). Returns
   // Jet with the first interior jet update found, else PinnedJet with the
-  // best pinned one, else Neighbour.
+  // best pinned one, else Neighbour; sets trace_truncated_ when the trace
+  // ended by turning too far or by running out of steps (rather than at the
+  // box edge or an absorbing node).
   UpdateRule trace_and_update(Index x, const MultiIndex<D>& mx, const Vec<D>& px, Vec<D> t,
                               UpdateResult<D>& best) {
     const double h = grid_.min_spacing();
@@ -295,6 +311,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
     const Vec<D>& sp = grid_.spacing();
     Vec<D> y = px;
     UpdateResult<D> pinned;
+    bool truncated = true;  // unless the box edge or an absorbing node ends it
     for (int step = 0; step < steps; ++step) {
       // Midpoint rule: Euler steps drift off a curved characteristic by
       // O(h kappa) per unit length, as much as a grazing one gains in depth.
@@ -349,10 +366,16 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
         }
         if (kind != LineResult::None && r.value < pinned.value) pinned = r;
       }
-      if (!grid_.inside(next)) break;
+      if (!grid_.inside(next)) {
+        truncated = false;
+        break;
+      }
       // A path must not pass over an absorbing node: the trace ends at the
       // first cell that touches one.
-      if (absorbing_ && touches_absorbing(next)) break;
+      if (absorbing_ && touches_absorbing(next)) {
+        truncated = false;
+        break;
+      }
       Vec<D> t_next;
       if (direction_at(next, t_next)) {
         if (dot<D>(t_start, t_next) < min_cos_turn_) break;
@@ -362,6 +385,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
       }
       y = next;
     }
+    trace_truncated_ = trace_truncated_ || truncated;
     best = pinned;
     return best.value < std::numeric_limits<double>::infinity() ? UpdateRule::PinnedJet
                                                                 : UpdateRule::Neighbour;
@@ -688,9 +712,11 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
   MarchOptions options_;
   const std::uint8_t* absorbing_ = nullptr;
   std::vector<std::int32_t> parent_;
+  std::vector<std::uint8_t> truncated_;  // see truncated()
   double min_cos_turn_;  // cos(options_.max_turn)
   std::vector<MultiIndex<D>> stencil_;
   MarchStats stats_;
+  bool trace_truncated_ = false;  // the current node's trace (settle)
 };
 
 }  // namespace hjqp

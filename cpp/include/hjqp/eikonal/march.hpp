@@ -305,22 +305,88 @@ class EikonalMarch : public OrderedMarch<D, EikonalMarch<D>> {
   // tau solving sum_k (a_k tau + b_k)^2 = s^2 over the axes in `set` (bit
   // mask), or NaN if there is no root or the differences are not upwind
   // (sign_k (a_k tau + b_k) < 0).
-  static double solve_axes(const AxisTerm* t, int set, double s) {
+  //
+  // The root is (-b + sqrt(b^2 - a c)) / a with a = sum a_k^2, b = sum a_k b_k,
+  // c = sum b_k^2 - s^2, as scikit-fmm computes it. But b^2 - a c subtracts
+  // two numbers of size (a tau)^2 to obtain a (s^2 - r) (r below): at a node
+  // much faster than its neighbours (s h below about 1e-8 u) that difference
+  // was all rounding, the root was lost and the node stayed +inf. Where more
+  // than half the digits cancel the root is taken about the least-squares
+  // point tau_c = -b / a instead, where the left side takes its least value r
+  // (the squared residual):
+  //     sum_k (a_k tau + b_k)^2 = a (tau - tau_c)^2 + r,
+  //     tau = tau_c + sqrt((s^2 - r) / a),
+  // r a sum of squares (exactly 0 for one axis) and s entering as is.
+  //
+  // The a_k are scaled by a power of two, 2^-e, to lie in [1, 2), and the
+  // root by 2^e back: exact, so results are the same bit for bit, but a_k^2
+  // cannot underflow. With a point source at a node of slowness s0 below
+  // about 1e-154 (speed 1e154 and up), a_k = O(s0) and tau = u / T0 =
+  // O(1 / s0): a_k^2 was 0 and the nodes around stayed +inf.
+  static double solve_axes(const AxisTerm* terms, int set, double s) {
+    constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+    constexpr double kCancellation = 1e-6;
+    double largest = 0.0;
+    for (int k = 0; k < D; ++k)
+      if (set & (1 << k)) largest = std::fmax(largest, std::fabs(terms[k].a));
+    if (!(largest > 0.0) || !std::isfinite(largest)) return nan;
+    const int e = std::ilogb(largest);
+    AxisTerm t[D]{};
+    for (int k = 0; k < D; ++k)
+      if (set & (1 << k))
+        t[k] = AxisTerm{std::ldexp(terms[k].a, -e), terms[k].b, std::ldexp(terms[k].a1, -e), terms[k].b1,
+                        terms[k].sign};
     double a = 0.0, b = 0.0, c = -s * s;
+    int axes = 0;
     for (int k = 0; k < D; ++k)
       if (set & (1 << k)) {
         a += t[k].a * t[k].a;
         b += t[k].a * t[k].b;
         c += t[k].b * t[k].b;
+        ++axes;
       }
+    if (!(a > 0.0) || !std::isfinite(a)) return nan;
     const double disc = b * b - a * c;
-    if (!(disc >= 0.0) || !(a > 0.0)) return std::numeric_limits<double>::quiet_NaN();
-    const double tau = (-b + std::sqrt(disc)) / a;
-    if (!(tau > 0.0)) return std::numeric_limits<double>::quiet_NaN();
+    double tau;
+    if (disc > kCancellation * b * b) {
+      tau = (-b + std::sqrt(disc)) / a;
+    } else {
+      const double centre = -b / a;
+      double r = 0.0;
+      if (axes > 1)
+        for (int k = 0; k < D; ++k)
+          if (set & (1 << k)) {
+            const double residual = t[k].a * centre + t[k].b;
+            r += residual * residual;
+          }
+      // s^2 - r as (s - sqrt r)(s + sqrt r): no underflow of s^2 for tiny s.
+      const double root_r = std::sqrt(r);
+      if (!(s >= root_r)) return nan;
+      tau = centre + std::sqrt((s - root_r) * (s + root_r) / a);
+    }
+    if (!(tau > 0.0) || !std::isfinite(tau)) return nan;
     for (int k = 0; k < D; ++k)
-      if ((set & (1 << k)) && t[k].sign * (t[k].a1 * tau + t[k].b1) < 0.0)
-        return std::numeric_limits<double>::quiet_NaN();
-    return tau;
+      if (set & (1 << k)) {
+        // Upwind up to the rounding of a1 tau + b1 itself: where s is below
+        // that rounding the root is tau_c, on the edge of the test.
+        const double d = t[k].a1 * tau + t[k].b1;
+        const double rounding = 4.0 * std::numeric_limits<double>::epsilon() *
+                                (std::fabs(t[k].a1 * tau) + std::fabs(t[k].b1));
+        if (t[k].sign * d < -rounding) return nan;
+      }
+    const double root = std::ldexp(tau, -e);
+    return std::isfinite(root) ? root : nan;
+  }
+
+  // The least valid tau over `set` and its proper subsets (NaN if none).
+  static double solve_axes_or_fewer(const AxisTerm* t, int set, double s) {
+    double best = solve_axes(t, set, s);
+    if (!std::isnan(best)) return best;
+    for (int sub = (set - 1) & set; sub > 0; sub = (sub - 1) & set) {
+      const double tau = solve_axes(t, sub, s);
+      if (!std::isnan(tau) && !(tau >= best)) best = tau;
+    }
+    return best;
   }
 
   void axis_update(Index x) {
@@ -340,7 +406,7 @@ class EikonalMarch : public OrderedMarch<D, EikonalMarch<D>> {
       t0 = factor_.slowness * nq;
       for (int k = 0; k < D; ++k) g[k] = factor_.slowness * q[k] / nq;
     }
-    AxisTerm terms[D];
+    AxisTerm terms[D]{};
     int set = 0;
     for (int k = 0; k < D; ++k) {
       const Index back = along(x, m, k, -1), ahead = along(x, m, k, 1);
@@ -386,15 +452,16 @@ class EikonalMarch : public OrderedMarch<D, EikonalMarch<D>> {
     }
     if (!set) return;
     const double s = slowness(x);
-    double best = solve_axes(terms, set, s);
-    if (std::isnan(best)) {
-      // Fewer axes: the least valid solution over the proper subsets.
-      for (int sub = (set - 1) & set; sub > 0; sub = (sub - 1) & set) {
-        const double t = solve_axes(terms, sub, s);
-        if (!std::isnan(t) && !(t >= best)) best = t;
-      }
-      if (std::isnan(best)) return;
+    double best = solve_axes_or_fewer(terms, set, s);
+    if (std::isnan(best) && options_.order == 2) {
+      // No admissible second-order value: the first-order one (as where
+      // the second upwind node is missing). A node with an accepted
+      // neighbour must get a value, or it is never accepted and stays +inf.
+      AxisTerm first[D];
+      for (int k = 0; k < D; ++k) first[k] = AxisTerm{terms[k].a1, terms[k].b1, terms[k].a1, terms[k].b1, terms[k].sign};
+      best = solve_axes_or_fewer(first, set, s);
     }
+    if (std::isnan(best)) return;
     // The new value replaces the old one even when larger: second-order
     // differences are not monotone in the neighbours' values, and keeping
     // the least of successive estimates would bias the march low.
