@@ -329,11 +329,12 @@ def cmd_sgd(args, rep):
     problem = load_model(args.model, _params(args.param), None, None)
     if getattr(problem, "losses", None) is None:
         raise CommandError(f"{args.model} is not an SGD model (try iris_two_widths or iris_mixture)")
-    rep.step(f"landscapes of {problem.name} (anisotropic and isotropic noise, two grids), then SGD runs "
+    rep.step(f"landscapes of {problem.name} (anisotropic and isotropic noise"
+             + (", SGD's own Hamiltonian" if args.own else "") + ", two grids each), then SGD runs "
              f"({args.paths} runs x {args.steps} steps per learning rate)")
     study = selection_study(problem, args.eta, batch_size=args.batch, n_steps=args.steps, n_paths=args.paths,
                             seed=args.seed, grid_nodes=args.grid, regularisations=args.regularisation,
-                            gaussian=args.gaussian)
+                            gaussian=args.gaussian, own=args.own, own_grid_nodes=args.own_grid)
     report = write_study(study, problem, _out(args.out))
     rep.step(f"wrote {args.out}/report.md, study.json, selection.png")
     print(report)
@@ -430,6 +431,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="also compute the costs with D + delta I for these delta (iris_mixture)")
     q.add_argument("--gaussian", action="store_true",
                    help="also run gradient descent with Gaussian noise of covariance D and tr D / d I")
+    q.add_argument("--no-own", dest="own", action="store_false",
+                   help="skip the landscape of SGD's own Hamiltonian (2D models)")
+    q.add_argument("--own-grid", type=int, default=None,
+                   help="nodes per axis of SGD's own landscape (default 81)")
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--out", default="hjqp-sgd")
     q.add_argument("--quiet", action="store_true", help="no progress messages")

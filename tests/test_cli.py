@@ -63,7 +63,7 @@ def test_sgd_selection(tmp_path, capsys):
     pytest.importorskip("sklearn")
     out = tmp_path / "sgd"
     assert cli.main(["sgd", "--eta", "1.0", "--steps", "300", "--paths", "4", "--grid", "41", "--out", str(out),
-                     "--quiet"]) == 0
+                     "--no-own", "--quiet"]) == 0
     assert "minibatch SGD" in capsys.readouterr().out
     assert (out / "selection.png").stat().st_size > 0
     code = cli.main(["sgd", "linear_3d", "--out", str(tmp_path / "x"), "--quiet"])

@@ -219,7 +219,8 @@ def test_selection_study_writes_a_report(tmp_path):
     from hjqp.sgd import isotropic, selection_study
 
     problem = hjqp.models.iris_two_widths()
-    study = selection_study(problem, None, n_steps=300, n_paths=4, grid_nodes=61, gaussian=True)
+    study = selection_study(problem, None, n_steps=300, n_paths=4, grid_nodes=61, gaussian=True,
+                            own_grid_nodes=41)
     lands = study["landscapes"]
     # the isotropic counterfactual keeps the trace of D
     x = np.array([[2.0, 4.0], [3.0, 3.0]])
@@ -229,7 +230,7 @@ def test_selection_study_writes_a_report(tmp_path):
     np.testing.assert_allclose(Di[..., 0, 1], 0.0)
     assert {r["dynamics"] for r in study["rows"]} == {
         "minibatch SGD", "Gaussian noise, anisotropic D", "Gaussian noise, isotropic D",
-        "prediction, anisotropic D", "prediction, isotropic D"}
+        "prediction, anisotropic D", "prediction, isotropic D", "prediction, SGD's own H"}
     for r in study["rows"]:
         assert sum(v[0] for v in r["occupancy"]) == pytest.approx(1.0)
     # default learning rates: V / eps = 5, 4.5, 4 for the cheapest transition
@@ -240,8 +241,15 @@ def test_selection_study_writes_a_report(tmp_path):
     # isotropic one the other, each beyond its grid error estimate
     assert lands["anisotropic"]["selected_set"] == [1]
     assert lands["isotropic"]["selected_set"] == [0]
+    # SGD's own Hamiltonian raises both barriers well above the Gaussian
+    # ones, to about 2.6 and 2.9 (a path-based minimum action computation;
+    # measured here on 41^2: 2.56, 2.84); SGD's fitted rates give 3.2-3.5
+    # and 2.5-2.9.
+    own = lands["SGD's own"]["landscape"].direct_costs
+    np.testing.assert_allclose([own[0, 1], own[1, 0]], [2.6, 2.9], atol=0.1)
+    assert np.all(own[~np.eye(2, dtype=bool)] > direct[~np.eye(2, dtype=bool)] + 0.9)
     report = write_study(study, problem, str(tmp_path))
-    assert "minibatch SGD" in report and "isotropic D" in report
+    assert "minibatch SGD" in report and "isotropic D" in report and "SGD's own H" in report
     for name in ("report.md", "study.json", "selection.png"):
         assert (tmp_path / name).stat().st_size > 0
     with pytest.raises(ValueError, match="regularisation"):

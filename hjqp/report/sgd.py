@@ -36,9 +36,11 @@ def study_report(study: dict) -> str:
     for name, pair in lands.items():
         land = pair["landscape"]
         costs = "; ".join(f"V{i + 1}{j + 1} = {land.direct_costs[i, j]:.4g}" for i, j in pairs)
-        rows.append((f"{name} D", costs, ", ".join(f"{v:.4g}" for v in land.global_values),
+        label = f"{name} D" if name != "SGD's own" else f"SGD's own H ({pair['grid_nodes']} nodes)"
+        rows.append((label, costs, ", ".join(f"{v:.4g}" for v in land.global_values),
                      f"{pair['cost_error']:.2g}", f"{pair['phi_error']:.2g}", _selected(pair)))
-    lines += [f"Landscapes on {n} nodes per axis. The cost error is the largest change of a cost from "
+    lines += [f"Landscapes on {n} nodes per axis (SGD's own Hamiltonian, the cumulant generating function "
+              "of the per-sample gradients, as noted). The cost error is the largest change of a cost from "
               f"{(n + 1) // 2} nodes per axis; phi(O_i) = W_i - min W, W_i a sum of k - 1 costs, is then "
               "uncertain by up to 2 (k - 1) times that, and minima whose phi lies within it of 0 tie:", "",
               table(("noise", "transition costs", "phi(O_i)", "cost error", "phi error", "selected"), rows), ""]
@@ -66,13 +68,13 @@ def study_report(study: dict) -> str:
               table(("eta", "batch", "eps", "dynamics", "fraction at O1", "transitions", "rates"), rows), ""]
     if study["barriers"]:
         rows = [(b["dynamics"], f"V{b['i'] + 1}{b['j'] + 1}", f"{b['V']:.3g} +- {b['se']:.2g}",
-                 f"{lands['anisotropic']['landscape'].direct_costs[b['i'], b['j']]:.4g}",
-                 f"{lands['isotropic']['landscape'].direct_costs[b['i'], b['j']]:.4g}",
+                 *(f"{pair['landscape'].direct_costs[b['i'], b['j']]:.4g}" for pair in lands.values()),
                  ", ".join(f"{e:g}" for e in b["eps"]))
                 for b in study["barriers"]]
+        heads = tuple(f"{name} D" if name != "SGD's own" else "SGD's own H" for name in lands)
         lines += ["Barriers from the measured rates, ln k = a - V / eps (weighted least squares), against "
                   "the landscapes' costs:", "",
-                  table(("dynamics", "barrier", "fitted", "anisotropic D", "isotropic D", "eps"), rows), ""]
+                  table(("dynamics", "barrier", "fitted", *heads, "eps"), rows), ""]
     if study["regularisation"]:
         rows = [(r["regularisation"], "; ".join(f"{v:.4g}" for v in np.asarray(r["costs"])[~np.eye(k, dtype=bool)]),
                  ", ".join(f"{v:.4g}" for v in r["global_values"]), f"O{r['selected'] + 1}")
@@ -102,18 +104,20 @@ def study_figure(study: dict, problem, path: str) -> None:
         grid = Grid(grid.lower[:2], grid.upper[:2], grid.shape[:2])
         suffix = ", least over rho"
     O = lands["anisotropic"].attractors[:, :2]
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.3), constrained_layout=True)
+    panels = 2 + len(lands)
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.3), constrained_layout=True)
     barrier = float(np.min(problem.losses.loss(np.asarray(problem.saddles)))) - float(loss.min())
     plot.quasipotential(fields[0], grid, ax=axes[0], attractors=O, title=f"loss f - min f{suffix}",
                         vmax=3 * barrier if barrier > 0 else None)
-    for ax, (name, pair), values in zip(axes[1:3], study["landscapes"].items(), fields[1:]):
+    for ax, (name, pair), values in zip(axes[1:-1], study["landscapes"].items(), fields[1:]):
         land = pair["landscape"]
-        plot.quasipotential(values, grid, ax=ax, attractors=O, saddles=land.saddles[:, :2],
-                            title=f"phi, {name} noise{suffix}\nselected {_selected(pair)}",
+        what = f"{name} noise" if name != "SGD's own" else f"SGD's own H, {pair['grid_nodes']} nodes"
+        plot.quasipotential(values, land.grid if values.shape != grid.shape else grid, ax=ax, attractors=O,
+                            saddles=land.saddles[:, :2], title=f"phi, {what}{suffix}\nselected {_selected(pair)}",
                             vmax=3 * max(1e-12, float(np.max(land.costs))))
-    for ax in axes[:3]:
+    for ax in axes[:-1]:
         ax.set(xlabel="mu1", ylabel="mu2")
-    ax = axes[3]
+    ax = axes[-1]
     k = lands["anisotropic"].k
     measured = [r for r in study["rows"] if r["rates"] is not None]
     for c, (i, j) in enumerate((i, j) for i in range(k) for j in range(k) if i != j):
@@ -127,12 +131,14 @@ def study_figure(study: dict, problem, path: str) -> None:
                         label=f"O{i + 1} -> O{j + 1}, {dyn}")
             # the two landscapes' slopes through the measured points' mean
             xs = np.linspace(x.min(), x.max(), 2) if len(x) > 1 else x
-            for name, style in (("anisotropic", "-"), ("isotropic", ":")):
+            for name, style in zip(lands, ("-", ":", "--")):
                 v = lands[name].direct_costs[i, j]
                 a = np.mean(np.log(y) + v * x)
                 ax.plot(xs, np.exp(a - v * xs), style, color=f"C{c}", lw=1)
     ax.set(yscale="log", xlabel="1 / eps", ylabel="transitions per unit time",
-           title="measured rates; slopes -V of the costs:\nanisotropic D (solid), isotropic D (dotted)")
+           title="measured rates; slopes -V of the costs:\nanisotropic D (solid), isotropic D (dotted),\n"
+                 "SGD's own H (dashed)" if len(lands) > 2 else
+                 "measured rates; slopes -V of the costs:\nanisotropic D (solid), isotropic D (dotted)")
     if ax.has_data():
         ax.legend(fontsize=7)
     fig.savefig(path, dpi=120)

@@ -88,7 +88,7 @@ class MinibatchSGD:
 
         return SDE.gradient(self.gradient, diffusion=diffusion)
 
-    def hamiltonian(self, max_jumps: int = 1 << 14) -> JumpHamiltonian:
+    def hamiltonian(self, regularisation: float = 0.0, max_jumps: int = 1 << 14) -> JumpHamiltonian:
         """SGD's own large-deviation Hamiltonian, with rates ``exp(-U / eps)``,
         ``eps = eta / m``.
 
@@ -105,7 +105,35 @@ class MinibatchSGD:
         per batch B, ``nu_B = -sum_{i in B} grad f_i`` at weight 1 / C(n, m)
         (again with eps = eta / m). It is returned when C(n, m) <=
         ``max_jumps``; beyond, a ValueError says so.
+
+        ``regularisation`` delta > 0 adds small jumps +-s e_k (s = 0.01) at
+        weight delta / (2 s^2): their quadratic part is delta I, as in
+        :meth:`sde`, for models whose per-sample gradients are all parallel
+        somewhere (the jumps must span R^d).
         """
+        delta = float(regularisation)
+        if not (np.isfinite(delta) and delta >= 0):
+            raise ValueError(f"regularisation must be a non-negative number, got {regularisation!r}")
+        H = self._own_hamiltonian(max_jumps)
+        if delta == 0.0:
+            return H
+        step = 0.01
+        base_weights, base_jumps = H.weights, H.jumps
+
+        def weights(x):
+            x = np.asarray(x, dtype=float)
+            extra = np.full(x.shape[:-1] + (2 * x.shape[-1],), delta / (2 * step**2))
+            return np.concatenate([base_weights(x), extra], axis=-1)
+
+        def jumps(x):
+            x = np.asarray(x, dtype=float)
+            d = x.shape[-1]
+            extra = np.broadcast_to(np.vstack([np.eye(d), -np.eye(d)]) * step, x.shape[:-1] + (2 * d, d))
+            return np.concatenate([base_jumps(x), extra], axis=-2)
+
+        return JumpHamiltonian(weights, jumps)
+
+    def _own_hamiltonian(self, max_jumps: int) -> JumpHamiltonian:
         n, m = self.n_samples, self.batch_size
         if self.replace or m == 1:
             def weights(x):

@@ -27,7 +27,7 @@ def isotropic(sde: SDE) -> SDE:
     return SDE(sde.drift, diffusion)
 
 
-def _landscape_pair(sde: SDE, problem, n: int, threads) -> dict:
+def _landscape_pair(sde, problem, n: int, threads) -> dict:
     """The landscape on n nodes per axis and on (n + 1) // 2 (every other
     node for odd n). The largest change of a cost V_ij estimates the fine
     costs' error; since W_i sums k - 1 costs, phi(O_i) = W_i - min W is then
@@ -40,7 +40,7 @@ def _landscape_pair(sde: SDE, problem, n: int, threads) -> dict:
     cost_error = float(np.max(np.abs(fine.direct_costs - coarse.direct_costs)[off]))
     phi_error = 2 * (fine.k - 1) * cost_error
     return {"landscape": fine, "coarse": coarse, "cost_error": cost_error, "phi_error": phi_error,
-            "selected_set": [int(i) for i in fine.selected_set(phi_error)]}
+            "selected_set": [int(i) for i in fine.selected_set(phi_error)], "grid_nodes": int(n)}
 
 
 def _run_row(run: LongRun, eta: float, batch_size: int, eps: float, dynamics: str) -> dict:
@@ -49,6 +49,13 @@ def _run_row(run: LongRun, eta: float, batch_size: int, eps: float, dynamics: st
             "occupancy": [(e.value, e.low, e.high) for e in run.occupancy()],
             "transitions": run.transition_counts().tolist(), "rates": rate.tolist(),
             "rates_low": low.tolist(), "rates_high": high.tolist()}
+
+
+def _regularisation(sde: SDE, sgd) -> float:
+    """The delta of the model's D = covariance + delta I (0 when none)."""
+    x = np.asarray([[1.0, 2.0]])
+    dm = sde.diffusion(x) if callable(sde.diffusion) else sde.diffusion
+    return float(max(0.0, np.round(np.trace(np.asarray(dm)[0] - sgd.covariance(x)[0]) / 2, 12)))
 
 
 def fit_barriers(rows, min_transitions: int = 5) -> list:
@@ -76,7 +83,8 @@ def fit_barriers(rows, min_transitions: int = 5) -> list:
 
 def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 100000, n_paths: int = 64,
                     seed: int = 1, grid_nodes: Optional[int] = None, radius: float = 0.5,
-                    regularisations=(), gaussian: bool = False, threads: Optional[int] = None) -> dict:
+                    regularisations=(), gaussian: bool = False, threads: Optional[int] = None,
+                    own: bool = True, own_grid_nodes: Optional[int] = None) -> dict:
     """Which minimum minibatch SGD selects, predicted and measured.
 
     For an SGD problem (a :class:`hjqp.models.Problem` whose ``losses`` is a
@@ -87,6 +95,12 @@ def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 1
       the grid of every other node: the change of the costs is their error
       estimate, and minima whose phi lies within what that allows of 0 tie
       (``selected_set``);
+    - with ``own`` (2D models), the landscape of SGD's own large-deviation
+      Hamiltonian (:meth:`MinibatchSGD.hamiltonian`: the cumulant generating
+      function of the per-sample gradients, not only its quadratic part) on
+      ``own_grid_nodes`` per axis (default 81: each of its n samples is a
+      jump, and the march costs about n times more per node), with the same
+      regularisation as the model's SDE where D is singular;
     - for each learning rate, actual minibatch SGD from the minima in turn:
       the time fraction at each minimum (last core visited) with its
       interval, transitions and rates with Poisson intervals; with
@@ -116,6 +130,10 @@ def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 1
     O = np.asarray(problem.attractors, dtype=float)
     noises = {"anisotropic": problem.sde, "isotropic": isotropic(problem.sde)}
     lands = {name: _landscape_pair(sde, problem, n, threads) for name, sde in noises.items()}
+    if own and model.dim == 2:
+        delta = _regularisation(problem.sde, sgd)
+        lands["SGD's own"] = _landscape_pair(sgd.hamiltonian(regularisation=delta), problem,
+                                             int(own_grid_nodes or 81), threads)
     if etas is None:
         direct = lands["anisotropic"]["landscape"].direct_costs
         cheapest = float(np.min(direct[~np.eye(len(O), dtype=bool)]))
@@ -132,7 +150,8 @@ def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 1
                 rows.append(_run_row(run, eta, batch_size, eps, f"Gaussian noise, {name} D"))
         for name, pair in lands.items():
             rows.append({"eta": float(eta), "batch_size": batch_size, "eps": eps,
-                         "dynamics": f"prediction, {name} D", "occupancy": [
+                         "dynamics": f"prediction, {name} " + ("H" if name == "SGD's own" else "D"),
+                         "occupancy": [
                              (float(p), None, None) for p in pair["landscape"].stationary(eps)],
                          "transitions": None, "rates": None})
     reg_rows = []
