@@ -179,7 +179,8 @@ def test_update_rule_agrees_with_a_slow_reference():
 # -- exact solutions ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [models.jump_detailed_balance, models.jump_cyclic])
+@pytest.mark.parametrize("make", [pytest.param(models.jump_detailed_balance, marks=pytest.mark.slow),
+                                  models.jump_cyclic])
 def test_jump_processes_with_exact_quasipotentials_converge_at_second_order_in_2d(make):
     problem = make(2)
     # Measured: largest errors 4.4e-4, 1.5e-4, 4.0e-5 (detailed balance) and

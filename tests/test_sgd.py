@@ -253,7 +253,7 @@ def test_selection_study_writes_a_report(tmp_path):
     for name in ("report.md", "study.json", "selection.png"):
         assert (tmp_path / name).stat().st_size > 0
     with pytest.raises(ValueError, match="regularisation"):
-        selection_study(problem, [0.2], n_steps=10, n_paths=2, grid_nodes=41, regularisations=[1e-2])
+        selection_study(problem, [0.2], n_steps=10, n_paths=2, grid_nodes=41, regularisations=[1e-2], own=False)
 
 
 def test_regularisation_study_of_the_common_width_model(tmp_path):
@@ -261,7 +261,8 @@ def test_regularisation_study_of_the_common_width_model(tmp_path):
     from hjqp.sgd import selection_study
 
     problem = hjqp.models.iris_mixture()
-    study = selection_study(problem, [1.0], n_steps=50, n_paths=2, grid_nodes=41, regularisations=[1e-2, 1e-3])
+    study = selection_study(problem, [1.0], n_steps=50, n_paths=2, grid_nodes=41, regularisations=[1e-2, 1e-3],
+                            own=False)
     rows = study["regularisation"]
     assert [r["regularisation"] for r in rows] == [1e-2, 1e-3]
     # the default model is regularised by 1e-3: the same costs as its landscape
@@ -279,7 +280,7 @@ def test_learned_weight_minima_tie(tmp_path):
     from hjqp.sgd import selection_study
 
     problem = hjqp.models.iris_mixture(learn_weight=True)
-    study = selection_study(problem, [1.0], n_steps=50, n_paths=2, grid_nodes=29)
+    study = selection_study(problem, [1.0], n_steps=50, n_paths=2, grid_nodes=29, own=False)
     for pair in study["landscapes"].values():
         V = pair["landscape"].direct_costs
         assert pair["selected_set"] == [0, 1]
