@@ -48,13 +48,15 @@ def main(argv=None):
     parser.add_argument("--grid", type=int, default=None, help="nodes per axis (default 201 in 2D, 41 in 3D)")
     parser.add_argument("--gaussian", action="store_true",
                         help="also run gradient descent with Gaussian noise of covariance D and tr D / d I")
+    parser.add_argument("--no-own", dest="own", action="store_false",
+                        help="skip the landscape of SGD's own Hamiltonian (2D models; about 3 minutes each)")
     parser.add_argument("--out", default="hjqp-sgd-iris")
     args = parser.parse_args(argv)
     studies = {}
     for name in args.model:
         problem = MODELS[name]()
         study = selection_study(problem, args.eta, batch_size=args.batch, n_steps=args.steps,
-                                n_paths=args.paths, grid_nodes=args.grid, gaussian=args.gaussian)
+                                n_paths=args.paths, grid_nodes=args.grid, gaussian=args.gaussian, own=args.own)
         print(write_study(study, problem, os.path.join(args.out, name)))
         studies[name] = study
     return studies

@@ -61,7 +61,7 @@ def test_cpp_kernel_builds_with_cmake_and_solves_the_linear_test(tmp_path):
 def test_sgd_iris_anisotropic_and_isotropic_noise_select_different_minima(tmp_path):
     pytest.importorskip("sklearn")
     studies = load("sgd_iris").main(["--model", "two_widths", "mixture", "--eta", "1.0", "--steps", "300",
-                                     "--paths", "4", "--grid", "41", "--out", str(tmp_path)])
+                                     "--paths", "4", "--grid", "41", "--no-own", "--out", str(tmp_path)])
     assert studies["mixture"]["landscapes"]["anisotropic"]["landscape"].selected == 0
     assert studies["two_widths"]["landscapes"]["anisotropic"]["landscape"].selected == 1
     assert studies["two_widths"]["landscapes"]["isotropic"]["landscape"].selected == 0
