@@ -111,7 +111,8 @@ def study_figure(study: dict, problem, path: str) -> None:
                         vmax=3 * barrier if barrier > 0 else None)
     for ax, (name, pair), values in zip(axes[1:-1], study["landscapes"].items(), fields[1:]):
         land = pair["landscape"]
-        what = f"{name} noise" if name != "SGD's own" else f"SGD's own H, {pair['grid_nodes']} nodes"
+        what = (f"{name} noise" if name != "SGD's own"
+                else f"SGD's own H, {pair['grid_nodes']} nodes (white: +inf)")
         plot.quasipotential(values, land.grid if values.shape != grid.shape else grid, ax=ax, attractors=O,
                             saddles=land.saddles[:, :2], title=f"phi, {what}{suffix}\nselected {_selected(pair)}",
                             vmax=3 * max(1e-12, float(np.max(land.costs))))
