@@ -112,13 +112,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   }
 
   void seed(Index node, double value, const Vec<D>& gradient) {
-    if (node < 0 || node >= grid_.size())
-      throw std::out_of_range("seed node " + std::to_string(node) + " is outside the grid");
-    if (!std::isfinite(value) || value < 0.0)
-      throw std::invalid_argument("seed value at " + describe_node(grid_, node) + " must be finite and non-negative");
-    for (int k = 0; k < D; ++k)
-      if (!std::isfinite(gradient[k]))
-        throw std::invalid_argument("seed gradient at " + describe_node(grid_, node) + " must be finite");
+    Base::check_seed(node, value, gradient);
     values_[node] = value;
     set_gradient(node, gradient);
     rules_[node] = std::uint8_t(UpdateRule::Seed);
@@ -151,28 +145,8 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   bool absorbs(Index x) const { return absorbing_ && absorbing_[x]; }
   void unreach(Index x) { set_gradient(x, Vec<D>{}); }
 
-  // As in the quadratic march: U + grad U . (x - y), at least U(y).
-  void propagate(Index from) {
-    const MultiIndex<D> m = grid_.unflat(from);
-    const double uy = values_[from];
-    const Vec<D> gy = gradient(from);
-    const Vec<D>& sp = grid_.spacing();
-    for (const MultiIndex<D>& off : stencil_) {
-      MultiIndex<D> n;
-      for (int k = 0; k < D; ++k) n[k] = m[k] + off[k];
-      if (!grid_.contains(n)) continue;
-      const Index x = grid_.flat(n);
-      if (state_[std::size_t(x)] >= NodeState::Accepted) continue;
-      double predicted = uy;
-      for (int k = 0; k < D; ++k) predicted += gy[k] * sp[k] * double(off[k]);
-      predicted = std::fmax(predicted, uy);
-      if (predicted < values_[x]) {
-        values_[x] = predicted;
-        parent_[std::size_t(x)] = std::int32_t(from);
-        Base::lowered(x);
-      }
-    }
-  }
+  // The heap keys: first-order predictions from the new 1-jet.
+  void propagate(Index from) { Base::offer_predictions(from, gradient(from), stencil_, parent_); }
 
   // The action of the segment from y to x: h at its midpoint times its
   // length, warm-started from the node's last solution. Updates from a

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "hjqp/grid.hpp"
@@ -115,6 +116,47 @@ class OrderedMarch {
   }
 
   const std::vector<Index>& seeds() const { return seeds_; }
+
+  // The checks of a seeded 1-jet (the marches of U and grad U): a node of
+  // the grid, a finite non-negative value, a finite gradient.
+  void check_seed(Index node, double value, const Vec<D>& gradient) const {
+    if (node < 0 || node >= grid_.size())
+      throw std::out_of_range("seed node " + std::to_string(node) + " is outside the grid");
+    if (!std::isfinite(value) || value < 0.0)
+      throw std::invalid_argument("seed value at " + describe_node(grid_, node) +
+                                  " must be finite and non-negative");
+    for (int k = 0; k < D; ++k)
+      if (!std::isfinite(gradient[k]))
+        throw std::invalid_argument("seed gradient at " + describe_node(grid_, node) +
+                                    " must be finite");
+  }
+
+  // Offer the accepted node `from` (value U, gradient gy) to its
+  // neighbours at `stencil` as the first-order prediction
+  // U + gy . (x - y), at least U (U cannot decrease along a path: a lower
+  // prediction comes from the node's downwind side); where it lowers their
+  // key, `parent` records `from`.
+  void offer_predictions(Index from, const Vec<D>& gy, const std::vector<MultiIndex<D>>& stencil,
+                         std::vector<std::int32_t>& parent) {
+    const MultiIndex<D> m = grid_.unflat(from);
+    const double uy = values_[from];
+    const Vec<D>& sp = grid_.spacing();
+    for (const MultiIndex<D>& off : stencil) {
+      MultiIndex<D> n;
+      for (int k = 0; k < D; ++k) n[k] = m[k] + off[k];
+      if (!grid_.contains(n)) continue;
+      const Index x = grid_.flat(n);
+      if (state_[std::size_t(x)] >= NodeState::Accepted) continue;
+      double predicted = uy;
+      for (int k = 0; k < D; ++k) predicted += gy[k] * sp[k] * double(off[k]);
+      predicted = std::fmax(predicted, uy);
+      if (predicted < values_[x]) {
+        values_[x] = predicted;
+        parent[std::size_t(x)] = std::int32_t(from);
+        lowered(x);
+      }
+    }
+  }
 
   const Grid<D>& grid_;
   double* values_;

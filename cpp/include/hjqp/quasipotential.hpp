@@ -124,15 +124,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
 
   // Fix the 1-jet of a node before the march (the initial data).
   void seed(Index node, double value, const Vec<D>& gradient) {
-    if (node < 0 || node >= grid_.size())
-      throw std::out_of_range("seed node " + std::to_string(node) + " is outside the grid");
-    if (!std::isfinite(value) || value < 0.0)
-      throw std::invalid_argument("seed value at " + describe_node(grid_, node) +
-                                  " must be finite and non-negative");
-    for (int k = 0; k < D; ++k)
-      if (!std::isfinite(gradient[k]))
-        throw std::invalid_argument("seed gradient at " + describe_node(grid_, node) +
-                                    " must be finite");
+    Base::check_seed(node, value, gradient);
     values_[node] = value;
     set_gradient(node, gradient);
     rules_[node] = std::uint8_t(UpdateRule::Seed);
@@ -192,29 +184,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
   void unreach(Index x) { set_gradient(x, Vec<D>{}); }
 
   // Stage 2.
-  void propagate(Index from) {
-    const MultiIndex<D> m = grid_.unflat(from);
-    const double uy = values_[from];
-    const Vec<D> gy = gradient(from);
-    const Vec<D>& sp = grid_.spacing();
-    for (const MultiIndex<D>& off : stencil_) {
-      MultiIndex<D> n;
-      for (int k = 0; k < D; ++k) n[k] = m[k] + off[k];
-      if (!grid_.contains(n)) continue;
-      const Index x = grid_.flat(n);
-      if (state_[std::size_t(x)] >= NodeState::Accepted) continue;
-      double predicted = uy;
-      for (int k = 0; k < D; ++k) predicted += gy[k] * sp[k] * double(off[k]);
-      // U cannot decrease along a path: a prediction below the base value
-      // comes from the node's downwind side.
-      predicted = std::fmax(predicted, uy);
-      if (predicted < values_[x]) {
-        values_[x] = predicted;
-        parent_[std::size_t(x)] = std::int32_t(from);
-        Base::lowered(x);
-      }
-    }
-  }
+  void propagate(Index from) { Base::offer_predictions(from, gradient(from), stencil_, parent_); }
 
   static bool unit(const Vec<D>& v, Vec<D>& t) {
     const double n = norm<D>(v);
