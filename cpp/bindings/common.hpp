@@ -85,6 +85,22 @@ void check_field_shape(const py::array& a, const hjqp::Grid<D>& grid, int traili
   }
 }
 
+// The seeded 1-jets of a march: nodes (n,), values (n,), gradients (n, D),
+// n >= 1. Returns n.
+template <int D>
+py::ssize_t check_seeds(const IndexArray& seed_nodes, const DoubleArray& seed_values,
+                        const DoubleArray& seed_gradients) {
+  const py::ssize_t n_seeds = seed_nodes.ndim() == 1 ? seed_nodes.shape(0) : -1;
+  if (n_seeds < 1) throw std::invalid_argument("seed_nodes must be a non-empty 1D array");
+  if (seed_values.ndim() != 1 || seed_values.shape(0) != n_seeds)
+    throw std::invalid_argument("seed_values must have shape (" + std::to_string(n_seeds) + ",), got " +
+                                shape_str(seed_values));
+  if (seed_gradients.ndim() != 2 || seed_gradients.shape(0) != n_seeds || seed_gradients.shape(1) != D)
+    throw std::invalid_argument("seed_gradients must have shape (" + std::to_string(n_seeds) + ", " +
+                                std::to_string(D) + "), got " + shape_str(seed_gradients));
+  return n_seeds;
+}
+
 // An output array of the grid's shape (with trailing axes).
 template <class T, int D>
 py::array_t<T> grid_array(const hjqp::Grid<D>& grid, std::vector<py::ssize_t> trailing = {}) {

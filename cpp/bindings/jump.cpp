@@ -44,14 +44,7 @@ JumpMarchResult jump_march(const DoubleArray& lower, const DoubleArray& spacing,
   bool constant = false;
   const int count = check_jumps<D>(weights, jumps, grid, constant);
   if (absorbing) check_field_shape<D>(*absorbing, grid, 0, "absorbing");
-  const py::ssize_t n_seeds = seed_nodes.ndim() == 1 ? seed_nodes.shape(0) : -1;
-  if (n_seeds < 1) throw std::invalid_argument("seed_nodes must be a non-empty 1D array");
-  if (seed_values.ndim() != 1 || seed_values.shape(0) != n_seeds)
-    throw std::invalid_argument("seed_values must have shape (" + std::to_string(n_seeds) + ",), got " +
-                                shape_str(seed_values));
-  if (seed_gradients.ndim() != 2 || seed_gradients.shape(0) != n_seeds || seed_gradients.shape(1) != D)
-    throw std::invalid_argument("seed_gradients must have shape (" + std::to_string(n_seeds) + ", " +
-                                std::to_string(D) + "), got " + shape_str(seed_gradients));
+  const py::ssize_t n_seeds = check_seeds<D>(seed_nodes, seed_values, seed_gradients);
   JumpMarchResult out{grid_array<double>(grid), grid_array<double>(grid, {D}), grid_array<std::uint8_t>(grid), {}};
   hjqp::JumpMarchOptions options;
   options.update_radius = update_radius;
