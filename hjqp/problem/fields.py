@@ -253,26 +253,33 @@ class Fields:
         return p
 
     def _sample_one(self, name: str) -> np.ndarray:
-        grid, d = self.grid, self.ndim
+        d = self.ndim
         value = getattr(self.sde, name)
         tail = (d,) if name == "drift" else (d, d)
         if isinstance(value, np.ndarray) and value.ndim == d + len(tail):
             return np.ascontiguousarray(value, dtype=float)
-        out = np.empty(grid.shape + tail)
+        evaluate = self.drift if name == "drift" else self.diffusion
+        return self._cell_means(evaluate, self.supersample if callable(value) else 1)
+
+    def _cell_means(self, evaluate, s: int) -> np.ndarray:
+        """evaluate (points (..., d) -> (..., *tail)) at the nodes, or its mean
+        over s^d points evenly spread over each node's cell; (*shape, *tail)."""
+        grid, d = self.grid, self.ndim
         axes = grid.axes
         # Slabs along the first axis, so that large grids are sampled in
         # bounded memory; values do not depend on the slab size.
         rows = max(1, _CHUNK // max(1, grid.size // grid.shape[0]))
-        evaluate = self.drift if name == "drift" else self.diffusion
-        s = self.supersample if callable(value) else 1
         offsets = (np.arange(s) + 0.5) / s - 0.5
         shifts = [np.array(o) * np.asarray(grid.spacing) for o in itertools.product(offsets, repeat=d)]
+        out = None
         for start in range(0, grid.shape[0], rows):
             stop = min(grid.shape[0], start + rows)
             mesh = np.stack(np.meshgrid(axes[0][start:stop], *axes[1:], indexing="ij"), axis=-1)
             total = evaluate(mesh + shifts[0])
             for shift in shifts[1:]:
                 total = total + evaluate(mesh + shift)
+            if out is None:
+                out = np.empty(grid.shape + total.shape[d:])
             out[start:stop] = total / len(shifts)
         return out
 
@@ -563,27 +570,11 @@ class JumpFields(Fields):
         return self._jump_arrays
 
     def _sample_jump_field(self, name: str) -> np.ndarray:
-        grid, d = self.grid, self.ndim
         value = getattr(self.sde, name)
         if isinstance(value, np.ndarray) and value.ndim > 2:
             return np.ascontiguousarray(value, dtype=float)
         evaluate = self.weights if name == "weights" else self.jumps
-        s = self.supersample
-        offsets = (np.arange(s) + 0.5) / s - 0.5
-        shifts = [np.array(o) * np.asarray(grid.spacing) for o in itertools.product(offsets, repeat=d)]
-        axes = grid.axes
-        rows = max(1, _CHUNK // max(1, grid.size // grid.shape[0]))
-        out = None
-        for start in range(0, grid.shape[0], rows):
-            stop = min(grid.shape[0], start + rows)
-            mesh = np.stack(np.meshgrid(axes[0][start:stop], *axes[1:], indexing="ij"), axis=-1)
-            total = evaluate(mesh + shifts[0])
-            for shift in shifts[1:]:
-                total = total + evaluate(mesh + shift)
-            if out is None:
-                out = np.empty(grid.shape + total.shape[d:])
-            out[start:stop] = total / len(shifts)
-        return out
+        return self._cell_means(evaluate, self.supersample)
 
     def _interpolate_linear(self, name: str, values: np.ndarray, p: np.ndarray) -> np.ndarray:
         from scipy.interpolate import RegularGridInterpolator
