@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import child
 import hjqp
 from hjqp import cli, io
 
@@ -163,9 +164,7 @@ def test_console_script():
 def test_module_entry_point(tmp_path):
     # (run outside the source tree, so that the hjqp under test is imported)
     done = subprocess.run([sys.executable, "-m", "hjqp.cli", "models"], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                              [os.path.dirname(os.path.dirname(hjqp.__file__))] +
-                              [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])))
+                          timeout=120, cwd=tmp_path, env=child.environment())
     assert done.returncode == 0 and "maier_stein" in done.stdout
 
 

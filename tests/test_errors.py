@@ -1,12 +1,12 @@
 """Bad input gives a named exception, never a crash."""
 
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import child
 import hjqp
 from hjqp import _core
 
@@ -409,18 +409,11 @@ def test_a_thread_that_cannot_be_started_is_a_python_error():
     # std::thread throws std::system_error when the system refuses a thread;
     # the threads already started were left joinable, and the process
     # ended in std::terminate (SIGABRT).
-    done = subprocess.run([sys.executable, "-c", THREAD_LIMIT], capture_output=True, text=True, timeout=120,
-                          env=child_env(), check=False)
+    done = child.run(THREAD_LIMIT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.split("\n")
     assert lines[-2] == "alive"
     assert "could not start worker thread" in lines[0] or lines[0].startswith("MemoryError"), lines[0]
-
-
-def child_env():
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(hjqp.__file__)))
-    path = os.pathsep.join([package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return dict(os.environ, PYTHONPATH=path)
 
 
 # -- minimum action paths -----------------------------------------------------------

@@ -20,7 +20,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import hjqp
-from hjqp import _core
 from hjqp._validate import max_threads as _validate_max_threads
 
 EXAMPLES = int(os.environ.get("HJQP_FUZZ_EXAMPLES", "40"))

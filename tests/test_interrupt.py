@@ -1,14 +1,11 @@
 """Ctrl-C during a long march or a long Monte Carlo run raises
 KeyboardInterrupt promptly and leaves the process usable."""
 
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 
-import hjqp
+import child
 
 CHILD = textwrap.dedent("""
     import signal, sys, time
@@ -76,11 +73,7 @@ def test_sigint_interrupts_a_monte_carlo_run_promptly(tmp_path):
 def interrupt_child(code, tmp_path, wait):
     # The child imports the same hjqp as the tests (installed or in a source
     # tree with a built kernel), and runs outside the source tree.
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(hjqp.__file__)))
-    path = os.pathsep.join([package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=tmp_path)
+    proc = child.start(code, tmp_path, PYTHONUNBUFFERED="1")
     try:
         first = proc.stdout.readline().strip()
         assert first == "marching", proc.stderr.read() if not first else first

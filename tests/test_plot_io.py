@@ -240,9 +240,8 @@ def test_quasipotential_arrays_are_read_only(qp):
 
 def test_io_is_reachable_from_the_package():
     # `import hjqp; hjqp.io.save(...)` failed: io was not imported.
-    import subprocess
-    import sys
+    import child
 
     code = "import hjqp; print(hjqp.io.save.__name__, hjqp.plot.__name__, hjqp.verify.__name__)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = child.run(code, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["save", "hjqp.plot", "hjqp.verify"]
