@@ -16,15 +16,18 @@ from . import eikonal, io, models, plot, verify
 from ._version import __version__
 from .grid import Grid
 from .landscape import Equilibria, Landscape, basins, equilibria, landscape
-from .problem import SDE, JumpHamiltonian
+from .problem import SDE, JumpHamiltonian, MassAction, ReactionNetwork
 from .solve import LocalExpansion, QuasiPotential, UpdateRule, geometric_action, local_quasipotential, minimum_action_path
-from .stochastic import Ball, Box, Estimate, Exits, LevelSet, LongRun, Paths, exit_times, long_run, simulate
+from .stochastic import (Ball, Box, Estimate, Exits, LevelSet, LongRun, Paths, exit_times, long_run, master_equation,
+                         simulate)
 
 __all__ = [
     "__version__",
     "Grid",
     "SDE",
     "JumpHamiltonian",
+    "ReactionNetwork",
+    "MassAction",
     "QuasiPotential",
     "UpdateRule",
     "LocalExpansion",
@@ -46,6 +49,7 @@ __all__ = [
     "simulate",
     "exit_times",
     "long_run",
+    "master_equation",
     "models",
     "eikonal",
     "io",

@@ -12,6 +12,10 @@ confidence interval.
   counted in long runs over a range of eps, ln k_ij = a_ij - V_ij / eps,
   against the landscape's.
 - :func:`density`: -eps ln rho from a histogram against phi.
+- :func:`master_barriers`: for a reaction network, V_ij fitted from the
+  master equation's mean switching times over a range of volumes,
+  ln tau_ij = a_ij + Omega V_ij, and phi(O_i) - phi(O_j) from
+  -(1 / Omega) ln of its stationary law, against the landscape's.
 
 Each returns :class:`Comparison` rows; :func:`table` renders them.
 """
@@ -25,7 +29,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from .problem import SDE
-from .stochastic import Domain, Estimate, Exits, LongRun, arrhenius_fit, exit_times, long_run
+from .stochastic import Domain, Estimate, Exits, LongRun, arrhenius_fit, exit_times, long_run, master_equation
 
 __all__ = [
     "Comparison",
@@ -36,6 +40,7 @@ __all__ = [
     "occupancy",
     "transition_barriers",
     "density",
+    "master_barriers",
     "table",
 ]
 
@@ -284,3 +289,81 @@ def density(run: LongRun, phi: np.ndarray, min_count: int = 100, confidence: flo
                       Estimate(worst, max(0.0, worst - 2 * noise), worst + 2 * noise, confidence,
                                "counting noise"),
                       f"{int(use.sum())} nodes, median |dev| {float(np.median(np.abs(dev))):.3g}")
+
+
+def master_barriers(network, landscape, volumes: Sequence[float], *, grid=None, radius: Optional[float] = None,
+                    confidence: float = 0.95) -> List[Comparison]:
+    """The landscape of a reaction network against its master equation.
+
+    At each volume Omega the master equation (:func:`hjqp.master_equation`
+    on the box of ``grid``, default the landscape's) gives the mean times
+    tau_ij from attractor i into the core of radius ``radius`` about j, and
+    its stationary law P. Rows: V_ij fitted as ln tau_ij = a_ij + Omega V_ij
+    + b_ij / Omega over the volumes where tau_ij is resolved (the interval
+    from the fit's residuals: the finite-volume corrections left, not
+    noise), and
+    phi(O_i) - phi(O_1) against -(1 / Omega) ln (P(O_i) / P(O_1)) at the
+    largest volume resolved. Volumes beyond double precision are skipped
+    and named in the notes.
+    """
+    from scipy import stats
+
+    omega = np.asarray(volumes, dtype=float)
+    if omega.ndim != 1 or len(omega) < 2 or not np.all(omega > 0):
+        raise ValueError(f"volumes must hold at least two positive values, got {volumes!r}")
+    O = np.asarray(landscape.attractors, dtype=float)
+    k = len(O)
+    if k < 2:
+        raise ValueError("the landscape has one attractor: there are no transitions")
+    if radius is None:
+        gaps = np.linalg.norm(O[:, None] - O[None], axis=-1) + np.diag(np.full(k, np.inf))
+        radius = 0.25 * float(gaps.min())
+    grid = landscape.grid if grid is None else grid
+    times, phis, skipped = [], [], []
+    for v in omega:
+        me = master_equation(network, float(v), grid)
+        times.append(me.switching_times(O, radius))
+        try:
+            u = me.quasi_potential().reshape(-1)
+            phis.append((float(v), np.array([u[me._state(a)] for a in O])))
+        except ValueError:
+            skipped.append(f"{v:g}")
+    times = np.array(times)
+    rows = []
+    for i in range(k):
+        for j in range(k):
+            ok = np.isfinite(times[:, i, j]) & (times[:, i, j] > 0) if i != j else None
+            if i == j or np.count_nonzero(ok) < 2:
+                continue
+            x, y = omega[ok], np.log(times[ok, i, j])
+            # ln tau = a + Omega V + b / Omega: the prefactor's leading
+            # correction in 1 / Omega (with three volumes or more).
+            X = np.stack([np.ones_like(x), x] + ([1 / x] if len(x) >= 3 else []), axis=1)
+            coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+            dof = len(x) - X.shape[1]
+            if dof > 0:
+                s2 = float(np.sum((y - X @ coef) ** 2)) / dof
+                se = math.sqrt(s2 * np.linalg.inv(X.T @ X)[1, 1])
+                half = stats.t.ppf(0.5 + confidence / 2, dof) * se
+            else:
+                half = np.inf
+            v = float(coef[1])
+            rows.append(Comparison(f"V_{i + 1}{j + 1} from the master equation", float(landscape.costs[i, j]),
+                                   Estimate(v, v - half, v + half, confidence,
+                                            "fit of ln tau = a + Omega V + b / Omega"),
+                                   f"Omega = {', '.join(f'{w:g}' for w in x)}"))
+    if phis:
+        v, u = phis[-1]
+        ref = np.asarray(landscape.global_values)
+        # The interval: the change from the previous volume resolved (the
+        # finite-volume correction still present), not a noise bar.
+        change = np.abs(u - phis[-2][1]) if len(phis) > 1 else np.full(k, np.inf)
+        for i in range(1, k):
+            measured = float(u[i] - u[0])
+            half = float(change[i] + change[0])
+            rows.append(Comparison(f"phi(O{i + 1}) - phi(O1) from the stationary law", float(ref[i] - ref[0]),
+                                   Estimate(measured, measured - half, measured + half, confidence,
+                                            "change from the previous volume"),
+                                   f"-(1/Omega) ln P at Omega = {v:g}" +
+                                   (f"; beyond double precision at Omega = {', '.join(skipped)}" if skipped else "")))
+    return rows

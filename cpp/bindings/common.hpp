@@ -243,5 +243,6 @@ void bind_flow(py::module_& m);
 void bind_eikonal(py::module_& m);
 void bind_stochastic(py::module_& m);
 void bind_jump(py::module_& m);
+void bind_gillespie(py::module_& m);
 
 }  // namespace hjqp_bindings

@@ -59,4 +59,5 @@ PYBIND11_MODULE(_core, m) {
   bind_eikonal(m);
   bind_stochastic(m);
   bind_jump(m);
+  bind_gillespie(m);
 }

@@ -13,8 +13,9 @@ import numpy as np
 
 from .. import _memory, _validate
 from ..grid import Grid
-from ..problem import Fields, Hamiltonian, refine_equilibrium
+from ..problem import Fields, Hamiltonian, JumpHamiltonian, refine_equilibrium
 from ..solve import QuasiPotential, follow_flow, minimum_action_path, solve_local, warn_truncated_traces
+from ..solve.quasipotential import default_init_cells
 from .basins import capture_radius_for, label_basins, saddle_links
 from .equilibria import Equilibria, checked_fields, drift_scale, equilibria
 from .markov import arborescence_costs, log_stationary, shortest_paths
@@ -285,7 +286,7 @@ def landscape(
     near = _neighbourhoods(grid, O, absorb_cells)
     local, truncated = _local_solutions(sde, grid, O, near, absorb_cells, n_threads, supersample, solver_options)
     direct = _direct_costs(local, labels, near)
-    exit_costs, exit_points, exit_on_edge = _exits(grid, labels, local, eq.saddles)
+    exit_costs, exit_points, exit_on_edge = _exits(grid, labels, local, eq.saddles, sde.boundary_sides(grid))
     for i in range(k):
         # Beyond the exit, where the characteristics of u_i meet (at the other
         # attractors), traces are cut short harmlessly.
@@ -365,7 +366,10 @@ def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.
     h = max(grid.spacing)
     radius = absorb_cells * h
     options = dict(solver_options)
-    init_cells = float(options.pop("init_cells", 16.0 if grid.ndim == 2 else 4.0))
+    init_cells = options.pop("init_cells", None)
+    if init_cells is None:
+        init_cells = default_init_cells(grid.ndim, isinstance(sde, JumpHamiltonian))
+    init_cells = float(init_cells)
 
     def solve(i: int) -> Tuple[QuasiPotential, np.ndarray]:
         mask = np.zeros(grid.size, dtype=bool)
@@ -411,17 +415,19 @@ def _direct_costs(local: Sequence[QuasiPotential], labels: np.ndarray, near: Lis
     return direct
 
 
-def _exits(grid: Grid, labels: np.ndarray, local: Sequence[QuasiPotential], saddles: np.ndarray):
+def _exits(grid: Grid, labels: np.ndarray, local: Sequence[QuasiPotential], saddles: np.ndarray,
+           closed=()):
     """Each basin's exit cost, exit point (the saddle there if one is within
     two cells) and whether the basin reaches the box edge below it (with a
-    warning)."""
+    warning), on the sides of the box other than ``closed`` ((axis, end)
+    pairs on the state space's own boundary, which no path crosses)."""
     k = len(local)
     h = np.asarray(grid.spacing)
     exit_costs = np.full(k, np.inf)
     exit_points = np.full((k, grid.ndim), np.nan)
     exit_on_edge = np.zeros(k, dtype=bool)
     for i in range(k):
-        best, where, edge_best = _exit(grid, labels, local[i].values, i)
+        best, where, edge_best = _exit(grid, labels, local[i].values, i, closed)
         exit_costs[i] = best
         if where is not None:
             p = np.asarray(grid.lower) + where * h
@@ -449,9 +455,10 @@ def _neighbour_shift(a: np.ndarray, off: Sequence[int], fill) -> np.ndarray:
     return out
 
 
-def _exit(grid: Grid, labels: np.ndarray, values: np.ndarray, i: int):
+def _exit(grid: Grid, labels: np.ndarray, values: np.ndarray, i: int, closed=()):
     """Least value over the first nodes outside basin i, where it sits, and
-    the least value on the basin's own nodes on the box edge."""
+    the least value on the basin's own nodes on the box edge (its sides
+    other than ``closed``)."""
     inside = labels == i
     near = np.zeros_like(inside)
     d = grid.ndim
@@ -471,8 +478,9 @@ def _exit(grid: Grid, labels: np.ndarray, values: np.ndarray, i: int):
     for k in range(d):
         sl = [slice(None)] * d
         for end in (0, -1):
-            sl[k] = end
-            edge[tuple(sl)] = True
+            if (k, end) not in closed:
+                sl[k] = end
+                edge[tuple(sl)] = True
     on_edge = edge & inside
     edge_best = float(np.min(values[on_edge])) if on_edge.any() else np.inf
     return best, where, edge_best

@@ -5,10 +5,29 @@ the exact quasi-potential where one is known (``hjqp models`` lists them).
 """
 
 from .eikonal import eikonal_manufactured, unconstrained_region
-from .exact import (anisotropic_rotating, anisotropic_rotating_3d, example_3_1, gradient_system, linear,
-                    linear_3d, linear_rotational, manufactured)
-from .jumps import jump_cyclic, jump_detailed_balance, jump_gaussian_limit, separable_sgd
+from .exact import (
+                    anisotropic_rotating,
+                    anisotropic_rotating_3d,
+                    example_3_1,
+                    gradient_system,
+                    linear,
+                    linear_3d,
+                    linear_rotational,
+                    manufactured,
+)
+from .jumps import (
+                    jump_cyclic,
+                    jump_detailed_balance,
+                    jump_gaussian_limit,
+                    separable_sgd,
+)
 from .landscapes import double_well_3d, example_4_1, maier_stein, multiwell
+from .networks import (
+                    complex_balanced,
+                    network_detailed_balance,
+                    schlogl_2d,
+                    toggle_switch,
+)
 from .problem import Problem
 from .sgd import iris_mixture, iris_two_widths
 
@@ -32,6 +51,10 @@ __all__ = [
     "jump_cyclic",
     "jump_gaussian_limit",
     "separable_sgd",
+    "toggle_switch",
+    "schlogl_2d",
+    "network_detailed_balance",
+    "complex_balanced",
     "eikonal_manufactured",
     "unconstrained_region",
     "REGISTRY",
@@ -56,4 +79,8 @@ REGISTRY = {
     "jump_cyclic": jump_cyclic,
     "jump_gaussian_limit": jump_gaussian_limit,
     "separable_sgd": separable_sgd,
+    "toggle_switch": toggle_switch,
+    "schlogl_2d": schlogl_2d,
+    "network_detailed_balance": network_detailed_balance,
+    "complex_balanced": complex_balanced,
 }

@@ -16,8 +16,9 @@ from .fields import (
 )
 from .hamiltonian import Hamiltonian
 from .jump import JumpHamiltonian
+from .network import MassAction, ReactionNetwork
 from .sde import SDE
 
-__all__ = ["SDE", "Hamiltonian", "JumpHamiltonian", "Fields", "JumpFields", "check_action_scale",
+__all__ = ["SDE", "Hamiltonian", "JumpHamiltonian", "ReactionNetwork", "MassAction", "Fields", "JumpFields", "check_action_scale",
            "check_invertible", "check_spd", "describe_node", "describe_point", "jacobians", "jump_support", "newton",
            "refine_equilibrium", "rewrap"]

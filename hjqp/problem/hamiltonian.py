@@ -33,6 +33,12 @@ class Hamiltonian:
         """The dimension d when arrays fix it, else None (set by the grid)."""
         raise NotImplementedError
 
+    def boundary_sides(self, grid: Grid):
+        """The sides ``(axis, end)`` (end 0: lower, -1: upper) of the grid's
+        box that lie on the boundary of the state space, which the process
+        never crosses (none here: the box cuts the space)."""
+        return ()
+
     def fields(self, grid: Grid, supersample: int = 1):
         """The Hamiltonian bound to a grid (:class:`hjqp.problem.Fields`)."""
         raise NotImplementedError

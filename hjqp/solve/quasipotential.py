@@ -321,11 +321,7 @@ def solve_local(
             update_radius = 64.0
         _validate.in_range("update_radius", update_radius, *_core.UPDATE_RADIUS_RANGE)
     if init_cells is None:
-        # The jump march's first cells near the attractor are as accurate
-        # from a small initial region as from a large one (measured on
-        # models.jump_cyclic: the same errors at 129^2 and 257^2 from 4 and
-        # 16 cells), and its nested initial marches are costly.
-        init_cells = (16.0 if grid.ndim == 2 else 4.0) if not jump else (4.0 if grid.ndim == 2 else 2.0)
+        init_cells = default_init_cells(grid.ndim, jump)
     _validate.in_range("init_cells", init_cells, 1.0, 1e4)
     _validate.in_range("max_turn", max_turn, *_core.MAX_TURN_RANGE)
     if not (isinstance(max_value, (int, float)) and max_value > 0):
@@ -449,6 +445,17 @@ def _local_grid(main: Grid, center: np.ndarray, half_width, factor: int) -> Opti
     if min(shape) < 3:
         return None
     return Grid(lo + i0 * h, lo + i1 * h, shape)
+
+
+def default_init_cells(ndim: int, jump: bool) -> float:
+    """The initial region's smallest semi-axis in cells, by default."""
+    # The jump march's first cells near the attractor are as accurate from a
+    # small initial region as from a large one (measured on
+    # models.jump_cyclic: the same errors at 129^2 and 257^2 from 4 and 16
+    # cells), and its nested initial marches are costly.
+    if jump:
+        return 4.0 if ndim == 2 else 2.0
+    return 16.0 if ndim == 2 else 4.0
 
 
 def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: float, levels: int, options: dict):

@@ -5,8 +5,10 @@ results and estimators."""
 from .domains import Ball, Box, Domain, LevelSet
 from .engine import Engine, SteppingEngine, run_exits, run_long, run_paths
 from .estimators import Estimate, arrhenius_fit
+from .gillespie import Gillespie
+from .master import MasterEquation, master_equation
 from .euler_maruyama import exit_times, long_run, simulate
 from .results import Exits, LongRun, Paths
 
 __all__ = ["Domain", "Ball", "Box", "LevelSet", "Estimate", "Paths", "Exits", "LongRun", "simulate", "exit_times",
-           "long_run", "Engine", "SteppingEngine", "run_paths", "run_exits", "run_long", "arrhenius_fit"]
+           "long_run", "Engine", "SteppingEngine", "run_paths", "run_exits", "run_long", "arrhenius_fit", "Gillespie", "MasterEquation", "master_equation"]

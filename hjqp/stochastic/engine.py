@@ -37,7 +37,7 @@ from .domains import Domain
 from .results import Exits, LongRun, Paths
 
 __all__ = ["Engine", "SteppingEngine", "Cores", "Tally", "BLOCK", "block_rows", "run_paths", "run_exits",
-           "run_long", "starts", "which_core"]
+           "run_long", "starts", "which_core", "kernel_seed"]
 
 # Paths per random stream of the numpy engines: path i uses stream i // BLOCK
 # (keyed by the seed and the block), so that results do not depend on how
@@ -128,6 +128,11 @@ def block_rows(rngs: Sequence[np.random.Generator], first: int, count: int,
     rows = np.concatenate([draw(g) for g in rngs])
     offset = first - (first // BLOCK) * BLOCK
     return rows[offset:offset + count]
+
+
+def kernel_seed(seed: int) -> int:
+    """The kernel's 64-bit key for a user seed."""
+    return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
 
 
 def which_core(x: np.ndarray, cores: Cores) -> np.ndarray:

@@ -28,9 +28,11 @@ import numpy as np
 from .. import _core, _memory, _validate
 from ..grid import Grid
 from ..problem import SDE, check_spd, describe_node, describe_point, rewrap
+from ..problem.network import ReactionNetwork
 from .domains import Domain
-from .engine import (BLOCK, Engine, SteppingEngine, Tally, block_rows, run_exits, run_long, run_paths, starts,
-                     which_core)
+from .engine import (BLOCK, Engine, SteppingEngine, Tally, block_rows, kernel_seed, run_exits, run_long, run_paths,
+                     starts, which_core)
+from .gillespie import Gillespie, gillespie
 from .results import Exits, LongRun, Paths
 
 __all__ = ["simulate", "exit_times", "long_run", "euler_maruyama", "NumpyEulerMaruyama", "NativeEulerMaruyama",
@@ -209,11 +211,6 @@ def _constant_sigma(sigma, d: int) -> np.ndarray:
     return s
 
 
-def _u64(seed: int) -> int:
-    """The kernel's 64-bit seed for a user seed."""
-    return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
-
-
 def _slice_end(n0: int, total: int, paths: int) -> int:
     block = int(_core.EM_STEP_BLOCK)
     n1 = n0 + max(1, _SLICE // max(paths, 1))
@@ -275,7 +272,7 @@ class NativeEulerMaruyama(Engine):
         store = _core.em_store2 if x.shape[1] == 2 else _core.em_store3
         count = len(x)
         ids = np.arange(first, first + count, dtype=np.int64)
-        out = store(self._fields(), x.copy(), ids, self.eps, self.dt, _u64(seed), 0, n_steps, thin, self.threads)
+        out = store(self._fields(), x.copy(), ids, self.eps, self.dt, kernel_seed(seed), 0, n_steps, thin, self.threads)
         self._check_stayed(out, first)
         samples = out.samples
         if n_steps % thin == 0:
@@ -293,7 +290,7 @@ class NativeEulerMaruyama(Engine):
         active = np.arange(count)
         xs = x.copy()
         n0 = 0
-        key = _u64(seed)
+        key = kernel_seed(seed)
         while len(active) and n0 < max_steps:
             n1 = _slice_end(n0, max_steps, len(active))
             out = run(native, xs[active], (first + active).astype(np.int64), self.eps, self.dt, key, n0, n1,
@@ -323,7 +320,7 @@ class NativeEulerMaruyama(Engine):
         n_labels = 0 if labels is None else int(max(labels.max() + 1, 0))
         visits = np.zeros((count, n_labels + 1), dtype=np.int64)
         hist = np.zeros(self.grid.shape, dtype=np.int64) if histogram else None
-        key = _u64(seed)
+        key = kernel_seed(seed)
         n0 = 0
         while n0 < total:
             n1 = _slice_end(n0, total, count)
@@ -360,6 +357,15 @@ def euler_maruyama(sde: SDE, eps: float, dt: float, d: int, *, sigma=None, grid:
     if grid is not None:
         return NativeEulerMaruyama(sde, eps, dt, grid, sigma, threads)
     return NumpyEulerMaruyama(sde, eps, dt, d, sigma)
+
+
+def _engine(model, eps, dt, d: int, sigma, grid: Optional[Grid], threads: Optional[int]) -> Engine:
+    """Gillespie's exact engine for a reaction network, Euler-Maruyama for an SDE."""
+    if isinstance(model, ReactionNetwork):
+        if sigma is not None:
+            raise ValueError("sigma= applies to SDEs: a reaction network's noise is its reactions")
+        return gillespie(model, eps, dt, grid, _validate.threads(threads))
+    return euler_maruyama(model, eps, dt, d, sigma=sigma, grid=grid, threads=threads)
 
 
 def _starts(x0, n_paths) -> np.ndarray:
@@ -410,7 +416,7 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
         ``times`` (m,), ``paths`` (n_paths, m, d).
     """
     x = _starts(x0, n_paths)
-    engine = euler_maruyama(sde, eps, dt, x.shape[1], sigma=sigma, grid=grid, threads=threads)
+    engine = _engine(sde, eps, dt, x.shape[1], sigma, grid, threads)
     return run_paths(engine, x, n_steps, n_paths, seed, thin=thin, executor=executor, chunk=chunk,
                      progress=progress)
 
@@ -435,11 +441,12 @@ def exit_times(sde: SDE, x0, domain: Domain, eps: float, dt: float, n_paths: int
     needs the domain inside the grid's box.
     """
     x = _starts(x0, n_paths)
-    engine = euler_maruyama(sde, eps, dt, x.shape[1], sigma=sigma, grid=grid, threads=threads)
+    engine = _engine(sde, eps, dt, x.shape[1], sigma, grid, threads)
     dt = engine.dt
     max_steps = 10**6 if max_time is None else max(
         1, int(math.ceil(_validate.positive(max_time, "max_time") / dt - 1e-9)))
-    shift = GOBET_MENOZZI * math.sqrt(engine.eps * dt) if correction else 0.0
+    # (Jump processes' exit times are exact: no shift.)
+    shift = GOBET_MENOZZI * math.sqrt(engine.eps * dt) if correction and not isinstance(engine, Gillespie) else 0.0
     return run_exits(engine, x, domain, n_paths, seed, max_steps=max_steps, shift=shift, executor=executor,
                      chunk=chunk, progress=progress)
 
@@ -478,6 +485,6 @@ def long_run(sde: SDE, x0, eps: float, dt: float, n_steps: int, attractors, radi
     if histogram and grid is None:
         raise ValueError("histogram=True needs grid= (the histogram's nodes)")
     x = _starts(x0, n_paths)
-    engine = euler_maruyama(sde, eps, dt, x.shape[1], sigma=sigma, grid=grid, threads=threads)
+    engine = _engine(sde, eps, dt, x.shape[1], sigma, grid, threads)
     return run_long(engine, x, n_steps, attractors, radius, n_paths, seed, burn_in=burn_in, labels=labels,
                     grid=grid, histogram=histogram, executor=executor, chunk=chunk, progress=progress)
