@@ -20,7 +20,7 @@ __all__ = ["toggle_switch", "schlogl_2d", "network_detailed_balance", "complex_b
 _BIRTH_DEATH = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]])
 
 
-def toggle_switch(a1: float = 3.0, a2: float = 2.7, n: float = 3.0, volume: float = 50.0) -> Problem:
+def toggle_switch(a1: float = 3.0, a2: float = 2.95, n: float = 2.0, volume: float = 100.0) -> Problem:
     """The genetic toggle switch (Gardner, Cantor and Collins, Nature 2000):
     two repressors, each made at a rate repressed by the other and degraded
     at rate 1.
@@ -28,7 +28,7 @@ def toggle_switch(a1: float = 3.0, a2: float = 2.7, n: float = 3.0, volume: floa
     Reactions: 0 -> X at ``a1 / (1 + y^n)``, X -> 0 at ``x``, 0 -> Y at
     ``a2 / (1 + x^n)``, Y -> 0 at ``y``. The rate equations
     ``x' = a1 / (1 + y^n) - x``, ``y' = a2 / (1 + x^n) - y`` are bistable for
-    the defaults (a1 = 3, a2 = 2.7, n = 3): a stable state with X high and Y
+    the defaults (a1 = 3, a2 = 2.95, n = 2): a stable state with X high and Y
     low, one with Y high and X low, a saddle between them. With a1 > a2 the
     X-high state is the more stable one. Nothing about its quasi-potential
     is known in closed form: the master equation and Gillespie runs judge it.

@@ -188,12 +188,19 @@ class ReactionNetwork(JumpHamiltonian):
         if isinstance(self.propensities, MassAction):
             a = self.propensities.on_lattice(n, volume)
         else:
-            a = volume * self.weights_at(n / volume)
+            x = n / volume
+            try:
+                a = volume * np.asarray(self.propensities(x), dtype=float)
+            except Exception as exc:
+                raise ValueError(f"the propensities callable failed on points of shape {x.shape}: {exc!r}") from exc
+            if a.shape != x.shape[:-1] + (self.count,):
+                raise ValueError(f"the propensities callable returned shape {a.shape} for points of shape {x.shape}; "
+                                 f"expected {x.shape[:-1] + (self.count,)}")
         bad = ~np.all(np.isfinite(a) & (a >= 0), axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             r = int(np.flatnonzero(~(np.isfinite(a[i]) & (a[i] >= 0)))[0])
-            raise ValueError(f"the propensity of reaction {self.reaction_name(r)} is {a[i, r]} at copy numbers "
+            raise ValueError(f"the propensity of reaction {self.reaction_name(r)} is {a[i, r]:.6g} at copy numbers "
                              f"{self._state(n[i])}: propensities must be finite and >= 0")
         for r, nu in enumerate(self.stoichiometry):
             neg = np.any(n + nu < 0, axis=1) & (a[:, r] > 0)
