@@ -216,6 +216,14 @@ def _landscape(problem, args, rep):
     return landscape(problem.sde, grid, supersample=args.supersample)
 
 
+def _phi_range(land) -> float:
+    """Colours of phi up to three times the largest exit cost above the
+    lowest attractor: the wells, the saddles and the way out stay visible."""
+    costs = land.exit_costs[np.isfinite(land.exit_costs)] + land.global_values[np.isfinite(land.exit_costs)]
+    finite = land.values[np.isfinite(land.values)]
+    return float(min(3.0 * costs.max(), finite.max())) if len(costs) and costs.max() > 0 else float(finite.max())
+
+
 def _landscape_summary(problem, land) -> dict:
     s = {"model": problem.name, "grid": list(land.grid.shape), "attractors": land.attractors,
          "saddles": land.saddles, "costs": land.costs, "exit_costs": land.exit_costs, "W": land.W,
@@ -240,7 +248,9 @@ def cmd_landscape(args, rep):
     if land.grid.ndim == 2:
         fig, axes = _figure(1, 2, figsize=(11, 4.2))
         plot.basins(land, ax=axes[0])
-        plot.quasipotential(land, ax=axes[1], paths=land.paths(), title="global quasi-potential phi")
+        top = _phi_range(land)
+        plot.quasipotential(land, ax=axes[1], paths=land.paths(), vmax=top,
+                            title=f"global quasi-potential phi (colours up to {top:.3g})")
     else:
         fig = _slices_figure(plot, land, "global quasi-potential phi: slices through the selected attractor")
     fig.savefig(os.path.join(out, "landscape.png"), dpi=120)
@@ -253,21 +263,59 @@ def cmd_landscape(args, rep):
 def cmd_verify(args, rep):
     from . import verify
     from .grid import Grid
+    from .problem import ReactionNetwork
     from .report import io, plot
     from .solve import local_quasipotential
     from .stochastic import Ball, long_run
 
     problem = load_model(args.model, _params(args.param), args.box, args.attractor)
     d = len(problem.attractor)
-    eps = sorted(args.eps, reverse=True)
+    network = isinstance(problem.sde, ReactionNetwork)
+    if network:
+        if not args.volume or args.eps:
+            raise CommandError(f"{problem.name} is a reaction network: give --volume (not --eps)")
+        eps = sorted(1.0 / np.asarray(args.volume, dtype=float), reverse=True)
+    elif not args.eps or args.volume:
+        raise CommandError("give --eps (--volume is for reaction networks)")
+    else:
+        eps = sorted(args.eps, reverse=True)
+    for name, sde_default, network_default in (("dt", 0.01, 1.0), ("paths", 400, 32), ("steps", 200_000, 20_000)):
+        if getattr(args, name) is None:
+            setattr(args, name, network_default if network else sde_default)
     out = _out(args.out)
     lo, hi = np.array(problem.lower), np.array(problem.upper)
     # Monte Carlo paths wander past the solver's box: fields on three times
-    # its size (in 3D on a third of the nodes per axis).
+    # its size (in 3D on a third of the nodes per axis). A network's exact
+    # simulation tabulates its propensities on the copy numbers of the box.
     mc_nodes = args.mc_grid if d == 2 else max(33, args.mc_grid // 3)
-    mc_grid = Grid(lo - (hi - lo), hi + (hi - lo), (mc_nodes,) * d)
-    rows = []
-    if len(problem.attractors) > 1:
+    mc_grid = problem.grid(3) if network else Grid(lo - (hi - lo), hi + (hi - lo), (mc_nodes,) * d)
+    rows, notes = [], []
+    if network:
+        if len(problem.attractors) < 2:
+            raise CommandError(f"{problem.name} has one attractor: verify compares switching between attractors")
+        land = _landscape(problem, args, rep)
+        io.save(os.path.join(out, "landscape.npz"), land, model=problem.name)
+        volumes = [float(v) for v in sorted(1.0 / np.asarray(eps))]
+        # Brute-force simulation sees switches only while Omega V is small:
+        # at Omega min V_ij > 8 a switch takes e^8 times the relaxation
+        # time and more, beyond any run here.
+        lowest = float(np.min(land.costs[~np.eye(land.k, dtype=bool)]))
+        simulated = [v for v in volumes if v * lowest <= SIMULATED_BARRIER]
+        if len(simulated) >= 2:
+            rep.step(f"switching rates from Gillespie runs at volume {_numbers(simulated)} ({args.paths} paths x "
+                     f"{args.steps} time units each)")
+            rows += verify.transition_barriers(problem.sde, land, 1.0 / np.array(simulated), args.dt, args.steps,
+                                               args.paths, seed=args.seed, grid=mc_grid)
+        skipped = [v for v in volumes if v not in simulated]
+        if skipped:
+            notes.append(f"No Gillespie runs at volume {_numbers(skipped)}: there Omega min V_ij > "
+                         f"{SIMULATED_BARRIER:g} and switches are too rare to count (the master equation judges).")
+        rep.step(f"the master equation at volume {_numbers(volumes)}")
+        rows += verify.master_barriers(problem.sde, land, volumes, grid=_master_box(land))
+        fig, ax = _figure(figsize=(5.5, 4.5))
+        top = _phi_range(land)
+        plot.quasipotential(land, ax=ax, vmax=top, title=f"global phi of {problem.name} (colours up to {top:.3g})")
+    elif len(problem.attractors) > 1:
         land = _landscape(problem, args, rep)
         io.save(os.path.join(out, "landscape.npz"), land, model=problem.name)
         if len(eps) >= 2:
@@ -311,15 +359,34 @@ def cmd_verify(args, rep):
     fig.savefig(os.path.join(out, "verify.png"), dpi=120)
     text = verify.table(rows)
     with open(os.path.join(out, "verify.md"), "w") as fh:
-        fh.write(f"# Monte Carlo against predictions: {problem.name}\n\n{text}\n")
+        fh.write(f"# Monte Carlo against predictions: {problem.name}\n\n{text}\n" + "".join(f"\n{n}\n" for n in notes))
     _write_json(os.path.join(out, "verify.json"),
                 {"model": problem.name, "eps": eps, "dt": args.dt, "paths": args.paths,
+                 "volumes": sorted(1.0 / np.asarray(eps)) if network else None,
                  "rows": [{"quantity": r.quantity, "predicted": r.predicted, "measured": r.measured.value,
                            "low": r.measured.low, "high": r.measured.high, "agrees": r.agrees, "note": r.note}
                           for r in rows]})
     rep.step(f"wrote {out}/verify.md, verify.png, verify.json")
-    print(text)
+    print(text + "".join(f"\n{n}" for n in notes))
     return 0
+
+
+# The largest Omega min V_ij at which a network's switches are simulated.
+SIMULATED_BARRIER = 8.0
+
+
+def _numbers(values) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
+def _master_box(land):
+    """The master equation's box: from 0 to 1.5 times the attractors' largest
+    concentrations (inside the landscape's box), where the stationary law
+    and the switching happen."""
+    from .grid import Grid
+
+    upper = np.minimum(1.5 * np.max(land.attractors, axis=0), land.grid.upper)
+    return Grid(np.zeros(land.grid.ndim), upper, (3,) * land.grid.ndim)
 
 
 def cmd_sgd(args, rep):
@@ -405,10 +472,13 @@ def _parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("verify", help="Monte Carlo next to the predictions")
     model_args(q, 201)
-    q.add_argument("--eps", type=float, nargs="+", required=True)
-    q.add_argument("--dt", type=float, default=0.01)
-    q.add_argument("--paths", type=int, default=400)
-    q.add_argument("--steps", type=int, default=200_000, help="steps per path of long runs")
+    q.add_argument("--eps", type=float, nargs="+", default=None, help="noise strengths (SDEs)")
+    q.add_argument("--volume", type=float, nargs="+", default=None,
+                   help="system sizes Omega of a reaction network (eps = 1 / Omega)")
+    q.add_argument("--dt", type=float, default=None, help="time step (default 0.01; networks: 1, the time unit)")
+    q.add_argument("--paths", type=int, default=None, help="paths per run (default 400; networks 32)")
+    q.add_argument("--steps", type=int, default=None,
+                   help="steps per path of long runs (default 200000; networks 20000)")
     q.add_argument("--max-time", type=float, default=None, help="censoring time of exit runs")
     q.add_argument("--radius", type=float, default=None, help="exit disc radius (one attractor)")
     q.add_argument("--mc-grid", type=int, default=401, help="nodes per axis of the Monte Carlo fields")

@@ -221,11 +221,12 @@ def transition_barriers(sde: SDE, landscape, eps_values: Sequence[float], dt: fl
     Rates k_ij (entries into core j per unit time spent with i as the last
     core) behave as C eps^-c exp(-V_ij / eps); c = 0 for transitions through
     a saddle (Eyring-Kramers). ln k_ij + c ln eps = a_ij - V_ij / eps is
-    fitted by weighted least squares (weights from the Poisson counts). Only
-    pairs with at least ``min_transitions`` at every eps are fitted.
+    fitted by weighted least squares (weights from the Poisson counts).
     Paths start spread evenly over the attractors; core radius defaults to
     a quarter of the least distance between attractors. Other keywords go
-    to :func:`hjqp.long_run` (grid=, burn_in=, threads=, ...).
+    to :func:`hjqp.long_run` (grid=, burn_in=, threads=, ...). Each pair is
+    fitted over the eps at which it made at least ``min_transitions``
+    transitions (two eps at least; the others are named in the note).
     """
     from scipy import stats
 
@@ -251,17 +252,23 @@ def transition_barriers(sde: SDE, landscape, eps_values: Sequence[float], dt: fl
     rows = []
     for i in range(k):
         for j in range(k):
-            if i == j or np.any(counts[:, i, j] < min_transitions):
+            if i == j:
                 continue
-            y = np.log(counts[:, i, j] / times[:, i]) + c * np.log(eps)
-            w = counts[:, i, j]  # var(ln N) ~ 1/N
-            _, v, se, _ = arrhenius_fit(eps, y, w, -1.0)
+            # The eps with enough transitions to count (at least two of them).
+            ok = counts[:, i, j] >= min_transitions
+            if np.count_nonzero(ok) < 2:
+                continue
+            y = np.log(counts[ok, i, j] / times[ok, i]) + c * np.log(eps[ok])
+            w = counts[ok, i, j]  # var(ln N) ~ 1/N
+            _, v, se, _ = arrhenius_fit(eps[ok], y, w, -1.0)
             half = z * se
             rows.append(Comparison(f"V_{i + 1}{j + 1} from rates", float(landscape.costs[i, j]),
                                    Estimate(float(v), float(v - half), float(v + half), confidence,
                                             "weighted fit"),
-                                   f"{int(counts[:, i, j].sum())} transitions over eps = "
-                                   f"{', '.join(f'{e:g}' for e in eps)}; c = {c:g}"))
+                                   f"{int(counts[ok, i, j].sum())} transitions over eps = "
+                                   f"{', '.join(f'{e:g}' for e in eps[ok])}; c = {c:g}"
+                                   + (f" (too few at eps = {', '.join(f'{e:g}' for e in eps[~ok])})"
+                                      if not ok.all() else "")))
     return rows
 
 
@@ -337,8 +344,9 @@ def master_barriers(network, landscape, volumes: Sequence[float], *, grid=None, 
                 continue
             x, y = omega[ok], np.log(times[ok, i, j])
             # ln tau = a + Omega V + b / Omega: the prefactor's leading
-            # correction in 1 / Omega (with three volumes or more).
-            X = np.stack([np.ones_like(x), x] + ([1 / x] if len(x) >= 3 else []), axis=1)
+            # correction in 1 / Omega (with four volumes or more, so that
+            # the fit keeps a residual).
+            X = np.stack([np.ones_like(x), x] + ([1 / x] if len(x) >= 4 else []), axis=1)
             coef, *_ = np.linalg.lstsq(X, y, rcond=None)
             dof = len(x) - X.shape[1]
             if dof > 0:
@@ -350,7 +358,8 @@ def master_barriers(network, landscape, volumes: Sequence[float], *, grid=None, 
             v = float(coef[1])
             rows.append(Comparison(f"V_{i + 1}{j + 1} from the master equation", float(landscape.costs[i, j]),
                                    Estimate(v, v - half, v + half, confidence,
-                                            "fit of ln tau = a + Omega V + b / Omega"),
+                                            "fit of ln tau = a + Omega V" + (" + b / Omega" if X.shape[1] == 3
+                                                                             else "")),
                                    f"Omega = {', '.join(f'{w:g}' for w in x)}"))
     if phis:
         v, u = phis[-1]

@@ -12,7 +12,6 @@ from scipy import stats
 
 import hjqp
 from hjqp import _core, models, verify
-from hjqp.problem.network import Lattice
 
 # 0 -> X (2), X -> X + Y (1), X + Y -> 0 (0.5): complex balanced about (2, 2).
 COMPLEX = dict(reactants=[[0, 0], [1, 0], [1, 1]], products=[[1, 0], [1, 1], [0, 0]], rates=[2.0, 1.0, 0.5])

@@ -376,11 +376,14 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
              thin: int = 1, sigma=None, grid: Optional[Grid] = None, threads: Optional[int] = None,
              executor: Optional[Executor] = None, chunk: Optional[int] = None,
              progress: bool = False) -> Paths:
-    """Euler-Maruyama paths of ``dx = b dt + sqrt(eps) Sigma dW``.
+    """Euler-Maruyama paths of ``dx = b dt + sqrt(eps) Sigma dW``; for a
+    :class:`hjqp.ReactionNetwork`, exact Gillespie paths at system size
+    Omega = 1 / eps (concentrations, observed every dt; ``grid=`` gives the
+    box of copy numbers, see :mod:`hjqp.stochastic.gillespie`).
 
     Parameters
     ----------
-    sde : SDE
+    sde : SDE or ReactionNetwork
     x0 : array (d,) or (n_paths, d)
         Start points.
     eps, dt : float
@@ -426,7 +429,9 @@ def exit_times(sde: SDE, x0, domain: Domain, eps: float, dt: float, n_paths: int
                grid: Optional[Grid] = None, threads: Optional[int] = None,
                executor: Optional[Executor] = None, chunk: Optional[int] = None,
                progress: bool = False) -> Exits:
-    """First exit times of Euler-Maruyama paths from a domain.
+    """First exit times of Euler-Maruyama paths from a domain (of exact
+    Gillespie paths for a :class:`hjqp.ReactionNetwork`: the time of the
+    exiting reaction, no boundary correction needed).
 
     ``correction`` (default on) applies the Gobet-Menozzi boundary shift: a
     path counts as exited at the first step where its distance to the
@@ -456,7 +461,9 @@ def long_run(sde: SDE, x0, eps: float, dt: float, n_steps: int, attractors, radi
              grid: Optional[Grid] = None, threads: Optional[int] = None,
              executor: Optional[Executor] = None, chunk: Optional[int] = None,
              progress: bool = False) -> LongRun:
-    """Long Euler-Maruyama runs tallied against the attractors.
+    """Long Euler-Maruyama runs tallied against the attractors (exact
+    Gillespie runs for a :class:`hjqp.ReactionNetwork`: the time spent with
+    each last core counted exactly, in units of dt).
 
     Parameters
     ----------
