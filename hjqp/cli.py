@@ -306,6 +306,10 @@ def cmd_verify(args, rep):
                      f"{args.steps} time units each)")
             rows += verify.transition_barriers(problem.sde, land, 1.0 / np.array(simulated), args.dt, args.steps,
                                                args.paths, seed=args.seed, grid=mc_grid)
+        if simulated:
+            rep.step(f"switching rates at volume {simulated[0]:g}: Gillespie against the master equation")
+            rows += verify.master_rates(problem.sde, land, simulated[0], args.steps * args.dt, args.paths,
+                                        seed=args.seed, grid=mc_grid, master_grid=_master_box(land))
         skipped = [v for v in volumes if v not in simulated]
         if skipped:
             notes.append(f"No Gillespie runs at volume {_numbers(skipped)}: there Omega min V_ij > "

@@ -173,6 +173,17 @@ def test_gillespie_suppresses_jumps_out_of_the_box_with_a_warning():
     assert run.paths.max() <= 2.2 + 1e-12
 
 
+def test_gillespie_switching_rates_are_the_master_equations():
+    # The same chain two ways: counted switches against mean first passage times.
+    problem = models.toggle_switch()
+    land = hjqp.landscape(problem.sde, problem.grid(65), attractors=problem.attractors)
+    rows = verify.master_rates(problem.sde, land, 20, 8000, 32, seed=2, grid=problem.grid(3),
+                               master_grid=hjqp.Grid((0, 0), (4, 4), (3, 3)))
+    assert len(rows) == 2
+    for r in rows:
+        assert r.agrees and r.measured.high < 1.2 * r.measured.low, r
+
+
 @pytest.mark.slow
 def test_gillespie_switching_rates_give_the_toggle_switch_barrier():
     problem = models.toggle_switch()
