@@ -110,6 +110,18 @@ def test_verify_landscape(tmp_path):
     assert v12["low"] <= 0.5 <= v12["high"] or abs(v12["measured"] - 0.5) < 0.1
 
 
+def test_verify_a_reaction_network_by_volume(tmp_path):
+    out = tmp_path / "verify3"
+    code = cli.main(["verify", "toggle_switch", "--volume", "15", "20", "25", "150", "--paths", "16", "--steps", "3000",
+                     "--grid", "65", "--out", str(out), "--quiet"])
+    assert code == 0
+    result = json.loads((out / "verify.json").read_text())
+    names = [r["quantity"] for r in result["rows"]]
+    assert result["volumes"] == [15, 20, 25, 150]
+    assert {"V_12 from rates", "V_21 from rates", "V_12 from the master equation", "k_12 at Omega = 15"} <= set(names)
+    assert "No Gillespie runs at volume 150" in (out / "verify.md").read_text()
+
+
 def test_demo_quick(tmp_path):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--quick", "--quiet", "--out", str(out)]) == 0
@@ -129,6 +141,8 @@ def test_demo_quick(tmp_path):
     (["solve", "usermodel:rotating"], "give its --box and --attractor"),
     (["solve", "nosuchmodule:f"], "cannot load model"),
     (["solve", "double_well_3d", "--param", "tilt=0.5"], "tilt must lie in [0, 0.38)"),
+    (["verify", "toggle_switch", "--eps", "0.1", "0.05"], "is a reaction network: give --volume"),
+    (["verify", "maier_stein", "--volume", "10", "20"], "give --eps (--volume is for reaction networks)"),
 ])
 def test_errors_are_one_line(argv, message, capsys, tmp_path):
     code = cli.main(argv + ["--out", str(tmp_path / "x"), "--quiet"])
