@@ -16,7 +16,8 @@
 // states; or tally a long run against core sets of states (time spent with
 // each last core visited, transitions between cores, time per label).
 // Random numbers: one xoshiro256++ stream per path keyed by (seed, path),
-// so a path is the same whatever thread runs it.
+// so a path is the same whatever thread runs it; waiting times by the
+// exponential ziggurat (random.hpp).
 #pragma once
 
 #include <algorithm>
@@ -170,10 +171,11 @@ class GillespiePath {
  private:
   void draw_wait() {
     const double a0 = lattice_.total_rate(s_);
-    next_ = a0 > 0.0 ? t_ - std::log(rng_.uniform_open0()) / a0 : std::numeric_limits<double>::infinity();
+    next_ = a0 > 0.0 ? t_ + exponential_(rng_) / a0 : std::numeric_limits<double>::infinity();
   }
 
   const ReactionLattice& lattice_;
+  const ExponentialZiggurat& exponential_ = ExponentialZiggurat::tables();
   Xoshiro256pp rng_;
   std::vector<std::int64_t> n_;
   Index s_ = 0;

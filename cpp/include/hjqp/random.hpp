@@ -1,6 +1,7 @@
 // Random numbers for Monte Carlo: the xoshiro256++ generator (Blackman and
-// Vigna), seeded through SplitMix64, and standard normals by the ziggurat
-// method (Marsaglia and Tsang) with 256 layers.
+// Vigna), seeded through SplitMix64, and standard normal and exponential
+// variates by the ziggurat method (Marsaglia and Tsang, J. Stat. Softw. 5,
+// 2000) with 256 layers.
 //
 // Streams are keyed: a stream is a function of (seed, key1, key2) only, so a
 // path's numbers do not depend on which thread or which call produced them.
@@ -104,6 +105,55 @@ class Ziggurat {
     }
     x_[kLayers] = 0.0;
     for (int i = 0; i <= kLayers; ++i) f_[i] = std::exp(-0.5 * x_[i] * x_[i]);
+    f_[0] = 0.0;  // the base layer spans heights [0, f(r)]
+  }
+
+  std::array<double, kLayers + 1> x_{};
+  std::array<double, kLayers + 1> f_{};
+};
+
+// Standard exponential variates by the ziggurat: 256 layers of equal area v
+// under f(x) = exp(-x), the base layer holding the tail beyond r, which is
+// r plus an exponential variate again (the law has no memory). About three
+// times as fast as -log(u).
+class ExponentialZiggurat {
+ public:
+  static constexpr int kLayers = 256;
+  static constexpr double kR = 7.69711747013104972;
+  static constexpr double kV = 3.949659822581572e-3;
+
+  static const ExponentialZiggurat& tables() {
+    static const ExponentialZiggurat z;  // thread-safe initialisation
+    return z;
+  }
+
+  template <class Rng>
+  double operator()(Rng& rng) const {
+    double shift = 0.0;
+    for (;;) {
+      const std::uint64_t bits = rng.next();
+      const int layer = int(bits & 0xff);
+      const double x = double(bits >> 11) * 0x1.0p-53 * x_[layer];
+      if (x < x_[layer + 1]) return shift + x;  // inside the core rectangle
+      if (layer == 0) {
+        shift += kR;  // the tail: r + Exp(1)
+        continue;
+      }
+      const double height = f_[layer] + rng.uniform_open0() * (f_[layer + 1] - f_[layer]);
+      if (height < std::exp(-x)) return shift + x;
+    }
+  }
+
+ private:
+  ExponentialZiggurat() {
+    x_[0] = kV / std::exp(-kR);
+    x_[1] = kR;
+    for (int i = 1; i < kLayers - 1; ++i) {
+      const double next = std::exp(-x_[i]) + kV / x_[i];
+      x_[i + 1] = next < 1.0 ? -std::log(next) : 0.0;
+    }
+    x_[kLayers] = 0.0;
+    for (int i = 0; i <= kLayers; ++i) f_[i] = std::exp(-x_[i]);
     f_[0] = 0.0;  // the base layer spans heights [0, f(r)]
   }
 
