@@ -183,6 +183,37 @@ class SampledSDE2:
 class SampledSDE3:
     def __init__(self, lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, sigma: np.ndarray) -> None: ...
 
+class ReactionLattice:
+    def __init__(self, lower: np.ndarray, size: np.ndarray, jumps: np.ndarray, rates: np.ndarray) -> None: ...
+    @property
+    def states(self) -> int: ...
+
+class JumpEnds:
+    ends: np.ndarray
+    stops: np.ndarray
+    events: np.ndarray
+    suppressed: np.ndarray
+
+class StoredJumps(JumpEnds):
+    samples: np.ndarray
+
+class ExitedJumps(JumpEnds):
+    times: np.ndarray
+
+class TalliedJumps(JumpEnds):
+    cores: np.ndarray
+    milestones: np.ndarray
+    transitions: np.ndarray
+    labels: np.ndarray
+
+def jump_store(lattice: ReactionLattice, start: np.ndarray, paths: np.ndarray, seed: int, dt: float, m: int,
+               threads: int) -> StoredJumps: ...
+def jump_exit(lattice: ReactionLattice, start: np.ndarray, paths: np.ndarray, seed: int, inside: np.ndarray,
+              max_time: float, threads: int) -> ExitedJumps: ...
+def jump_tally(lattice: ReactionLattice, start: np.ndarray, paths: np.ndarray, seed: int, core_of: np.ndarray,
+               cores: np.ndarray, k: int, burn_in: float, total: float, labels: Optional[np.ndarray] = ...,
+               n_labels: int = ..., *, threads: int) -> TalliedJumps: ...
+
 class PathEnds:
     ends: np.ndarray
     stops: np.ndarray
