@@ -242,8 +242,7 @@ def transition_barriers(sde: SDE, landscape, eps_values: Sequence[float], dt: fl
     if k < 2:
         raise ValueError("the landscape has one attractor: there are no transitions")
     if radius is None:
-        gaps = np.linalg.norm(O[:, None] - O[None], axis=-1) + np.diag(np.full(k, np.inf))
-        radius = 0.25 * float(gaps.min())
+        radius = 0.25 * _least_gap(O)
     x0 = O[np.arange(n_paths) % k]
     seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(len(eps), np.uint32)]
     counts, times = [], []
@@ -327,8 +326,7 @@ def master_barriers(network, landscape, volumes: Sequence[float], *, grid=None, 
     if k < 2:
         raise ValueError("the landscape has one attractor: there are no transitions")
     if radius is None:
-        gaps = np.linalg.norm(O[:, None] - O[None], axis=-1) + np.diag(np.full(k, np.inf))
-        radius = 0.25 * float(gaps.min())
+        radius = 0.25 * _least_gap(O)
     grid = landscape.grid if grid is None else grid
     times, phis, skipped = [], [], []
     for v in omega:
@@ -408,8 +406,7 @@ def master_rates(network, landscape, volume: float, time: float, n_paths: int, s
         # often crosses straight back, and the run's rate then exceeds the
         # inverse mean time from the attractor (by 5-10 % at a quarter of
         # the distance on the toggle switch).
-        gaps = np.linalg.norm(O[:, None] - O[None], axis=-1) + np.diag(np.full(k, np.inf))
-        radius = 0.1 * float(gaps.min())
+        radius = 0.1 * _least_gap(O)
     grid = landscape.grid if grid is None else grid
     master = master_equation(network, volume, grid if master_grid is None else master_grid)
     tau = master.switching_times(O, radius)
@@ -429,3 +426,9 @@ def master_rates(network, landscape, volume: float, time: float, n_paths: int, s
                                    f"{int(counts[i, j])} transitions; predicted: 1 / the master equation's "
                                    "mean switching time"))
     return rows
+
+
+def _least_gap(O: np.ndarray) -> float:
+    """The least distance between two of the points O (k, d)."""
+    gaps = np.linalg.norm(O[:, None] - O[None], axis=-1) + np.diag(np.full(len(O), np.inf))
+    return float(gaps.min())
