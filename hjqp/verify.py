@@ -237,12 +237,8 @@ def transition_barriers(sde: SDE, landscape, eps_values: Sequence[float], dt: fl
     eps = np.asarray(eps_values, dtype=float)
     if eps.ndim != 1 or len(eps) < 2 or not np.all(eps > 0):
         raise ValueError(f"eps_values must hold at least two positive values, got {eps_values!r}")
-    O = np.asarray(landscape.attractors, dtype=float)
+    O, radius = _cores(landscape, radius, 0.25)
     k = len(O)
-    if k < 2:
-        raise ValueError("the landscape has one attractor: there are no transitions")
-    if radius is None:
-        radius = 0.25 * _least_gap(O)
     x0 = O[np.arange(n_paths) % k]
     seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(len(eps), np.uint32)]
     counts, times = [], []
@@ -321,12 +317,8 @@ def master_barriers(network, landscape, volumes: Sequence[float], *, grid=None, 
     omega = np.asarray(volumes, dtype=float)
     if omega.ndim != 1 or len(omega) < 2 or not np.all(omega > 0):
         raise ValueError(f"volumes must hold at least two positive values, got {volumes!r}")
-    O = np.asarray(landscape.attractors, dtype=float)
+    O, radius = _cores(landscape, radius, 0.25)
     k = len(O)
-    if k < 2:
-        raise ValueError("the landscape has one attractor: there are no transitions")
-    if radius is None:
-        radius = 0.25 * _least_gap(O)
     grid = landscape.grid if grid is None else grid
     times, phis, skipped = [], [], []
     for v in omega:
@@ -397,16 +389,12 @@ def master_rates(network, landscape, volume: float, time: float, n_paths: int, s
     switch is rare). Pairs without a transition or beyond double precision
     are left out.
     """
-    O = np.asarray(landscape.attractors, dtype=float)
+    # Small cores: from the edge of a large one facing the saddle a path
+    # often crosses straight back, and the run's rate then exceeds the
+    # inverse mean time from the attractor (by 5-10 % at a quarter of the
+    # distance on the toggle switch).
+    O, radius = _cores(landscape, radius, 0.1)
     k = len(O)
-    if k < 2:
-        raise ValueError("the landscape has one attractor: there are no transitions")
-    if radius is None:
-        # Small cores: from the edge of a large one facing the saddle a path
-        # often crosses straight back, and the run's rate then exceeds the
-        # inverse mean time from the attractor (by 5-10 % at a quarter of
-        # the distance on the toggle switch).
-        radius = 0.1 * _least_gap(O)
     grid = landscape.grid if grid is None else grid
     master = master_equation(network, volume, grid if master_grid is None else master_grid)
     tau = master.switching_times(O, radius)
@@ -428,7 +416,13 @@ def master_rates(network, landscape, volume: float, time: float, n_paths: int, s
     return rows
 
 
-def _least_gap(O: np.ndarray) -> float:
-    """The least distance between two of the points O (k, d)."""
-    gaps = np.linalg.norm(O[:, None] - O[None], axis=-1) + np.diag(np.full(len(O), np.inf))
-    return float(gaps.min())
+def _cores(landscape, radius, fraction: float):
+    """The attractors (k >= 2, else ValueError) and the core radius: the
+    given one, or ``fraction`` of the least distance between attractors."""
+    O = np.asarray(landscape.attractors, dtype=float)
+    if len(O) < 2:
+        raise ValueError("the landscape has one attractor: there are no transitions")
+    if radius is None:
+        gaps = np.linalg.norm(O[:, None] - O[None], axis=-1) + np.diag(np.full(len(O), np.inf))
+        radius = fraction * float(gaps.min())
+    return O, radius
