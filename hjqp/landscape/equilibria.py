@@ -14,7 +14,7 @@ from ..problem import Fields, Hamiltonian, describe_node, jacobians, newton
 from ..problem.cycle import LimitCycle, refine_cycle
 
 __all__ = ["Equilibria", "equilibria", "FlowStop", "checked_fields", "drift_scale", "flow_options", "flow_ends",
-           "find_cycles"]
+           "find_cycles", "limit_cycle"]
 
 #: Why a trajectory of x' = b(x) stopped (an enum.IntEnum defined by the
 #: kernel): CAPTURED (reached an attractor), STALLED (b vanished: an
@@ -270,3 +270,32 @@ def find_cycles(fields: Fields, ends: np.ndarray) -> Tuple[LimitCycle, ...]:
         found.append(cycle)
     order = np.lexsort(np.round([c.point for c in found], 9).T[::-1]) if found else []
     return tuple(found[i] for i in order)
+
+
+def limit_cycle(sde: Hamiltonian, grid: Grid, guess) -> LimitCycle:
+    """A stable limit cycle of x' = b(x) near a guess, refined by shooting.
+
+    Parameters
+    ----------
+    sde : SDE
+    grid : Grid
+        The box the cycle must stay in (2D or 3D); drifts given as arrays
+        are interpolated on it.
+    guess : array_like (d,) or (n, d), or LimitCycle
+        A point near the cycle (the orbit from it settles on the cycle
+        first) or a closed curve near it.
+
+    Returns
+    -------
+    LimitCycle
+        ``curve`` (n, d) at equal times, ``period``, ``multipliers`` (the
+        nontrivial Floquet multipliers, all inside the unit circle).
+
+    Raises
+    ------
+    ValueError
+        A curve that is not closed, an orbit that stalls at an equilibrium,
+        leaves the box or does not come back, a closed orbit that is not
+        stable.
+    """
+    return refine_cycle(checked_fields(sde, grid), guess)

@@ -4,6 +4,8 @@ Each function returns a :class:`Problem`: the SDE, its attractor, a box, and
 the exact quasi-potential where one is known (``hjqp models`` lists them).
 """
 
+from .cycles import (cycle_2d, cycle_3d, cycle_and_point, cycle_and_point_3d, manufactured_cycle,
+                     rest_and_oscillation, rosenzweig_macarthur)
 from .eikonal import eikonal_manufactured, unconstrained_region
 from .exact import (anisotropic_rotating, anisotropic_rotating_3d, example_3_1, gradient_system, linear,
                     linear_3d, linear_rotational, manufactured)
@@ -35,6 +37,13 @@ __all__ = [
     "eikonal_manufactured",
     "unconstrained_region",
     "REGISTRY",
+    "manufactured_cycle",
+    "cycle_2d",
+    "cycle_3d",
+    "cycle_and_point",
+    "cycle_and_point_3d",
+    "rest_and_oscillation",
+    "rosenzweig_macarthur",
 ]
 
 # The models by name, for the command line: name -> function of keyword
@@ -56,4 +65,10 @@ REGISTRY = {
     "jump_cyclic": jump_cyclic,
     "jump_gaussian_limit": jump_gaussian_limit,
     "separable_sgd": separable_sgd,
+    "cycle_2d": cycle_2d,
+    "cycle_3d": cycle_3d,
+    "cycle_and_point": cycle_and_point,
+    "cycle_and_point_3d": cycle_and_point_3d,
+    "rest_and_oscillation": rest_and_oscillation,
+    "rosenzweig_macarthur": rosenzweig_macarthur,
 }

@@ -15,7 +15,7 @@ from .. import _core, _memory, _validate
 from ..grid import Grid
 from ..problem import SDE, Fields, Hamiltonian, JumpFields, JumpHamiltonian, refine_equilibrium
 from ..problem.cycle import LimitCycle, is_curve, refine_cycle
-from .cycle import CYCLE_DATA, CycleExpansion, cycle_expansion, cycle_seeds
+from .cycle import CYCLE_DATA, cycle_expansion, cycle_seeds
 from .expansion import LocalExpansion, local_expansion
 from .hermite import hermite, nodal_derivatives
 
