@@ -326,7 +326,7 @@ def refine_cycle(fields, guess, *, settle: int = 60, samples: Optional[int] = No
         gap_prev = gap
 
     # Newton on the shooting equations.
-    n_newton = 1000
+    n_newton = 500
     x_ref = x.copy()
     normal = fields.drift(x_ref[None])[0]
     normal = normal / np.linalg.norm(normal)

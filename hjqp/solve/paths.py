@@ -210,9 +210,9 @@ def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optio
     if cycle is not None:
         # b does not vanish on a cycle: a closing segment across the flow
         # costs about its length times |b|, so the path is followed until
-        # it is within a quarter cell (the characteristic approaches the
+        # it is within half a cell (the characteristic approaches the
         # cycle exponentially along it) and closed along the flow.
-        near_cycle = 0.25 * h
+        near_cycle = 0.5 * h
 
         def arrived(y):
             return float(cycle.distance(y)) <= near_cycle
