@@ -219,11 +219,14 @@ def test_monte_carlo_exit_from_a_tube_follows_min_u_on_its_boundary():
     predicted = hjqp.verify.boundary_minimum(qp, tube)[0]
     exact = hjqp.verify.boundary_minimum(p.exact, tube)[0]
     assert predicted == pytest.approx(exact, rel=0.05)
-    fit = hjqp.verify.exit_barrier(p.sde, qp.cycle.point, tube, [0.008, 0.010, 0.0125, 0.016], 0.002, 400,
-                                   seed=7, c=0.5, U=qp, grid=g)
-    # Measured: V0 = 0.0392 [0.0371, 0.0413] with c = 1/2 (0.0448 with c = 0),
-    # min U on the tube 0.0405 (computed), 0.0390 (exact).
-    assert fit.V0.value == pytest.approx(exact, rel=0.1)
+    # E tau ~ eps^0 exp(V0 / eps) for isolated minima of U on the tube (c = 0).
+    fit = hjqp.verify.exit_barrier(p.sde, qp.cycle.point, tube, [0.0055, 0.0065, 0.008, 0.010], 0.002, 300,
+                                   seed=7, c=0.0, U=qp, grid=g, max_time=20000)
+    # Measured: V0 = 0.0431 [0.0412, 0.0449] (at eps 0.008..0.016: 0.0448, so
+    # still approaching as eps -> 0); min U on the tube 0.0405 (computed),
+    # 0.0390 (exact).
+    assert fit.V0.value == pytest.approx(exact, rel=0.12)
+    assert fit.V0.low < 1.07 * exact
 
 
 def test_models_with_cycles_have_their_documented_attractors():
