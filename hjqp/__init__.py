@@ -15,11 +15,12 @@ reported (:mod:`hjqp.report`, the ``hjqp`` command).
 from . import eikonal, io, models, plot, verify
 from ._version import __version__
 from .grid import Grid
-from .landscape import Equilibria, Landscape, basins, equilibria, landscape
-from .problem import SDE, JumpHamiltonian, MassAction, ReactionNetwork
-from .solve import LocalExpansion, QuasiPotential, UpdateRule, geometric_action, local_quasipotential, minimum_action_path
-from .stochastic import (Ball, Box, Estimate, Exits, LevelSet, LongRun, Paths, exit_times, long_run, master_equation,
-                         simulate)
+from .landscape import Equilibria, Landscape, basins, equilibria, landscape, limit_cycle
+from .problem import SDE, JumpHamiltonian, LimitCycle, MassAction, ReactionNetwork
+from .solve import (CycleExpansion, LocalExpansion, QuasiPotential, UpdateRule, geometric_action, local_quasipotential,
+                    minimum_action_path)
+from .stochastic import (Ball, Box, Estimate, Exits, LevelSet, LongRun, Paths, Tube, exit_times, long_run,
+                         master_equation, simulate)
 
 __all__ = [
     "__version__",
@@ -31,6 +32,9 @@ __all__ = [
     "QuasiPotential",
     "UpdateRule",
     "LocalExpansion",
+    "LimitCycle",
+    "CycleExpansion",
+    "limit_cycle",
     "local_quasipotential",
     "Landscape",
     "Equilibria",
@@ -42,6 +46,7 @@ __all__ = [
     "Ball",
     "Box",
     "LevelSet",
+    "Tube",
     "Estimate",
     "Paths",
     "Exits",

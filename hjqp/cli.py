@@ -173,7 +173,10 @@ def cmd_solve(args, rep):
     grid = problem.grid(_nodes(args, problem))
     rep.step(f"solving {problem.name} on {' x '.join(map(str, grid.shape))} nodes")
     start = time.perf_counter()
-    qp = local_quasipotential(problem.sde, grid, problem.attractor, supersample=args.supersample)
+    # A problem whose attractor is a limit cycle is solved from its curve.
+    target = problem.cycle if getattr(problem, "cycle", None) is not None and args.attractor is None \
+        else problem.attractor
+    qp = local_quasipotential(problem.sde, grid, target, supersample=args.supersample)
     seconds = time.perf_counter() - start
     out = _out(args.out)
     io.save(os.path.join(out, "quasipotential.npz"), qp, model=problem.name)

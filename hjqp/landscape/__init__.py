@@ -2,9 +2,9 @@
 between them, the global quasi-potential and the metastable Markov chain."""
 
 from .basins import basins
-from .equilibria import Equilibria, FlowStop, equilibria
+from .equilibria import Equilibria, FlowStop, equilibria, limit_cycle
 from .landscape import Landscape, landscape
 from .markov import arborescence_costs, log_stationary
 
 __all__ = ["Landscape", "Equilibria", "FlowStop", "landscape", "equilibria", "basins", "arborescence_costs",
-           "log_stationary"]
+           "log_stationary", "limit_cycle"]

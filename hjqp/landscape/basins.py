@@ -4,28 +4,84 @@ and where the unstable manifolds of the saddles lead."""
 from __future__ import annotations
 
 import warnings
-from typing import Optional
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import _core, _validate
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian
+from ..problem.cycle import LimitCycle, is_curve, refine_cycle
 from .equilibria import FlowStop, checked_fields, drift_scale, flow_ends, flow_options
 
-__all__ = ["basins", "label_basins", "saddle_links", "capture_radius_for"]
+__all__ = ["basins", "label_basins", "saddle_links", "capture_radius_for", "flow_targets", "split_attractors"]
+
+CycleList = Optional[Sequence[Optional[LimitCycle]]]
 
 
-def capture_radius_for(grid: Grid, attractors: np.ndarray, others: np.ndarray) -> float:
-    """Two cells, but at most a third of the distance from an attractor to
-    the nearest other equilibrium."""
-    radius = 2.0 * max(grid.spacing)
-    pts = np.concatenate([attractors, others]) if len(others) else attractors
+def split_attractors(fields: Fields, attractors) -> Tuple[np.ndarray, List[Optional[LimitCycle]]]:
+    """Attractors given as points (k, d) or a sequence mixing points (d,)
+    and cycles (LimitCycle, or closed curves (n, d) refined by shooting):
+    their representative points (k, d) and the cycles (None for points)."""
+    d = fields.grid.ndim
+    if isinstance(attractors, LimitCycle) or (not isinstance(attractors, np.ndarray) and isinstance(
+            attractors, (list, tuple)) and any(is_curve(a) for a in attractors)):
+        items = [attractors] if isinstance(attractors, LimitCycle) else list(attractors)
+        points, cycles = [], []
+        for i, a in enumerate(items):
+            if is_curve(a):
+                try:
+                    c = a if isinstance(a, LimitCycle) else refine_cycle(fields, a)
+                except ValueError as err:
+                    raise ValueError(f"attractors[{i}]: {err}") from None
+                if c.ndim != d:
+                    raise ValueError(f"attractors[{i}] is a {c.ndim}-dimensional cycle, the grid is {d}D")
+                points.append(c.point)
+                cycles.append(c)
+            else:
+                points.append(_validate.points(a, d, f"attractors[{i}]")[0])
+                cycles.append(None)
+        return np.array(points), cycles
+    a = _validate.points(attractors, d, "attractors")
+    return a, [None] * len(a)
+
+
+def _cycle_points(cycle: LimitCycle, grid: Grid, spacing_cells: float, most: int) -> np.ndarray:
+    m = int(np.clip(np.ceil(cycle.length / (spacing_cells * max(grid.spacing))), 8, most))
+    return cycle.resample(m)
+
+
+def flow_targets(grid: Grid, attractors: np.ndarray, cycles: CycleList) -> Tuple[np.ndarray, np.ndarray]:
+    """The points the flow is captured by (m, d) and the attractor each
+    belongs to (m,): a point attractor itself, for a cycle up to 32 points
+    along it. An orbit settling on a cycle passes each of them at its own
+    distance from the cycle, so it is captured once that is within the
+    capture radius."""
+    if not cycles or all(c is None for c in cycles):
+        return np.asarray(attractors, dtype=float), np.arange(len(attractors))
+    pts, owner = [], []
     for i, a in enumerate(attractors):
-        dist = np.linalg.norm(pts - a, axis=1)
-        dist[i] = np.inf
-        if np.isfinite(dist.min()):
-            radius = min(radius, dist.min() / 3.0)
+        c = cycles[i]
+        extra = a[None] if c is None else _cycle_points(c, grid, 4.0, 32)
+        pts.append(extra)
+        owner += [i] * len(extra)
+    return np.concatenate(pts), np.array(owner)
+
+
+def capture_radius_for(grid: Grid, attractors: np.ndarray, others: np.ndarray, cycles: CycleList = None) -> float:
+    """Two cells, but at most a third of the distance from an attractor
+    (a point or a cycle) to the nearest other equilibrium or attractor."""
+    radius = 2.0 * max(grid.spacing)
+    sets = [a[None] if not cycles or cycles[i] is None else _cycle_points(cycles[i], grid, 0.5, 4000)
+            for i, a in enumerate(attractors)]
+    for i, own in enumerate(sets):
+        rest = [s for j, s in enumerate(sets) if j != i] + ([others] if len(others) else [])
+        if not rest:
+            continue
+        pts = np.concatenate(rest)
+        dist = np.min(np.linalg.norm(pts[:, None, :] - own[None, :, :], axis=-1)) if len(own) * len(pts) < 4e6 \
+            else min(float(np.min(np.linalg.norm(own - p, axis=1))) for p in pts)
+        radius = min(radius, float(dist) / 3.0)
     return radius
 
 
@@ -43,7 +99,8 @@ def basins(sde: Hamiltonian, grid: Grid, attractors, *, capture_radius: Optional
     sde : SDE or JumpHamiltonian
     grid : Grid
         2D or 3D.
-    attractors : array_like (k, d)
+    attractors : array_like (k, d), or a sequence of points and limit cycles
+        (:class:`hjqp.LimitCycle`, or closed curves (n, d) near one)
     capture_radius : float, optional
         Default: two cells, less if equilibria are closer.
     threads : int, optional
@@ -57,20 +114,22 @@ def basins(sde: Hamiltonian, grid: Grid, attractors, *, capture_radius: Optional
         flow ends on a closed orbit or is still moving after the step limit).
     """
     fields = checked_fields(sde, grid)
-    a = _validate.points(attractors, grid.ndim, "attractors")
+    a, cycles = split_attractors(fields, attractors)
     if capture_radius is None:
-        capture_radius = capture_radius_for(grid, a, np.zeros((0, grid.ndim)))
+        capture_radius = capture_radius_for(grid, a, np.zeros((0, grid.ndim)), cycles)
     b = fields.sampled_drift()
-    return label_basins(fields, a, float(capture_radius), _validate.threads(threads), drift_scale(b, grid))
+    return label_basins(fields, a, float(capture_radius), _validate.threads(threads), drift_scale(b, grid), cycles)
 
 
-def label_basins(fields: Fields, attractors: np.ndarray, capture: float, threads: int, scale: float) -> np.ndarray:
+def label_basins(fields: Fields, attractors: np.ndarray, capture: float, threads: int, scale: float,
+                 cycles: CycleList = None) -> np.ndarray:
     """The kernel's basin labels of every node (see :func:`basins`), with a
     RuntimeWarning when flows end on a closed orbit or at the step limit."""
     grid = fields.grid
+    targets, owner = flow_targets(grid, attractors, cycles)
     run = _core.basin_labels2 if grid.ndim == 2 else _core.basin_labels3
     out = run(np.asarray(grid.lower, float), np.asarray(grid.spacing, float), fields.sampled_drift(),
-              np.ascontiguousarray(attractors, dtype=float), threads=threads,
+              np.ascontiguousarray(targets, dtype=float), threads=threads,
               **flow_options(grid, scale, capture))
     cycles = int(np.count_nonzero(out.reasons == FlowStop.CYCLE))
     unsettled = int(np.count_nonzero(out.reasons == FlowStop.MAX_STEPS))
@@ -86,11 +145,14 @@ def label_basins(fields: Fields, attractors: np.ndarray, capture: float, threads
             f"{' and '.join(parts)}; they are labelled -1",
             RuntimeWarning, stacklevel=3,
         )
-    return out.labels
+    labels = out.labels
+    if len(owner) != len(attractors):
+        labels = np.where(labels >= 0, owner[np.maximum(labels, 0)], -1).astype(np.int32)
+    return labels
 
 
 def saddle_links(fields: Fields, saddles: np.ndarray, jacobians: np.ndarray, attractors: np.ndarray,
-                 capture: float, threads: int, scale: float) -> np.ndarray:
+                 capture: float, threads: int, scale: float, cycles: CycleList = None) -> np.ndarray:
     """The two attractors each saddle's unstable manifold leads to (m, 2):
     the flow from half a cell along each branch of the unstable direction
     (-1 for a branch that reaches none)."""
@@ -108,6 +170,7 @@ def saddle_links(fields: Fields, saddles: np.ndarray, jacobians: np.ndarray, att
     inside = grid.contains(starts)
     ends = np.full(len(starts), -1)
     if inside.any():
-        ends[inside] = flow_ends(fields, starts[inside], attractors, threads,
-                                 flow_options(grid, scale, capture)).targets
+        targets, owner = flow_targets(grid, attractors, cycles)
+        reached = flow_ends(fields, starts[inside], targets, threads, flow_options(grid, scale, capture)).targets
+        ends[inside] = np.where(reached >= 0, owner[np.maximum(reached, 0)], -1)
     return ends.reshape(-1, 2)

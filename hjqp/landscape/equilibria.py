@@ -11,8 +11,10 @@ import numpy as np
 from .. import _core, _memory, _validate
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian, describe_node, jacobians, newton
+from ..problem.cycle import LimitCycle, refine_cycle
 
-__all__ = ["Equilibria", "equilibria", "FlowStop", "checked_fields", "drift_scale", "flow_options", "flow_ends"]
+__all__ = ["Equilibria", "equilibria", "FlowStop", "checked_fields", "drift_scale", "flow_options", "flow_ends",
+           "find_cycles", "limit_cycle"]
 
 #: Why a trajectory of x' = b(x) stopped (an enum.IntEnum defined by the
 #: kernel): CAPTURED (reached an attractor), STALLED (b vanished: an
@@ -35,12 +37,17 @@ class Equilibria:
         Other hyperbolic equilibria (sources, saddles of higher index).
     jacobians : tuple of three ndarrays (k, d, d), (m, d, d), (n, d, d)
         Db at each, in the same order.
+    cycles : tuple of LimitCycle
+        Stable limit cycles: closed orbits the flow from the seeds settles
+        on, refined by shooting (:func:`hjqp.limit_cycle`), sorted by their
+        representative points.
     """
 
     attractors: np.ndarray
     saddles: np.ndarray
     others: np.ndarray
     jacobians: Tuple[np.ndarray, np.ndarray, np.ndarray]
+    cycles: Tuple[LimitCycle, ...] = ()
 
 
 def drift_scale(b: np.ndarray, grid: Grid) -> float:
@@ -140,7 +147,9 @@ def equilibria(sde: Hamiltonian, grid: Grid, *, seeds_per_axis: Optional[int] = 
     Attractors: the flow over the sampled drift (the kernel, RK4) is followed
     from a lattice of seeds until it stalls; the end points are refined by
     Newton's method on the exact drift and kept if Db has only eigenvalues
-    with negative real part. Saddles and other equilibria: Newton's method
+    with negative real part. Limit cycles: flows that come back onto their
+    own track (a closed orbit) are refined by shooting on the return map
+    and kept if their Floquet multipliers lie inside the unit circle. Saddles and other equilibria: Newton's method
     from the nodes where |b| has a local minimum over its neighbours.
     Where b vanishes identically (a flat loss) Db is singular, and no
     equilibrium is reported.
@@ -186,7 +195,8 @@ def equilibria(sde: Hamiltonian, grid: Grid, *, seeds_per_axis: Optional[int] = 
     flowed = flow_ends(fields, starts, np.zeros((0, d)), n_threads, flow_options(grid, scale))
     ends, reasons = flowed.points, flowed.reasons
     moving = speed.reshape(-1)[np.ravel_multi_index(idx.T, grid.shape)] > 0
-    ends = ends[(reasons != FlowStop.LEFT_BOX) & moving]
+    cycles = find_cycles(fields, ends[(reasons == FlowStop.CYCLE) & moving])
+    ends = ends[(reasons != FlowStop.LEFT_BOX) & (reasons != FlowStop.CYCLE) & moving]
 
     # Nodes where |b| is a local minimum, not in a flat region.
     lower_than_all = np.ones(grid.shape, dtype=bool)
@@ -206,7 +216,7 @@ def equilibria(sde: Hamiltonian, grid: Grid, *, seeds_per_axis: Optional[int] = 
     starts = np.concatenate([ends, minima]) if len(ends) or len(minima) else np.zeros((0, d))
     empty = np.zeros((0, d))
     if len(starts) == 0:
-        return Equilibria(empty, empty, empty, (np.zeros((0, d, d)),) * 3)
+        return Equilibria(empty, empty, empty, (np.zeros((0, d, d)),) * 3, cycles)
     x, J, ok = _newton(fields, starts, max_move=4 * h.max(), scale=scale)
     x, J = x[ok], J[ok]
     # Db must be the same from differences over a quarter cell: where b
@@ -228,4 +238,64 @@ def equilibria(sde: Hamiltonian, grid: Grid, *, seeds_per_axis: Optional[int] = 
         xs, Js = x[kind], J[kind]
         order = np.lexsort(np.round(xs, 9).T[::-1]) if len(xs) else np.zeros(0, dtype=int)
         out.append((xs[order], Js[order]))
-    return Equilibria(out[0][0], out[1][0], out[2][0], (out[0][1], out[1][1], out[2][1]))
+    return Equilibria(out[0][0], out[1][0], out[2][0], (out[0][1], out[1][1], out[2][1]), cycles)
+
+
+# Most closed orbits refined from the ends of one lattice's flows (each
+# takes a fraction of a second; ends near a cycle found are skipped).
+MAX_CYCLE_CANDIDATES = 12
+
+
+def find_cycles(fields: Fields, ends: np.ndarray) -> Tuple[LimitCycle, ...]:
+    """The stable limit cycles through the end points of flows that came
+    back onto their own track: each end not within four cells of a cycle
+    found already is refined by shooting (:func:`hjqp.problem.cycle.refine_cycle`);
+    those that are no stable closed orbit are dropped."""
+    grid = fields.grid
+    h = max(grid.spacing)
+    found: List[LimitCycle] = []
+    tried = 0
+    for x in ends:
+        if any(c.distance(x[None])[0] <= 4 * h for c in found):
+            continue
+        if tried >= MAX_CYCLE_CANDIDATES:
+            break
+        tried += 1
+        try:
+            cycle = refine_cycle(fields, x)
+        except ValueError:
+            continue
+        if any(float(np.max(c.distance(cycle.resample(64)))) <= 4 * h for c in found):
+            continue
+        found.append(cycle)
+    order = np.lexsort(np.round([c.point for c in found], 9).T[::-1]) if found else []
+    return tuple(found[i] for i in order)
+
+
+def limit_cycle(sde: Hamiltonian, grid: Grid, guess) -> LimitCycle:
+    """A stable limit cycle of x' = b(x) near a guess, refined by shooting.
+
+    Parameters
+    ----------
+    sde : SDE
+    grid : Grid
+        The box the cycle must stay in (2D or 3D); drifts given as arrays
+        are interpolated on it.
+    guess : array_like (d,) or (n, d), or LimitCycle
+        A point near the cycle (the orbit from it settles on the cycle
+        first) or a closed curve near it.
+
+    Returns
+    -------
+    LimitCycle
+        ``curve`` (n, d) at equal times, ``period``, ``multipliers`` (the
+        nontrivial Floquet multipliers, all inside the unit circle).
+
+    Raises
+    ------
+    ValueError
+        A curve that is not closed, an orbit that stalls at an equilibrium,
+        leaves the box or does not come back, a closed orbit that is not
+        stable.
+    """
+    return refine_cycle(checked_fields(sde, grid), guess)

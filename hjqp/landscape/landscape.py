@@ -14,9 +14,11 @@ import numpy as np
 from .. import _memory, _validate
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian, JumpHamiltonian, refine_equilibrium
+from ..problem.cycle import LimitCycle
 from ..solve import QuasiPotential, follow_flow, minimum_action_path, solve_local, warn_truncated_traces
-from ..solve.quasipotential import default_init_cells
-from .basins import capture_radius_for, label_basins, saddle_links
+from ..solve.cycle import nodes_near_cycle
+from ..solve.quasipotential import CYCLE_INIT_CELLS, default_init_cells
+from .basins import capture_radius_for, label_basins, saddle_links, split_attractors
 from .equilibria import Equilibria, checked_fields, drift_scale, equilibria
 from .markov import arborescence_costs, log_stationary, shortest_paths
 
@@ -34,7 +36,10 @@ class Landscape:
         The SDE (None when loaded from a file without it: :func:`hjqp.io.load`
         takes ``sde=``; the paths need it).
     attractors : ndarray (k, d)
-        The attractors O_1..O_k (Newton-refined).
+        The attractors O_1..O_k (Newton-refined): each stable equilibrium,
+        and for a stable limit cycle its representative point
+        (``cycles[i].point``, on the cycle). Code that treats attractors
+        as points keeps working; ``cycles`` tells which are curves.
     saddles : ndarray (m, d)
         Index-1 saddles of the drift in the box.
     saddle_links : ndarray of int (m, 2)
@@ -72,6 +77,10 @@ class Landscape:
     info : dict
     metadata : dict
         What was passed to :func:`hjqp.io.save` (loaded results).
+    cycles : tuple of LimitCycle or None, length k (or empty: no cycles)
+        For each attractor, its limit cycle (:class:`hjqp.LimitCycle`:
+        ``curve`` (n, d), ``period``, Floquet ``multipliers``), None for a
+        stable equilibrium.
     """
 
     grid: Grid
@@ -93,11 +102,28 @@ class Landscape:
     origin: np.ndarray
     info: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict, repr=False)
+    cycles: Tuple[Optional[LimitCycle], ...] = ()
 
     @property
     def k(self) -> int:
         """The number of attractors."""
         return len(self.attractors)
+
+    @property
+    def is_cycle(self) -> np.ndarray:
+        """(k,) bool: which attractors are limit cycles."""
+        return np.array([i < len(self.cycles) and self.cycles[i] is not None for i in range(self.k)], dtype=bool)
+
+    def cycle(self, i: int) -> Optional[LimitCycle]:
+        """The limit cycle of attractor i, None for a point."""
+        i = self._index(i)
+        return self.cycles[i] if i < len(self.cycles) else None
+
+    def distance_to_attractor(self, i: int, points) -> np.ndarray:
+        """Distance from points (..., d) to attractor i (its point or its cycle), (...)."""
+        c = self.cycle(i)
+        p = np.asarray(points, dtype=float)
+        return c.distance(p) if c is not None else np.linalg.norm(p - self.attractors[self._index(i)], axis=-1)
 
     def selected_set(self, tolerance: float = 0.0) -> np.ndarray:
         """Indices of the attractors with phi(O_i) <= tolerance (ties)."""
@@ -185,8 +211,11 @@ class Landscape:
         up = minimum_action_path(qp, saddle + side * 0.5 * h * u, **options)
         target = self.attractors[j]
         down = follow_flow(fields, saddle - side * 0.5 * h * u,
-                           lambda y: np.linalg.norm(y - target) <= 2 * h,
+                           lambda y: float(self.distance_to_attractor(j, y)) <= 2 * h,
                            step=0.25 * min(self.grid.spacing), max_steps=int(40 * sum(self.grid.shape)))
+        c = self.cycle(j)
+        if c is not None:
+            target = c.nearest(down[-1])[1]
         return np.vstack([up, saddle[None], down, target[None]])
 
     def _sde(self):
@@ -234,9 +263,11 @@ def landscape(
     sde : SDE or JumpHamiltonian
     grid : Grid
         2D or 3D.
-    attractors : array_like (k, d), optional
-        Points near stable equilibria (refined by Newton's method). Found
-        from the flow when not given.
+    attractors : array_like (k, d) or a sequence of points and cycles, optional
+        Points near stable equilibria (refined by Newton's method), and
+        stable limit cycles (:class:`hjqp.LimitCycle`, or closed curves
+        (n, d) near one, refined by shooting). Found from the flow when not
+        given (equilibria and cycles, :func:`equilibria`).
     threads : int, optional
         Threads for the flow and the solves (default: CPU count, at most 8).
     absorb_cells : float, default 3
@@ -268,23 +299,23 @@ def landscape(
     n_threads = _validate.threads(threads)
     # Memory first, before the equilibria and the basins: for the attractors
     # given, or for at least one (checked again once they are found).
-    k_known = len(_validate.points(attractors, grid.ndim, "attractors")) if (
-        attractors is not None and isinstance(grid, Grid)) else 1
+    k_known = _count_attractors(attractors, grid.ndim) if (attractors is not None and isinstance(grid, Grid)) else 1
     if isinstance(grid, Grid):
         _memory.require(_memory.landscape_bytes(grid, k_known, n_threads), _landscape_what(grid, k_known))
     fields = checked_fields(sde, grid, supersample)
 
     eq = equilibria(sde, grid, seeds_per_axis=seeds_per_axis, threads=n_threads)
-    O, jac = _attractors(fields, eq, attractors)
+    O, cycles, jac = _attractors(fields, eq, attractors)
     scale = drift_scale(fields.sampled_drift(), grid)
-    capture = capture_radius_for(grid, O, np.concatenate([eq.saddles, eq.others]))
-    labels = label_basins(fields, O, capture, n_threads, scale)
-    links = saddle_links(fields, eq.saddles, eq.jacobians[1], O, capture, n_threads, scale)
+    capture = capture_radius_for(grid, O, np.concatenate([eq.saddles, eq.others]), cycles)
+    labels = label_basins(fields, O, capture, n_threads, scale, cycles)
+    links = saddle_links(fields, eq.saddles, eq.jacobians[1], O, capture, n_threads, scale, cycles)
 
     k = len(O)
     _memory.require(_memory.landscape_bytes(grid, k, n_threads), _landscape_what(grid, k))
-    near = _neighbourhoods(grid, O, absorb_cells)
-    local, truncated = _local_solutions(sde, grid, O, near, absorb_cells, n_threads, supersample, solver_options)
+    near = _neighbourhoods(grid, O, absorb_cells, cycles)
+    local, truncated = _local_solutions(sde, grid, O, near, absorb_cells, n_threads, supersample, solver_options,
+                                        cycles)
     direct = _direct_costs(local, labels, near)
     exit_costs, exit_points, exit_on_edge = _exits(grid, labels, local, eq.saddles, sde.boundary_sides(grid))
     for i in range(k):
@@ -310,7 +341,7 @@ def landscape(
         basins=labels, local=local, direct_costs=direct, costs=shortest_paths(direct),
         exit_costs=exit_costs, exit_points=exit_points, exit_on_edge=exit_on_edge,
         W=W, global_values=W - w_min, selected=int(np.argmin(W)), values=values,
-        origin=origin, info=info,
+        origin=origin, info=info, cycles=tuple(cycles) if any(c is not None for c in cycles) else (),
     )
 
 
@@ -318,17 +349,41 @@ def _landscape_what(grid: Grid, k: int) -> str:
     return f"a landscape of {k} attractor{'s' if k > 1 else ''} on {' x '.join(map(str, grid.shape))} nodes"
 
 
-def _attractors(fields: Fields, eq: Equilibria, given) -> Tuple[np.ndarray, np.ndarray]:
-    """The attractors found (or the given ones, refined) and their Jacobians;
-    none closer than eight cells to another."""
+def _count_attractors(given, d: int) -> int:
+    if isinstance(given, LimitCycle):
+        return 1
+    if isinstance(given, (list, tuple)) and not isinstance(given, np.ndarray):
+        try:
+            return len(_validate.points(given, d, "attractors"))
+        except ValueError:
+            return len(given)
+    return len(_validate.points(given, d, "attractors"))
+
+
+def _attractors(fields: Fields, eq: Equilibria, given) -> Tuple[np.ndarray, List[Optional[LimitCycle]], np.ndarray]:
+    """The attractors found (or the given ones, refined): representative
+    points (k, d), their cycles (None for points) and Jacobians (NaN for
+    cycles); none closer than eight cells to another."""
     grid = fields.grid
+    d = grid.ndim
     if given is None:
         O, jac = eq.attractors, eq.jacobians[0]
+        cycles: List[Optional[LimitCycle]] = [None] * len(O) + list(eq.cycles)
+        if eq.cycles:
+            O = np.concatenate([O, np.array([c.point for c in eq.cycles])])
+            jac = np.concatenate([jac, np.full((len(eq.cycles), d, d), np.nan)])
         if len(O) == 0:
-            raise ValueError("no attractor in the box: the flow reaches no stable equilibrium")
+            raise ValueError("no attractor in the box: the flow reaches no stable equilibrium or limit cycle")
     else:
+        points, cycles = split_attractors(fields, given)
         out, jacs = [], []
-        for i, a in enumerate(_validate.points(given, grid.ndim, "attractors")):
+        for i, a in enumerate(points):
+            if cycles[i] is not None:
+                if not grid.contains(cycles[i].curve).all():
+                    raise ValueError(f"attractors[{i}]: the cycle leaves the box {grid.lower} - {grid.upper}")
+                out.append(cycles[i].point)
+                jacs.append(np.full((d, d), np.nan))
+                continue
             try:
                 x, J = refine_equilibrium(fields, a)
             except ValueError as err:
@@ -339,25 +394,46 @@ def _attractors(fields: Fields, eq: Equilibria, given) -> Tuple[np.ndarray, np.n
     h = max(grid.spacing)
     for i in range(len(O)):
         for j in range(i):
-            if np.linalg.norm(O[i] - O[j]) < 8 * h:
+            if _set_distance(O, cycles, i, j) < 8 * h:
                 raise ValueError(
                     f"attractors {j} and {i} ({np.round(O[j], 6).tolist()} and "
                     f"{np.round(O[i], 6).tolist()}) lie within eight cells of each other: "
                     "refine the grid"
                 )
-    return O, jac
+    return O, cycles, jac
 
 
-def _neighbourhoods(grid: Grid, attractors: np.ndarray, absorb_cells: float) -> List[np.ndarray]:
-    """Which nodes (flat) lie within absorb_cells cells of each attractor."""
+def _set_distance(O: np.ndarray, cycles, i: int, j: int) -> float:
+    """Distance between attractors i and j (points or cycles)."""
+    ci, cj = cycles[i], cycles[j]
+    if ci is None and cj is None:
+        return float(np.linalg.norm(O[i] - O[j]))
+    if cj is None:
+        ci, cj, i, j = cj, ci, j, i
+    # cj is a cycle
+    pts = O[i][None] if ci is None else ci.resample(max(64, len(ci.curve)))
+    return float(np.min(cj.distance(pts)))
+
+
+def _neighbourhoods(grid: Grid, attractors: np.ndarray, absorb_cells: float, cycles=None) -> List[np.ndarray]:
+    """Which nodes (flat) lie within absorb_cells cells of each attractor
+    (of its curve for a cycle)."""
     pts = grid.points().reshape(-1, grid.ndim)
     radius = absorb_cells * max(grid.spacing)
-    return [np.linalg.norm(pts - o, axis=1) <= radius for o in attractors]
+    out = []
+    for i, o in enumerate(attractors):
+        if cycles is not None and cycles[i] is not None:
+            mask = np.zeros(grid.size, dtype=bool)
+            mask[nodes_near_cycle(grid, cycles[i], radius)] = True
+            out.append(mask)
+        else:
+            out.append(np.linalg.norm(pts - o, axis=1) <= radius)
+    return out
 
 
 def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.ndarray], absorb_cells: float,
-                     n_threads: int, supersample: int,
-                     solver_options: dict) -> Tuple[Tuple[QuasiPotential, ...], List[np.ndarray]]:
+                     n_threads: int, supersample: int, solver_options: dict,
+                     cycles=None) -> Tuple[Tuple[QuasiPotential, ...], List[np.ndarray]]:
     """u_i from each attractor over the whole box, the other attractors'
     neighbourhoods absorbing the front; in parallel threads. Returns the
     solutions and, for each, the nodes whose characteristic traces were cut
@@ -366,19 +442,25 @@ def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.
     h = max(grid.spacing)
     radius = absorb_cells * h
     options = dict(solver_options)
-    init_cells = options.pop("init_cells", None)
-    if init_cells is None:
-        init_cells = default_init_cells(grid.ndim, isinstance(sde, JumpHamiltonian))
-    init_cells = float(init_cells)
+    given_cells = options.pop("init_cells", None)
+    init_cells = float(given_cells if given_cells is not None
+                       else default_init_cells(grid.ndim, isinstance(sde, JumpHamiltonian)))
+    cycles = cycles if cycles is not None else [None] * k
 
     def solve(i: int) -> Tuple[QuasiPotential, np.ndarray]:
         mask = np.zeros(grid.size, dtype=bool)
         for j in range(k):
             if j != i:
                 mask |= near[j]
-        others = [np.linalg.norm(O[j] - O[i]) for j in range(k) if j != i]
-        # Keep the initial region (up to four times its smallest semi-axis)
-        # clear of the absorbing neighbourhoods.
+        others = [_set_distance(O, cycles, i, j) for j in range(k) if j != i]
+        # Keep the initial region (up to four times its smallest semi-axis;
+        # a cycle's tube) clear of the absorbing neighbourhoods.
+        if cycles[i] is not None:
+            cells = float(given_cells if given_cells is not None else CYCLE_INIT_CELLS[grid.ndim])
+            if others:
+                cells = float(np.clip((min(others) - radius) / h - 2.0, 1.0, cells))
+            return solve_local(sde, grid, cycles[i], refine_attractor=False, init_cells=cells,
+                               absorbing=mask.reshape(grid.shape), supersample=supersample, **options)
         cells = init_cells
         if others:
             cells = float(np.clip((min(others) - radius) / (4 * h) - 1.0, 1.0, init_cells))

@@ -4,6 +4,8 @@ Each function returns a :class:`Problem`: the SDE, its attractor, a box, and
 the exact quasi-potential where one is known (``hjqp models`` lists them).
 """
 
+from .cycles import (cycle_2d, cycle_3d, cycle_and_point, cycle_and_point_3d, manufactured_cycle,
+                     rest_and_oscillation, rosenzweig_macarthur)
 from .eikonal import eikonal_manufactured, unconstrained_region
 from .exact import (
                     anisotropic_rotating,
@@ -58,6 +60,13 @@ __all__ = [
     "eikonal_manufactured",
     "unconstrained_region",
     "REGISTRY",
+    "manufactured_cycle",
+    "cycle_2d",
+    "cycle_3d",
+    "cycle_and_point",
+    "cycle_and_point_3d",
+    "rest_and_oscillation",
+    "rosenzweig_macarthur",
 ]
 
 # The models by name, for the command line: name -> function of keyword
@@ -83,4 +92,10 @@ REGISTRY = {
     "schlogl_2d": schlogl_2d,
     "network_detailed_balance": network_detailed_balance,
     "complex_balanced": complex_balanced,
+    "cycle_2d": cycle_2d,
+    "cycle_3d": cycle_3d,
+    "cycle_and_point": cycle_and_point,
+    "cycle_and_point_3d": cycle_and_point_3d,
+    "rest_and_oscillation": rest_and_oscillation,
+    "rosenzweig_macarthur": rosenzweig_macarthur,
 }

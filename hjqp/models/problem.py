@@ -28,6 +28,13 @@ class Problem:
     the global quasi-potential phi at the attractors; ``exact_global``, phi
     on points (..., d). SGD problems carry their per-sample losses
     (``losses``, e.g. a :class:`hjqp.sgd.GaussianMixture1D`).
+
+    Problems with limit cycles list in ``cycles`` one entry per attractor:
+    None for a point, the closed curve (n, d) (exact or close) for a cycle,
+    whose ``attractors`` entry is then a point on it. A problem whose one
+    attractor is a cycle has ``cycles = (curve,)`` and ``attractor`` a
+    point on it; :attr:`cycle` gives the curve, what
+    :func:`hjqp.local_quasipotential` takes.
     """
 
     name: str
@@ -44,6 +51,12 @@ class Problem:
     global_values: Optional[Tuple[float, ...]] = None
     exact_global: Optional[ArrayFunction] = None
     losses: Optional[Any] = None
+    cycles: Tuple[Any, ...] = ()
+
+    @property
+    def cycle(self) -> Optional[np.ndarray]:
+        """The curve (n, d) of the first attractor when it is a cycle, else None."""
+        return None if not self.cycles or self.cycles[0] is None else np.asarray(self.cycles[0])
 
     def grid(self, n: int) -> Grid:
         """The problem's box with n nodes per axis."""

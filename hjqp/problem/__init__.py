@@ -2,6 +2,7 @@
 or arrays, or a jump Hamiltonian), its fields bound to a grid, and the
 equilibria of its drift."""
 
+from .cycle import LimitCycle, refine_cycle
 from .equilibrium import jacobians, newton, refine_equilibrium
 from .fields import (
     Fields,
@@ -21,4 +22,4 @@ from .sde import SDE
 
 __all__ = ["SDE", "Hamiltonian", "JumpHamiltonian", "ReactionNetwork", "MassAction", "Fields", "JumpFields", "check_action_scale",
            "check_invertible", "check_spd", "describe_node", "describe_point", "jacobians", "jump_support", "newton",
-           "refine_equilibrium", "rewrap"]
+           "refine_equilibrium", "rewrap", "LimitCycle", "refine_cycle"]

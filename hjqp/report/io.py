@@ -24,7 +24,8 @@ from .._version import __version__
 from ..grid import Grid
 from ..landscape import Landscape
 from ..problem import SDE
-from ..solve import LocalExpansion, QuasiPotential, UpdateRule
+from ..problem import LimitCycle
+from ..solve import CycleExpansion, LocalExpansion, QuasiPotential, UpdateRule
 from ..stochastic import Exits, LongRun, Paths
 
 __all__ = ["save", "load", "jsonable"]
@@ -63,6 +64,15 @@ def jsonable(info) -> str:
 
 def _qp_arrays(prefix: str, qp: QuasiPotential) -> Dict[str, Any]:
     e = qp.expansion
+    if qp.cycle is not None:
+        c = qp.cycle
+        return {
+            f"{prefix}values": qp.values, f"{prefix}grad": qp.grad, f"{prefix}attractor": qp.attractor,
+            f"{prefix}rules": qp.rules, f"{prefix}info": jsonable(qp.info),
+            f"{prefix}c_curve": c.curve, f"{prefix}c_velocity": c.velocity, f"{prefix}c_period": c.period,
+            f"{prefix}c_multipliers": c.multipliers, f"{prefix}c_hessians": e.hessians,
+            f"{prefix}c_method": e.method,
+        }
     out = {
         f"{prefix}values": qp.values, f"{prefix}grad": qp.grad, f"{prefix}attractor": qp.attractor,
         f"{prefix}rules": qp.rules, f"{prefix}info": jsonable(qp.info),
@@ -76,6 +86,14 @@ def _qp_arrays(prefix: str, qp: QuasiPotential) -> Dict[str, Any]:
 
 def _qp(data, prefix: str, grid: Grid, sde, metadata) -> QuasiPotential:
     g = lambda name: data[f"{prefix}{name}"]  # noqa: E731
+    if f"{prefix}c_curve" in data:
+        cycle = LimitCycle(g("c_curve"), g("c_velocity"), float(g("c_period")), g("c_multipliers"))
+        _shape(cycle.curve, (len(cycle.curve), grid.ndim), f"{prefix}c_curve")
+        _shape(cycle.velocity, cycle.curve.shape, f"{prefix}c_velocity")
+        _shape(g("c_hessians"), cycle.curve.shape + (grid.ndim,), f"{prefix}c_hessians")
+        expansion = CycleExpansion(cycle, g("c_hessians"), str(g("c_method")))
+        return QuasiPotential(g("values"), g("grad"), g("attractor"), grid, g("rules"), expansion,
+                              json.loads(str(g("info"))), sde, metadata, cycle=cycle)
     expansion = LocalExpansion(g("e_center"), g("e_jacobian"), g("e_diffusion"), g("e_covariance"),
                                g("e_hessian"), tuple(tuple(int(v) for v in row) for row in g("e_exponents")),
                                g("e_cubic"))
@@ -245,7 +263,8 @@ def _read(data, name, sde, declared):
         land = Landscape(grid, sde, g("attractors"), g("saddles"), g("saddle_links"), g("basins"), local,
                          g("direct_costs"), g("costs"), g("exit_costs"), g("exit_points"), g("exit_on_edge"),
                          g("W"), g("global_values"), _count(g("selected"), "land_selected"), g("values"),
-                         g("origin"), _json(g("info"), "land_info"), metadata)
+                         g("origin"), _json(g("info"), "land_info"), metadata,
+                         tuple(qp.cycle for qp in local) if any(qp.cycle is not None for qp in local) else ())
         _check_landscape(land)
         return land
     if kind in _MC:
@@ -311,6 +330,8 @@ def _check_qp(qp: QuasiPotential, prefix: str) -> None:
     _shape(qp.attractor, (d,), f"{prefix}attractor")
     _labels(qp.rules, shape, 0, len(UpdateRule), f"{prefix}rules")
     e = qp.expansion
+    if qp.cycle is not None:
+        return
     for what in ("jacobian", "diffusion", "covariance", "hessian"):
         _shape(getattr(e, what), (d, d), f"{prefix}e_{what}")
     _shape(e.center, (d,), f"{prefix}e_center")

@@ -69,6 +69,7 @@ def quasipotential(result, grid=None, ax=None, *, levels: int = 12, vmax: Option
         saddles = result.saddles
     if attractors is not None and len(attractors):
         ax.plot(*np.asarray(attractors).T, "w+", ms=11, mew=2, label="attractors", ls="none")
+    _draw_cycles(ax, result, "w")
     if saddles is not None and len(saddles):
         ax.plot(*np.asarray(saddles).T, "rx", ms=8, mew=2, label="saddles", ls="none")
     for k, path in enumerate(paths):
@@ -81,6 +82,23 @@ def quasipotential(result, grid=None, ax=None, *, levels: int = 12, vmax: Option
     return ax
 
 
+def _cycles_of(result):
+    """The limit cycles among a result's attractors (a Landscape's
+    ``cycles``, a QuasiPotential's ``cycle``)."""
+    cycles = list(getattr(result, "cycles", ()) or ())
+    one = getattr(result, "cycle", None)
+    if one is not None and not callable(one):
+        cycles.append(one)
+    return [c for c in cycles if c is not None]
+
+
+def _draw_cycles(ax, result, color: str) -> None:
+    """Limit cycles as closed curves (their first two coordinates)."""
+    for k, c in enumerate(_cycles_of(result)):
+        ax.plot(*c.closed_curve()[:, :2].T, "-", color=color, lw=1.6, alpha=0.9,
+                label="limit cycles" if k == 0 else None)
+
+
 def basins(land, ax=None, *, cmap: str = "tab10"):
     """The basins of a 2D Landscape (one colour each, grey for none)."""
     ax = _axes(ax)
@@ -90,6 +108,7 @@ def basins(land, ax=None, *, cmap: str = "tab10"):
     ax.pcolormesh(x, y, labels.T, cmap=cmap, shading="auto", vmin=0, vmax=max(9, land.k - 1))
     ax.set_facecolor("0.85")
     ax.plot(*land.attractors.T, "k+", ms=11, mew=2, ls="none", label="attractors")
+    _draw_cycles(ax, land, "k")
     if len(land.saddles):
         ax.plot(*land.saddles.T, "kx", ms=8, mew=2, ls="none", label="saddles")
     for i, a in enumerate(land.attractors):

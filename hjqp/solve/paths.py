@@ -138,7 +138,8 @@ def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optio
     Integrates y' = -H_p(y, grad U) / |H_p| backward from x (for an SDE
     H_p = b + D grad U; grad U interpolated from the computed solution)
     until the path is within two cells of the attractor, then closes it
-    there.
+    there (for a limit cycle: at the point of the cycle nearest to where
+    it arrived; the path winds around the cycle as it leaves it).
 
     Parameters
     ----------
@@ -205,11 +206,32 @@ def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optio
             return None
         return -v / n
 
-    pts, why = _rk4_arclength(direction, x, step, lambda y: np.linalg.norm(y - o) <= radius, max_steps, grid)
+    cycle = getattr(qp, "cycle", None)
+    if cycle is not None:
+        # b does not vanish on a cycle: a closing segment across the flow
+        # costs about its length times |b|, so the path is followed until
+        # it is within half a cell (the characteristic approaches the
+        # cycle exponentially along it) and closed along the flow.
+        near_cycle = 0.5 * h
+
+        def arrived(y):
+            return float(cycle.distance(y)) <= near_cycle
+    else:
+        def arrived(y):
+            return np.linalg.norm(y - o) <= radius
+    pts, why = _rk4_arclength(direction, x, step, arrived, max_steps, grid)
     if why != "stop":
         reason = {"stall": "stalls (b + D grad U vanishes)", "box": "leaves the box",
                   "steps": f"did not reach the attractor in {max_steps} steps (raise max_steps or step)"}[why]
         raise ValueError(f"the minimum action path to {x.tolist()} {reason} at {np.round(pts[-1], 6).tolist()}")
+    if cycle is not None:
+        # Leaving a cycle, the path starts at a point of the cycle upstream
+        # of where the backward integration reached it, at four times its
+        # distance along the flow: the closing segment then runs nearly
+        # along b and costs about |b| dist / 8.
+        phase, _, dist = cycle.nearest(pts[-1])
+        speed = float(np.linalg.norm(cycle.at(phase, 1)))
+        o = cycle.at(phase - 4.0 * float(dist) / max(speed, 1e-300))
     return np.vstack([o[None], pts[::-1]])
 
 

@@ -14,11 +14,13 @@ import numpy as np
 from .. import _core, _memory, _validate
 from ..grid import Grid
 from ..problem import SDE, Fields, Hamiltonian, JumpFields, JumpHamiltonian, refine_equilibrium
+from ..problem.cycle import LimitCycle, is_curve, refine_cycle
+from .cycle import CYCLE_DATA, cycle_expansion, cycle_seeds
 from .expansion import LocalExpansion, local_expansion
 from .hermite import hermite, nodal_derivatives
 
 __all__ = ["QuasiPotential", "local_quasipotential", "solve_local", "warn_truncated_traces", "UpdateRule",
-           "MAX_CELL_ASPECT"]
+           "MAX_CELL_ASPECT", "CYCLE_INIT_CELLS"]
 
 #: Which rule gave a node its value (``QuasiPotential.rules``): UNREACHED
 #: (value +inf), SEED (initial data near the attractor), JET (the high-order
@@ -39,12 +41,14 @@ class QuasiPotential:
     grad : ndarray, shape ``(*grid.shape, d)``
         grad U at the nodes (0 where not reached).
     attractor : ndarray, shape ``(d,)``
-        The attractor O (refined by Newton's method), U(O) = 0.
+        The attractor O (refined by Newton's method), U(O) = 0; for a limit
+        cycle its representative point ``cycle.point``.
     grid : Grid
     rules : ndarray of uint8, shape ``grid.shape``
         Which update rule gave each node its value (:class:`UpdateRule`).
-    expansion : LocalExpansion
-        U to third order about O (Lyapunov equation and cubic correction).
+    expansion : LocalExpansion or CycleExpansion
+        U to third order about O (Lyapunov equation and cubic correction),
+        or to second order about the cycle (periodic Riccati equation).
     info : dict
         Options used and counts from the march.
     sde : SDE, JumpHamiltonian or None
@@ -52,6 +56,8 @@ class QuasiPotential:
         it: :func:`hjqp.io.load` takes ``sde=``).
     metadata : dict
         What was passed to :func:`hjqp.io.save` (loaded results).
+    cycle : LimitCycle or None
+        The attractor when it is a limit cycle (U = 0 on its curve).
     """
 
     values: np.ndarray
@@ -63,6 +69,7 @@ class QuasiPotential:
     info: dict = field(default_factory=dict)
     sde: Optional[Hamiltonian] = None
     metadata: dict = field(default_factory=dict, repr=False)
+    cycle: Optional[LimitCycle] = None
 
     def __post_init__(self):
         # Read-only views: the interpolation caches derivatives of grad
@@ -111,7 +118,8 @@ class QuasiPotential:
         # it is what the march started from there, U(O) = 0 exactly, and on
         # coarse grids the cross derivatives the interpolation needs are poor
         # next to the attractor.
-        near = self._attractor_cell(q) if self.expansion is not None else np.zeros(len(q), dtype=bool)
+        near = (self._attractor_cell(q) if self.expansion is not None and self.cycle is None
+                else np.zeros(len(q), dtype=bool))
         if near.any():
             e = self.expansion
             res[near] = e.gradient(q[near]) if derivative else np.maximum(e.value(q[near]), 0.0)
@@ -144,6 +152,7 @@ def local_quasipotential(
     max_turn: float = 1.4,
     absorbing: Optional[np.ndarray] = None,
     supersample: int = 1,
+    cycle_data: str = "riccati",
 ) -> QuasiPotential:
     """Local quasi-potential of an attractor: the viscosity solution of
     ``H(x, grad U) = 0`` with ``U(attractor) = 0``; for an SDE
@@ -159,9 +168,15 @@ def local_quasipotential(
         ``jump_march.hpp``).
     grid : Grid
         A 2D or 3D grid; the march stops at the box edge.
-    attractor : array_like, shape (d,)
+    attractor : array_like (d,), LimitCycle, or array_like (n, d)
         A point near a stable equilibrium O of x' = b(x); refined by Newton's
         method unless ``refine_attractor=False``. Need not be a grid node.
+        A stable limit cycle: a :class:`hjqp.LimitCycle` or a closed curve
+        of n >= 3 points near one, refined by shooting (see
+        :func:`hjqp.limit_cycle`; a LimitCycle is taken as it is with
+        ``refine_attractor=False``). U = 0 on the cycle; the march starts
+        from the nodes within ``init_cells`` cells of it, with U and grad U
+        from the cycle's periodic Riccati equation (:class:`CycleExpansion`).
     update_radius : float, default 64 (SDE); 4 in 2D, 2 in 3D (JumpHamiltonian)
         SDE: how far (in cells) the characteristic is traced back to find an
         accepted edge to update from. Strongly rotational drifts, whose
@@ -173,9 +188,10 @@ def local_quasipotential(
         on ``models.jump_gaussian_limit(0.05)``, rotation 1, 129^2: largest
         error 0.058 with 2, 0.0026 with 4); each step costs about a third
         more time in 2D and doubles it in 3D.
-    init_cells : float, default 16 in 2D, 4 in 3D (JumpHamiltonian: 4 and 2)
+    init_cells : float, default 16 in 2D, 4 in 3D (JumpHamiltonian: 4 and 2; a cycle: see CYCLE_INIT_CELLS)
         The march starts from the sublevel set of the local expansion whose
-        smallest semi-axis spans this many cells.
+        smallest semi-axis spans this many cells (for a cycle: the tube of
+        this radius in cells around it).
     init_levels : int, optional
         That region is itself computed on ``init_levels`` nested grids refined
         by factors of 2 around O (default: enough levels that the expansion is
@@ -194,6 +210,10 @@ def local_quasipotential(
     supersample : int, default 1
         Sample callables as means over s^d points of each node's cell, for
         fields that jump across an interface (see :class:`hjqp.problem.Fields`).
+    cycle_data : {"riccati", "frozen"}
+        A cycle's initial data (see :data:`hjqp.solve.cycle.CYCLE_DATA`):
+        the periodic Riccati equation (default), or, for comparison only,
+        the Lyapunov equation of the normal part of Db frozen at each point.
 
     Returns
     -------
@@ -218,7 +238,7 @@ def local_quasipotential(
     qp, truncated = solve_local(
         sde, grid, attractor, update_radius=update_radius, init_cells=init_cells, init_levels=init_levels,
         max_value=max_value, refine_attractor=refine_attractor, max_turn=max_turn, absorbing=absorbing,
-        supersample=supersample,
+        supersample=supersample, cycle_data=cycle_data,
     )
     edge = np.zeros(grid.shape, dtype=bool)
     for axis in range(grid.ndim):
@@ -289,6 +309,7 @@ def solve_local(
     max_turn: float = 1.4,
     absorbing: Optional[np.ndarray] = None,
     supersample: int = 1,
+    cycle_data: str = "riccati",
 ) -> Tuple[QuasiPotential, np.ndarray]:
     """:func:`local_quasipotential` without its warning, and which nodes'
     characteristic traces were cut short.
@@ -309,6 +330,10 @@ def solve_local(
     if grid.ndim not in (2, 3):
         raise ValueError(f"local_quasipotential solves on 2D and 3D grids; this grid is {grid.ndim}D")
     jump = isinstance(sde, JumpHamiltonian)
+    on_cycle = is_curve(attractor)
+    if on_cycle and jump:
+        raise ValueError("limit cycles are solved for SDEs (the quadratic Hamiltonian); "
+                         "this is a JumpHamiltonian")
     if jump:
         if update_radius is None:
             update_radius = 4 if grid.ndim == 2 else 2
@@ -322,6 +347,8 @@ def solve_local(
         _validate.in_range("update_radius", update_radius, *_core.UPDATE_RADIUS_RANGE)
     if init_cells is None:
         init_cells = default_init_cells(grid.ndim, jump)
+        if on_cycle:
+            init_cells = CYCLE_INIT_CELLS[grid.ndim]
     _validate.in_range("init_cells", init_cells, 1.0, 1e4)
     _validate.in_range("max_turn", max_turn, *_core.MAX_TURN_RANGE)
     if not (isinstance(max_value, (int, float)) and max_value > 0):
@@ -351,15 +378,32 @@ def solve_local(
         fields.jump_arrays()  # checked before any work
     else:
         fields.kernel_arrays()
-    center, J = refine_equilibrium(fields, attractor, newton_steps=refine_attractor)
-    expansion = local_expansion(fields, center, J)
-    if init_levels is None:
-        init_levels = max(0, math.ceil(math.log2(max(init_cells, 1.0) / 2.0)))
     if jump:
         options = dict(update_radius=int(update_radius))
     else:
         options = dict(update_radius=float(update_radius), max_turn=float(max_turn))
-    nodes, seed_u, seed_g = _attractor_seeds(fields, expansion, init_cells, init_levels, options)
+    cycle = None
+    if on_cycle:
+        if cycle_data not in CYCLE_DATA:
+            raise ValueError(f"cycle_data must be one of {CYCLE_DATA}, got {cycle_data!r}")
+        if isinstance(attractor, LimitCycle) and not refine_attractor:
+            cycle = attractor
+            if cycle.ndim != grid.ndim:
+                raise ValueError(f"the cycle is {cycle.ndim}-dimensional, the grid {grid.ndim}-dimensional")
+            if not grid.contains(cycle.curve).all():
+                raise ValueError(f"the cycle leaves the box {grid.lower} - {grid.upper}")
+        else:
+            cycle = refine_cycle(fields, attractor)
+        expansion = cycle_expansion(fields, cycle, cycle_data)
+        center = cycle.point
+        init_levels = 0
+        nodes, seed_u, seed_g = cycle_seeds(grid, expansion, init_cells * min(grid.spacing))
+    else:
+        center, J = refine_equilibrium(fields, attractor, newton_steps=refine_attractor)
+        expansion = local_expansion(fields, center, J)
+        if init_levels is None:
+            init_levels = max(0, math.ceil(math.log2(max(init_cells, 1.0) / 2.0)))
+        nodes, seed_u, seed_g = _attractor_seeds(fields, expansion, init_cells, init_levels, options)
     if absorbing is not None and absorbing.reshape(-1)[nodes].any():
         first = nodes[np.flatnonzero(absorbing.reshape(-1)[nodes])[0]]
         raise ValueError(
@@ -386,7 +430,9 @@ def solve_local(
         rules[above] = UpdateRule.UNREACHED
         truncated[above] = False
     info.update(options, init_cells=float(init_cells), init_levels=int(init_levels), seeds=int(len(nodes)))
-    return QuasiPotential(values, grad, center, grid, rules, expansion, info, sde), truncated
+    if cycle is not None:
+        info.update(cycle_data=cycle_data)
+    return QuasiPotential(values, grad, center, grid, rules, expansion, info, sde, cycle=cycle), truncated
 
 
 def _run_march(fields: Fields, nodes, seed_u, seed_g, max_value: float, absorbing, options: dict):
@@ -411,6 +457,10 @@ def _run_march(fields: Fields, nodes, seed_u, seed_g, max_value: float, absorbin
 # the traces and the neighbour fallback see far fewer upwind nodes along the
 # long side.
 MAX_CELL_ASPECT = 4.0
+
+# The radius (cells) of the tube around a limit cycle whose nodes are
+# seeded from the second-order expansion, by dimension.
+CYCLE_INIT_CELLS = {2: 6.0, 3: 4.0}
 
 
 def _seed_region(grid: Grid, expansion: LocalExpansion, level_value: float, radius: float) -> np.ndarray:

@@ -2,7 +2,7 @@
 exits, long runs), Euler-Maruyama for SDEs (numpy and the kernel), domains,
 results and estimators."""
 
-from .domains import Ball, Box, Domain, LevelSet
+from .domains import Ball, Box, Domain, LevelSet, Tube
 from .engine import Engine, SteppingEngine, run_exits, run_long, run_paths
 from .estimators import Estimate, arrhenius_fit
 from .gillespie import Gillespie
@@ -10,5 +10,6 @@ from .master import MasterEquation, master_equation
 from .euler_maruyama import exit_times, long_run, simulate
 from .results import Exits, LongRun, Paths
 
-__all__ = ["Domain", "Ball", "Box", "LevelSet", "Estimate", "Paths", "Exits", "LongRun", "simulate", "exit_times",
-           "long_run", "Engine", "SteppingEngine", "run_paths", "run_exits", "run_long", "arrhenius_fit", "Gillespie", "MasterEquation", "master_equation"]
+__all__ = ["Domain", "Ball", "Box", "LevelSet", "Tube", "Estimate", "Paths", "Exits", "LongRun", "simulate",
+           "exit_times", "long_run", "Engine", "SteppingEngine", "run_paths", "run_exits", "run_long", "arrhenius_fit",
+           "Gillespie", "MasterEquation", "master_equation"]

@@ -11,8 +11,9 @@ import numpy as np
 from .. import _core, _validate
 from ..grid import Grid
 from ..problem import describe_node, describe_point
+from ..problem.cycle import LimitCycle
 
-__all__ = ["Domain", "Ball", "Box", "LevelSet"]
+__all__ = ["Domain", "Ball", "Box", "LevelSet", "Tube"]
 
 
 class Domain:
@@ -234,3 +235,81 @@ class LevelSet(Domain):
     def __repr__(self):
         name = getattr(self.g, "__name__", "g")
         return f"LevelSet({name} < 0)"
+
+
+class Tube(LevelSet):
+    """The open tube ``{x : dist(x, G) < radius}`` around a closed curve G:
+    a limit cycle (:class:`hjqp.LimitCycle`) or points (n, d) along a closed
+    curve (joined by straight segments). Paths started on a cycle exit it
+    at the least quasi-potential on its boundary (the barrier
+    min over the boundary of U, :func:`hjqp.verify.exit_barrier`).
+
+    The distance is exact (the nearest point of the cycle, or of the
+    polygon); the native engine samples it on its grid like any level set.
+    """
+
+    def __init__(self, cycle, radius: float):
+        if isinstance(cycle, LimitCycle):
+            self.cycle = cycle
+            curve = np.asarray(cycle.curve)
+        else:
+            curve = _validate.real_array(cycle, "cycle")
+            if curve.ndim != 2 or len(curve) < 3 or curve.shape[1] not in (2, 3) or not np.all(np.isfinite(curve)):
+                raise ValueError(f"cycle must be a LimitCycle or finite points (n >= 3, 2 or 3), got shape {curve.shape}")
+            self.cycle = None
+        if not (np.isfinite(radius) and radius > 0):
+            raise ValueError(f"radius must be positive and finite, got {radius!r}")
+        self.curve = curve
+        self.radius = float(radius)
+        lo, hi = curve.min(axis=0) - 1.5 * self.radius, curve.max(axis=0) + 1.5 * self.radius
+        super().__init__(self._g, lo, hi, gradient=self._gradient)
+
+    def _foot(self, x):
+        x = np.asarray(x, dtype=float)
+        if self.cycle is not None:
+            return self.cycle.nearest(x)[1]
+        # The nearest point of the closed polygon.
+        a = self.curve
+        b = np.roll(a, -1, axis=0)
+        q = x.reshape(-1, a.shape[1])
+        v = b - a
+        t = np.clip(np.einsum("pnk,nk->pn", q[:, None, :] - a[None], v) / np.einsum("nk,nk->n", v, v), 0, 1)
+        pts = a[None] + t[..., None] * v[None]
+        k = np.argmin(np.sum((pts - q[:, None, :]) ** 2, axis=-1), axis=1)
+        return pts[np.arange(len(q)), k].reshape(x.shape)
+
+    def _g(self, x):
+        x = np.asarray(x, dtype=float)
+        return np.linalg.norm(x - self._foot(x), axis=-1) - self.radius
+
+    def _gradient(self, x):
+        x = np.asarray(x, dtype=float)
+        y = x - self._foot(x)
+        r = np.linalg.norm(y, axis=-1, keepdims=True)
+        return np.where(r > 0, y / np.where(r > 0, r, 1.0), 0.0)
+
+    def distance(self, x):
+        x = np.asarray(x, dtype=float)
+        value = self._g(x)
+        return -value, self._gradient(x)
+
+    def boundary_points(self, n=2000):
+        d = self.curve.shape[1]
+        pts = self.cycle.resample(max(8, n if d == 2 else int(np.sqrt(n) * 4))) if self.cycle is not None else self.curve
+        tangent = np.roll(pts, -1, axis=0) - np.roll(pts, 1, axis=0)
+        tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+        if d == 2:
+            normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=-1)
+            return np.concatenate([pts + self.radius * normal, pts - self.radius * normal])
+        # Circles in the normal planes.
+        helper = np.where(np.abs(tangent[:, :1]) < 0.9, np.array([[1.0, 0, 0]]), np.array([[0, 1.0, 0]]))
+        e1 = np.cross(tangent, helper)
+        e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
+        e2 = np.cross(tangent, e1)
+        m = max(8, int(n / len(pts)))
+        a = np.linspace(0, 2 * np.pi, m, endpoint=False)
+        ring = np.cos(a)[None, :, None] * e1[:, None, :] + np.sin(a)[None, :, None] * e2[:, None, :]
+        return (pts[:, None, :] + self.radius * ring).reshape(-1, 3)
+
+    def __repr__(self):
+        return f"Tube(radius={self.radius}, around {len(self.curve)} points)"
