@@ -4,6 +4,7 @@ Each function returns a :class:`Problem`: the SDE, its attractor, a box, and
 the exact quasi-potential where one is known (``hjqp models`` lists them).
 """
 
+from .anydim import double_well_potential, jump_double_well, manufactured_nd
 from .eikonal import eikonal_manufactured, unconstrained_region
 from .exact import (anisotropic_rotating, anisotropic_rotating_3d, example_3_1, gradient_system, linear,
                     linear_3d, linear_rotational, manufactured)
@@ -32,6 +33,9 @@ __all__ = [
     "jump_cyclic",
     "jump_gaussian_limit",
     "separable_sgd",
+    "manufactured_nd",
+    "jump_double_well",
+    "double_well_potential",
     "eikonal_manufactured",
     "unconstrained_region",
     "REGISTRY",
@@ -56,4 +60,6 @@ REGISTRY = {
     "jump_cyclic": jump_cyclic,
     "jump_gaussian_limit": jump_gaussian_limit,
     "separable_sgd": separable_sgd,
+    "manufactured_nd": manufactured_nd,
+    "jump_double_well": jump_double_well,
 }
