@@ -15,10 +15,10 @@ reported (:mod:`hjqp.report`, the ``hjqp`` command).
 from . import eikonal, io, models, plot, verify
 from ._version import __version__
 from .grid import Grid
-from .landscape import Equilibria, Landscape, basins, equilibria, landscape, limit_cycle
+from .landscape import Barriers, Equilibria, Landscape, barriers, basins, equilibria, landscape, limit_cycle
 from .problem import SDE, JumpHamiltonian, LimitCycle, MassAction, ReactionNetwork
-from .solve import (CycleExpansion, LocalExpansion, QuasiPotential, UpdateRule, geometric_action, local_quasipotential,
-                    minimum_action_path)
+from .solve import (CycleExpansion, LocalExpansion, MinimumAction, QuasiPotential, UpdateRule, geometric_action,
+                    local_quasipotential, minimum_action, minimum_action_path)
 from .stochastic import (Ball, Box, Estimate, Exits, LevelSet, LongRun, Paths, Tube, exit_times, long_run,
                          master_equation, simulate)
 
@@ -43,6 +43,10 @@ __all__ = [
     "basins",
     "minimum_action_path",
     "geometric_action",
+    "minimum_action",
+    "MinimumAction",
+    "barriers",
+    "Barriers",
     "Ball",
     "Box",
     "LevelSet",

@@ -340,7 +340,9 @@ def test_bad_jump_input_is_rejected_with_the_argument_and_the_place_named():
         nan = lambda x: np.where(x[..., :1] < -0.5, np.nan, 1.0) * np.ones(np.shape(x)[:-1] + (4,))
         hjqp.local_quasipotential(JumpHamiltonian(nan, jumps), grid, (0, 0))
     with pytest.raises(ValueError, match="jumps must have shape|constant jumps"):
-        JumpHamiltonian(good, np.ones((4, 5)))
+        JumpHamiltonian(good, np.ones((4, 1)))
+    with pytest.raises(ValueError, match="5-dimensional but the grid is 2-dimensional"):
+        hjqp.local_quasipotential(JumpHamiltonian(good, np.ones((4, 5))), grid, (0, 0))  # any d, but not on this grid
     with pytest.raises(ValueError, match="the jumps callable returned shape"):
         hjqp.local_quasipotential(JumpHamiltonian(good, lambda x: np.ones((3, 2))), grid, (0, 0))
     # Jumps along one axis only: K(x) is unbounded across it.

@@ -1,10 +1,11 @@
 """Several attractors: their equilibria and basins, the transition costs
 between them, the global quasi-potential and the metastable Markov chain."""
 
+from .barriers import Barriers, barriers, refine_minimum
 from .basins import basins
 from .equilibria import Equilibria, FlowStop, equilibria, limit_cycle
 from .landscape import Landscape, landscape
 from .markov import arborescence_costs, log_stationary
 
 __all__ = ["Landscape", "Equilibria", "FlowStop", "landscape", "equilibria", "basins", "arborescence_costs",
-           "log_stationary", "limit_cycle"]
+           "log_stationary", "limit_cycle", "Barriers", "barriers", "refine_minimum"]

@@ -6,6 +6,7 @@ the exact quasi-potential where one is known (``hjqp models`` lists them).
 
 from .cycles import (cycle_2d, cycle_3d, cycle_and_point, cycle_and_point_3d, manufactured_cycle,
                      rest_and_oscillation, rosenzweig_macarthur)
+from .anydim import double_well_potential, jump_double_well, manufactured_nd
 from .eikonal import eikonal_manufactured, unconstrained_region
 from .exact import (
                     anisotropic_rotating,
@@ -57,6 +58,9 @@ __all__ = [
     "schlogl_2d",
     "network_detailed_balance",
     "complex_balanced",
+    "manufactured_nd",
+    "jump_double_well",
+    "double_well_potential",
     "eikonal_manufactured",
     "unconstrained_region",
     "REGISTRY",
@@ -98,4 +102,6 @@ REGISTRY = {
     "cycle_and_point_3d": cycle_and_point_3d,
     "rest_and_oscillation": rest_and_oscillation,
     "rosenzweig_macarthur": rosenzweig_macarthur,
+    "manufactured_nd": manufactured_nd,
+    "jump_double_well": jump_double_well,
 }

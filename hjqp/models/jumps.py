@@ -1,7 +1,7 @@
 """Jump Hamiltonians ``H = sum_r w_r(x) (exp(<p, nu_r>) - 1)`` with exact
 quasi-potentials (detailed balance, and a non-gradient cycle of jumps on
 top), the Gaussian limit of many small jumps, and SGD on a separable sample
-set, in 2D and 3D."""
+set; the first two in any dimension."""
 
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ def _phi(s: np.ndarray) -> np.ndarray:
 
 
 def _potential(d: int):
-    """U = 1/2 y^T Q y + x_0^4 / 4 (one minimum at 0) and grad U."""
-    Q = np.array([[2.0, 0.5], [0.5, 2.0]]) if d == 2 else np.array(
-        [[2.0, 0.5, 0.0], [0.5, 2.0, 0.25], [0.0, 0.25, 2.0]])
+    """U = 1/2 y^T Q y + x_0^4 / 4 (one minimum at 0) and grad U; Q has 2 on
+    its diagonal and 0.5, 0.25, 0.5, ... beside it (diagonally dominant)."""
+    off = np.where(np.arange(d - 1) % 2 == 0, 0.5, 0.25)
+    Q = 2.0 * np.eye(d) + np.diag(off, 1) + np.diag(off, -1)
 
     def U(x):
         x = np.asarray(x, dtype=float)
@@ -70,12 +71,13 @@ def jump_detailed_balance(dim: int = 2, size: float = 0.5, pairs: int = 0) -> Pr
     ``a-_r = a+_r exp(<grad U, nu_r>)``: every pair contributes
     ``a+ (e^s - 1) + a- (e^{-s} - 1) = 0`` to ``H(x, grad U)`` (s = <grad U, nu>),
     and U increases along ``x' = H_p(x, grad U)``, so U is the quasi-potential.
-    ``U = 1/2 y^T Q y + x_0^4 / 4`` on ``[-1, 1]^d``, attractor 0. With
-    ``pairs`` > 0 (2D only) the pairs are along that many directions spread
-    over a half turn (2 pairs jumps in all).
+    ``U = 1/2 y^T Q y + x_0^4 / 4`` on ``[-1, 1]^d``, attractor 0, any
+    dimension d >= 2 (grids: 2 or 3). With ``pairs`` > 0 (2D only) the
+    pairs are along that many directions spread over a half turn (2 pairs
+    jumps in all).
     """
-    if dim not in (2, 3):
-        raise ValueError(f"dim must be 2 or 3, got {dim!r}")
+    if isinstance(dim, bool) or not (isinstance(dim, (int, np.integer)) and dim >= 2):
+        raise ValueError(f"dim must be an integer >= 2, got {dim!r}")
     if pairs and (dim != 2 or pairs < 2):
         raise ValueError(f"pairs needs dim = 2 and at least 2 directions, got dim={dim}, pairs={pairs}")
     U, grad = _potential(dim)
@@ -95,16 +97,14 @@ def jump_cyclic(dim: int = 2, size: float = 0.5, strength: float = 2.0) -> Probl
     3D ``size e_2`` in place of e_1's turn) at rates
     ``strength * kappa(x) * phi(s_r)``, ``phi(s) = s / (e^s - 1)``, s_r =
     <grad U, nu_r>: their share of H(x, grad U) is ``kappa sum s_r = 0``. They
-    add a circulation to the drift that leaves U unchanged.
+    add a circulation to the drift that leaves U unchanged. Any dimension
+    d >= 2: the cycle is ``size e_0, ..., size e_{d-1}, -size sum_k e_k``.
     """
-    if dim not in (2, 3):
-        raise ValueError(f"dim must be 2 or 3, got {dim!r}")
+    if isinstance(dim, bool) or not (isinstance(dim, (int, np.integer)) and dim >= 2):
+        raise ValueError(f"dim must be an integer >= 2, got {dim!r}")
     U, grad = _potential(dim)
     base = _pairs(dim, size)
-    if dim == 2:
-        cycle = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]) * size
-    else:
-        cycle = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [-1.0, -1.0, -1.0]]) * size
+    cycle = np.vstack([np.eye(dim), -np.ones((1, dim))]) * size
     jumps = np.vstack([base, -base, cycle])
 
     def weights(x):

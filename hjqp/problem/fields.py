@@ -600,13 +600,15 @@ def jump_support(weights: np.ndarray, jumps: np.ndarray, velocities: np.ndarray)
 
 
 def spd_mask(matrices: np.ndarray) -> np.ndarray:
-    """Which of the (..., d, d) matrices (d = 2, 3) pass the kernel's test of
-    positive definiteness: Sylvester's criterion on the leading minors of
-    diag^{-1/2} m diag^{-1/2} (the kernel's spd_margin, term by term; the
-    mean of the two off-diagonal entries), tolerance ``SPD_TOLERANCE``.
-    Shape ``(...)``."""
+    """Which of the (..., d, d) matrices pass the kernel's test of positive
+    definiteness: Sylvester's criterion on the leading minors of
+    diag^{-1/2} m diag^{-1/2} (for d = 2, 3 the kernel's spd_margin, term by
+    term; the mean of the two off-diagonal entries), tolerance
+    ``SPD_TOLERANCE``. Shape ``(...)``."""
     m = matrices
     d = m.shape[-1]
+    if d > 3:
+        return _spd_mask_any(m)
     diag = np.diagonal(m, axis1=-2, axis2=-1)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         ok = np.all(diag > 0, axis=-1)
@@ -619,3 +621,29 @@ def spd_mask(matrices: np.ndarray) -> np.ndarray:
             det = 1.0 + 2.0 * s01 * s02 * s12 - s01 * s01 - s02 * s02 - s12 * s12
             ok &= det > SPD_TOLERANCE
     return ok
+
+
+def _spd_mask_any(m: np.ndarray) -> np.ndarray:
+    """:func:`spd_mask` for d > 3 (no kernel beyond 3D): the leading minors
+    of the matrix scaled to unit diagonal, symmetrised, are the running
+    products of the squared diagonal of its Cholesky factor."""
+    diag = np.diagonal(m, axis1=-2, axis2=-1)
+    ok = np.all(diag > 0, axis=-1) & np.all(np.isfinite(m), axis=(-2, -1))
+    out = np.zeros(m.shape[:-2], dtype=bool)
+    if not ok.any():
+        return out
+    root = np.sqrt(diag[ok])
+    s = 0.5 * (m[ok] + np.swapaxes(m[ok], -1, -2)) / (root[..., :, None] * root[..., None, :])
+    try:
+        c = np.linalg.cholesky(s)
+        good = np.all(np.cumprod(np.diagonal(c, axis1=-2, axis2=-1) ** 2, axis=-1) > SPD_TOLERANCE, axis=-1)
+    except np.linalg.LinAlgError:  # some matrix is not positive definite: one at a time
+        good = np.zeros(len(s), dtype=bool)
+        for i in range(len(s)):
+            try:
+                c = np.linalg.cholesky(s[i])
+            except np.linalg.LinAlgError:
+                continue
+            good[i] = bool(np.all(np.cumprod(np.diagonal(c) ** 2) > SPD_TOLERANCE))
+    out[ok] = good
+    return out

@@ -57,8 +57,8 @@ class JumpHamiltonian(Hamiltonian):
         self.jumps = self._checked_input(jumps, "jumps")
         w, nu = self.weights, self.jumps
         if isinstance(nu, np.ndarray) and nu.ndim == 2:
-            if nu.shape[1] not in (2, 3) or nu.shape[0] < 1:
-                raise ValueError(f"constant jumps must have shape (R, d) with d = 2 or 3, got {nu.shape}")
+            if nu.shape[1] < 2 or nu.shape[0] < 1:
+                raise ValueError(f"constant jumps must have shape (R, d) with d >= 2, got {nu.shape}")
             if not np.all(np.isfinite(nu)):
                 raise ValueError("jumps must be finite")
         elif isinstance(nu, np.ndarray) and nu.ndim not in (4, 5):

@@ -63,8 +63,9 @@ class SDE(Hamiltonian):
                     raise ValueError(f"a scalar diffusion must be positive and finite, got {float(dm)}")
                 check_spd(float(dm) * np.eye(2)[None], lambda i: "the scalar diffusion")
             elif dm.ndim == 2:
-                if dm.shape[0] != dm.shape[1] or dm.shape[0] not in (2, 3):
-                    raise ValueError(f"a constant diffusion matrix must be 2x2 or 3x3, got {dm.shape}")
+                if dm.shape[0] != dm.shape[1] or dm.shape[0] < 2:
+                    raise ValueError(f"a constant diffusion matrix must be square, d x d with d >= 2 (2x2 or 3x3 on "
+                                     f"grids), got {dm.shape}")
                 check_spd(dm[None], lambda i: "the constant diffusion matrix")
             elif dm.ndim in (4, 5):
                 if dm.shape[-1] != dm.shape[-2] or dm.shape[-1] != dm.ndim - 2:

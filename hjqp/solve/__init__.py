@@ -4,6 +4,7 @@ action paths from it, and the eikonal solver."""
 
 from . import eikonal
 from .cycle import CycleExpansion, cycle_expansion
+from .action import MinimumAction, minimum_action
 from .expansion import LocalExpansion, local_expansion
 from .paths import follow_flow, geometric_action, minimum_action_path
 from .quasipotential import (MAX_CELL_ASPECT, QuasiPotential, UpdateRule, local_quasipotential, solve_local,
@@ -11,4 +12,4 @@ from .quasipotential import (MAX_CELL_ASPECT, QuasiPotential, UpdateRule, local_
 
 __all__ = ["QuasiPotential", "UpdateRule", "LocalExpansion", "local_quasipotential", "local_expansion",
            "minimum_action_path", "geometric_action", "follow_flow", "eikonal", "MAX_CELL_ASPECT", "solve_local",
-           "warn_truncated_traces", "CycleExpansion", "cycle_expansion"]
+           "warn_truncated_traces", "CycleExpansion", "cycle_expansion", "MinimumAction", "minimum_action"]

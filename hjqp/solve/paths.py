@@ -19,6 +19,7 @@ from ..problem import (
     check_spd,
     describe_point,
 )
+from ..problem.support import pointwise
 
 __all__ = ["geometric_action", "minimum_action_path", "follow_flow"]
 
@@ -64,6 +65,8 @@ def geometric_action(sde: Hamiltonian, path, grid: Optional[Grid] = None) -> flo
     p = _validate.real_array(path, "path")
     if p.ndim != 2 or len(p) < 2 or not np.all(np.isfinite(p)):
         raise ValueError(f"path must be a finite array of shape (n >= 2, d), got shape {p.shape}")
+    if p.shape[1] > 3 and grid is None:
+        return _geometric_action_any(sde, p)
     fields = _fields(sde, grid, p)
     if p.shape[1] != fields.ndim:
         raise ValueError(f"path points have {p.shape[1]} coordinates, the SDE {fields.ndim}")
@@ -82,6 +85,20 @@ def geometric_action(sde: Hamiltonian, path, grid: Optional[Grid] = None) -> flo
         bb = np.maximum(np.einsum("ni,ni->n", b, ab), 0.0)
         total += w / 6.0 * np.sum(np.sqrt(vv * bb) - np.einsum("ni,ni->n", v, ab))
     return float(total)
+
+
+def _geometric_action_any(sde: Hamiltonian, p: np.ndarray) -> float:
+    """geometric_action beyond 3D (no grids there): the same Simpson rule,
+    with the support points of :mod:`hjqp.problem.support`."""
+    if not isinstance(sde, Hamiltonian):
+        raise TypeError(f"sde must be an hjqp.SDE or hjqp.JumpHamiltonian, got {type(sde).__name__}")
+    if sde.dim is not None and sde.dim != p.shape[1]:
+        raise ValueError(f"path points have {p.shape[1]} coordinates, the problem {sde.dim}")
+    inner = pointwise(sde)
+    v = np.diff(p, axis=0)
+    points = np.concatenate([p[:-1], 0.5 * (p[:-1] + p[1:]), p[1:]])
+    h = inner.support(inner.terms(points), np.concatenate([v, v, v]))[0].reshape(3, len(v))
+    return float(np.sum(h[0] + 4.0 * h[1] + h[2]) / 6.0)
 
 
 def _checked_fields_at(fields: Fields, x: np.ndarray, where: str, offset: int):
