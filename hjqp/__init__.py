@@ -15,7 +15,8 @@ reported (:mod:`hjqp.report`, the ``hjqp`` command).
 from . import eikonal, io, models, plot, verify
 from ._version import __version__
 from .grid import Grid
-from .landscape import Barriers, Equilibria, Landscape, barriers, basins, equilibria, landscape, limit_cycle
+from .landscape import (Barriers, Equilibria, Landscape, Sweep, barriers, basins, equilibria, landscape, limit_cycle,
+                        sweep)
 from .problem import SDE, JumpHamiltonian, LimitCycle, MassAction, ReactionNetwork
 from .solve import (CycleExpansion, LocalExpansion, MinimumAction, QuasiPotential, UpdateRule, geometric_action,
                     local_quasipotential, minimum_action, minimum_action_path)
@@ -47,6 +48,8 @@ __all__ = [
     "MinimumAction",
     "barriers",
     "Barriers",
+    "Sweep",
+    "sweep",
     "Ball",
     "Box",
     "LevelSet",

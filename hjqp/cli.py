@@ -5,6 +5,7 @@
     hjqp landscape MODEL [options]     attractors, costs, W, global phi: .npz, figure, JSON
     hjqp verify MODEL --eps E [E ...]  Monte Carlo next to the predictions: table, figure, JSON
     hjqp sgd [MODEL] [--eta ...]       which minimum minibatch SGD selects, predicted and measured
+    hjqp sweep MODEL --param k=a:b:n   landscapes over model parameters: CSV, JSON, diagram
     hjqp bench                         quick benchmarks, as a table
     hjqp models                        the built-in models
 
@@ -415,6 +416,98 @@ def cmd_sgd(args, rep):
     return 0
 
 
+def _sweep_params(items: Optional[List[str]]):
+    """--param values: ``a:b:n`` (n values from a to b) or ``v1,v2,...`` are
+    swept, a single value is fixed."""
+    swept, fixed = {}, {}
+    for key, text in _params_text(items):
+        if text.count(":") == 2:
+            a, b, n = text.split(":")
+            try:
+                a, b, n = float(a), float(b), int(n)
+            except ValueError:
+                raise CommandError(f"--param {key}=a:b:n takes two numbers and a count, got {text!r}") from None
+            if n < 1:
+                raise CommandError(f"--param {key}=a:b:n needs n >= 1, got {n}")
+            swept[key] = np.linspace(a, b, n)
+        elif "," in text:
+            swept[key] = [_value(v.strip()) for v in text.split(",") if v.strip()]
+        else:
+            fixed[key] = _value(text)
+    if not swept:
+        raise CommandError("hjqp sweep needs a swept parameter: --param name=a:b:n or name=v1,v2,...")
+    return swept, fixed
+
+
+def _params_text(items):
+    for item in items or []:
+        if "=" not in item:
+            raise CommandError(f"--param takes key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        yield k.strip(), v.strip()
+
+
+def cmd_sweep(args, rep):
+    from contextlib import ExitStack
+
+    from .landscape import sweep
+
+    swept, fixed = _sweep_params(args.param)
+    model = args.model
+    if ":" in model:
+        raise CommandError(f"hjqp sweep takes a built-in model, got {model!r}: for your own model call "
+                           "hjqp.sweep(function, parameters, grid) from Python")
+    first = {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in swept.items()}
+    problem = load_model(model, {**fixed, **first})  # a bad name or parameter fails here, in one line
+    grid = args.grid if args.grid is not None else (121 if len(problem.attractor) == 2 else 41)
+    n_points = int(np.prod([len(v) for v in swept.values()]))
+    with ExitStack() as stack:
+        executor = None
+        if args.scheduler:
+            try:
+                from distributed import Client
+            except ImportError:
+                raise CommandError("--scheduler needs dask's distributed: pip install distributed") from None
+            executor = stack.enter_context(Client(args.scheduler))
+            where = f"on the dask scheduler {args.scheduler}"
+        elif args.workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            executor = stack.enter_context(ProcessPoolExecutor(args.workers))
+            where = f"on {args.workers} processes"
+        else:
+            where = "serially"
+        rep.step(f"{args.what} of {model} at {n_points} parameter points, {grid} nodes per axis, {where}")
+        result = sweep(model, swept, grid, what=args.what, fixed=fixed, executor=executor,
+                       progress=not args.quiet, threads=args.threads, supersample=args.supersample)
+    out = _out(args.out)
+    result.save(os.path.join(out, "sweep.csv"))
+    result.save(os.path.join(out, "sweep.json"))
+    written = ["sweep.csv", "sweep.json"]
+    if args.what == "landscape" and len(swept) >= 1:
+        fig, ax = _figure(figsize=(7, 4.5))
+        first = next(iter(swept))
+        others = {k: v[0] for k, v in swept.items() if k != first}
+        result.plot(first, ax=ax, where=others or None)
+        if others:
+            ax.set_title(ax.get_title() + " (" + ", ".join(f"{k} = {v:g}" for k, v in others.items()) + ")")
+        fig.savefig(os.path.join(out, "sweep.png"), dpi=120)
+        written.append("sweep.png")
+    rep.step(f"wrote {out}/" + ", ".join(written))
+    for row in result.rows:
+        p = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in row["params"].items()
+                      if k in swept)
+        if row["error"] is not None:
+            print(f"{p}: failed: {row['error']}")
+        elif args.what == "landscape":
+            print(f"{p}: {row['k']} attractors, exit costs {np.round(row['exit_costs'], 4).tolist()}, "
+                  f"selected O{row['selected'] + 1}")
+        else:
+            print(f"{p}: max U {row['max_value']:.4g}" + (f", max error {row['max_error']:.2e}"
+                                                          if "max_error" in row else ""))
+    return 0
+
+
 def cmd_demo(args, rep):
     from .report.demo import run
 
@@ -516,6 +609,21 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default="hjqp-sgd")
     q.add_argument("--quiet", action="store_true", help="no progress messages")
     q.set_defaults(func=cmd_sgd)
+
+    q = sub.add_parser("sweep", help="landscapes (or local solves) over a grid of model parameters")
+    q.add_argument("model", help="built-in model name")
+    q.add_argument("--param", action="append", metavar="K=V",
+                   help="K=a:b:n (n values from a to b) or K=v1,v2,... to sweep, K=v to fix (repeatable)")
+    q.add_argument("--grid", type=int, default=None, help="nodes per axis (default 121 in 2D, 41 in 3D)")
+    q.set_defaults(default_grid=121)
+    q.add_argument("--what", choices=["landscape", "local"], default="landscape")
+    q.add_argument("--workers", type=int, default=1, help="local processes (one parameter point each)")
+    q.add_argument("--scheduler", default=None, help="address of a dask scheduler (tcp://host:port)")
+    q.add_argument("--threads", type=int, default=1, help="threads per parameter point")
+    q.add_argument("--supersample", type=int, default=1, help="cell-mean sampling for fields that jump")
+    q.add_argument("--out", default="hjqp-sweep")
+    q.add_argument("--quiet", action="store_true", help="no progress messages")
+    q.set_defaults(func=cmd_sweep)
 
     q = sub.add_parser("demo", help="the paper's Example 4.1 end to end")
     q.add_argument("--out", default="hjqp-demo")

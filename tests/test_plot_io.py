@@ -245,3 +245,16 @@ def test_io_is_reachable_from_the_package():
     code = "import hjqp; print(hjqp.io.save.__name__, hjqp.plot.__name__, hjqp.verify.__name__)"
     out = child.run(code, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["save", "hjqp.plot", "hjqp.verify"]
+
+
+def test_a_loaded_jump_landscape_takes_its_hamiltonian(tmp_path):
+    # io.load once accepted only an SDE: a JumpHamiltonian's landscape could
+    # be read but not given back what its paths need.
+    problem = hjqp.models.jump_detailed_balance()
+    land = hjqp.landscape(problem.sde, problem.grid(41), attractors=[problem.attractor])
+    io.save(str(tmp_path / "j.npz"), land)
+    back = io.load(str(tmp_path / "j.npz"), sde=problem.sde)
+    x = np.asarray(problem.attractor) + 0.2
+    assert np.array_equal(back.minimum_action_path(x), land.minimum_action_path(x))
+    with pytest.raises(TypeError, match="JumpHamiltonian or ReactionNetwork"):
+        io.load(str(tmp_path / "j.npz"), sde=lambda x: -x)

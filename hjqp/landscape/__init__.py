@@ -6,6 +6,8 @@ from .basins import basins
 from .equilibria import Equilibria, FlowStop, equilibria, limit_cycle
 from .landscape import Landscape, landscape
 from .markov import arborescence_costs, log_stationary
+from .sweep import Sweep, sweep
 
 __all__ = ["Landscape", "Equilibria", "FlowStop", "landscape", "equilibria", "basins", "arborescence_costs",
-           "log_stationary", "limit_cycle", "Barriers", "barriers", "refine_minimum"]
+           "log_stationary", "limit_cycle", "Barriers", "barriers", "refine_minimum", "Sweep",
+           "sweep"]

@@ -23,8 +23,7 @@ from .. import _memory
 from .._version import __version__
 from ..grid import Grid
 from ..landscape import Landscape
-from ..problem import SDE
-from ..problem import LimitCycle
+from ..problem import Hamiltonian, LimitCycle
 from ..solve import CycleExpansion, LocalExpansion, QuasiPotential, UpdateRule
 from ..stochastic import Exits, LongRun, Paths
 
@@ -145,10 +144,11 @@ def save(path, result, **metadata) -> None:
         np.savez_compressed(fh, **arrays)
 
 
-def load(path, sde: Optional[SDE] = None):
-    """Read a result written by :func:`save`. ``sde`` attaches the SDE a
-    quasi-potential or a landscape was computed for (it is not saved: it is
-    code), which its minimum action paths need.
+def load(path, sde: Optional[Hamiltonian] = None):
+    """Read a result written by :func:`save`. ``sde`` attaches the SDE (or
+    the JumpHamiltonian, or the ReactionNetwork) a quasi-potential or a
+    landscape was computed for (it is not saved: it is code), which its
+    minimum action paths need; without it they raise an error saying so.
 
     The file is checked before its arrays are read: a file that is not an
     hjqp result (empty, a single .npy array, not a zip archive, damaged or
@@ -158,8 +158,8 @@ def load(path, sde: Optional[SDE] = None):
     (basin and origin labels, saddle links, update rules, the selected
     attractor, the cores of a long run) must lie in its range.
     """
-    if sde is not None and not isinstance(sde, SDE):
-        raise TypeError(f"sde must be an hjqp.SDE, got {type(sde).__name__}")
+    if sde is not None and not isinstance(sde, Hamiltonian):
+        raise TypeError(f"sde must be an hjqp.SDE, JumpHamiltonian or ReactionNetwork, got {type(sde).__name__}")
     source = io.BytesIO(path.read()) if hasattr(path, "read") else path
     name = getattr(path, "name", path)
     declared = _check_archive(source, name)

@@ -20,6 +20,7 @@ __all__ = [
     "exit_positions",
     "barrier_fit",
     "convergence",
+    "sweep_diagram",
 ]
 
 
@@ -267,4 +268,89 @@ def convergence(n, errors: dict, ax=None, *, orders: Sequence[int] = (1, 2)):
         ax.annotate(f"order {p}", (n[-1], first * (n[-1] / n[0]) ** (-p)), fontsize=8)
     ax.set(xlabel="nodes per axis", ylabel="error")
     ax.legend(fontsize=8)
+    return ax
+
+
+def _branches(rows: list) -> list:
+    """Attractors followed along a line of landscape rows: a list of
+    branches, each a list of (row index, attractor index). Consecutive rows
+    are matched by position (least total distance); a match farther than
+    half the least distance between two attractors of either row is refused,
+    so that an attractor that disappears ends its branch."""
+    from scipy.optimize import linear_sum_assignment
+
+    branches: list = []
+    open_: dict = {}  # attractor index in the previous row -> branch
+    prev = None
+    for r, row in enumerate(rows):
+        if row.get("error") is not None or not row.get("k"):
+            open_, prev = {}, None
+            continue
+        A = np.asarray(row["attractors"], dtype=float)
+        now: dict = {}
+        if prev is not None:
+            P = np.asarray(rows[prev]["attractors"], dtype=float)
+            dist = np.linalg.norm(P[:, None, :] - A[None, :, :], axis=-1)
+            gaps = [np.linalg.norm(S[:, None] - S[None, :], axis=-1)[np.triu_indices(len(S), 1)] for S in (P, A)]
+            gaps = np.concatenate(gaps)
+            tol = 0.5 * gaps.min() if len(gaps) else np.inf
+            for i, j in zip(*linear_sum_assignment(dist)):
+                if dist[i, j] <= tol and i in open_:
+                    now[j] = open_[i]
+                    now[j].append((r, j))
+        for j in range(len(A)):
+            if j not in now:
+                branches.append([(r, j)])
+                now[j] = branches[-1]
+        open_, prev = now, r
+    return branches
+
+
+def sweep_diagram(result, parameter: Optional[str] = None, ax=None, *, where=None):
+    """Exit costs of the attractors against one swept parameter (a
+    :class:`hjqp.sweep.Sweep` of landscapes): one line per attractor
+    followed by position (styles alternate, so that tied lines stay apart), an open circle where an attractor appears inside
+    the range, a cross where it disappears, filled dots where it is
+    selected (phi = 0; all of those tied), triangles where the basin reaches the box edge
+    below the exit cost (the true cost may be lower), grey bars where a
+    point failed."""
+    if result.what != "landscape":
+        raise ValueError(f"the diagram draws landscape sweeps, not {result.what!r}")
+    name, x, rows = result.line(parameter, where)
+    ax = _axes(ax)
+    branches = _branches(rows)
+    labelled = set()
+
+    def once(label):
+        if label in labelled:
+            return None
+        labelled.add(label)
+        return label
+
+    for b, branch in enumerate(branches):
+        idx = np.array([r for r, _ in branch])
+        cost = np.array([rows[r]["exit_costs"][j] for r, j in branch], dtype=float)
+        colour = f"C{b % 10}"
+        where_at = np.asarray(rows[branch[0][0]]["attractors"][branch[0][1]])
+        ax.plot(x[idx], cost, ("-", "--", ":", "-.")[b % 4], color=colour, lw=1.5,
+                label=f"attractor near ({', '.join(f'{c:.2g}' for c in where_at)})")
+        sel = np.array([j in rows[r].get("tied", [rows[r]["selected"]]) for r, j in branch])
+        if sel.any():
+            ax.plot(x[idx[sel]], cost[sel], "o", color=colour, ms=6, label=None)
+            ax.plot([], [], "ko", ms=6, label=once("selected (phi = 0)"))
+        edge = np.array([bool(rows[r]["exit_on_edge"][j]) for r, j in branch])
+        if edge.any():
+            ax.plot(x[idx[edge]], cost[edge], "v", color=colour, mfc="none", ms=8,
+                    label=once("basin reaches the box edge lower"))
+        if idx[0] > 0:
+            ax.plot(x[idx[0]], cost[0], "o", mfc="white", mec=colour, ms=9, mew=1.5, label=once("appears"))
+        if idx[-1] < len(rows) - 1:
+            ax.plot(x[idx[-1]], cost[-1], "x", color=colour, ms=9, mew=2, label=once("disappears"))
+    for r, row in enumerate(rows):
+        if row.get("error") is not None:
+            ax.axvline(x[r], color="0.6", lw=4, alpha=0.4, label=once("failed point"))
+    ax.set(xlabel=name, ylabel="exit cost (barrier) V",
+           title=f"{result.model}: exit costs against {name}")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
     return ax
