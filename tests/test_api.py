@@ -84,3 +84,21 @@ def test_rules_report_how_each_node_was_settled():
     assert counts[hjqp.UpdateRule.SEED] == qp.info["seeds"]
     # all but a few nodes at the box edge get the expansion or the high-order update
     assert counts[hjqp.UpdateRule.JET] + counts[hjqp.UpdateRule.SEED] > 0.98 * qp.values.size
+
+
+def test_the_reference_documents_every_public_name():
+    import os
+    import re
+
+    import hjqp.models
+    import hjqp.verify
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "api.rst")
+    documented = set(re.findall(r"^   (hjqp\.[\w.]+)$", open(path).read(), re.M))
+    modules = {"models", "eikonal", "io", "plot", "verify", "__version__"}
+    public = {f"hjqp.{n}" for n in hjqp.__all__ if n not in modules}
+    public |= {f"hjqp.models.{n}" for n in hjqp.models.__all__ if n != "REGISTRY"}
+    public |= {f"hjqp.verify.{n}" for n in hjqp.verify.__all__}
+    public |= {f"hjqp.eikonal.{n}" for n in hjqp.eikonal.__all__}
+    public |= {f"hjqp.plot.{n}" for n in hjqp.plot.__all__}
+    assert public - documented == set(), "add these to docs/api.rst"

@@ -150,7 +150,7 @@ def equilibria(sde: Hamiltonian, grid: Grid, *, seeds_per_axis: Optional[int] = 
     with negative real part. Limit cycles: flows that come back onto their
     own track (a closed orbit) are refined by shooting on the return map
     and kept if their Floquet multipliers lie inside the unit circle. Saddles and other equilibria: Newton's method
-    from the nodes where |b| has a local minimum over its neighbours.
+    from the nodes where ``|b|`` has a local minimum over its neighbours.
     Where b vanishes identically (a flat loss) Db is singular, and no
     equilibrium is reported.
 

@@ -310,8 +310,8 @@ def sweep(model: Union[str, Callable], parameters: Mapping[str, Sequence], grid:
         One grid for every point, or nodes per axis on each problem's own
         box (``problem.grid(n)``; the box may depend on the parameters).
     what : ``"landscape"``, ``"local"`` or callable
-        What to compute at each point; a callable takes (problem, grid,
-        **options) and returns a dict of results (e.g. Monte Carlo
+        What to compute at each point; a callable takes ``(problem, grid,
+        **options)`` and returns a dict of results (e.g. Monte Carlo
         estimates).
     fixed : mapping, optional
         Parameters passed to every point.

@@ -29,7 +29,7 @@ def double_well_potential(dim: int, tilt: float = 0.5, valley: float = 0.3):
     s = x_0, q_k = 1 + k / d (stiffness 1 to 2), kappa_k = valley (-1)^k / k.
     Its gradient vanishes where x_k = kappa_k (s^2 - 1) and
     (s^2 - 1)(4 s + tilt) = 0: minima at s = +-1 (x_k = 0), U = -+2 tilt / 3,
-    and the saddle at s = -tilt / 4 (|tilt| < 4); the valley bends the
+    and the saddle at s = -tilt / 4 (``|tilt| < 4``); the valley bends the
     transition path out of the x_0 axis.
 
     Returns

@@ -331,7 +331,7 @@ def rest_and_oscillation(mu: float = -0.25, c: float = 1.25, rate: float = 4.0, 
     Hopf bifurcation (Hodgkin-Huxley, Morris-Lecar).
 
     In polar coordinates, with s = r^2,
-        r' = rate r (mu + c s - s^2),   theta' = omega + shear s,
+    r' = rate r (mu + c s - s^2),   theta' = omega + shear s,
     and dx = b dt + sqrt(eps) diag(1, noise_ratio)^(1/2) dW. For mu < 0 < c
     and c^2 > -4 mu the origin is stable, s_u = (c - sqrt(c^2 + 4 mu)) / 2
     is an unstable cycle and s_s = (c + sqrt(c^2 + 4 mu)) / 2 a stable one

@@ -11,11 +11,11 @@ __all__ = ["eikonal_manufactured", "unconstrained_region"]
 def eikonal_manufactured(x: np.ndarray, x0: np.ndarray):
     """An eikonal problem with a position-dependent metric and its exact solution.
 
-    u(x) = |q|_{M0} (1 + q_0 / 2), q = x - x0, with M(x) = R(theta) diag(1, 9)
+    ``u(x) = |q|_{M0} (1 + q_0 / 2)``, q = x - x0, with M(x) = R(theta) diag(1, 9)
     R(theta)^T rotating with theta = 0.4 + 1.5 x_0 + x_1, M0 = M(x0), and the
-    slowness s = |grad u|_{M(x)^{-1}}. On [0, 1]^2 with x0 = (1/2, 1/2), u
+    slowness ``s = |grad u|_{M(x)^{-1}}``. On [0, 1]^2 with x0 = (1/2, 1/2), u
     grows along every ray from x0 and grad u never vanishes, so u is the
-    smooth solution of |grad u|_{M^{-1}} = s with u(x0) = 0; s(x0) = 1.
+    smooth solution of ``|grad u|_{M^{-1}} = s`` with u(x0) = 0; s(x0) = 1.
 
     Parameters
     ----------

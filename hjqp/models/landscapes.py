@@ -21,7 +21,7 @@ def example_4_1(mu1: float = 1.9999, mu2: float = 1.0001, *, confine: Optional[f
     """The paper's Example 4.1: two wells with different noise, a flat loss
     between them.
 
-    The loss is f = |x - O_i|^2 on the unit disk B_i around O_1 = (-2, 0) and
+    The loss is ``f = |x - O_i|^2`` on the unit disk B_i around O_1 = (-2, 0) and
     O_2 = (2, 0), and f = 1 elsewhere; b = -grad f, and D = diag(mu_i, 2 - mu_i)
     on B_i, D = I elsewhere (0 < mu_i < 2). Leaving B_i costs
     V_i = 2 / max(mu_i, 2 - mu_i) (Example 3.1 on the unit circle), crossing
@@ -29,7 +29,7 @@ def example_4_1(mu1: float = 1.9999, mu2: float = 1.0001, *, confine: Optional[f
     mu1 > mu2 >= 1 the noise selects O_2, and phi(O_1) = 2/mu2 - 2/mu1.
 
     The flat loss has no stationary law on the whole plane. ``confine`` adds
-    the confining term (|x| - confine)^2 / 2 outside the disk of that radius,
+    the confining term ``(|x| - confine)^2 / 2`` outside the disk of that radius,
     far from the wells, so that long simulations stay bounded; it does not
     touch the box [-4, 4] x [-2, 2] and changes none of the costs. None
     leaves the loss flat out to infinity.
@@ -196,7 +196,7 @@ def multiwell(tilt: float = 0.0, rotation: float = 0.5, condition: float = 4.0) 
 def double_well_3d(tilt: float = 0.1, noise: float = 0.5) -> Problem:
     """A tilted double well in 3D: b = -grad V, D = noise I on
     [-2, 2] x [-1.2, 1.2]^2, with
-        V = (x^2 - 1)^2 / 4 + tilt x + y^2 / 2 + (1 + 3x/10) z^2 / 2,
+    V = (x^2 - 1)^2 / 4 + tilt x + y^2 / 2 + (1 + 3x/10) z^2 / 2,
     whose z-curvature changes from well to well. A gradient system: U = 2 V
     / noise up to constants, V_ij = 2 (V(saddle) - V(O_i)) / noise, phi =
     2 (V - min V) / noise. The wells and the saddle lie on the x axis, at the

@@ -86,7 +86,7 @@ class MinimumAction:
         path's first.
     residuals : ndarray
         After each accepted step: the largest component of dS/dx_j normal to
-        the path, relative to the largest |theta| (zero at a minimiser of the
+        the path, relative to the largest ``|theta|`` (zero at a minimiser of the
         continuous action; of the order of the discretisation error at one
         of the discrete action at equal arc length).
     outside_cone : ndarray of int

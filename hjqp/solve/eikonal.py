@@ -2,9 +2,9 @@
 
 The compiled kernel marches the anisotropic eikonal equation
 
-    |grad u|_{M(x)^{-1}} = s(x),   i.e.   grad u^T M(x)^{-1} grad u = s(x)^2,
+    ``|grad u|_{M(x)^{-1}} = s(x)``,   i.e.   ``grad u^T M(x)^{-1} grad u = s(x)^2``,
 
-whose solution is the least Riemannian length  int s |psi'|_M  of the paths
+whose solution is the least Riemannian length  ``int s |psi'|_M`` of the paths
 from the source: ``M`` is the metric tensor (``metric=``, SPD, identity by
 default) and ``s = 1 / speed`` the slowness. This is the geometric action
 of the quasi-potential with the drift term replaced by the Riemannian one
@@ -133,7 +133,7 @@ def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None,
 
     Notes
     -----
-    The march solves for tau = u / T0 with T0(x) = s0 |x - x0|_{M0}, the
+    The march solves for tau = u / T0 with ``T0(x) = s0 |x - x0|_{M0}``, the
     slowness s0 and metric M0 interpolated at the source. With constant
     speed and metric the result is exact to rounding; with a smooth
     isotropic speed and ``order=2`` the error is O(h^1.5) in the maximum

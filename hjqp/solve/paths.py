@@ -45,10 +45,11 @@ def _fields(sde: Hamiltonian, grid: Optional[Grid], path: np.ndarray) -> Fields:
 
 
 def geometric_action(sde: Hamiltonian, path, grid: Optional[Grid] = None) -> float:
-    """The geometric action of a polyline, S = int h(psi, psi') ds; for an
-    SDE h(x, v) = |v|_A |b|_A - <v, b>_A, for a jump Hamiltonian
-    h(x, v) = sup {<p, v> : H(x, p) <= 0} (+inf for a segment outside the
-    cone of the jumps).
+    """The geometric action of a polyline.
+
+    S = int h(psi, psi') ds, for an SDE with ``h(x, v) = |v|_A |b|_A - <v, b>_A``,
+    for a jump Hamiltonian with h(x, v) = sup {<p, v> : H(x, p) <= 0} (+inf
+    for a segment outside the cone of the jumps).
 
     Each segment is integrated by Simpson's rule with the fields at its
     ends and midpoint, independently of any grid solution: the action of a
@@ -152,7 +153,7 @@ def _rk4_arclength(direction, x0: np.ndarray, step: float, stop, max_steps: int,
 def minimum_action_path(qp, x, *, step: Optional[float] = None, max_steps: Optional[int] = None) -> np.ndarray:
     """The minimum action path from the attractor of ``qp`` to the point x.
 
-    Integrates y' = -H_p(y, grad U) / |H_p| backward from x (for an SDE
+    Integrates ``y' = -H_p(y, grad U) / |H_p|`` backward from x (for an SDE
     H_p = b + D grad U; grad U interpolated from the computed solution)
     until the path is within two cells of the attractor, then closes it
     there (for a limit cycle: at the point of the cycle nearest to where

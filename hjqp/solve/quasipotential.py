@@ -156,7 +156,7 @@ def local_quasipotential(
 ) -> QuasiPotential:
     """Local quasi-potential of an attractor: the viscosity solution of
     ``H(x, grad U) = 0`` with ``U(attractor) = 0``; for an SDE
-    ``H = 1/2 p^T D p + b . p``.
+    ``H = 1/2 p^T D p + b^T p``.
 
     Parameters
     ----------
