@@ -500,8 +500,10 @@ def cmd_sweep(args, rep):
         if row["error"] is not None:
             print(f"{p}: failed: {row['error']}")
         elif args.what == "landscape":
-            print(f"{p}: {row['k']} attractors, exit costs {np.round(row['exit_costs'], 4).tolist()}, "
-                  f"selected O{row['selected'] + 1}")
+            tied = row["tied"]
+            chosen = (f"selected O{row['selected'] + 1}" if len(tied) < 2
+                      else "tied: " + ", ".join(f"O{i + 1}" for i in tied))
+            print(f"{p}: {row['k']} attractors, exit costs {np.round(row['exit_costs'], 4).tolist()}, {chosen}")
         else:
             print(f"{p}: max U {row['max_value']:.4g}" + (f", max error {row['max_error']:.2e}"
                                                           if "max_error" in row else ""))
