@@ -13,8 +13,8 @@ from .. import _core, _validate
 from ..grid import Grid
 
 __all__ = ["ACTION_SCALE_FLOOR", "ACTION_SCALE_LIMIT", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE", "Fields",
-           "JumpFields", "check_action_scale", "check_invertible", "check_spd", "describe_node", "describe_point",
-           "jump_support", "kernel_inverse", "rewrap", "spd_mask"]
+           "JumpFields", "call_field", "check_action_scale", "check_invertible", "check_spd", "describe_node",
+           "describe_point", "jump_support", "kernel_inverse", "rewrap", "spd_mask"]
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -91,7 +91,7 @@ class Fields:
         p = self._points(points)
         b = self.sde.drift
         if callable(b):
-            out = _call(b, p, "drift")
+            out = call_field(b, p, "drift")
             if out.shape != p.shape:
                 raise ValueError(
                     f"the drift callable returned shape {out.shape} for points of shape "
@@ -107,7 +107,7 @@ class Fields:
         dm = self.sde.diffusion
         lead = p.shape[:-1]
         if callable(dm):
-            out = _call(dm, p, "diffusion")
+            out = call_field(dm, p, "diffusion")
             if out.shape == lead:
                 return out[..., None, None] * np.eye(d)
             if out.shape != lead + (d, d):
@@ -336,7 +336,11 @@ def describe_point(x) -> str:
     return f"x = ({', '.join(f'{float(v):.6g}' for v in np.ravel(x))})"
 
 
-def _call(fn: ArrayFunction, p: np.ndarray, name: str) -> np.ndarray:
+def call_field(fn: ArrayFunction, p: np.ndarray, name: str) -> np.ndarray:
+    """A user's field callable ``fn`` (the drift, the diffusion, a jump
+    Hamiltonian's weights or jumps) at points ``p``, as float64: its
+    exception re-raised with what was called in front (:func:`rewrap`),
+    complex values refused (TypeError), what is not numbers a ValueError."""
     try:
         out = fn(p)
     except Exception as exc:

@@ -252,7 +252,7 @@ def _shape(shape) -> Tuple[int, ...]:
 
 
 def _spacing(dx, d: int) -> np.ndarray:
-    spacing = np.asarray(dx, dtype=float)
+    spacing = _validate.real_array(dx, "dx")
     if spacing.ndim == 0:
         spacing = np.full(d, float(spacing))
     if spacing.shape != (d,):
