@@ -364,16 +364,17 @@ def call_field(fn: ArrayFunction, p: np.ndarray, name: str) -> np.ndarray:
 def rewrap(exc: Exception, context: str) -> Exception:
     """The exception to raise for ``exc`` from a user's callable, with
     ``context`` (what was called, where) in front of its message: of the
-    same type when that type can be built from one message, else a
-    ValueError naming the original type (exceptions such as
-    UnicodeDecodeError need several constructor arguments). The caller
-    chains it to ``exc`` (``raise ... from exc``)."""
+    same type when that type is built from one message and keeps it as it
+    is, else a ValueError naming the original type (exceptions such as
+    UnicodeDecodeError need several constructor arguments; others take one
+    argument that is not a message, a code or a name, and would make a new
+    message of it). The caller chains it to ``exc`` (``raise ... from exc``)."""
     message = f"{context}: {exc}"
     try:
         new = type(exc)(message)
     except Exception:  # noqa: BLE001 (any failure of a foreign constructor means: use ValueError)
         new = None
-    if not isinstance(new, type(exc)):
+    if not (isinstance(new, type(exc)) and new.args == (message,)):
         new = ValueError(f"{context}: {type(exc).__name__}: {exc}")
     return new
 

@@ -263,7 +263,7 @@ def _spacing(dx, d: int) -> np.ndarray:
 
 
 def _order(order) -> int:
-    if order not in (1, 2):
+    if isinstance(order, (bool, np.bool_)) or order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}")
     return int(order)
 
