@@ -295,3 +295,31 @@ def test_the_master_equations_stationary_law_is_read_only():
 def test_eikonal_order_is_not_a_bool():
     with pytest.raises(ValueError, match="order must be 1 or 2"):
         hjqp.eikonal.distance(np.linspace(-1, 1, 9)[:, None] * np.ones(9), order=True)
+
+
+@pytest.mark.parametrize("U, error, message", [
+    (lambda p: np.sum(p**2, axis=-1) + 0j, TypeError, "U's values must be real"),
+    (lambda p: np.where(p[..., 0] > 0.3, np.nan, np.sum(p**2, axis=-1)), ValueError,
+     r"U is NaN at the boundary point x = \(0\.5, 0\)"),
+])
+def test_the_boundary_minimum_refuses_u_that_is_complex_or_nan_on_part_of_the_boundary(U, error, message):
+    """NaN values were left out of the minimum (a minimum over the rest of
+    the boundary, without a word); complex ones cut to their real part."""
+    from hjqp import verify
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        with pytest.raises(error, match=message):
+            verify.boundary_minimum(U, hjqp.Ball([0, 0], 0.5))
+
+
+def test_the_density_check_refuses_phi_with_nan():
+    from hjqp import verify
+
+    grid = hjqp.Grid((-2, -2), (2, 2), (9, 9))
+    run = hjqp.long_run(hjqp.SDE(lambda p: -p), [0, 0], 0.5, 0.01, 200, [[0, 0]], 0.3, seed=1, grid=grid,
+                        histogram=True)
+    phi = np.sum(grid.points() ** 2, axis=-1)
+    phi[4, 4] = np.nan
+    with pytest.raises(ValueError, match=r"phi is NaN at grid node \[4, 4\]"):
+        verify.density(run, phi, min_count=1)
