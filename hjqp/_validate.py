@@ -79,8 +79,10 @@ def vector(value, name: str) -> np.ndarray:
 
 
 def points(value, d: int, name: str) -> np.ndarray:
-    """A finite (k, d) array with k >= 1 (a single (d,) point is one row)."""
-    a = real_array(value, name)
+    """A finite (k, d) array with k >= 1 (a single (d,) point is one row): a
+    copy, so that a result keeping it (a long run's attractors) does not
+    change with the caller's array."""
+    a = np.array(real_array(value, name), dtype=float)
     if a.ndim == 1 and a.shape == (d,):
         a = a[None]
     if a.ndim != 2 or a.shape[1] != d or len(a) == 0:

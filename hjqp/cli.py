@@ -78,6 +78,9 @@ def load_model(name: str, params: dict, box=None, attractor=None):
         except Exception as exc:  # the module's own code failed on import
             raise CommandError(f"cannot load model {name!r}: importing {module} raised "
                                f"{type(exc).__name__}: {exc}") from exc
+        if not callable(fn):
+            raise CommandError(f"model {name!r} is not callable (it is of type {type(fn).__name__}): give a "
+                               "function returning an hjqp.SDE or Problem")
     else:
         fn = models.REGISTRY.get(name)
         if fn is None:
@@ -91,6 +94,8 @@ def load_model(name: str, params: dict, box=None, attractor=None):
         result = fn(**params)
     except Exception as exc:
         raise CommandError(f"model {name!r} raised {type(exc).__name__}: {exc}") from exc
+    if attractor is not None and len(attractor) not in (2, 3):
+        raise CommandError(f"--attractor needs 2 or 3 numbers (a point of the model's space), got {len(attractor)}")
     if isinstance(result, SDE):
         if box is None or attractor is None:
             raise CommandError(f"model {name!r} returns an SDE: give its --box and --attractor")

@@ -95,7 +95,7 @@ class Grid(_GridFields):
 
     def contains(self, points: np.ndarray) -> np.ndarray:
         """Boolean mask, shape ``points.shape[:-1]``: which points lie in the closed box."""
-        p = np.asarray(points, dtype=float)
+        p = _validate.real_array(points, "points")
         lo = np.asarray(self.lower)
         hi = np.asarray(self.upper)
         tol = 1e-12 * (hi - lo)
@@ -103,7 +103,7 @@ class Grid(_GridFields):
 
     def nearest_node(self, point: Sequence[float]) -> Tuple[int, ...]:
         """Multi-index of the node nearest to a point (clamped into the grid)."""
-        p = np.asarray(point, dtype=float)
+        p = _validate.real_array(point, "point")
         idx = np.rint((p - np.asarray(self.lower)) / np.asarray(self.spacing)).astype(int)
         return tuple(int(np.clip(i, 0, n - 1)) for i, n in zip(idx, self.shape))
 

@@ -31,7 +31,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .problem import SDE
+from . import _validate
+from .problem import SDE, describe_point
 from .stochastic import Domain, Estimate, Exits, LongRun, arrhenius_fit, exit_times, long_run, master_equation
 
 __all__ = [
@@ -86,7 +87,12 @@ def boundary_minimum(U, domain: Domain, n: int = 4000, tolerance: float = 1e-3):
     U is a callable on points (..., d): a QuasiPotential, or an exact U.
     """
     pts = domain.boundary_points(n)
-    values = np.asarray(U(pts), dtype=float)
+    values = _validate.real_array(U(pts), "U's values")
+    if values.shape != pts.shape[:-1]:
+        raise ValueError(f"U returned shape {values.shape} for points of shape {pts.shape}")
+    if np.isnan(values).any():
+        # (+inf is a node the march did not reach; NaN is not a value of U.)
+        raise ValueError(f"U is NaN at the boundary point {describe_point(pts[np.flatnonzero(np.isnan(values))[0]])}")
     finite = np.isfinite(values)
     if not finite.any():
         raise ValueError("U is not finite anywhere on the domain's boundary: is the grid large enough?")
@@ -279,9 +285,12 @@ def density(run: LongRun, phi: np.ndarray, min_count: int = 100, confidence: flo
     if run.histogram is None:
         raise ValueError("the run kept no histogram: pass histogram=True")
     h = run.histogram.astype(float)
-    phi = np.asarray(phi, dtype=float)
+    phi = _validate.real_array(phi, "phi")
     if phi.shape != h.shape:
         raise ValueError(f"phi has shape {phi.shape}, the histogram {h.shape}")
+    if np.isnan(phi).any():
+        raise ValueError(f"phi is NaN at grid node {np.argwhere(np.isnan(phi))[0].tolist()} (+inf marks nodes not "
+                         "reached; NaN is not a value)")
     use = (h >= min_count) & np.isfinite(phi)
     if not use.any():
         raise ValueError(f"no node was visited {min_count} times")

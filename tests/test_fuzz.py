@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import hjqp
 from hjqp._validate import max_threads as _validate_max_threads
+from hjqp.sgd import MinibatchSGD
 
 EXAMPLES = int(os.environ.get("HJQP_FUZZ_EXAMPLES", "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -641,3 +642,214 @@ def test_any_thread_count_gives_the_same_result_or_a_value_error(threads):
     assert np.array_equal(labels, hjqp.basins(sde, grid, [[0.0, 0.0]], threads=1))
     assert np.array_equal(paths, hjqp.simulate(sde, [0.2, 0.1], 0.1, 0.01, 20, 40, seed=3, grid=grid,
                                                threads=1).paths)
+
+
+# -- what objects and results were made from, changed in place afterwards --------------------
+
+JUMPS = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+
+
+def birth_death_weights(scale=1.0):
+    def weights(x):
+        return scale * np.stack([np.exp(-x[..., 0]), np.exp(x[..., 0]), np.exp(-x[..., 1]), np.exp(x[..., 1])], -1)
+
+    return weights
+
+
+@SETTINGS
+@given(st.data())
+def test_objects_and_results_keep_what_they_were_made_from(data):
+    """An array changed in place after an object or a result was made from
+    it changes neither: a jump Hamiltonian's weights and jumps (its drift
+    is computed from them once), a mass-action law's rates, a linear
+    model's J (its drift and exact U), a long run's attractors and radii."""
+    what = data.draw(st.sampled_from(["weights", "jumps", "rates", "J", "attractors", "radius"]))
+    change = data.draw(st.sampled_from([0.0, -1.0, np.nan, np.inf, data.draw(st.floats(-10, 10))]))
+    grid = hjqp.Grid((-1, -1), (1, 1), (9, 9))
+    if what in ("weights", "jumps"):
+        w, nu = birth_death_weights()(grid.points()), JUMPS.copy()
+        H = hjqp.JumpHamiltonian(w, nu)
+        before = (H.weights.copy(), H.jumps.copy(), np.array(H.drift), np.array(H.diffusion))
+        (w if what == "weights" else nu).reshape(-1)[data.draw(st.integers(0, 7))] = change
+        for old, new in zip(before, (H.weights, H.jumps, H.drift, H.diffusion)):
+            np.testing.assert_array_equal(new, old)
+    elif what == "rates":
+        rates = np.array([1.0, 2.0])
+        law = hjqp.MassAction(rates, [[0, 0], [1, 0]])
+        rates[data.draw(st.integers(0, 1))] = change
+        np.testing.assert_array_equal(law.rates, [1.0, 2.0])
+    elif what == "J":
+        J = np.array([[-1.0, data.draw(st.floats(-5, 5))], [0.0, -2.0]])
+        problem = hjqp.models.linear(J, np.eye(2))
+        p = np.random.default_rng(data.draw(st.integers(0, 2**31))).uniform(-1, 1, (5, 2))
+        drift, exact = problem.sde.drift(p), problem.exact(p)
+        J[data.draw(st.integers(0, 1)), data.draw(st.integers(0, 1))] = change
+        np.testing.assert_array_equal(problem.sde.drift(p), drift)
+        np.testing.assert_array_equal(problem.exact(p), exact)
+    else:
+        centres, radii = np.array([[0.0, 0.0], [0.6, 0.0]]), np.array([0.2, 0.3])
+        run = hjqp.long_run(hjqp.SDE(lambda p: -p), [0, 0], 0.5, 0.01, 20, centres, radii, seed=1)
+        (centres if what == "attractors" else radii).reshape(-1)[0] = change
+        np.testing.assert_array_equal(run.attractors, [[0.0, 0.0], [0.6, 0.0]])
+        np.testing.assert_array_equal(run.radii, [0.2, 0.3])
+
+
+# -- complex numbers, wherever fields and points come in --------------------------------------
+
+def _complex_entries(z):
+    """Calls that take z (a complex number, perhaps of zero imaginary part)
+    as a field value, a parameter or a point."""
+    grid = hjqp.Grid((-1, -1), (1, 1), (9, 9))
+    sde = hjqp.SDE(lambda p: -p)
+    one = np.eye(2) * z
+    return {
+        "drift callable": lambda: hjqp.local_quasipotential(hjqp.SDE(lambda p: -p * z), grid, (0, 0)),
+        "grad_f callable": lambda: hjqp.local_quasipotential(hjqp.SDE.gradient(lambda p: p * z), grid, (0, 0)),
+        "diffusion array": lambda: hjqp.SDE(lambda p: -p, one),
+        "diffusion callable": lambda: hjqp.simulate(
+            hjqp.SDE(lambda p: -p, lambda p: np.broadcast_to(one, p.shape[:-1] + (2, 2))), [0, 0], 0.1, 0.01, 3,
+            seed=1),
+        "sigma": lambda: hjqp.simulate(sde, [0, 0], 0.1, 0.01, 3, seed=1, sigma=one, grid=grid),
+        "x0": lambda: hjqp.simulate(sde, [z * 0.1, 0], 0.1, 0.01, 3, seed=1),
+        "attractor": lambda: hjqp.local_quasipotential(sde, grid, (0.1 * z, 0.0)),
+        "attractors": lambda: hjqp.long_run(sde, [0, 0], 0.1, 0.01, 3, [[0.1 * z, 0.0]], 0.2, seed=1),
+        "path": lambda: hjqp.geometric_action(sde, np.linspace([0, 0], [0.5, 0.5], 5) * z),
+        "jump weights": lambda: hjqp.local_quasipotential(
+            hjqp.JumpHamiltonian(lambda x: birth_death_weights()(x) * z, JUMPS), grid, (0, 0)),
+        "jumps": lambda: hjqp.JumpHamiltonian(birth_death_weights(), JUMPS * z),
+        "propensities": lambda: hjqp.master_equation(
+            hjqp.ReactionNetwork(JUMPS.astype(int), lambda x: np.ones(x.shape[:-1] + (4,)) * z), 5,
+            hjqp.Grid((0, 0), (3, 3), (3, 3))),
+        "rates": lambda: hjqp.MassAction([z, 2.0], [[0, 0], [1, 0]]),
+        "SGD gradients": lambda: MinibatchSGD(lambda x, idx: (x[..., None, :] - idx[..., None]) * z,
+                                                       4).simulate([0, 0], 0.1, 3, seed=1),
+        "linear model": lambda: hjqp.models.linear(-one, np.eye(2)),
+        "points": lambda: grid.contains(np.array([0.1 * z, 0.0])),
+        "phi": lambda: hjqp.eikonal.distance(np.linspace(-1, 1, 9)[:, None] * np.ones(9) * z),
+        "dx": lambda: hjqp.eikonal.distance(np.linspace(-1, 1, 9)[:, None] * np.ones(9), dx=0.1 * z),
+    }
+
+
+@SETTINGS
+@given(st.data())
+def test_complex_input_is_refused_never_cut_to_its_real_part(data):
+    """A TypeError that says the value must be real (or a ValueError for a
+    complex scalar where a positive number is asked), never numpy's
+    ComplexWarning and a result computed from the real part."""
+    z = complex(data.draw(st.floats(0.5, 2.0)), data.draw(st.sampled_from([0.0, 1e-300, 0.5, -3.0])))
+    name = data.draw(st.sampled_from(sorted(_complex_entries(1.0))))
+    call = _complex_entries(z)[name]
+    with warnings.catch_warnings(), time_limit(60):
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        with pytest.raises((TypeError, ValueError)) as info:
+            call()
+    assert "must be real" in str(info.value) or "positive number" in str(info.value), (name, str(info.value))
+
+
+# -- jump Hamiltonians at any scale of their weights ------------------------------------------
+
+@SETTINGS
+@given(st.integers(-320, 308))
+def test_jump_weights_at_any_scale_give_the_unscaled_solution_or_a_clear_error(exponent):
+    """U and the geometric action do not change when the weights are
+    multiplied by a constant: the solve gives the unscaled solution (to
+    1e-4 of its largest value) or a ValueError that says to rescale them;
+    the action is the unscaled one to the weights' own precision."""
+    grid = hjqp.Grid((-1, -1), (1, 1), (17, 17))
+    scale = 10.0**exponent
+    H = hjqp.JumpHamiltonian(birth_death_weights(scale), JUMPS)
+    overflow = scale * np.e > np.finfo(float).max  # weights of inf in the box: "must be finite"
+    with time_limit(60), np.errstate(over="ignore"):
+        unscaled = hjqp.local_quasipotential(hjqp.JumpHamiltonian(birth_death_weights(), JUMPS), grid, (0, 0))
+        try:
+            qp = hjqp.local_quasipotential(H, grid, (0, 0))
+        except ValueError as exc:
+            known = ("multiply the weights by a common factor", "too small") if not overflow else ("must be finite",)
+            assert any(k in str(exc) for k in known), str(exc)
+        else:
+            assert not overflow
+            np.testing.assert_allclose(qp.values, unscaled.values, rtol=1e-4, atol=1e-4 * np.max(unscaled.values))
+        path = np.linspace([0.0, 0.0], [0.5, 0.3], 20)
+        if overflow:
+            return
+        action = hjqp.geometric_action(H, path)
+    # Weights below the normal numbers (1e-308) keep fewer digits.
+    rel = 1e-12 if scale * np.exp(-0.5) > np.finfo(float).tiny else 1e-3
+    assert action == pytest.approx(hjqp.geometric_action(hjqp.JumpHamiltonian(birth_death_weights(), JUMPS), path),
+                                   rel=rel)
+
+
+# -- damaged result files ----------------------------------------------------------------------
+
+_SAVED = {}
+
+
+def _saved(kind):
+    """The arrays of a small saved result of each kind, made once."""
+    if not _SAVED:
+        import tempfile
+
+        sde = hjqp.SDE(lambda p: -p)
+        grid = hjqp.Grid((-1, -1), (1, 1), (9, 9))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results = {"qp": hjqp.local_quasipotential(sde, grid, (0, 0)),
+                       "land": hjqp.landscape(hjqp.SDE(lambda p: p - p**3), grid),
+                       "paths": hjqp.simulate(sde, [0, 0], 0.5, 0.01, 10, 3, seed=1),
+                       "exits": hjqp.exit_times(sde, [0, 0], hjqp.Ball([0, 0], 0.5), 1.0, 0.01, 8, seed=1),
+                       "long": hjqp.long_run(sde, [0, 0], 0.5, 0.01, 50, [[0, 0]], 0.3, seed=1, grid=grid,
+                                             histogram=True)}
+        with tempfile.TemporaryDirectory() as folder:
+            for k, result in results.items():
+                path = os.path.join(folder, f"{k}.npz")
+                hjqp.io.save(path, result)
+                with np.load(path) as data, open(path, "rb") as fh:
+                    _SAVED[k] = (dict(data), fh.read())
+    return _SAVED[kind]
+
+
+@SETTINGS
+@given(data=st.data())
+def test_damaged_result_files_load_or_raise_a_value_error_naming_the_file(tmp_path_factory, data):
+    """One array of a saved result replaced (NaN, inf, a negative or huge
+    value, another type, another shape, an empty array), or the file cut
+    short or with a byte changed: hjqp.io.load returns a result or raises
+    ValueError naming the file; no other exception."""
+    kind = data.draw(st.sampled_from(["qp", "land", "paths", "exits", "long"]))
+    arrays, raw = _saved(kind)
+    path = tmp_path_factory.mktemp("damaged") / f"{kind}.npz"
+    how = data.draw(st.sampled_from(["array", "array", "array", "cut", "byte"]))
+    if how == "array":
+        arrays = dict(arrays)
+        name = data.draw(st.sampled_from(sorted(arrays)))
+        old = np.asarray(arrays[name])
+        damage = data.draw(st.sampled_from(["nan", "inf", "negative", "huge", "int", "float", "bool", "text",
+                                            "scalar", "extra axis", "drop axis", "empty", "missing"]))
+        if damage == "missing":
+            del arrays[name]
+        else:
+            new = {"nan": lambda: np.full(old.shape, np.nan),
+                   "inf": lambda: np.full(old.shape, np.inf),
+                   "negative": lambda: -np.abs(old.astype(float)) - 1 if old.dtype.kind in "biuf" else old,
+                   "huge": lambda: np.full(old.shape, 2**62),
+                   "int": lambda: np.zeros(old.shape, dtype=np.int64),
+                   "float": lambda: np.zeros(old.shape),
+                   "bool": lambda: np.ones(old.shape, dtype=bool),
+                   "text": lambda: np.array("x"),
+                   "scalar": lambda: np.array(7),
+                   "extra axis": lambda: old[None],
+                   "drop axis": lambda: old.reshape(-1)[:1].reshape(()) if old.ndim <= 1 else old[0],
+                   "empty": lambda: np.zeros((0,) + old.shape[1:], dtype=old.dtype)}[damage]()
+            arrays[name] = new
+        np.savez(path, **arrays)
+    elif how == "cut":
+        path.write_bytes(raw[:data.draw(st.integers(0, len(raw) - 1))])
+    else:
+        at = data.draw(st.integers(0, len(raw) - 1))
+        path.write_bytes(raw[:at] + bytes([(raw[at] + data.draw(st.integers(1, 255))) % 256]) + raw[at + 1:])
+    with warnings.catch_warnings(), time_limit(60):
+        warnings.simplefilter("error")
+        try:
+            hjqp.io.load(path)
+        except ValueError as exc:
+            assert str(path) in str(exc), str(exc)

@@ -351,7 +351,7 @@ def test_bad_jump_input_is_rejected_with_the_argument_and_the_place_named():
                                   grid, (0, 0))
     with pytest.raises(ValueError, match="weights give 4 jumps but jumps has 2"):
         JumpHamiltonian(np.ones((17, 17, 4)), jumps[:2])
-    with pytest.raises(ValueError, match="real numbers"):
+    with pytest.raises(TypeError, match="jumps must be real"):  # as every field: complex is a TypeError
         JumpHamiltonian(good, jumps * 1j)
     # No attractor: the drift (1, 0) vanishes nowhere.
     drifting = JumpHamiltonian(lambda x: np.stack([2 + 0 * x[..., 0]] + [0 * x[..., 0] + 1] * 3, -1), jumps)

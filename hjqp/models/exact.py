@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .. import _validate
 from ..problem import SDE
 from .problem import Problem
 
@@ -62,7 +63,7 @@ def manufactured(
     if callable(diffusion):
         dfun = diffusion
     else:
-        dm = np.asarray(diffusion, dtype=float)
+        dm = np.array(_validate.real_array(diffusion, "diffusion"), dtype=float)  # a copy, as the SDE keeps
         dm = dm * np.eye(d) if dm.ndim == 0 else dm
 
         def dfun(p):
@@ -75,12 +76,14 @@ def manufactured(
         dg = np.stack([sum(dm[..., i, j] * g[..., j] for j in range(d)) for i in range(d)], axis=-1)
         if d == 2:
             rho = rotation(p) if callable(rotation) else rotation
-            rho = np.asarray(rho, dtype=float)[..., None]
+            rho = _validate.real_array(rho, "rotation")[..., None]
             return -0.5 * dg + rho * np.stack([-g[..., 1], g[..., 0]], axis=-1)
         w = rotation(p) if callable(rotation) else np.broadcast_to(
-            np.asarray(rotation, dtype=float) * np.ones(3), p.shape)
+            rotation * np.ones(3), p.shape)
         return -0.5 * dg + np.cross(w, g)
 
+    if not callable(rotation):
+        rotation = np.array(_validate.real_array(rotation, "rotation"), dtype=float)
     sde = SDE(drift, diffusion if not callable(diffusion) else dfun)
     return Problem(name, sde, tuple(attractor), tuple(lower), tuple(upper), potential, gradient)
 
@@ -251,11 +254,14 @@ def linear(J, D, *, box: float = 1.0, name: Optional[str] = None) -> Problem:
     """
     from scipy import linalg
 
-    J = np.asarray(J, dtype=float)
-    D = np.asarray(D, dtype=float)
-    d = len(J)
+    # Copies: the drift and the exact solution are made from the same J.
+    J = np.array(_validate.real_array(J, "J"), dtype=float)
+    D = np.array(_validate.real_array(D, "D"), dtype=float)
+    d = len(J) if J.ndim else 0
     if J.shape != (d, d) or D.shape != (d, d) or d not in (2, 3):
         raise ValueError(f"J and D must be 2x2 or 3x3 matrices, got {J.shape} and {D.shape}")
+    if not (np.all(np.isfinite(J)) and np.all(np.isfinite(D))):
+        raise ValueError(f"J and D must be finite, got {J.tolist()} and {D.tolist()}")
     if not np.all(np.linalg.eigvals(J).real < 0):
         raise ValueError(f"J must be stable (eigenvalues with negative real parts): {np.linalg.eigvals(J)}")
     C = linalg.solve_continuous_lyapunov(J, -D)

@@ -7,6 +7,7 @@ from .equilibrium import jacobians, newton, refine_equilibrium
 from .fields import (
     Fields,
     JumpFields,
+    call_field,
     check_action_scale,
     check_invertible,
     check_spd,
@@ -20,6 +21,6 @@ from .jump import JumpHamiltonian
 from .network import MassAction, ReactionNetwork
 from .sde import SDE
 
-__all__ = ["SDE", "Hamiltonian", "JumpHamiltonian", "ReactionNetwork", "MassAction", "Fields", "JumpFields", "check_action_scale",
+__all__ = ["SDE", "Hamiltonian", "JumpHamiltonian", "ReactionNetwork", "MassAction", "Fields", "JumpFields", "call_field", "check_action_scale",
            "check_invertible", "check_spd", "describe_node", "describe_point", "jacobians", "jump_support", "newton",
            "refine_equilibrium", "rewrap", "LimitCycle", "refine_cycle"]

@@ -9,6 +9,7 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
+from .. import _validate
 from ..grid import Grid
 
 __all__ = ["jacobians", "newton", "refine_equilibrium"]
@@ -68,7 +69,7 @@ def refine_equilibrium(fields, x0, *, max_distance: Optional[float] = None,
     ``newton_steps=False`` x0 is taken as it is and must satisfy b(x0) = 0.
     """
     grid: Grid = fields.grid
-    x0 = np.asarray(x0, dtype=float)
+    x0 = _validate.real_array(x0, "attractor")
     if x0.shape != (grid.ndim,):
         raise ValueError(f"attractor must be a point of shape ({grid.ndim},), got shape {x0.shape}")
     if not np.all(np.isfinite(x0)):

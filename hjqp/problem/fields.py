@@ -13,8 +13,8 @@ from .. import _core, _validate
 from ..grid import Grid
 
 __all__ = ["ACTION_SCALE_FLOOR", "ACTION_SCALE_LIMIT", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE", "Fields",
-           "JumpFields", "check_action_scale", "check_invertible", "check_spd", "describe_node", "describe_point",
-           "jump_support", "kernel_inverse", "rewrap", "spd_mask"]
+           "JumpFields", "call_field", "check_action_scale", "check_invertible", "check_spd", "describe_node",
+           "describe_point", "jump_support", "kernel_inverse", "rewrap", "spd_mask"]
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -32,6 +32,17 @@ _CHUNK = 1 << 16
 #: with relative errors 1e-8 in 2D and 3e-7 in 3D, as at s = 1; at
 #: s = 1e154 nodes come out +inf).
 ACTION_SCALE_LIMIT = 1e300
+
+#: What to do about fields out of double precision's range, for an SDE:
+#: D cannot be inverted; |b|^2, b^T D^-1 b or |D^-1 b|^2 overflow; they
+#: underflow.
+SDE_SCALE_ADVICE = (
+    "multiply b and D by a common factor to bring D near 1 (U does not change)",
+    ("multiplying b and D by a common factor scales the first two (U does not change), changing the units of x "
+     "scales the last"),
+    ("multiply b and D by a common factor k (U does not change; the first two grow as k^2 and k), or b alone by k "
+     "(U and the last grow as k and k^2)"),
+)
 
 
 class Fields:
@@ -54,6 +65,9 @@ class Fields:
     place it where it is. For smooth fields they add an O(h^2) error: keep
     s = 1 there.
     """
+
+    #: What to do about fields beyond double precision (see SDE_SCALE_ADVICE).
+    SCALE_ADVICE = SDE_SCALE_ADVICE
 
     def __init__(self, sde, grid: Grid, supersample: int = 1, *, between_nodes: bool = False):
         if not isinstance(grid, Grid):
@@ -91,7 +105,7 @@ class Fields:
         p = self._points(points)
         b = self.sde.drift
         if callable(b):
-            out = _call(b, p, "drift")
+            out = call_field(b, p, "drift")
             if out.shape != p.shape:
                 raise ValueError(
                     f"the drift callable returned shape {out.shape} for points of shape "
@@ -107,7 +121,7 @@ class Fields:
         dm = self.sde.diffusion
         lead = p.shape[:-1]
         if callable(dm):
-            out = _call(dm, p, "diffusion")
+            out = call_field(dm, p, "diffusion")
             if out.shape == lead:
                 return out[..., None, None] * np.eye(d)
             if out.shape != lead + (d, d):
@@ -196,8 +210,9 @@ class Fields:
         d = self.ndim
         flat_b = b.reshape(-1, d)
         constant = dm.ndim == 2
+        advice = self.SCALE_ADVICE
         if constant:
-            metric = check_invertible(dm[None], lambda i: "the constant diffusion matrix")[0]
+            metric = check_invertible(dm[None], lambda i: "the constant diffusion matrix", advice=advice[0])[0]
         else:
             flat_d = dm.reshape(-1, d, d)
         largest, moving = np.zeros(3), False
@@ -210,8 +225,8 @@ class Fields:
             if constant:
                 a = np.broadcast_to(metric, (stop - start, d, d))
             else:
-                a = check_invertible(flat_d[start:stop], describe)
-            largest = np.maximum(largest, check_action_scale(flat_b[start:stop], a, describe))
+                a = check_invertible(flat_d[start:stop], describe, advice=advice[0])
+            largest = np.maximum(largest, check_action_scale(flat_b[start:stop], a, describe, advice[1]))
             moving = moving or bool(np.any(flat_b[start:stop] != 0))
         # (A drift that vanishes everywhere has no attractor, which is said
         # where the attractor is refined.)
@@ -220,9 +235,7 @@ class Fields:
             raise ValueError(
                 f"the drift and the diffusion are too small for double precision: on the grid |b|^2 is at most "
                 f"{b2:.3g}, b^T D^-1 b at most {q:.3g} and |D^-1 b|^2 (about |grad U|^2) at most {g2:.3g}; each "
-                f"must reach {ACTION_SCALE_FLOOR:.0e}, or the march's products of them underflow; multiply b and D "
-                "by a common factor k (U does not change; the first two grow as k^2 and k), or b alone by k (U "
-                "and the last grow as k and k^2)"
+                f"must reach {ACTION_SCALE_FLOOR:.0e}, or the march's products of them underflow; {advice[2]}"
             )
 
     def sampled_drift(self) -> np.ndarray:
@@ -336,7 +349,11 @@ def describe_point(x) -> str:
     return f"x = ({', '.join(f'{float(v):.6g}' for v in np.ravel(x))})"
 
 
-def _call(fn: ArrayFunction, p: np.ndarray, name: str) -> np.ndarray:
+def call_field(fn: ArrayFunction, p: np.ndarray, name: str) -> np.ndarray:
+    """A user's field callable ``fn`` (the drift, the diffusion, a jump
+    Hamiltonian's weights or jumps) at points ``p``, as float64: its
+    exception re-raised with what was called in front (:func:`rewrap`),
+    complex values refused (TypeError), what is not numbers a ValueError."""
     try:
         out = fn(p)
     except Exception as exc:
@@ -347,16 +364,17 @@ def _call(fn: ArrayFunction, p: np.ndarray, name: str) -> np.ndarray:
 def rewrap(exc: Exception, context: str) -> Exception:
     """The exception to raise for ``exc`` from a user's callable, with
     ``context`` (what was called, where) in front of its message: of the
-    same type when that type can be built from one message, else a
-    ValueError naming the original type (exceptions such as
-    UnicodeDecodeError need several constructor arguments). The caller
-    chains it to ``exc`` (``raise ... from exc``)."""
+    same type when that type is built from one message and keeps it as it
+    is, else a ValueError naming the original type (exceptions such as
+    UnicodeDecodeError need several constructor arguments; others take one
+    argument that is not a message, a code or a name, and would make a new
+    message of it). The caller chains it to ``exc`` (``raise ... from exc``)."""
     message = f"{context}: {exc}"
     try:
         new = type(exc)(message)
     except Exception:  # noqa: BLE001 (any failure of a foreign constructor means: use ValueError)
         new = None
-    if not isinstance(new, type(exc)):
+    if not (isinstance(new, type(exc)) and new.args == (message,)):
         new = ValueError(f"{context}: {type(exc).__name__}: {exc}")
     return new
 
@@ -431,12 +449,13 @@ def kernel_inverse(matrices: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return out, det
 
 
-def check_invertible(matrices: np.ndarray, describe: Callable[[int], str], name: str = "diffusion") -> np.ndarray:
+def check_invertible(matrices: np.ndarray, describe: Callable[[int], str], name: str = "diffusion",
+                     advice: str = SDE_SCALE_ADVICE[0]) -> np.ndarray:
     """The inverses A = D^{-1} (n, d, d) of SPD matrices as the kernel
     computes them; ValueError naming the first matrix for which the kernel's
     ``inverse_representable`` fails (a determinant that is not a normal
-    number, or an inverse that overflows). Needed wherever A is used: the
-    march and the geometric action."""
+    number, or an inverse that overflows), ending with ``advice``. Needed
+    wherever A is used: the march and the geometric action."""
     a, det = kernel_inverse(matrices)
     ok = (np.abs(det) >= _NORMAL) & np.isfinite(det) & np.all(np.isfinite(a), axis=(1, 2))
     if not ok.all():
@@ -444,13 +463,13 @@ def check_invertible(matrices: np.ndarray, describe: Callable[[int], str], name:
         scale = float(np.max(np.abs(matrices[i])))
         raise ValueError(
             f"{name} cannot be inverted in double precision at {describe(i)}: its scale {scale:.3g} is too far "
-            "from 1 (its determinant or D^{-1} over- or underflows); multiply b and D by a common factor to bring "
-            "D near 1 (U does not change)"
+            f"from 1 (its determinant or D^{{-1}} over- or underflows); {advice}"
         )
     return a
 
 
-def check_action_scale(drift: np.ndarray, metric: np.ndarray, describe: Callable[[int], str]) -> np.ndarray:
+def check_action_scale(drift: np.ndarray, metric: np.ndarray, describe: Callable[[int], str],
+                       advice: str = SDE_SCALE_ADVICE[1]) -> np.ndarray:
     """ValueError naming the first node where a square the march forms
     overflows: |b|^2, the action's scale b^T A b or |A b|^2 (about
     |grad U|^2), with A = D^{-1}, beyond :data:`ACTION_SCALE_LIMIT`. drift
@@ -468,8 +487,7 @@ def check_action_scale(drift: np.ndarray, metric: np.ndarray, describe: Callable
         raise ValueError(
             f"the drift and the diffusion are too large for double precision at {describe(i)}: |b|^2 = {b2:.3g}, "
             f"b^T D^-1 b = {q:.3g} and |D^-1 b|^2 (about |grad U|^2) = {g2:.3g} must stay below "
-            f"{ACTION_SCALE_LIMIT:.0e}, or the quasi-potential overflows; multiplying b and D by a common factor "
-            "scales the first two (U does not change), changing the units of x scales the last"
+            f"{ACTION_SCALE_LIMIT:.0e}, or the quasi-potential overflows; {advice}"
         )
     return np.max(squares, axis=0) if len(squares) else np.zeros(3)
 
@@ -490,7 +508,21 @@ _NORMAL = float(np.finfo(float).tiny)
 class JumpFields(Fields):
     """A :class:`hjqp.JumpHamiltonian` bound to a grid: its weights and jumps
     sampled at the nodes (for the kernel) and evaluable anywhere in the box,
-    with the drift and diffusion of its quadratic part (:class:`Fields`)."""
+    with the drift and diffusion of its quadratic part (:class:`Fields`).
+
+    Its quadratic part must be within double precision's range as an SDE's
+    fields must (:meth:`Fields.kernel_arrays`): beyond it the march's local
+    expansion and updates over- or underflow. U does not change when the
+    weights are multiplied by a common factor, which brings them into range.
+    """
+
+    SCALE_ADVICE = (
+        "multiply the weights by a common factor to bring their quadratic part near 1 (U does not change)",
+        ("multiplying the weights by a common factor scales the first two (U does not change), changing the units "
+         "of x (the jumps) scales the last"),
+        ("multiply the weights by a common factor k (U does not change; the first two grow as k^2 and k), or the "
+         "jumps by k (U shrinks as 1 / k, the last as 1 / k^2)"),
+    )
 
     def __init__(self, hamiltonian, grid: Grid, supersample: int = 1, *, between_nodes: bool = False):
         super().__init__(hamiltonian, grid, supersample, between_nodes=between_nodes)
@@ -564,8 +596,9 @@ class JumpFields(Fields):
                     raise ValueError(f"jumps are not finite at {self.describe_node(int(np.flatnonzero(bad)[0]))}")
             if nu.shape[-2] != w.shape[-1]:
                 raise ValueError(f"weights give {w.shape[-1]} jumps but jumps has {nu.shape[-2]}")
-            # The quadratic part must be positive definite: the jumps span R^d.
-            self.sample()
+            # The quadratic part must be positive definite (the jumps span
+            # R^d) and within range.
+            self._check_action_scale(*self.sample())
             self._jump_arrays = (np.ascontiguousarray(w), np.ascontiguousarray(nu, dtype=float))
         return self._jump_arrays
 
@@ -592,10 +625,21 @@ def jump_support(weights: np.ndarray, jumps: np.ndarray, velocities: np.ndarray)
     """The geometric action ``h = sup {<p, v> : H(p) <= 0}`` and its maximiser
     for n points: weights ``(n, R)``, jumps ``(R, d)`` or ``(n, R, d)``,
     velocities ``(n, d)``. Returns ``h (n,)`` (+inf outside the cone of the
-    jumps) and ``p (n, d)``."""
+    jumps) and ``p (n, d)``.
+
+    The set {H(p) <= 0} does not change when a point's weights are
+    multiplied by a positive number, and neither do h and p: weights whose
+    largest entry lies beyond 2^+-100 are divided by the power of two next
+    to it (exact), where the kernel's solve would under- or overflow
+    (measured: weights of 1e200 or 1e-200 gave h = 0)."""
     d = velocities.shape[-1]
+    w = np.array(weights, dtype=float)
+    peak = np.max(w, axis=-1) if w.size else np.zeros(len(w))
+    far = np.isfinite(peak) & (peak > 0) & ~((peak >= 2.0**-100) & (peak <= 2.0**100))
+    if far.any():
+        w[far] = np.ldexp(w[far], -np.frexp(peak[far])[1][:, None])
     fn = _core.jump_support2d if d == 2 else _core.jump_support3d
-    return fn(np.ascontiguousarray(weights, dtype=float), np.ascontiguousarray(jumps, dtype=float),
+    return fn(np.ascontiguousarray(w), np.ascontiguousarray(jumps, dtype=float),
               np.ascontiguousarray(velocities, dtype=float))
 
 

@@ -7,8 +7,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .. import _validate
 from ..grid import Grid
-from .fields import JumpFields
+from .fields import JumpFields, call_field
 from .hamiltonian import Hamiltonian
 from .sde import SDE
 
@@ -117,7 +118,7 @@ class JumpHamiltonian(Hamiltonian):
         p = np.asarray(points, dtype=float)
         if not callable(self.weights):
             raise ValueError("weights were given as an array on a grid: evaluate them through H.fields(grid)")
-        w = _call(self.weights, p, "weights")
+        w = call_field(self.weights, p, "weights")
         if w.shape[:-1] != p.shape[:-1] or w.ndim != p.ndim:
             raise ValueError(f"the weights callable returned shape {w.shape} for points of shape {p.shape}; "
                              f"expected {p.shape[:-1]} + (R,)")
@@ -130,7 +131,7 @@ class JumpHamiltonian(Hamiltonian):
         p = np.asarray(points, dtype=float)
         nu = self.jumps
         if callable(nu):
-            out = _call(nu, p, "jumps")
+            out = call_field(nu, p, "jumps")
             if out.shape[:-2] != p.shape[:-1] or out.ndim != p.ndim + 1 or out.shape[-1] != p.shape[-1]:
                 raise ValueError(f"the jumps callable returned shape {out.shape} for points of shape {p.shape}; "
                                  f"expected {p.shape[:-1]} + (R, {p.shape[-1]})")
@@ -198,15 +199,18 @@ class JumpHamiltonian(Hamiltonian):
 
     @staticmethod
     def _checked_input(value, name: str):
+        """A callable as it is; an array as a read-only float64 copy: the
+        Hamiltonian keeps what it was given (its drift and diffusion are
+        computed from it once), whatever the caller later does to its own
+        array."""
         if callable(value):
             return value
         try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be numbers or a callable, got {type(value).__name__}") from None
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must be real numbers or a callable, got dtype {arr.dtype}")
-        return np.ascontiguousarray(arr, dtype=float)
+            arr = np.array(_validate.real_array(value, name), dtype=float, order="C", copy=True)
+        except ValueError:
+            raise ValueError(f"{name} must be real numbers or a callable, got {type(value).__name__}") from None
+        arr.flags.writeable = False
+        return arr
 
 
 def _check_weights(w: np.ndarray, describe: Callable[[int], str]) -> None:
@@ -217,13 +221,3 @@ def _check_weights(w: np.ndarray, describe: Callable[[int], str]) -> None:
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"weights must be finite and non-negative; at {describe(i)} they are {w[i].tolist()}")
 
-
-def _call(fn: ArrayFunction, p: np.ndarray, name: str) -> np.ndarray:
-    try:
-        out = fn(p)
-    except Exception as exc:
-        raise ValueError(f"the {name} callable failed on points of shape {p.shape}: {exc!r}") from exc
-    arr = np.asarray(out)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"the {name} callable returned {arr.dtype} values, not real numbers")
-    return arr.astype(float, copy=False)

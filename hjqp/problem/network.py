@@ -10,8 +10,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .. import _memory
+from .. import _memory, _validate
 from ..grid import Grid
+from .fields import call_field
 from .jump import JumpHamiltonian
 from .sde import SDE
 
@@ -35,7 +36,8 @@ class MassAction:
     """
 
     def __init__(self, rates, reactants):
-        k = np.asarray(rates, dtype=float)
+        k = np.array(_validate.real_array(rates, "rates"), dtype=float)  # a copy: the law keeps what it was given
+        k.flags.writeable = False
         m = _integers(reactants, "reactants")
         if k.ndim != 1 or m.ndim != 2 or m.shape[0] != len(k):
             raise ValueError(f"rates must have shape (R,) and reactants (R, d); got {k.shape} and {m.shape}")
@@ -189,10 +191,7 @@ class ReactionNetwork(JumpHamiltonian):
             a = self.propensities.on_lattice(n, volume)
         else:
             x = n / volume
-            try:
-                a = volume * np.asarray(self.propensities(x), dtype=float)
-            except Exception as exc:
-                raise ValueError(f"the propensities callable failed on points of shape {x.shape}: {exc!r}") from exc
+            a = volume * call_field(self.propensities, x, "propensities")
             if a.shape != x.shape[:-1] + (self.count,):
                 raise ValueError(f"the propensities callable returned shape {a.shape} for points of shape {x.shape}; "
                                  f"expected {x.shape[:-1] + (self.count,)}")

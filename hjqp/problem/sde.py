@@ -114,7 +114,7 @@ class SDE(Hamiltonian):
         """
         if callable(grad_f):
             def drift(x, _g=grad_f):
-                return -np.asarray(_g(x), dtype=float)
+                return -_validate.real_array(_g(x), "the grad_f callable's result")
 
             return cls(drift, diffusion)
         return cls(-_float_array(grad_f, "grad_f"), diffusion)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import zipfile
 import zlib
 from dataclasses import fields as dataclass_fields
@@ -38,7 +39,10 @@ def _grid_arrays(prefix: str, grid: Grid) -> Dict[str, np.ndarray]:
 
 
 def _grid(data, prefix: str = "grid_") -> Grid:
-    return Grid(data[f"{prefix}lower"], data[f"{prefix}upper"], tuple(int(n) for n in data[f"{prefix}shape"]))
+    shape = np.asarray(data[f"{prefix}shape"])
+    if shape.ndim != 1 or shape.dtype.kind not in "iu":
+        raise ValueError(f"{prefix}shape must be a sequence of integers, got {shape.dtype} of shape {shape.shape}")
+    return Grid(data[f"{prefix}lower"], data[f"{prefix}upper"], tuple(int(n) for n in shape))
 
 
 def jsonable(info) -> str:
@@ -84,20 +88,41 @@ def _qp_arrays(prefix: str, qp: QuasiPotential) -> Dict[str, Any]:
 
 
 def _qp(data, prefix: str, grid: Grid, sde, metadata) -> QuasiPotential:
+    """A quasi-potential's arrays, checked against its grid before the
+    result is made of them."""
     g = lambda name: data[f"{prefix}{name}"]  # noqa: E731
+    shape, d = grid.shape, grid.ndim
+    _shape(g("values"), shape, f"{prefix}values")
+    _not_nan(g("values"), f"{prefix}values")
+    _shape(g("grad"), shape + (d,), f"{prefix}grad")
+    _shape(g("attractor"), (d,), f"{prefix}attractor")
+    _labels(g("rules"), shape, 0, len(UpdateRule), f"{prefix}rules")
     if f"{prefix}c_curve" in data:
         cycle = LimitCycle(g("c_curve"), g("c_velocity"), float(g("c_period")), g("c_multipliers"))
         _shape(cycle.curve, (len(cycle.curve), grid.ndim), f"{prefix}c_curve")
         _shape(cycle.velocity, cycle.curve.shape, f"{prefix}c_velocity")
         _shape(g("c_hessians"), cycle.curve.shape + (grid.ndim,), f"{prefix}c_hessians")
+        for what in ("grad", "attractor", "c_curve", "c_velocity", "c_hessians"):
+            _finite(g(what), f"{prefix}{what}")
         expansion = CycleExpansion(cycle, g("c_hessians"), str(g("c_method")))
         return QuasiPotential(g("values"), g("grad"), g("attractor"), grid, g("rules"), expansion,
-                              json.loads(str(g("info"))), sde, metadata, cycle=cycle)
+                              _json(g("info"), f"{prefix}info"), sde, metadata, cycle=cycle)
+    for what in ("jacobian", "diffusion", "covariance", "hessian"):
+        _shape(g(f"e_{what}"), (d, d), f"{prefix}e_{what}")
+    _shape(g("e_center"), (d,), f"{prefix}e_center")
+    exponents = np.asarray(g("e_exponents"))
+    if exponents.ndim != 2 or exponents.shape[1] != d or exponents.dtype.kind not in "iu" or (
+            exponents.size and exponents.min() < 0):
+        raise ValueError(f"{prefix}e_exponents must be non-negative integers of shape (m, {d})")
+    _shape(g("e_cubic"), (len(exponents),), f"{prefix}e_cubic")
+    for what in ("grad", "attractor", "e_center", "e_jacobian", "e_diffusion", "e_covariance", "e_hessian",
+                 "e_cubic"):
+        _finite(g(what), f"{prefix}{what}")
     expansion = LocalExpansion(g("e_center"), g("e_jacobian"), g("e_diffusion"), g("e_covariance"),
-                               g("e_hessian"), tuple(tuple(int(v) for v in row) for row in g("e_exponents")),
+                               g("e_hessian"), tuple(tuple(int(v) for v in row) for row in exponents),
                                g("e_cubic"))
     return QuasiPotential(g("values"), g("grad"), g("attractor"), grid, g("rules"), expansion,
-                          json.loads(str(g("info"))), sde, metadata)
+                          _json(g("info"), f"{prefix}info"), sde, metadata)
 
 
 _MC = {"paths": Paths, "exits": Exits, "long_run": LongRun}
@@ -161,17 +186,25 @@ def load(path, sde: Optional[Hamiltonian] = None):
     if sde is not None and not isinstance(sde, Hamiltonian):
         raise TypeError(f"sde must be an hjqp.SDE, JumpHamiltonian or ReactionNetwork, got {type(sde).__name__}")
     source = io.BytesIO(path.read()) if hasattr(path, "read") else path
-    name = getattr(path, "name", path)
+    # The path as given (a pathlib path's .name is only its last part).
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else getattr(path, "name", "the file")
     declared = _check_archive(source, name)
     try:
         with np.load(source, allow_pickle=False) as data:
             return _read(data, name, sde, declared)
     except KeyError as err:
-        raise ValueError(f"{name} is not a complete hjqp result file: the array {err} is missing") from None
-    except (zipfile.BadZipFile, EOFError, zlib.error) as err:
+        array = str(err.args[0]).split(" is not a file")[0] if err.args else "?"
+        raise ValueError(f"{name} is not a complete hjqp result file: the array {array!r} is missing") from None
+    except _DAMAGED as err:
         raise ValueError(f"{name} is damaged or truncated: {err}") from None
     except ValueError as err:
         raise ValueError(f"{name}: {err}") from None
+
+
+# What zipfile and zlib raise for a damaged archive: a changed byte can also
+# mark a member encrypted (RuntimeError) or give it an unknown compression
+# method (NotImplementedError).
+_DAMAGED = (zipfile.BadZipFile, EOFError, zlib.error, RuntimeError, NotImplementedError)
 
 
 def _check_archive(source, name) -> dict:
@@ -208,7 +241,7 @@ def _check_archive(source, name) -> dict:
                                      f"bytes) but holds {info.file_size} bytes")
                 declared[array] = shape
                 total += nbytes
-    except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as err:
+    except _DAMAGED + (OSError,) as err:
         raise ValueError(f"{name} is damaged or truncated: {err}") from None
     finally:
         if isinstance(source, io.BytesIO):
@@ -243,23 +276,19 @@ def _check_declared(declared: dict, grid: Grid) -> None:
 def _read(data, name, sde, declared):
     if "kind" not in data.files or "format" not in data.files:
         raise ValueError("not an hjqp result file (no kind or format)")
-    if int(data["format"]) > _FORMAT:
+    if _count(data["format"], "format") > _FORMAT:
         raise ValueError(f"written by a newer hjqp (format {int(data['format'])})")
     kind = str(data["kind"])
     metadata = _json(data["metadata"], "metadata")
     if kind == "quasipotential":
         grid = _grid(data)
         _check_declared(declared, grid)
-        qp = _qp(data, "qp_", grid, sde, metadata)
-        _check_qp(qp, "qp_")
-        return qp
+        return _qp(data, "qp_", grid, sde, metadata)
     if kind == "landscape":
         grid = _grid(data)
         _check_declared(declared, grid)
         g = lambda name: data[f"land_{name}"]  # noqa: E731
         local = tuple(_qp(data, f"local{i}_", grid, sde, {}) for i in range(_count(g("k"), "land_k")))
-        for i, qp in enumerate(local):
-            _check_qp(qp, f"local{i}_")
         land = Landscape(grid, sde, g("attractors"), g("saddles"), g("saddle_links"), g("basins"), local,
                          g("direct_costs"), g("costs"), g("exit_costs"), g("exit_points"), g("exit_on_edge"),
                          g("W"), g("global_values"), _count(g("selected"), "land_selected"), g("values"),
@@ -278,8 +307,8 @@ def _read(data, name, sde, declared):
                 values[f.name] = _grid(data, f"mc_{f.name}_")
             elif v.dtype.kind == "U" and str(v) == "none":
                 values[f.name] = None
-            elif v.ndim == 0:
-                values[f.name] = v.item()
+            elif f.type in _SCALARS:
+                values[f.name] = _scalar(v, f.type, f"mc_{f.name}")
             else:
                 values[f.name] = v
         result = cls(**values, metadata=metadata)
@@ -295,6 +324,30 @@ def _json(value, what: str):
         return json.loads(str(value))
     except json.JSONDecodeError as err:
         raise ValueError(f"{what} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ValueError(f"{what} is JSON nested too deeply to read") from None
+
+
+# The scalar fields of the Monte Carlo results, by their annotation: the
+# kinds of array that hold them.
+_SCALARS = {"float": "fiu", "int": "iu", "str": "U", "bool": "b"}
+
+
+def _scalar(value, annotation: str, what: str):
+    v = np.asarray(value)
+    if v.ndim != 0 or v.dtype.kind not in _SCALARS[annotation]:
+        raise ValueError(f"{what} must be a single {annotation}, got {v.dtype} of shape {v.shape}")
+    return {"float": float, "int": int, "str": str, "bool": bool}[annotation](v.item())
+
+
+def _finite(array, what: str) -> None:
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{what} holds values that are not finite")
+
+
+def _not_nan(array, what: str) -> None:
+    if np.any(np.isnan(array)):
+        raise ValueError(f"{what} holds NaN")
 
 
 def _count(value, what: str) -> int:
@@ -323,29 +376,13 @@ def _labels(array, shape, low: int, high: int, what: str) -> None:
                          f"[{low}, {high})")
 
 
-def _check_qp(qp: QuasiPotential, prefix: str) -> None:
-    shape, d = qp.grid.shape, qp.grid.ndim
-    _shape(qp.values, shape, f"{prefix}values")
-    _shape(qp.grad, shape + (d,), f"{prefix}grad")
-    _shape(qp.attractor, (d,), f"{prefix}attractor")
-    _labels(qp.rules, shape, 0, len(UpdateRule), f"{prefix}rules")
-    e = qp.expansion
-    if qp.cycle is not None:
-        return
-    for what in ("jacobian", "diffusion", "covariance", "hessian"):
-        _shape(getattr(e, what), (d, d), f"{prefix}e_{what}")
-    _shape(e.center, (d,), f"{prefix}e_center")
-    exponents = np.asarray(e.exponents)
-    if exponents.ndim != 2 or exponents.shape[1] != d or (exponents.size and exponents.min() < 0):
-        raise ValueError(f"{prefix}e_exponents must be non-negative integers of shape (m, {d})")
-    _shape(e.cubic, (len(exponents),), f"{prefix}e_cubic")
-
-
 def _check_landscape(land: Landscape) -> None:
     shape, d, k = land.grid.shape, land.grid.ndim, len(land.local)
     _shape(land.attractors, (k, d), "land_attractors")
+    _finite(land.attractors, "land_attractors")
     m = len(np.asarray(land.saddles))
     _shape(land.saddles, (m, d), "land_saddles")
+    _finite(land.saddles, "land_saddles")
     _labels(land.saddle_links, (m, 2), -1, k, "land_saddle_links")
     _labels(land.basins, shape, -1, k, "land_basins")
     _labels(land.origin, shape, -1, k, "land_origin")
@@ -356,11 +393,16 @@ def _check_landscape(land: Landscape) -> None:
     _shape(land.exit_points, (k, d), "land_exit_points")
     _shape(land.exit_on_edge, (k,), "land_exit_on_edge", "b")
     _shape(land.values, shape, "land_values")
+    for what in ("direct_costs", "costs", "exit_costs", "W", "global_values", "values"):
+        _not_nan(getattr(land, what), f"land_{what}")
     if not 0 <= land.selected < k:
         raise ValueError(f"land_selected is {land.selected}, but there are {k} attractors")
 
 
 def _check_montecarlo(kind: str, r) -> None:
+    for what in ("eps", "dt"):
+        if not (math.isfinite(getattr(r, what)) and getattr(r, what) > 0):
+            raise ValueError(f"mc_{what} must be positive and finite, got {getattr(r, what)}")
     if kind == "paths":
         if np.ndim(r.paths) != 3 or np.shape(r.paths)[-1] not in (2, 3):
             raise ValueError(f"mc_paths has shape {np.shape(r.paths)}, not (n_paths, n_times, 2 or 3)")
@@ -378,14 +420,18 @@ def _check_montecarlo(kind: str, r) -> None:
         d = np.shape(r.attractors)[-1] if np.ndim(r.attractors) == 2 else 0
         if d not in (2, 3):
             raise ValueError(f"mc_attractors has shape {np.shape(r.attractors)}, not (k, 2 or 3)")
+        _finite(r.attractors, "mc_attractors")
         _shape(r.radii, (k,), "mc_radii")
+        if not np.all(np.isfinite(r.radii) & (r.radii > 0)):
+            raise ValueError("mc_radii must be positive and finite")
         n = len(np.atleast_2d(r.milestone_steps))
         _shape(r.milestone_steps, (n, k + 1), "mc_milestone_steps", "iu")
         _shape(r.transitions, (n, k, k), "mc_transitions", "iu")
         _shape(r.ends, (n, d), "mc_ends")
         _labels(r.cores, (n,), -1, k, "mc_cores")
         if r.basin_steps is not None:
-            _shape(r.basin_steps, (n, np.shape(r.basin_steps)[-1]), "mc_basin_steps", "iu")
+            labels = np.shape(r.basin_steps)[-1] if np.ndim(r.basin_steps) == 2 else 0
+            _shape(r.basin_steps, (n, labels), "mc_basin_steps", "iu")
         if r.histogram is not None:
             if r.grid is None:
                 raise ValueError("mc_histogram needs its grid, which is missing")

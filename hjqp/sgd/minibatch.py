@@ -9,7 +9,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import _validate
-from ..problem import SDE, JumpHamiltonian
+from ..problem import SDE, JumpHamiltonian, describe_point
 from ..stochastic import Domain, Exits, LongRun, Paths, SteppingEngine, run_exits, run_long, run_paths
 from ..stochastic.engine import BLOCK, block_rows
 
@@ -55,12 +55,24 @@ class MinibatchSGD:
 
     def all_gradients(self, x) -> np.ndarray:
         """grad f_i at points ``(..., d)`` for every sample: ``(..., n, d)``."""
-        x = np.asarray(x, dtype=float)
+        x = _validate.real_array(x, "x")
         idx = np.broadcast_to(np.arange(self.n_samples), x.shape[:-1] + (self.n_samples,))
-        g = np.asarray(self.gradients(x, idx), dtype=float)
+        return self.checked_gradients(x, idx)
+
+    def checked_gradients(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """The per-sample gradients ``(..., m, d)`` at points ``x (..., d)`` for
+        sample indices ``idx (..., m)``: real, of that shape and finite (a
+        ValueError names the first point and sample where they are not)."""
+        g = _validate.real_array(self.gradients(x, idx), "the gradients callable's result")
         if g.shape != idx.shape + x.shape[-1:]:
             raise ValueError(f"gradients returned shape {g.shape} for x {x.shape} and indices "
                              f"{idx.shape}; expected {idx.shape + x.shape[-1:]}")
+        bad = ~np.all(np.isfinite(g), axis=-1)
+        if bad.any():
+            where = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
+            raise ValueError(f"the gradient of sample {int(idx[where])} is not finite at "
+                             f"{describe_point(x[where[:-1]])}: {g[where].tolist()} (if the iterates ran away to "
+                             "there, reduce eta)")
         return g
 
     def gradient(self, x) -> np.ndarray:
@@ -193,6 +205,7 @@ class SGDSteps(SteppingEngine):
     as the engine protocol keys its streams)."""
 
     name = "sgd"
+    step_name = "eta"
 
     def __init__(self, sgd: MinibatchSGD, eta: float):
         self.sgd = sgd
@@ -207,8 +220,4 @@ class SGDSteps(SteppingEngine):
         return block_rows(rngs, first, count, lambda g: np.argsort(g.random((BLOCK, n)), axis=1)[:, :m])
 
     def step(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        g = np.asarray(self.sgd.gradients(x, idx), dtype=float)
-        if g.shape != idx.shape + x.shape[-1:]:
-            raise ValueError(f"gradients returned shape {g.shape} for x {x.shape} and indices "
-                             f"{idx.shape}; expected {idx.shape + x.shape[-1:]}")
-        return x - self.dt * g.mean(axis=-2)
+        return x - self.dt * self.sgd.checked_gradients(x, idx).mean(axis=-2)

@@ -252,7 +252,7 @@ def _shape(shape) -> Tuple[int, ...]:
 
 
 def _spacing(dx, d: int) -> np.ndarray:
-    spacing = np.asarray(dx, dtype=float)
+    spacing = _validate.real_array(dx, "dx")
     if spacing.ndim == 0:
         spacing = np.full(d, float(spacing))
     if spacing.shape != (d,):
@@ -263,7 +263,7 @@ def _spacing(dx, d: int) -> np.ndarray:
 
 
 def _order(order) -> int:
-    if order not in (1, 2):
+    if isinstance(order, (bool, np.bool_)) or order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}")
     return int(order)
 

@@ -60,9 +60,7 @@ class Ball(Domain):
     def __init__(self, center: Sequence[float], radius: float):
         self.center = _validate.vector(center, "center")
         self.ndim = len(self.center)
-        if not (np.isfinite(radius) and radius > 0):
-            raise ValueError(f"radius must be positive and finite, got {radius!r}")
-        self.radius = float(radius)
+        self.radius = _validate.positive(radius, "radius")
 
     def distance(self, x):
         y = x - self.center

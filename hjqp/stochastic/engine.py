@@ -37,7 +37,7 @@ from .domains import Domain
 from .results import Exits, LongRun, Paths
 
 __all__ = ["Engine", "SteppingEngine", "Cores", "Tally", "BLOCK", "block_rows", "run_paths", "run_exits",
-           "run_long", "starts", "which_core", "kernel_seed"]
+           "run_long", "starts", "make_cores", "which_core", "kernel_seed"]
 
 # Paths per random stream of the numpy engines: path i uses stream i // BLOCK
 # (keyed by the seed and the block), so that results do not depend on how
@@ -135,6 +135,22 @@ def kernel_seed(seed: int) -> int:
     return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
 
 
+def make_cores(attractors, radius, d: int) -> Cores:
+    """Core sets from attractors (k, d) and a radius (one, or one per
+    attractor), checked: finite centres, positive finite radii (copies of
+    the caller's arrays)."""
+    if np.ndim(attractors) != 2:
+        raise ValueError(f"attractors must have shape (k, {d}), got {np.shape(attractors)}")
+    centers = _validate.points(attractors, d, "attractors")
+    try:
+        radii = np.broadcast_to(_validate.real_array(radius, "radius"), (len(centers),)).copy()
+    except ValueError:
+        raise ValueError(f"radius must be a number or one per attractor ({len(centers)}), got {radius!r}") from None
+    if not np.all(np.isfinite(radii) & (radii > 0)):
+        raise ValueError(f"radius must be positive and finite, got {radius!r}")
+    return Cores(centers, radii)
+
+
 def which_core(x: np.ndarray, cores: Cores) -> np.ndarray:
     """Index of the first core containing each point, -1 if none."""
     out = np.full(len(x), -1, dtype=np.int64)
@@ -161,6 +177,10 @@ class SteppingEngine(Engine):
     def step(self, x: np.ndarray, draws: np.ndarray) -> np.ndarray:
         """The states after one step from x with the random input ``draws``."""
 
+    #: What the time step is called in this engine's arguments (said in
+    #: "reduce ..." when a path diverges).
+    step_name = "dt"
+
     def boundary_noise(self, x: np.ndarray, normal: np.ndarray) -> np.ndarray:
         """|Sigma(x)^T n| per point, for the exit boundary's shift."""
         raise ValueError(f"the {self.name} engine has no boundary correction")
@@ -176,7 +196,7 @@ class SteppingEngine(Engine):
             if step % thin == 0:
                 if not np.all(np.isfinite(x)):
                     i = int(np.flatnonzero(~np.all(np.isfinite(x), axis=1))[0])
-                    raise ValueError(f"path {first + i} diverged by t = {step * self.dt:g}: reduce dt")
+                    raise ValueError(f"path {first + i} diverged by t = {step * self.dt:g}: reduce {self.step_name}")
                 out[:, step // thin] = x
         return out
 
@@ -207,7 +227,7 @@ class SteppingEngine(Engine):
             keep = idx[~gone]
             x[keep] = self.step(x[keep], draws[keep])
             if not np.all(np.isfinite(x[keep])):
-                raise ValueError(f"a path diverged by t = {(step + 1) * self.dt:g}: reduce dt")
+                raise ValueError(f"a path diverged by t = {(step + 1) * self.dt:g}: reduce {self.step_name}")
         return steps, positions, active
 
     def tally(self, x, first, cores, seed, burn_in, total, labels=None, histogram=False, bar=None):
@@ -234,7 +254,7 @@ class SteppingEngine(Engine):
             if counted:
                 milestones[rows, core + 1] += 1
         if not np.all(np.isfinite(x)):
-            raise ValueError("a path diverged: reduce dt")
+            raise ValueError(f"a path diverged: reduce {self.step_name}")
         return Tally(milestones, transitions, None, x, core, None)
 
 
@@ -368,17 +388,8 @@ def run_long(engine: Engine, x0, n_steps: int, attractors, radius, n_paths: int 
     seed = _validate.seed(seed)
     x = starts(x0, n_paths)
     d = x.shape[1]
-    if np.ndim(attractors) != 2:
-        raise ValueError(f"attractors must have shape (k, {d}), got {np.shape(attractors)}")
-    centers = _validate.points(attractors, d, "attractors")
-    try:
-        radii = np.broadcast_to(_validate.real_array(radius, "radius"), (len(centers),)).copy()
-    except ValueError:
-        raise ValueError(f"radius must be a number or one per attractor ({len(centers)}), got {radius!r}") from None
-    if not np.all(np.isfinite(radii) & (radii > 0)):
-        raise ValueError(f"radius must be positive, got {radius!r}")
+    cores = make_cores(attractors, radius, d)
     engine.check_starts(x)
-    cores = Cores(centers, radii)
     total = burn_in + n_steps
     bar = _progress(n_paths * total, progress and engine.progress_inside and executor is None, "path-steps")
 
@@ -396,6 +407,6 @@ def run_long(engine: Engine, x0, n_steps: int, attractors, radius, n_paths: int 
         return np.concatenate([getattr(p, name) for p in parts])
 
     hist = np.sum([p.histogram for p in parts], axis=0) if histogram else None
-    return LongRun(centers, radii, engine.eps, engine.dt, n_steps, burn_in, cat("milestones"), cat("transitions"),
+    return LongRun(cores.centers, cores.radii, engine.eps, engine.dt, n_steps, burn_in, cat("milestones"), cat("transitions"),
                    cat("basin_steps") if labels is not None else None, hist, grid, cat("ends"), cat("cores"), seed,
                    engine.name)

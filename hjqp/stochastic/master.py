@@ -29,7 +29,7 @@ from .. import _memory
 from ..grid import Grid
 from ..problem.network import Lattice, ReactionNetwork
 from .domains import Ball, Domain
-from .engine import Cores, which_core
+from .engine import make_cores, which_core
 
 __all__ = ["MasterEquation", "master_equation"]
 
@@ -64,8 +64,9 @@ class MasterEquation:
         return tuple(int(n) for n in self.lattice.shape)
 
     def stationary(self) -> np.ndarray:
-        """The stationary law P (``lattice.shape``), summing to 1: the
-        solution of P Q = 0 by sparse LU solves pinned at one state.
+        """The stationary law P (``lattice.shape``, read-only: computed once
+        and kept), summing to 1: the solution of P Q = 0 by sparse LU solves
+        pinned at one state.
 
         Raises ValueError when double precision cannot resolve it: between
         metastable states the law's weights hang on rates near
@@ -97,7 +98,11 @@ class MasterEquation:
                     f"the master equation at volume {self.volume:g} is beyond double precision: two solves "
                     f"disagree by a factor {np.exp(min(spread, 700.0)):.3g} (metastable states whose switching "
                     "rates fall below round-off, Omega V beyond about 30): use a smaller volume")
-            self.metadata["stationary"] = p.reshape(self.shape)
+            # Kept for the other methods, and read-only: a caller's change to
+            # the array returned would otherwise change their answers.
+            p = p.reshape(self.shape)
+            p.flags.writeable = False
+            self.metadata["stationary"] = p
         return self.metadata["stationary"]
 
     def quasi_potential(self) -> np.ndarray:
@@ -143,11 +148,12 @@ class MasterEquation:
         core of radius ``radius`` about each other attractor; 0 on the
         diagonal, NaN in the columns of targets whose passage times are
         beyond double precision (see :meth:`mean_first_passage`)."""
-        centers = np.atleast_2d(np.asarray(attractors, dtype=float))
+        cores = make_cores(np.atleast_2d(attractors), radius, len(self.shape))
+        centers = cores.centers
         out = np.zeros((len(centers), len(centers)))
         for j, c in enumerate(centers):
             try:
-                times = self.mean_first_passage(Ball(c, radius)).reshape(-1)
+                times = self.mean_first_passage(Ball(c, cores.radii[j])).reshape(-1)
             except ValueError:
                 out[:, j] = np.nan
                 out[j, j] = 0.0
@@ -159,10 +165,10 @@ class MasterEquation:
 
     def occupancy(self, attractors, radius) -> np.ndarray:
         """Stationary probability (k,) of the balls about the attractors."""
-        centers = np.atleast_2d(np.asarray(attractors, dtype=float))
-        core = which_core(self.lattice.points(), Cores(centers, np.full(len(centers), float(radius))))
+        cores = make_cores(np.atleast_2d(attractors), radius, len(self.shape))
+        core = which_core(self.lattice.points(), cores)
         p = self.stationary().reshape(-1)
-        return np.array([p[core == i].sum() for i in range(len(centers))])
+        return np.array([p[core == i].sum() for i in range(len(cores.centers))])
 
     def _mask(self, target) -> np.ndarray:
         if isinstance(target, Domain):
