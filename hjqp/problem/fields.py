@@ -423,33 +423,59 @@ def jump_nodes(values: np.ndarray, ndim: int) -> np.ndarray:
     cross. Non-finite values mark nothing (the checks of the samples name
     them); axes of fewer than 7 nodes are not examined."""
     shape = values.shape[:ndim]
-    entries = values.reshape(shape + (-1,))
+    tail = values.shape[ndim:]
+    flat = values.reshape(shape + (-1,))
+    if len(tail) == 2 and tail[0] == tail[1]:
+        # A symmetric matrix: its upper triangle.
+        flat = flat[..., [i * tail[0] + j for i in range(tail[0]) for j in range(i, tail[0])]]
+    # One contiguous array per entry: the differences run along plain axes.
+    entries = [np.ascontiguousarray(flat[..., c]) for c in range(flat.shape[-1])]
     marked = np.zeros(shape, dtype=bool)
+    if not entries:
+        return marked
     with np.errstate(invalid="ignore", over="ignore"):
-        size = np.max(np.abs(entries), axis=-1)
+        size = np.abs(entries[0])
+        for e in entries[1:]:
+            np.maximum(size, np.abs(e), out=size)
         for axis in range(ndim):
             n = shape[axis]
             if n < 7:
                 continue
+            m = n - 1
 
             def cells(a, b, array):
                 return array[(slice(None),) * axis + (slice(a, b),)]
 
-            step = np.abs(np.diff(entries, axis=axis))  # m = n - 1 cells
-            m = n - 1
-            bound = np.zeros(step.shape)
-            for k in range(2, min(JUMP_REACH, m - 1) + 1):
-                left = cells(k, m, bound)  # cells k .. m-1 see cell i - k
-                np.maximum(left, cells(0, m - k, step), out=left)
-                right = cells(0, m - k, bound)  # cells 0 .. m-k-1 see cell i + k
-                np.maximum(right, cells(k, m, step), out=right)
-            # The two cells at each end see one side only, where a smooth
-            # field's differences can change by more than half from cell to
-            # cell (curved fields at the edge of a coarse box): not examined.
-            cells(0, 2, bound)[...] = np.inf
-            cells(m - 2, m, bound)[...] = np.inf
-            pair = np.maximum(cells(0, m, size), cells(1, n, size))
-            jump = np.any((step > JUMP_RATIO * bound) & (step > JUMP_FLOOR * pair[..., None]), axis=-1)
+            floor = np.maximum(cells(0, m, size), cells(1, n, size))
+            floor *= JUMP_FLOOR
+            jump = np.zeros(floor.shape, dtype=bool)
+            for e in entries:
+                step = np.abs(np.diff(e, axis=axis))  # m cells
+                # The largest of the w = JUMP_REACH - 1 differences starting at
+                # each cell; cell i sees those starting at i - JUMP_REACH and
+                # at i + 2.
+                w = JUMP_REACH - 1
+                run = cells(0, m - w + 1, step).copy()
+                for k in range(1, w):
+                    np.maximum(run, cells(k, m - w + 1 + k, step), out=run)
+                bound = np.zeros(step.shape)
+                cells(JUMP_REACH, m, bound)[...] = cells(0, m - JUMP_REACH, run)
+                right = cells(0, m - JUMP_REACH, bound)
+                np.maximum(right, cells(2, m - w + 1, run), out=right)
+                # Cells 2 .. JUMP_REACH - 1 from either end: the part of the
+                # window that is there.
+                for i in range(2, min(JUMP_REACH, m - 2)):
+                    near_start = cells(i, i + 1, bound)
+                    np.maximum(near_start, np.max(cells(0, i - 1, step), axis=axis, keepdims=True), out=near_start)
+                    near_end = cells(m - 1 - i, m - i, bound)
+                    np.maximum(near_end, np.max(cells(m - i + 1, m, step), axis=axis, keepdims=True), out=near_end)
+                # The two cells at each end see one side only, where a smooth
+                # field's differences can change by more than half from cell to
+                # cell (curved fields at the edge of a coarse box): not examined.
+                cells(0, 2, bound)[...] = np.inf
+                cells(m - 2, m, bound)[...] = np.inf
+                bound *= JUMP_RATIO
+                jump |= (step > bound) & (step > floor)
             marked[(slice(None),) * axis + (slice(0, m),)] |= jump
             marked[(slice(None),) * axis + (slice(1, n),)] |= jump
     if not marked.any():
