@@ -188,6 +188,9 @@ def cmd_solve(args, rep):
         exact = problem.exact(grid.points())
         ok = np.isfinite(qp.values)
         summary["max_error_vs_exact"] = float(np.max(np.abs(qp.values - exact)[ok]))
+    if qp.info.get("supersampled_nodes"):
+        summary["supersampled_nodes"] = qp.info["supersampled_nodes"]
+        rep.step(_supersampled(qp.info))
     _write_json(os.path.join(out, "summary.json"), summary)
     nodes = " x ".join(map(str, grid.shape))
     if grid.ndim == 2:
@@ -366,6 +369,8 @@ def cmd_verify(args, rep):
         grid = problem.grid(_nodes(args, problem))
         rep.step(f"solving {problem.name} on {' x '.join(map(str, grid.shape))} nodes")
         qp = local_quasipotential(problem.sde, grid, problem.attractor, supersample=args.supersample)
+        if qp.info.get("supersampled_nodes"):
+            rep.step(_supersampled(qp.info))
         O = np.asarray(qp.attractor)
         radius = args.radius or 0.6 * float(np.min(np.minimum(O - lo, hi - O)))
         disk = Ball(O, radius)
