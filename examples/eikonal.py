@@ -97,7 +97,7 @@ def main(argv=None):
     ax.contour(x[..., 0], x[..., 1], u_exact, levels=levels, colors="k", linewidths=0.5, linestyles="dotted")
     ax.set_title("rotating anisotropic metric: hjqp (orange), exact (dotted)")
     for ax in axes:
-        ax.set_aspect("equal")
+        ax.set(aspect="equal", xlabel="x1", ylabel="x2")
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "eikonal.png"), dpi=110)
     plt.close(fig)

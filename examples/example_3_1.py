@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 import hjqp
+from hjqp import plot
 
 
 def main(argv=None):
@@ -71,15 +72,16 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(solutions), figsize=(4 * len(solutions), 4), constrained_layout=True)
-    x, y = grid.axes
+    fig, axes = plt.subplots(1, len(solutions), figsize=(4.2 * len(solutions), 4.4), constrained_layout=True)
+    top = 2 * max(2 / max(mu, 2 - mu) for mu, _ in solutions)
     for ax, (mu, qp) in zip(axes, solutions):
-        levels = np.linspace(0, 2 / max(mu, 2 - mu), 9)[1:]
-        ax.contourf(x, y, np.minimum(qp.values, 2 * levels[-1]).T, 30, cmap="viridis")
-        ax.contour(x, y, qp.values.T, levels=levels, colors="w", linewidths=0.6)
-        ax.plot(circle[:, 0], circle[:, 1], "r--", lw=0.8)
-        ax.set_title(f"U for mu = {mu:g}")
-        ax.set_aspect("equal")
+        plot.quasipotential(qp, ax=ax, vmax=top, colorbar=False, names=False,
+                            title=f"mu = {mu:g}: exit cost {2 / max(mu, 2 - mu):.4g}")
+        ax.plot(circle[:, 0], circle[:, 1], "r--", lw=0.8, label="unit circle (the exit boundary)")
+    axes[0].legend(loc="lower left", fontsize=8, framealpha=0.8)
+    bar = fig.colorbar(axes[-1].collections[0], ax=list(axes), shrink=0.85, extend="max")
+    bar.set_label(f"U (grey: > {top:.3g}, twice the largest exit cost)", fontsize=9)
+    fig.suptitle("Example 3.1: U = 2 (x1^2 / mu + x2^2 / (2 - mu)) for b = -2x, D = diag(mu, 2 - mu)", fontsize=10)
     fig.savefig(os.path.join(args.out, "example_3_1.png"), dpi=120)
     print(f"\nwrote {args.out}/example_3_1.md, example_3_1.png and example_3_1_monte_carlo.png")
 

@@ -66,17 +66,17 @@ def main(argv=None):
     import matplotlib.pyplot as plt
 
     U = qp.values
-    axes = plot.slices(U, grid, vmax=2 * V0)
+    axes = plot.slices(qp, None, at=qp.attractor, vmax=2 * V0,
+                       label=f"U (grey: > {2 * V0:.3g}, twice the exit cost V0 from the ball)")
+    axes[0].figure.suptitle("3D example: U in slices through the attractor", fontsize=10)
     axes[0].figure.savefig(os.path.join(args.out, "example_3d_slices.png"), dpi=120)
     fig = plt.figure(figsize=(6, 5.5), constrained_layout=True)
     ax = fig.add_subplot(projection="3d")
     plot.level_surface(U, grid, V0, ax=ax, alpha=0.3)
     ex = fit.exits[-1]
-    if ax.get_xlabel().endswith("(cells)"):  # voxels are drawn in cell units
-        pts = (ex.positions[~ex.censored] - np.asarray(grid.lower)) / np.asarray(grid.spacing)
-    else:
-        pts = ex.positions[~ex.censored]
-    ax.scatter(*pts.T, s=4, color="r", label="exit positions")
+    pts = ex.positions[~ex.censored]
+    ax.scatter(*pts.T, s=4, color="r", label=f"exit positions at eps = {fit.eps[-1]:g}")
+    ax.set_title(f"the level surface U = V0 = {V0:.4g} and where paths leave the ball")
     ax.legend()
     fig.savefig(os.path.join(args.out, "example_3d_surface.png"), dpi=120)
     return fit

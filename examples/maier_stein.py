@@ -60,10 +60,13 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
     plot.basins(land, ax=axes[0])
-    plot.quasipotential(land.local[0], ax=axes[1], vmax=1.5, paths=land.paths(),
-                        title=f"u_1 and the transition paths, beta = {args.beta:g}")
+    plot.quasipotential(land, ax=axes[1], paths=land.paths(),
+                        title=f"Maier-Stein, beta = {args.beta:g}: global phi and the minimum action paths\n"
+                              + ", ".join(f"V{i + 1}{j + 1} = {land.costs[i, j]:.3g}"
+                                          for i in range(land.k) for j in range(land.k) if i != j))
+    axes[1].legend(loc="lower left", fontsize=8, framealpha=0.8)
     fig.savefig(os.path.join(args.out, "maier_stein.png"), dpi=120)
     return rows
 

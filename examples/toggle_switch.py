@@ -72,11 +72,12 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 5), constrained_layout=True)
-    top = 3 * float(np.max(land.exit_costs + land.global_values))
-    plot.quasipotential(land, ax=ax, vmax=top, paths=land.paths(),
-                        title=f"toggle switch: phi (colours up to {top:.2g})")
+    fig, ax = plt.subplots(figsize=(6.5, 5.5), constrained_layout=True)
+    plot.quasipotential(land, ax=ax, paths=land.paths(),
+                        title="toggle switch: global phi and the switching paths\n"
+                              "stationary law ~ exp(-Omega phi) (eps = 1 / Omega)")
     ax.set(xlabel="x = [X] / Omega", ylabel="y = [Y] / Omega", xlim=(0, 4), ylim=(0, 4))
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
     fig.savefig(os.path.join(args.out, "toggle_switch.png"), dpi=120)
     return land, langevin, rows
 

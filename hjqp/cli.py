@@ -194,14 +194,19 @@ def cmd_solve(args, rep):
         exact = problem.exact(grid.points())
         ok = np.isfinite(qp.values)
         summary["max_error_vs_exact"] = float(np.max(np.abs(qp.values - exact)[ok]))
+    if qp.info.get("supersampled_nodes"):
+        summary["supersampled_nodes"] = qp.info["supersampled_nodes"]
+        rep.step(_supersampled(qp.info))
     _write_json(os.path.join(out, "summary.json"), summary)
+    nodes = " x ".join(map(str, grid.shape))
     if grid.ndim == 2:
-        fig, ax = _figure(figsize=(5.5, 4.5))
-        plot.quasipotential(qp, ax=ax, title=f"U for {problem.name}")
+        fig, ax = _figure(figsize=(6, 4.8))
+        plot.quasipotential(qp, ax=ax, title=f"quasi-potential U of {problem.name}\n{nodes} nodes; "
+                                             "exit rates ~ exp(-U / eps)")
     else:
-        fig, axes = _figure(1, 3, figsize=(13, 4))
+        fig, axes = _figure(1, 3, figsize=(14, 4.2))
         plot.slices(qp, None, axes=axes, at=qp.attractor)
-        fig.suptitle(f"U for {problem.name}: slices through the attractor")
+        fig.suptitle(f"quasi-potential U of {problem.name} ({nodes} nodes): slices through the attractor")
     fig.savefig(os.path.join(out, "quasipotential.png"), dpi=120)
     rep.step(f"wrote {out}/quasipotential.npz, quasipotential.png, summary.json")
     from .report.io import jsonable
@@ -210,8 +215,14 @@ def cmd_solve(args, rep):
     return 0
 
 
+def _phi_line(land) -> str:
+    """phi at the attractors and the selected one, for a title."""
+    return (", ".join(f"phi(O{i + 1}) = {v:.3g}" for i, v in enumerate(land.global_values))
+            + f": O{land.selected + 1} selected")
+
+
 def _slices_figure(plot, land, title):
-    fig, axes = _figure(1, 3, figsize=(13, 4))
+    fig, axes = _figure(1, 3, figsize=(14, 4.2))
     plot.slices(land, None, axes=axes, at=land.attractors[land.selected])
     fig.suptitle(title)
     return fig
@@ -221,16 +232,20 @@ def _landscape(problem, args, rep):
     from .landscape import landscape
 
     grid = problem.grid(_nodes(args, problem))
-    rep.step(f"landscape of {problem.name} on {grid.shape[0]} x {grid.shape[1]} nodes")
-    return landscape(problem.sde, grid, supersample=args.supersample)
+    rep.step(f"landscape of {problem.name} on {' x '.join(map(str, grid.shape))} nodes")
+    land = landscape(problem.sde, grid, supersample=args.supersample)
+    if land.info.get("supersampled_nodes"):
+        rep.step(_supersampled(land.info))
+    return land
 
 
-def _phi_range(land) -> float:
-    """Colours of phi up to three times the largest exit cost above the
-    lowest attractor: the wells, the saddles and the way out stay visible."""
-    costs = land.exit_costs[np.isfinite(land.exit_costs)] + land.global_values[np.isfinite(land.exit_costs)]
-    finite = land.values[np.isfinite(land.values)]
-    return float(min(3.0 * costs.max(), finite.max())) if len(costs) and costs.max() > 0 else float(finite.max())
+def _supersampled(info: dict) -> str:
+    """One line on the nodes sampled as cell means because a field jumps there."""
+    counts = ", ".join(f"{name} at {n} nodes" for name, n in info["supersampled_nodes"].items())
+    if info.get("supersample") is not None:
+        return f"fields sampled as cell means everywhere ({counts})"
+    return (f"fields that jump between nodes: sampled as cell means next to the jumps ({counts}); "
+            "--supersample 1 turns this off")
 
 
 def _landscape_summary(problem, land) -> dict:
@@ -242,6 +257,8 @@ def _landscape_summary(problem, land) -> dict:
         s["exact_costs"] = np.array(problem.costs, dtype=float)
     if problem.global_values is not None:
         s["exact_global_values"] = np.array(problem.global_values, dtype=float)
+    if land.info.get("supersampled_nodes"):
+        s["supersampled_nodes"] = land.info["supersampled_nodes"]
     return s
 
 
@@ -255,13 +272,14 @@ def cmd_landscape(args, rep):
     summary = _landscape_summary(problem, land)
     _write_json(os.path.join(out, "summary.json"), summary)
     if land.grid.ndim == 2:
-        fig, axes = _figure(1, 2, figsize=(11, 4.2))
+        fig, axes = _figure(1, 2, figsize=(12, 4.6))
         plot.basins(land, ax=axes[0])
-        top = _phi_range(land)
-        plot.quasipotential(land, ax=axes[1], paths=land.paths(), vmax=top,
-                            title=f"global quasi-potential phi (colours up to {top:.3g})")
+        plot.quasipotential(land, ax=axes[1], paths=land.paths(),
+                            title=f"global quasi-potential phi of {problem.name}\n{_phi_line(land)}")
+        axes[1].legend(loc="lower left", fontsize=8, framealpha=0.8)
     else:
-        fig = _slices_figure(plot, land, "global quasi-potential phi: slices through the selected attractor")
+        fig = _slices_figure(plot, land, f"global quasi-potential phi of {problem.name}: slices through the "
+                                         f"selected attractor; {_phi_line(land)}")
     fig.savefig(os.path.join(out, "landscape.png"), dpi=120)
     rep.step(f"wrote {out}/landscape.npz, landscape.png, summary.json")
     print(f"{land.k} attractors, {len(land.saddles)} saddles; selected O{land.selected + 1} at "
@@ -325,9 +343,11 @@ def cmd_verify(args, rep):
                          f"{SIMULATED_BARRIER:g} and switches are too rare to count (the master equation judges).")
         rep.step(f"the master equation at volume {_numbers(volumes)}")
         rows += verify.master_barriers(problem.sde, land, volumes, grid=_master_box(land))
-        fig, ax = _figure(figsize=(5.5, 4.5))
-        top = _phi_range(land)
-        plot.quasipotential(land, ax=ax, vmax=top, title=f"global phi of {problem.name} (colours up to {top:.3g})")
+        fig, ax = _figure(figsize=(6, 5))
+        plot.quasipotential(land, ax=ax, paths=land.paths(),
+                            title=f"global phi of {problem.name}\n{_phi_line(land)}; "
+                                  f"volumes {_numbers(volumes)} (eps = 1 / volume)")
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
     elif len(problem.attractors) > 1:
         land = _landscape(problem, args, rep)
         io.save(os.path.join(out, "landscape.npz"), land, model=problem.name)
@@ -343,14 +363,20 @@ def cmd_verify(args, rep):
                        seed=args.seed, grid=mc_grid, progress=not args.quiet)
         rows += verify.occupancy(land, run)
         if d == 2:
-            fig, ax = _figure(figsize=(5.5, 4.5))
-            plot.quasipotential(land, ax=ax, title="global phi")
+            fig, ax = _figure(figsize=(6, 5))
+            plot.quasipotential(land, ax=ax, paths=land.paths(),
+                                title=f"global phi of {problem.name}\n{_phi_line(land)}; "
+                                      f"Monte Carlo at eps = {_numbers(eps)}")
+            ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
         else:
-            fig = _slices_figure(plot, land, "global phi: slices through the selected attractor")
+            fig = _slices_figure(plot, land, f"global phi of {problem.name}: slices through the selected attractor; "
+                                             f"Monte Carlo at eps = {_numbers(eps)}")
     else:
         grid = problem.grid(_nodes(args, problem))
         rep.step(f"solving {problem.name} on {' x '.join(map(str, grid.shape))} nodes")
         qp = local_quasipotential(problem.sde, grid, problem.attractor, supersample=args.supersample)
+        if qp.info.get("supersampled_nodes"):
+            rep.step(_supersampled(qp.info))
         O = np.asarray(qp.attractor)
         radius = args.radius or 0.6 * float(np.min(np.minimum(O - lo, hi - O)))
         disk = Ball(O, radius)
@@ -361,14 +387,19 @@ def cmd_verify(args, rep):
                                   grid=mc_grid, max_time=args.max_time)
         rows.append(fit.comparison())
         rows.append(verify.exit_positions(fit.exits[-1], qp, disk, radius=0.25 * radius))
+        where = f"the {'disc' if d == 2 else 'ball'} of radius {radius:.3g} around O"
         if d == 2:
-            fig, axes = _figure(1, 2, figsize=(11, 4.2))
+            fig, axes = _figure(1, 2, figsize=(12, 4.4))
             plot.barrier_fit(fit, ax=axes[0])
+            axes[0].set_title(f"{problem.name}: mean exit time from {where}\n"
+                              f"eps = {_numbers(eps)}, dt = {args.dt:g}, {args.paths} paths each")
             plot.exit_positions(fit.exits[-1], ax=axes[1], center=O,
                                 predicted=verify.boundary_minimum(qp, disk)[1])
+            axes[1].set_title(f"where the paths leave it at eps = {eps[-1]:g}")
         else:
-            fig, ax = _figure(figsize=(5.5, 4.2))
+            fig, ax = _figure(figsize=(6, 4.6))
             plot.barrier_fit(fit, ax=ax)
+            ax.set_title(f"{problem.name}: mean exit time from {where}\neps = {_numbers(eps)}, dt = {args.dt:g}")
     fig.savefig(os.path.join(out, "verify.png"), dpi=120)
     text = verify.table(rows)
     with open(os.path.join(out, "verify.md"), "w") as fh:
@@ -564,7 +595,9 @@ def _parser() -> argparse.ArgumentParser:
         q.set_defaults(default_grid=grid)
         q.add_argument("--box", type=float, nargs="+", metavar="X", help="lower then upper corner")
         q.add_argument("--attractor", type=float, nargs="+", metavar="X")
-        q.add_argument("--supersample", type=int, default=1, help="cell-mean sampling for fields that jump")
+        q.add_argument("--supersample", type=int, default=None,
+                       help="sample the fields as cell means of S^d points (default: only next to the jumps "
+                            "of fields that jump; 1: point samples only)")
         q.add_argument("--quiet", action="store_true", help="no progress messages")
 
     q = sub.add_parser("solve", help="local quasi-potential of a model")

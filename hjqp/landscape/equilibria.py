@@ -88,7 +88,7 @@ def flow_options(grid: Grid, scale: float, capture: float = 0.0) -> dict:
     )
 
 
-def checked_fields(sde: Hamiltonian, grid: Grid, supersample: int = 1) -> Fields:
+def checked_fields(sde: Hamiltonian, grid: Grid, supersample: Optional[int] = 1) -> Fields:
     """The problem's fields on a 2D or 3D grid (TypeError / ValueError otherwise),
     once the memory of the flow on it is known to be there (MemoryError
     before any sampling otherwise)."""

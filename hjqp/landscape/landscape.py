@@ -238,7 +238,7 @@ def landscape(
     threads: Optional[int] = None,
     absorb_cells: float = 3.0,
     seeds_per_axis: Optional[int] = None,
-    supersample: int = 1,
+    supersample: Optional[int] = None,
     **solver_options,
 ) -> Landscape:
     """The Freidlin-Wentzell landscape of an SDE in a box.
@@ -274,9 +274,12 @@ def landscape(
         Radius, in cells, of the neighbourhoods of the attractors.
     seeds_per_axis : int, optional
         See :func:`equilibria`.
-    supersample : int, default 1
-        Sample the fields as cell means, for drifts or diffusions that jump
-        (see :class:`hjqp.problem.Fields`).
+    supersample : int or None, default None
+        How callables are sampled (see :func:`hjqp.local_quasipotential`):
+        None finds the nodes next to a jump of the drift or the diffusion
+        and samples only those as cell means (``info["supersampled_nodes"]``
+        counts them; smooth fields keep their point samples); 1 samples at
+        the nodes only; s > 1 takes cell means of s^d points everywhere.
     **solver_options
         Passed to :func:`hjqp.local_quasipotential` (update_radius,
         init_cells, max_turn, max_value).
@@ -335,6 +338,8 @@ def landscape(
     info = dict(
         threads=n_threads, absorb_cells=float(absorb_cells), capture_radius=float(capture),
         saddle_jacobians=eq.jacobians[1], attractor_jacobians=jac, others=eq.others,
+        # The local solves sample the fields on the same grid alike.
+        supersample=supersample, supersampled_nodes=dict(local[0].info["supersampled_nodes"]),
     )
     return Landscape(
         grid=grid, sde=sde, attractors=O, saddles=eq.saddles, saddle_links=links,
@@ -432,7 +437,7 @@ def _neighbourhoods(grid: Grid, attractors: np.ndarray, absorb_cells: float, cyc
 
 
 def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.ndarray], absorb_cells: float,
-                     n_threads: int, supersample: int, solver_options: dict,
+                     n_threads: int, supersample: Optional[int], solver_options: dict,
                      cycles=None) -> Tuple[Tuple[QuasiPotential, ...], List[np.ndarray]]:
     """u_i from each attractor over the whole box, the other attractors'
     neighbourhoods absorbing the front; in parallel threads. Returns the

@@ -12,9 +12,10 @@ import numpy as np
 from .. import _core, _validate
 from ..grid import Grid
 
-__all__ = ["ACTION_SCALE_FLOOR", "ACTION_SCALE_LIMIT", "SPD_TOLERANCE", "SYMMETRY_TOLERANCE", "Fields",
-           "JumpFields", "call_field", "check_action_scale", "check_invertible", "check_spd", "describe_node",
-           "describe_point", "jump_support", "kernel_inverse", "rewrap", "spd_mask"]
+__all__ = ["ACTION_SCALE_FLOOR", "ACTION_SCALE_LIMIT", "AUTO_SUPERSAMPLE", "JUMP_FLOOR", "JUMP_RATIO", "JUMP_REACH",
+           "SPD_TOLERANCE", "SYMMETRY_TOLERANCE", "Fields", "JumpFields", "call_field", "check_action_scale", "check_invertible",
+           "check_spd", "describe_node", "describe_point", "jump_nodes", "jump_support", "kernel_inverse", "rewrap",
+           "spd_mask"]
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -64,23 +65,37 @@ class Fields:
     action across it errs by O(h) with a constant of several h; cell means
     place it where it is. For smooth fields they add an O(h^2) error: keep
     s = 1 there.
+
+    ``supersample=None`` chooses by itself: callables are sampled at the
+    nodes, the nodes next to a jump are found (:func:`jump_nodes`) and only
+    there the samples are replaced by cell means of
+    ``AUTO_SUPERSAMPLE[d]``^d points. Smooth fields have no such nodes and
+    keep their point samples exactly; :attr:`supersampled` says how many
+    nodes of each field were resampled.
     """
 
     #: What to do about fields beyond double precision (see SDE_SCALE_ADVICE).
     SCALE_ADVICE = SDE_SCALE_ADVICE
 
-    def __init__(self, sde, grid: Grid, supersample: int = 1, *, between_nodes: bool = False):
+    def __init__(self, sde, grid: Grid, supersample: Optional[int] = 1, *, between_nodes: bool = False):
         if not isinstance(grid, Grid):
             raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
         d = grid.ndim
         if sde.dim is not None and sde.dim != d:
             raise ValueError(f"the SDE is {sde.dim}-dimensional but the grid is {d}-dimensional")
-        if not (isinstance(supersample, (int, np.integer)) and 1 <= supersample <= 16):
-            raise ValueError(f"supersample must be an integer in [1, 16], got {supersample!r}")
+        if supersample is not None and not (
+                isinstance(supersample, (int, np.integer)) and not isinstance(supersample, bool)
+                and 1 <= supersample <= 16):
+            raise ValueError(f"supersample must be an integer in [1, 16] or None (automatic), got {supersample!r}")
         self.sde = sde
         self.grid = grid
         self.ndim = d
-        self.supersample = int(supersample)
+        self.supersample = None if supersample is None else int(supersample)
+        #: Nodes sampled as cell means, by field name ("drift", "diffusion",
+        #: "weights", "jumps"): every node with an explicit supersample > 1,
+        #: those next to a jump with supersample=None (filled as the fields
+        #: are sampled).
+        self.supersampled: dict = {}
         # A grid of the solver's own (refined around an attractor): its nodes
         # mean nothing to the caller, so errors name points.
         self.between_nodes = bool(between_nodes)
@@ -272,7 +287,47 @@ class Fields:
         if isinstance(value, np.ndarray) and value.ndim == d + len(tail):
             return np.ascontiguousarray(value, dtype=float)
         evaluate = self.drift if name == "drift" else self.diffusion
-        return self._cell_means(evaluate, self.supersample if callable(value) else 1)
+        return self._sample_callable(name, evaluate) if callable(value) else self._cell_means(evaluate, 1)
+
+    def _sample_callable(self, name: str, evaluate) -> np.ndarray:
+        """A callable field at the nodes as ``supersample`` asks: point samples
+        (1), cell means everywhere (s > 1), or point samples with cell means
+        at the nodes next to a jump (None)."""
+        s = self.supersample
+        if s is not None:
+            out = self._cell_means(evaluate, s)
+            if s > 1:
+                self.supersampled[name] = self.grid.size
+            return out
+        out = self._cell_means(evaluate, 1)
+        near = jump_nodes(out, self.ndim)
+        count = int(np.count_nonzero(near))
+        if count:
+            nodes = np.flatnonzero(near)
+            flat = out.reshape((self.grid.size,) + out.shape[self.ndim:])
+            flat[nodes] = self._node_means(evaluate, nodes, AUTO_SUPERSAMPLE[self.ndim])
+            self.supersampled[name] = count
+        return out
+
+    def _node_means(self, evaluate, nodes: np.ndarray, s: int) -> np.ndarray:
+        """evaluate's mean over s^d points evenly spread over the cells of the
+        given nodes (flat indices): the values :meth:`_cell_means` gives there,
+        summed in the same order; (len(nodes), *tail)."""
+        grid, d = self.grid, self.ndim
+        offsets = (np.arange(s) + 0.5) / s - 0.5
+        shifts = [np.array(o) * np.asarray(grid.spacing) for o in itertools.product(offsets, repeat=d)]
+        idx = np.unravel_index(nodes, grid.shape)
+        points = np.stack([grid.axes[k][idx[k]] for k in range(d)], axis=-1)
+        out = None
+        for start in range(0, len(nodes), _CHUNK):
+            p = points[start:start + _CHUNK]
+            total = evaluate(p + shifts[0])
+            for shift in shifts[1:]:
+                total = total + evaluate(p + shift)
+            if out is None:
+                out = np.empty((len(nodes),) + total.shape[1:])
+            out[start:start + len(p)] = total / len(shifts)
+        return out
 
     def _cell_means(self, evaluate, s: int) -> np.ndarray:
         """evaluate (points (..., d) -> (..., *tail)) at the nodes, or its mean
@@ -332,6 +387,119 @@ class Fields:
             entry = (RegularGridInterpolator(self.grid.axes, values / scale, method=method), scale)
             self._interpolators[(name, method)] = entry
         return entry[0](q) * entry[1]
+
+
+#: Nodes per axis of the cell means taken next to a jump when supersample is
+#: None, by dimension (8^2 and 4^3 points per node).
+AUTO_SUPERSAMPLE = {2: 8, 3: 4}
+
+#: How many times larger than every difference 2 to JUMP_REACH cells away
+#: (along the same axis) a difference between neighbouring nodes must be to
+#: mark a jump: one larger than ten cells' worth of the variation around
+#: it. Smooth fields stay at or below 1 wherever they are locally
+#: quadratic (three equally spaced values of a linear function: the middle
+#: one's size is at most the larger end's); measured on the built-in models
+#: (9 to 1025 nodes per axis in 2D, 9 to 129 in 3D), the largest ratio of a
+#: smooth model is 7.1 (cycle_and_point_3d on 17^3), below 2.7 from 33
+#: nodes per axis on, except for the SGD models on the iris data, whose
+#: fronts are narrower than a cell below 65 nodes per axis (up to 129 at
+#: 17). Example 4.1's jumps: unbounded (its flat region varies not at all).
+JUMP_RATIO = 10.0
+
+#: How far (cells) the differences compared with a cell's reach: far enough
+#: that a smooth field whose differences oscillate (every 8 cells or so)
+#: has one as large; two jumps closer than this hide each other.
+JUMP_REACH = 4
+
+#: Smallest jump marked, relative to the field's largest entry at the two
+#: nodes: far above rounding noise, below anything that moves U.
+JUMP_FLOOR = 1e-3
+
+
+def jump_nodes(values: np.ndarray, ndim: int) -> np.ndarray:
+    """The nodes next to a jump of a field sampled at the nodes.
+
+    values : ndarray (*shape, ...), the field's entries at the nodes of a grid
+        with ``ndim`` axes (any trailing shape: vectors, matrices).
+
+    Along each axis, the difference d_i of an entry between neighbouring
+    nodes i, i + 1 marks a jump where it exceeds ``JUMP_RATIO`` times every
+    difference 2 to ``JUMP_REACH`` cells away on either side, and
+    ``JUMP_FLOOR`` times the field's largest entry at its two nodes. A
+    smooth field's differences vary slowly from cell to cell, so that some
+    of those are as large (when it oscillates, within a few cells too); a
+    jump puts an O(1) difference in one cell among O(h) ones. The two cells
+    at each end of an axis, which see one side only, are not examined.
+
+    Returns bool (*shape): the two nodes of each such cell and their
+    neighbours (the 3^d box around each), whose cells an interface may
+    cross. Non-finite values mark nothing (the checks of the samples name
+    them); axes of fewer than 7 nodes are not examined."""
+    shape = values.shape[:ndim]
+    tail = values.shape[ndim:]
+    flat = values.reshape(shape + (-1,))
+    if len(tail) == 2 and tail[0] == tail[1]:
+        # A symmetric matrix: its upper triangle.
+        flat = flat[..., [i * tail[0] + j for i in range(tail[0]) for j in range(i, tail[0])]]
+    # One contiguous array per entry: the differences run along plain axes.
+    entries = [np.ascontiguousarray(flat[..., c]) for c in range(flat.shape[-1])]
+    marked = np.zeros(shape, dtype=bool)
+    if not entries:
+        return marked
+    with np.errstate(invalid="ignore", over="ignore"):
+        size = np.abs(entries[0])
+        for e in entries[1:]:
+            np.maximum(size, np.abs(e), out=size)
+        for axis in range(ndim):
+            n = shape[axis]
+            if n < 7:
+                continue
+            m = n - 1
+
+            def cells(a, b, array):
+                return array[(slice(None),) * axis + (slice(a, b),)]
+
+            floor = np.maximum(cells(0, m, size), cells(1, n, size))
+            floor *= JUMP_FLOOR
+            jump = np.zeros(floor.shape, dtype=bool)
+            for e in entries:
+                step = np.abs(np.diff(e, axis=axis))  # m cells
+                # The largest of the w = JUMP_REACH - 1 differences starting at
+                # each cell; cell i sees those starting at i - JUMP_REACH and
+                # at i + 2.
+                w = JUMP_REACH - 1
+                run = cells(0, m - w + 1, step).copy()
+                for k in range(1, w):
+                    np.maximum(run, cells(k, m - w + 1 + k, step), out=run)
+                bound = np.zeros(step.shape)
+                cells(JUMP_REACH, m, bound)[...] = cells(0, m - JUMP_REACH, run)
+                right = cells(0, m - JUMP_REACH, bound)
+                np.maximum(right, cells(2, m - w + 1, run), out=right)
+                # Cells 2 .. JUMP_REACH - 1 from either end: the part of the
+                # window that is there.
+                for i in range(2, min(JUMP_REACH, m - 2)):
+                    near_start = cells(i, i + 1, bound)
+                    np.maximum(near_start, np.max(cells(0, i - 1, step), axis=axis, keepdims=True), out=near_start)
+                    near_end = cells(m - 1 - i, m - i, bound)
+                    np.maximum(near_end, np.max(cells(m - i + 1, m, step), axis=axis, keepdims=True), out=near_end)
+                # The two cells at each end see one side only, where a smooth
+                # field's differences can change by more than half from cell to
+                # cell (curved fields at the edge of a coarse box): not examined.
+                cells(0, 2, bound)[...] = np.inf
+                cells(m - 2, m, bound)[...] = np.inf
+                bound *= JUMP_RATIO
+                jump |= (step > bound) & (step > floor)
+            marked[(slice(None),) * axis + (slice(0, m),)] |= jump
+            marked[(slice(None),) * axis + (slice(1, n),)] |= jump
+    if not marked.any():
+        return marked
+    near = marked
+    for axis in range(ndim):
+        grown = near.copy()
+        grown[(slice(None),) * axis + (slice(1, None),)] |= near[(slice(None),) * axis + (slice(0, -1),)]
+        grown[(slice(None),) * axis + (slice(0, -1),)] |= near[(slice(None),) * axis + (slice(1, None),)]
+        near = grown
+    return near
 
 
 def describe_node(grid: Grid, flat_index: int) -> str:
@@ -524,7 +692,7 @@ class JumpFields(Fields):
          "jumps by k (U shrinks as 1 / k, the last as 1 / k^2)"),
     )
 
-    def __init__(self, hamiltonian, grid: Grid, supersample: int = 1, *, between_nodes: bool = False):
+    def __init__(self, hamiltonian, grid: Grid, supersample: Optional[int] = 1, *, between_nodes: bool = False):
         super().__init__(hamiltonian, grid, supersample, between_nodes=between_nodes)
         H = hamiltonian
         for name in ("weights", "jumps"):
@@ -607,7 +775,7 @@ class JumpFields(Fields):
         if isinstance(value, np.ndarray) and value.ndim > 2:
             return np.ascontiguousarray(value, dtype=float)
         evaluate = self.weights if name == "weights" else self.jumps
-        return self._cell_means(evaluate, self.supersample)
+        return self._sample_callable(name, evaluate)
 
     def _interpolate_linear(self, name: str, values: np.ndarray, p: np.ndarray) -> np.ndarray:
         from scipy.interpolate import RegularGridInterpolator

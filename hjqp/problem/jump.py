@@ -164,7 +164,7 @@ class JumpHamiltonian(Hamiltonian):
         diffusion): the Gaussian approximation."""
         return SDE(self.drift, self.diffusion)
 
-    def fields(self, grid: Grid, supersample: int = 1):
+    def fields(self, grid: Grid, supersample: Optional[int] = 1):
         """The Hamiltonian bound to a grid (:class:`hjqp.problem.JumpFields`)."""
         return JumpFields(self, grid, supersample)
 

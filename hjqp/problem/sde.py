@@ -124,7 +124,7 @@ class SDE(Hamiltonian):
         """The dimension d when arrays fix it, else None (set by the grid)."""
         return self._dim
 
-    def fields(self, grid: Grid, supersample: int = 1) -> Fields:
+    def fields(self, grid: Grid, supersample: Optional[int] = 1) -> Fields:
         """The drift and diffusion bound to a grid (see :class:`hjqp.problem.Fields`)."""
         return Fields(self, grid, supersample)
 

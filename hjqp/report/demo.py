@@ -49,7 +49,6 @@ def run(out: str = "hjqp-demo", log: Callable[[str], None] = print, *, quick: bo
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     os.makedirs(out, exist_ok=True)
     n = grid_n or (101 if quick else 401)
@@ -133,25 +132,8 @@ def run(out: str = "hjqp-demo", log: Callable[[str], None] = print, *, quick: bo
         fh.write(report)
 
     log("figures")
-    axes = plot.implicit_regularisation(land, loss_41(problem, grid.points()))
-    axes[0].figure.savefig(os.path.join(out, "phi_vs_loss.png"), dpi=120)
-    plt.close(axes[0].figure)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), constrained_layout=True)
-    plot.basins(land, ax=axes[0])
-    plot.quasipotential(land, ax=axes[1], title="global quasi-potential phi")
-    axes[1].plot(*land.exit_points.T, "rx", ms=8, mew=2, ls="none", label="exit points")
-    axes[1].legend(loc="lower left", fontsize=8)
-    fig.savefig(os.path.join(out, "landscape.png"), dpi=120)
-    plt.close(fig)
     shown = simulate(problem.sde, O, eps, dt, 200_000 if not quick else 20_000, 2, seed=5, thin=20, grid=mc_grid)
-    fig, axes = plt.subplots(2, 1, figsize=(9, 5.5), constrained_layout=True)
-    for k, label in enumerate(("from O_1", "from O_2")):
-        axes[0].plot(shown.times, shown.paths[k, :, 0], lw=0.5, label=label)
-    axes[0].set(xlabel="t", ylabel="x1(t)", title=f"Example 4.1 at eps = {eps}: trajectories")
-    axes[0].legend(loc="center right")
-    plot.trajectories(shown, ax=axes[1], background=land, max_paths=2)
-    fig.savefig(os.path.join(out, "trajectories.png"), dpi=120)
-    plt.close(fig)
+    figures(land, loss_41(problem, grid.points()), shown, out, eps=eps, dt=dt, exact=problem.exact_global)
 
     summary = {
         "model": problem.name, "grid": list(grid.shape), "landscape_seconds": t_land,
@@ -165,6 +147,78 @@ def run(out: str = "hjqp-demo", log: Callable[[str], None] = print, *, quick: bo
     log(f"wrote {out}/report.md, summary.json, landscape.npz, phi_vs_loss.png, landscape.png, trajectories.png")
     print(report)
     return summary
+
+
+def figures(land, loss: np.ndarray, shown, out: str, *, eps: float, dt: float, exact=None) -> None:
+    """The demo's figures: phi_vs_loss.png, landscape.png, trajectories.png.
+    ``exact``: phi on points (..., 2), drawn beside hjqp's along x2 = 0."""
+    import matplotlib.pyplot as plt
+
+    axes = plot.implicit_regularisation(land, loss)
+    _valley(axes[1], land)
+    fig = axes[0].figure
+    fig.suptitle(f"Example 4.1 on {land.grid.shape[0]} x {land.grid.shape[1]} nodes: equal losses, unequal noise; "
+                 "as eps -> 0 SGD stays where phi = 0", fontsize=10)
+    fig.savefig(os.path.join(out, "phi_vs_loss.png"), dpi=120)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4), constrained_layout=True,
+                             gridspec_kw=dict(width_ratios=[1, 1.2, 0.9]))
+    plot.basins(land, ax=axes[0])
+    costs = ", ".join(f"O{i + 1}: {v:.3g}" for i, v in enumerate(land.exit_costs))
+    plot.quasipotential(land, ax=axes[1], exit_points=land.exit_points,
+                        title=f"global quasi-potential phi\nexit costs {costs}")
+    _valley(axes[1], land)
+    axes[1].legend(loc="lower left", fontsize=8, framealpha=0.8)
+    _profile(axes[2], land, exact)
+    fig.savefig(os.path.join(out, "landscape.png"), dpi=120)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5), constrained_layout=True, gridspec_kw=dict(width_ratios=[1, 1.15]))
+    names = [f"from O{i + 1}" for i in range(len(shown.paths))]
+    for k, label in enumerate(names):
+        axes[0].plot(shown.times, shown.paths[k, :, 0], lw=0.5, color=f"C{k}", label=label)
+    for i, a in enumerate(land.attractors):
+        axes[0].axhline(a[0], color="k", lw=0.8, ls=":")
+        axes[0].annotate(f"O{i + 1}", (shown.times[-1], a[0]), textcoords="offset points", xytext=(4, -3),
+                         fontsize=9, annotation_clip=False)
+    axes[0].set(xlabel="t", ylabel="x1(t)", title=f"x1 along two paths at eps = {eps:g} (dt = {dt:g})")
+    axes[0].legend(loc="center right", fontsize=8)
+    plot.trajectories(shown, ax=axes[1], background=land, max_paths=len(names), labels=names)
+    axes[1].set_title(f"the same paths over phi (eps = {eps:g})")
+    axes[1].legend(loc="lower left", fontsize=8, framealpha=0.8)
+    fig.savefig(os.path.join(out, "trajectories.png"), dpi=120)
+    plt.close(fig)
+
+
+def _valley(ax, land) -> None:
+    """O1's valley, as wide as a node or two (D of condition 2e4 across it),
+    would be lost among the pixels: its nodes are drawn enlarged, in phi's
+    colours, and named."""
+    image = ax.collections[0]
+    valley = (land.basins == 0) & (land.values < land.global_values[0] + 0.9 * land.exit_costs[0])
+    points = land.grid.points()[valley]
+    ax.scatter(*points.T, c=land.values[valley], cmap=image.cmap, norm=image.norm, s=5, marker="s", lw=0, zorder=3)
+    if len(points):
+        ax.annotate("valley of O1: D = diag(1.9999, 0.0001)\n(nodes drawn enlarged)", (points[:, 0].min(), 0.0),
+                    textcoords="offset points", xytext=(-40, 28), fontsize=8, arrowprops=dict(arrowstyle="-", lw=0.6),
+                    bbox=dict(boxstyle="round,pad=0.2", fc="w", ec="none", alpha=0.75))
+
+
+def _profile(ax, land, exact) -> None:
+    """phi along the x1 axis (x2 = 0, through both minima), hjqp's against
+    the exact one."""
+    j = land.grid.nearest_node((0.0, 0.0))[1]
+    x = land.grid.axes[0]
+    ax.plot(x, land.values[:, j], "C0-", lw=1.5, label="hjqp")
+    if exact is not None:
+        points = np.stack([x, np.full_like(x, land.grid.axes[1][j])], axis=-1)
+        ax.plot(x, exact(points), "k--", lw=1, label="exact")
+    for i, a in enumerate(land.attractors):
+        ax.plot(a[0], land.global_values[i], **plot._ATTRACTOR)
+        ax.annotate(f"O{i + 1}", (a[0], land.global_values[i]), textcoords="offset points", xytext=(6, -12), fontsize=9)
+    ax.set(xlabel="x1", ylabel="phi", title=f"phi along x2 = {land.grid.axes[1][j]:.3g}")
+    ax.legend(loc="lower left", fontsize=8)
 
 
 def _inverse(rate, low, high) -> str:

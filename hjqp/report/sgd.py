@@ -108,14 +108,14 @@ def study_figure(study: dict, problem, path: str) -> None:
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.3), constrained_layout=True)
     barrier = float(np.min(problem.losses.loss(np.asarray(problem.saddles)))) - float(loss.min())
     plot.quasipotential(fields[0], grid, ax=axes[0], attractors=O, title=f"loss f - min f{suffix}",
-                        vmax=3 * barrier if barrier > 0 else None)
+                        vmax=3 * barrier if barrier > 0 else None, label="f - min f (grey: > 3 x the barrier)")
     for ax, (name, pair), values in zip(axes[1:-1], study["landscapes"].items(), fields[1:]):
         land = pair["landscape"]
         what = (f"{name} noise" if name != "SGD's own"
                 else f"SGD's own H, {pair['grid_nodes']} nodes (white: +inf)")
         plot.quasipotential(values, land.grid if values.shape != grid.shape else grid, ax=ax, attractors=O,
                             saddles=land.saddles[:, :2], title=f"phi, {what}{suffix}\nselected {_selected(pair)}",
-                            vmax=3 * max(1e-12, float(np.max(land.costs))))
+                            vmax=plot.colour_limit(land)[0], label="phi (P ~ exp(-phi / eps), eps = eta / m)")
     for ax in axes[:-1]:
         ax.set(xlabel="mu1", ylabel="mu2")
     ax = axes[-1]
@@ -142,6 +142,8 @@ def study_figure(study: dict, problem, path: str) -> None:
                  "measured rates; slopes -V of the costs:\nanisotropic D (solid), isotropic D (dotted)")
     if ax.has_data():
         ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no transitions observed", transform=ax.transAxes, ha="center", va="center")
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

@@ -151,7 +151,7 @@ def local_quasipotential(
     refine_attractor: bool = True,
     max_turn: float = 1.4,
     absorbing: Optional[np.ndarray] = None,
-    supersample: int = 1,
+    supersample: Optional[int] = None,
     cycle_data: str = "riccati",
 ) -> QuasiPotential:
     """Local quasi-potential of an attractor: the viscosity solution of
@@ -207,9 +207,13 @@ def local_quasipotential(
         result is then the cost of paths that avoid them (the direct costs
         between attractors, :func:`hjqp.landscape`). They must keep clear of
         the attractor's initial region.
-    supersample : int, default 1
-        Sample callables as means over s^d points of each node's cell, for
-        fields that jump across an interface (see :class:`hjqp.problem.Fields`).
+    supersample : int or None, default None
+        How callables are sampled at the nodes (see :class:`hjqp.problem.Fields`).
+        None: at the nodes, and where a field jumps between nodes (an
+        interface; smooth fields have none) as means over 8^2 (3D: 4^3)
+        points of those nodes' cells, which place the interface where it
+        is; ``info["supersampled_nodes"]`` counts them. s = 1: at the nodes
+        only. s > 1: means over s^d points of every node's cell.
     cycle_data : {"riccati", "frozen"}
         A cycle's initial data (see :data:`hjqp.solve.cycle.CYCLE_DATA`):
         the periodic Riccati equation (default), or, for comparison only,
@@ -308,7 +312,7 @@ def solve_local(
     refine_attractor: bool = True,
     max_turn: float = 1.4,
     absorbing: Optional[np.ndarray] = None,
-    supersample: int = 1,
+    supersample: Optional[int] = None,
     cycle_data: str = "riccati",
 ) -> Tuple[QuasiPotential, np.ndarray]:
     """:func:`local_quasipotential` without its warning, and which nodes'
@@ -429,7 +433,8 @@ def solve_local(
         grad[above] = 0.0
         rules[above] = UpdateRule.UNREACHED
         truncated[above] = False
-    info.update(options, init_cells=float(init_cells), init_levels=int(init_levels), seeds=int(len(nodes)))
+    info.update(options, init_cells=float(init_cells), init_levels=int(init_levels), seeds=int(len(nodes)),
+                supersample=fields.supersample, supersampled_nodes=dict(fields.supersampled))
     if cycle is not None:
         info.update(cycle_data=cycle_data)
     return QuasiPotential(values, grad, center, grid, rules, expansion, info, sde, cycle=cycle), truncated
