@@ -8,7 +8,7 @@ from .engine import Engine, SteppingEngine, run_exits, run_long, run_paths
 from .estimators import Estimate, arrhenius_fit
 from .gillespie import Gillespie
 from .master import MasterEquation, master_equation
-from .fokker_planck import (Committor, FirstPassage, FokkerPlanck, committor, fokker_planck,
+from .kolmogorov import (Committor, FirstPassage, FokkerPlanck, committor, fokker_planck,
                             mean_first_passage)
 from .euler_maruyama import exit_times, long_run, simulate
 from .results import Exits, LongRun, Paths

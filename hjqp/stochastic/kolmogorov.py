@@ -219,7 +219,7 @@ def _chain(sde, grid: Grid, eps: float, supersample: int = 1, cut: Optional[np.n
     active = {}
     for k in range(d):
         for l in range(k + 1, d):
-            act = interior[k] & interior[l] & (dm[..., k, l] != 0)
+            act = dm[..., k, l] != 0
             active[k, l] = act
             a[..., k] -= np.where(act, np.abs(dm[..., k, l]) * h[k] / h[l], 0.0)
             a[..., l] -= np.where(act, np.abs(dm[..., k, l]) * h[l] / h[k], 0.0)
@@ -439,8 +439,7 @@ def _stationary(chain: _Chain, attractors: np.ndarray) -> np.ndarray:
 
     n = chain.n
     p, log_exit = _embedded(chain)
-    with np.errstate(divide="ignore"):
-        log_p = np.log(p)
+    log_p = chain.log_rate - log_exit[chain.src]
     pins = _pins(chain.grid, attractors)
     if len(pins) == 0:
         pins = np.array([0])
@@ -617,7 +616,7 @@ def mean_first_passage(sde: SDE, grid: Grid, eps: float, target=None, *, domain:
     """Mean first passage times to a target, or mean exit times from a
     domain, of ``dx = b dt + sqrt(eps) Sigma dW`` reflected at the grid's
     box: L tau = -1 off the target, tau = 0 on it, with the generator of
-    the Fokker-Planck discretisation (see :mod:`hjqp.stochastic.fokker_planck`).
+    the Fokker-Planck discretisation (see :mod:`hjqp.stochastic.kolmogorov`).
 
     Parameters
     ----------
@@ -758,7 +757,7 @@ def fokker_planck(sde: SDE, grid: Grid, eps: float, *, attractors=None, supersam
     grid: the stationary Fokker-Planck equation
     0 = -div(b rho) + eps/2 sum_ij d_i d_j (D_ij rho) with no flux through
     the box's faces, by a monotone exponentially fitted finite-volume
-    scheme (see :mod:`hjqp.stochastic.fokker_planck`): rho > 0 at any eps.
+    scheme (see :mod:`hjqp.stochastic.kolmogorov`): rho > 0 at any eps.
 
     Parameters
     ----------
