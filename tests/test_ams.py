@@ -164,3 +164,16 @@ def test_bad_input_is_named():
         hjqp.stochastic.ams(double_well(), (-0.8, 0.0), A, 3, xi, **kw)
     with pytest.raises(ValueError, match="finite wherever"):
         hjqp.stochastic.ams(double_well(), (-0.8, 0.0), A, B, lambda p: np.full(p.shape[:-1], np.nan), **kw)
+
+
+def test_verify_compares_splitting_with_the_backward_kolmogorov_time():
+    # Maier-Stein (beta = 3, non-gradient) at V / eps = 10: one row, AMS's
+    # interval around the backward Kolmogorov mean passage time.
+    problem = hjqp.models.maier_stein(3.0)
+    land = hjqp.landscape(problem.sde, problem.grid(71))
+    eps = land.costs[0, 1] / 10
+    rows = hjqp.verify.splitting_times(problem.sde, land, 0, 1, [eps], 0.01, seed=3, n_loops=100, n_replicas=40,
+                                       n_runs=6)
+    (row,) = rows
+    assert row.agrees, hjqp.verify.table(rows)
+    assert "AMS" in row.note and row.predicted > 1e3

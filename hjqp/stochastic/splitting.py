@@ -425,6 +425,12 @@ def ams_rate(model, x0, A, B, reaction_coordinate, level: float, *, eps: Optiona
         raise ValueError(f"x0 {describe_point(start[0])} must lie in A")
     if not xi0[0] < level:
         raise ValueError(f"the reaction coordinate at x0 is {xi0[0]:g}, not below level = {level:g}")
+    if isinstance(A, Domain):
+        rim = A.boundary_points(400)
+        high = np.asarray(reaction_coordinate(rim), dtype=float) >= level
+        if high.any():
+            raise ValueError(f"the reaction coordinate reaches level = {level:g} on A's boundary (at "
+                             f"{describe_point(rim[high][0])}): Sigma must lie outside A; raise the level or shrink A")
     engine.check_starts(start)
     runner = _Runner(engine, levels, int(np.random.SeedSequence([seed, 1]).generate_state(1, np.uint64)[0] >> 1),
                      chunk, max_steps)
