@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -86,7 +86,7 @@ __all__ = ["FokkerPlanck", "FirstPassage", "Committor", "fokker_planck", "mean_f
 # exactly as an exponential of a linear function).
 _MASS_PIECES = 8
 # The stationary solve is redone with a refined scaling while ln g spans more
-# than this (g = rho exp(-psi)).
+# than this (g = mu exp(-ell), see _stationary).
 _SCALE_SPAN = 200.0
 
 
@@ -121,15 +121,13 @@ def _log_expmean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class _Chain:
     """The Markov jump process on the grid's nodes: jumps src -> dst at
-    rates exp(log_rate); ``reverse`` the index of each jump's reverse (-1
-    if it has none); log_mass = ln of each node's fitted cell volume."""
+    rates exp(log_rate); log_mass = ln of each node's fitted cell volume."""
 
     grid: Grid
     eps: float
     src: np.ndarray
     dst: np.ndarray
     log_rate: np.ndarray
-    reverse: np.ndarray
     log_mass: np.ndarray
 
     @property
@@ -164,29 +162,19 @@ def _pairs(shape, offset) -> Tuple[tuple, tuple]:
 
 
 class _Jumps:
-    """Jumps collected in forward / backward blocks, with their reverses."""
+    """Jumps collected pair by pair (P -> Q where ``forward``, Q -> P where
+    ``backward``)."""
 
     def __init__(self):
-        self.src, self.dst, self.logr, self.rev = [], [], [], []
-        self.count = 0
+        self.src, self.dst, self.logr = [], [], []
 
     def add(self, src, dst, logr_forward, logr_backward, forward, backward):
-        """Jumps src -> dst where ``forward`` and dst -> src where ``backward``."""
-        f, b = np.flatnonzero(forward), np.flatnonzero(backward)
-        both = forward & backward
-        # Positions of the forward and backward jumps in the final arrays.
-        pos_f = np.full(len(src), -1)
-        pos_b = np.full(len(src), -1)
-        pos_f[f] = self.count + np.arange(len(f))
-        pos_b[b] = self.count + len(f) + np.arange(len(b))
-        self.src += [src[f], dst[b]]
-        self.dst += [dst[f], src[b]]
-        self.logr += [logr_forward[f], logr_backward[b]]
-        self.rev += [np.where(both[f], pos_b[f], -1), np.where(both[b], pos_f[b], -1)]
-        self.count += len(f) + len(b)
+        self.src += [src[forward], dst[backward]]
+        self.dst += [dst[forward], src[backward]]
+        self.logr += [logr_forward[forward], logr_backward[backward]]
 
     def arrays(self):
-        return tuple(np.concatenate(x) for x in (self.src, self.dst, self.logr, self.rev))
+        return tuple(np.concatenate(x) for x in (self.src, self.dst, self.logr))
 
 
 def _chain(sde, grid: Grid, eps: float, supersample: int = 1, cut: Optional[np.ndarray] = None) -> _Chain:
@@ -297,8 +285,8 @@ def _chain(sde, grid: Grid, eps: float, supersample: int = 1, cut: Optional[np.n
                               - log_length[l][Q])
                 jumps.add(index[P].ravel(), index[Q].ravel(), logr_f.ravel(), logr_b.ravel(), forward.ravel(),
                           backward.ravel())
-    src, dst, logr, rev = jumps.arrays()
-    return _Chain(grid, eps, src, dst, logr, rev, log_mass.reshape(-1))
+    src, dst, logr = jumps.arrays()
+    return _Chain(grid, eps, src, dst, logr, log_mass.reshape(-1))
 
 
 def _log_cell_length(up, down, h, plus, minus) -> np.ndarray:
@@ -744,7 +732,7 @@ class FokkerPlanck:
         chain = self.chain
         log_pi = (self.log_density + self.log_mass).reshape(-1)
         reverse = _Chain(chain.grid, chain.eps, chain.dst, chain.src,
-                         chain.log_rate + log_pi[chain.src] - log_pi[chain.dst], chain.reverse, chain.log_mass)
+                         chain.log_rate + log_pi[chain.src] - log_pi[chain.dst], chain.log_mass)
         known = cores.any(axis=0)
         values = cores.reshape(len(centers), -1).T.astype(float)
         q = _dirichlet(reverse, known, values, 0.0, self.attractors)
