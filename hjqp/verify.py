@@ -36,8 +36,8 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from .problem import SDE
-from .stochastic import (Ball, Domain, Estimate, Exits, LongRun, ams_rate, arrhenius_fit, exit_times, long_run,
-                         master_equation, mean_first_passage)
+from .stochastic import (Ball, Domain, Estimate, Exits, LongRun, ams_rate, arrhenius_fit, committor, exit_times,
+                         long_run, master_equation, mean_first_passage)
 
 __all__ = [
     "Comparison",
@@ -432,8 +432,10 @@ def splitting_times(sde: SDE, landscape, i: int, j: int, eps_values: Sequence[fl
 
     Measured: :func:`hjqp.stochastic.ams_rate` with A and B the balls of
     ``radius`` (default a tenth of the least distance between attractors)
-    about O_i and O_j, the reaction coordinate U_i (the landscape's local
-    quasi-potential of O_i) and Sigma = {U_i = fraction V_ij}, on the
+    about O_i and O_j, Sigma = {U_i = fraction V_ij} (U_i the landscape's
+    local quasi-potential of O_i; at least 1.25 times U_i on A's boundary),
+    splitting at the levels of the committor of A and B
+    (:func:`hjqp.committor` at this eps: the least variance), on the
     kernel's Euler-Maruyama engine over ``grid`` (default the landscape's;
     paths must stay in its box). Predicted: the mean first passage time
     from O_i into B, from :func:`hjqp.mean_first_passage` on the
@@ -455,13 +457,16 @@ def splitting_times(sde: SDE, landscape, i: int, j: int, eps_values: Sequence[fl
         return np.where(np.isfinite(values), values, top)
 
     A, B = Ball(O[i], radius), Ball(O[j], radius)
+    level = max(fraction * V, 1.25 * float(np.max(xi(A.boundary_points(400)))))
     base = np.random.SeedSequence(seed)
     rows = []
     for eps, s in zip(eps_values, base.spawn(len(eps_values))):
         tau = mean_first_passage(sde, landscape.grid, eps, B, attractors=landscape, **options)
         predicted = float(tau(O[i]))
-        rate = ams_rate(sde, O[i], A, B, xi, fraction * V, eps=eps, dt=dt, n_loops=n_loops, n_replicas=n_replicas,
-                        k=k, n_runs=n_runs, seed=int(s.generate_state(1)[0]), grid=grid, confidence=confidence)
+        q = committor(sde, landscape.grid, eps, A, B, attractors=landscape, **options)
+        rate = ams_rate(sde, O[i], A, B, xi, level, eps=eps, dt=dt, splitting_coordinate=q, n_loops=n_loops,
+                        n_replicas=n_replicas, k=k, n_runs=n_runs, seed=int(s.generate_state(1)[0]), grid=grid,
+                        confidence=confidence)
         rows.append(Comparison(f"mean time O_{i + 1} -> O_{j + 1} at eps = {eps:g}", predicted, rate.mean_time,
                                f"V / eps = {V / eps:.3g}; predicted: backward Kolmogorov; measured: AMS "
                                f"(p = {rate.probability.probability.value:.3g}, {rate.steps:.3g} steps)"))

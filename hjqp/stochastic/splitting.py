@@ -380,9 +380,9 @@ def _interval(estimates: np.ndarray, n_replicas: int, confidence: float) -> Esti
 # -- rates --------------------------------------------------------------------------------
 
 def ams_rate(model, x0, A, B, reaction_coordinate, level: float, *, eps: Optional[float] = None,
-             dt: Optional[float] = None, n_loops: int = 200, n_walkers: int = 16, n_replicas: int = 100, k: int = 1,
-             n_runs: int = 10, seed=None, grid: Optional[Grid] = None, max_steps: int = 10**6, chunk: int = 64,
-             confidence: float = 0.95) -> TransitionRate:
+             dt: Optional[float] = None, splitting_coordinate=None, n_loops: int = 200, n_walkers: int = 16,
+             n_replicas: int = 100, k: int = 1, n_runs: int = 10, seed=None, grid: Optional[Grid] = None,
+             max_steps: int = 10**6, chunk: int = 64, confidence: float = 0.95) -> TransitionRate:
     """The rate of transitions from A to B: brute force near A for the
     loops A -> Sigma -> A (Sigma = {xi = level}), AMS from where they crossed
     Sigma for p, and rate = 1 / ((1/p - 1) E[loop] + E[A -> Sigma] +
@@ -397,6 +397,11 @@ def ams_rate(model, x0, A, B, reaction_coordinate, level: float, *, eps: Optiona
         Sigma's level of the reaction coordinate: above xi on A, below it on
         B; low enough that the walkers cross it often (the loops are brute
         force), high enough that p is what costs.
+    splitting_coordinate : callable, optional
+        The coordinate whose levels AMS splits at, if not
+        ``reaction_coordinate`` (which then only defines Sigma): e.g. the
+        committor (:func:`hjqp.committor`), whose levels give the least
+        variance, while Sigma is a surface of the quasi-potential.
     n_loops : int
         Loops to count (E[loop]'s relative error is about 1 / sqrt(n_loops)).
     n_walkers : int
@@ -484,7 +489,8 @@ def ams_rate(model, x0, A, B, reaction_coordinate, level: float, *, eps: Optiona
             raise ValueError(f"{runner.steps} brute-force steps gave {len(loops)} of the {n_loops} loops: lower the "
                              "level, or raise max_steps")
     brute_steps = runner.steps
-    splitting = ams(engine, np.array(crossings), A, B, reaction_coordinate, n_replicas=n_replicas, k=k,
+    xi = reaction_coordinate if splitting_coordinate is None else splitting_coordinate
+    splitting = ams(engine, np.array(crossings), A, B, xi, n_replicas=n_replicas, k=k,
                     n_runs=n_runs, seed=seed, max_steps=max_steps, chunk=chunk, confidence=confidence)
     loop = np.asarray(loops, dtype=float) * engine.dt
     t_loop = float(loop.mean())
