@@ -464,7 +464,14 @@ def splitting_times(sde: SDE, landscape, i: int, j: int, eps_values: Sequence[fl
         tau = mean_first_passage(sde, landscape.grid, eps, B, attractors=landscape, **options)
         predicted = float(tau(O[i]))
         q = committor(sde, landscape.grid, eps, A, B, attractors=landscape, **options)
-        rate = ams_rate(sde, O[i], A, B, xi, level, eps=eps, dt=dt, splitting_coordinate=q, n_loops=n_loops,
+        lower, upper = np.asarray(landscape.grid.lower), np.asarray(landscape.grid.upper)
+
+        def q_anywhere(points, q=q):
+            # (beyond the landscape's box, where an engine over a larger grid
+            # may go: the value at the nearest point of the box)
+            return q(np.clip(points, lower, upper))
+
+        rate = ams_rate(sde, O[i], A, B, xi, level, eps=eps, dt=dt, splitting_coordinate=q_anywhere, n_loops=n_loops,
                         n_replicas=n_replicas, k=k, n_runs=n_runs, seed=int(s.generate_state(1)[0]), grid=grid,
                         confidence=confidence)
         rows.append(Comparison(f"mean time O_{i + 1} -> O_{j + 1} at eps = {eps:g}", predicted, rate.mean_time,

@@ -248,7 +248,7 @@ class _Runner:
             todo = [todo[i] for i in keep]
 
 
-def _starts(start, d_hint: Optional[int] = None) -> np.ndarray:
+def _starts(start) -> np.ndarray:
     x = _validate.real_array(start, "start")
     if x.ndim == 1:
         x = x[None]
