@@ -46,7 +46,16 @@ Scharfetter-Gummel type.
 Error: the trapezoidal Lambda makes ln rho and ln tau second order in h
 with a constant proportional to 1 / eps (Phi_eps = -eps ln rho: second
 order uniformly in eps for gradient systems with D = c I); measured in the
-tests.
+tests. The fitting is exact for the gradient part of the drift only: the
+non-gradient part l = b + 1/2 D grad U (rotation along the level sets of
+U) is fitted as if rho varied along it, which adds numerical diffusion of
+relative size Pe_l = h |2 D^-1 l| / eps. Where Pe_l is well above 1 the
+escape comes out too fast. Measured on the three-well model (rotation 0.5,
+condition 4, both needed: either alone converges at second order), ln tau
+from well 1 to well 2 on 101 x 76, 201 x 151, 401 x 301 nodes: 8.69, 9.46,
+9.70 at V / eps = 10 (order 1.7), but 18.75, 21.05, 23.56 at V / eps = 25
+(AMS: 24.5 +- 0.5), not yet converging. Refine until Pe_l is about 1, or
+judge such cases by splitting (:func:`hjqp.stochastic.ams_rate`).
 
 Precision at small eps. A plain LU of a metastable chain loses the escape
 rate from a well, a difference of O(1) numbers: relative error
