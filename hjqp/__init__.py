@@ -22,6 +22,7 @@ from .solve import (CycleExpansion, LocalExpansion, MinimumAction, QuasiPotentia
                     local_quasipotential, minimum_action, minimum_action_path)
 from .stochastic import (Ball, Box, Estimate, Exits, LevelSet, LongRun, Paths, Tube, exit_times, long_run,
                          master_equation, simulate)
+from .stochastic import Committor, FirstPassage, FokkerPlanck, committor, fokker_planck, mean_first_passage
 
 __all__ = [
     "__version__",
@@ -62,6 +63,12 @@ __all__ = [
     "exit_times",
     "long_run",
     "master_equation",
+    "FokkerPlanck",
+    "FirstPassage",
+    "Committor",
+    "fokker_planck",
+    "mean_first_passage",
+    "committor",
     "models",
     "eikonal",
     "io",
