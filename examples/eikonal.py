@@ -88,8 +88,9 @@ def main(argv=None):
     ax.contour(x[..., 0], x[..., 1], np.ma.filled(ours, np.nan), levels=levels, colors="C0", linewidths=1)
     ax.contour(x[..., 0], x[..., 1], np.where(wall, np.nan, exact), levels=levels, colors="k", linewidths=0.5,
                linestyles="dotted")
-    ax.plot([0.5, 0.5], [0.0, 0.7], color="k", linewidth=3)
-    ax.plot(*source, "r*")
+    ax.plot([0.5, 0.5], [0.0, 0.7], color="k", linewidth=3, label="wall")
+    ax.plot(*source, "r*", label="source")
+    ax.legend(loc="lower right", fontsize=8)
     ax.set_title("point source and a wall: hjqp (blue), exact (dotted)")
     ax = axes[1]
     levels = np.linspace(0.0, 1.6, 17)[1:]

@@ -75,7 +75,7 @@ def main(argv=None):
     plot.level_surface(U, grid, V0, ax=ax, alpha=0.3)
     ex = fit.exits[-1]
     pts = ex.positions[~ex.censored]
-    ax.scatter(*pts.T, s=4, color="r", label=f"exit positions at eps = {fit.eps[-1]:g}")
+    ax.scatter(*pts.T, s=4, color="r", label=f"exit positions at eps = {fit.eps[-1]:.3g}")
     ax.set_title(f"the level surface U = V0 = {V0:.4g} and where paths leave the ball")
     ax.legend()
     fig.savefig(os.path.join(args.out, "example_3d_surface.png"), dpi=120)

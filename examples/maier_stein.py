@@ -63,7 +63,7 @@ def main(argv=None):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
     plot.basins(land, ax=axes[0])
     plot.quasipotential(land, ax=axes[1], paths=land.paths(),
-                        title=f"Maier-Stein, beta = {args.beta:g}: global phi and the minimum action paths\n"
+                        title=f"Maier-Stein (beta = {args.beta:.3g}): phi and the minimum action paths\n"
                               + ", ".join(f"V{i + 1}{j + 1} = {land.costs[i, j]:.3g}"
                                           for i in range(land.k) for j in range(land.k) if i != j))
     axes[1].legend(loc="lower left", fontsize=8, framealpha=0.8)

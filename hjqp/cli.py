@@ -275,8 +275,10 @@ def cmd_landscape(args, rep):
         fig, axes = _figure(1, 2, figsize=(12, 4.6))
         plot.basins(land, ax=axes[0])
         plot.quasipotential(land, ax=axes[1], paths=land.paths(),
-                            title=f"global quasi-potential phi of {problem.name}\n{_phi_line(land)}")
+                            title=f"global quasi-potential phi\n{_phi_line(land)}")
         axes[1].legend(loc="lower left", fontsize=8, framealpha=0.8)
+        fig.suptitle(f"{problem.name} on {' x '.join(map(str, land.grid.shape))} nodes; "
+                     "stationary law ~ exp(-phi / eps)")
     else:
         fig = _slices_figure(plot, land, f"global quasi-potential phi of {problem.name}: slices through the "
                                          f"selected attractor; {_phi_line(land)}")
@@ -343,11 +345,11 @@ def cmd_verify(args, rep):
                          f"{SIMULATED_BARRIER:g} and switches are too rare to count (the master equation judges).")
         rep.step(f"the master equation at volume {_numbers(volumes)}")
         rows += verify.master_barriers(problem.sde, land, volumes, grid=_master_box(land))
-        fig, ax = _figure(figsize=(6, 5))
-        plot.quasipotential(land, ax=ax, paths=land.paths(),
-                            title=f"global phi of {problem.name}\n{_phi_line(land)}; "
-                                  f"volumes {_numbers(volumes)} (eps = 1 / volume)")
+        fig, ax = _figure(figsize=(6.5, 5.5))
+        plot.quasipotential(land, ax=ax, paths=land.paths(), title=f"global phi: {_phi_line(land)}")
+        ax.title.set_fontsize(9)
         ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
+        fig.suptitle(f"{problem.name}\nvolumes {_numbers(volumes)} (eps = 1 / volume)", fontsize=10)
     elif len(problem.attractors) > 1:
         land = _landscape(problem, args, rep)
         io.save(os.path.join(out, "landscape.npz"), land, model=problem.name)
@@ -363,11 +365,11 @@ def cmd_verify(args, rep):
                        seed=args.seed, grid=mc_grid, progress=not args.quiet)
         rows += verify.occupancy(land, run)
         if d == 2:
-            fig, ax = _figure(figsize=(6, 5))
-            plot.quasipotential(land, ax=ax, paths=land.paths(),
-                                title=f"global phi of {problem.name}\n{_phi_line(land)}; "
-                                      f"Monte Carlo at eps = {_numbers(eps)}")
+            fig, ax = _figure(figsize=(6.5, 5))
+            plot.quasipotential(land, ax=ax, paths=land.paths(), title=f"global phi: {_phi_line(land)}")
+            ax.title.set_fontsize(9)
             ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
+            fig.suptitle(f"{problem.name}\nMonte Carlo at eps = {_numbers(eps)}", fontsize=10)
         else:
             fig = _slices_figure(plot, land, f"global phi of {problem.name}: slices through the selected attractor; "
                                              f"Monte Carlo at eps = {_numbers(eps)}")
@@ -391,15 +393,17 @@ def cmd_verify(args, rep):
         if d == 2:
             fig, axes = _figure(1, 2, figsize=(12, 4.4))
             plot.barrier_fit(fit, ax=axes[0])
-            axes[0].set_title(f"{problem.name}: mean exit time from {where}\n"
-                              f"eps = {_numbers(eps)}, dt = {args.dt:g}, {args.paths} paths each")
+            axes[0].set_title(f"mean exit time from {where}")
             plot.exit_positions(fit.exits[-1], ax=axes[1], center=O,
                                 predicted=verify.boundary_minimum(qp, disk)[1])
             axes[1].set_title(f"where the paths leave it at eps = {eps[-1]:g}")
+            fig.suptitle(f"{problem.name}: eps = {_numbers(eps)}, dt = {args.dt:g}, {args.paths} paths each",
+                         fontsize=10)
         else:
             fig, ax = _figure(figsize=(6, 4.6))
             plot.barrier_fit(fit, ax=ax)
-            ax.set_title(f"{problem.name}: mean exit time from {where}\neps = {_numbers(eps)}, dt = {args.dt:g}")
+            ax.set_title(f"mean exit time from {where}", fontsize=9)
+            fig.suptitle(f"{problem.name}: eps = {_numbers(eps)}, dt = {args.dt:g}", fontsize=10)
     fig.savefig(os.path.join(out, "verify.png"), dpi=120)
     text = verify.table(rows)
     with open(os.path.join(out, "verify.md"), "w") as fh:

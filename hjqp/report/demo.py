@@ -8,7 +8,8 @@ tell the minima apart; the global quasi-potential phi can: leaving O_1 costs
 2/mu1 ~ 1, leaving O_2 costs 2/mu2 ~ 2, so as eps -> 0 SGD selects O_2.
 
 The demo computes the local quasi-potentials and transition costs
-(hjqp.landscape, fields sampled as cell means across the wells' edges),
+(hjqp.landscape with its defaults: it finds the wells' edges, where the
+drift and the diffusion jump, and samples them there as cell means),
 compares them with the exact values, draws phi next to the loss, and checks
 the prediction with Monte Carlo at the paper's eps = 0.2, dt = 0.01 (the
 flat loss is confined by (|x| - 4.5)^2 / 2 beyond radius 4.5, far from the
@@ -57,10 +58,13 @@ def run(out: str = "hjqp-demo", log: Callable[[str], None] = print, *, quick: bo
     problem = models.example_4_1(1.9999, 1.0001)
     grid = problem.grid(n)
 
-    log(f"landscape of {problem.name} on {n} x {n} nodes (cell means of 8 x 8 samples)")
+    log(f"landscape of {problem.name} on {n} x {n} nodes")
     start = time.perf_counter()
-    land = landscape(problem.sde, grid, supersample=8)
+    land = landscape(problem.sde, grid)
     t_land = time.perf_counter() - start
+    resampled = land.info["supersampled_nodes"]
+    log("the fields jump at the wells' edges: sampled there as cell means of 8 x 8 points ("
+        + ", ".join(f"{name} at {count} nodes" for name, count in resampled.items()) + ")")
     io.save(os.path.join(out, "landscape.npz"), land, model=problem.name)
     exact = np.array(problem.costs)
 
@@ -83,6 +87,10 @@ def run(out: str = "hjqp-demo", log: Callable[[str], None] = print, *, quick: bo
         "mu2 = 1.0001 around O_2 = (2, 0)). Which one does SGD select?",
         "",
         f"## Quasi-potential ({n} x {n} grid of [-4, 4] x [-2, 2], {t_land:.1f} s)",
+        "",
+        "The drift and the diffusion jump at the wells' edges; hjqp finds the nodes there and samples the "
+        f"fields at them as cell means of 8 x 8 points ({resampled.get('drift', 0)} nodes), elsewhere at the "
+        "nodes.",
         "",
         "| quantity | hjqp | exact |",
         "|---|---:|---:|",
@@ -137,7 +145,7 @@ def run(out: str = "hjqp-demo", log: Callable[[str], None] = print, *, quick: bo
 
     summary = {
         "model": problem.name, "grid": list(grid.shape), "landscape_seconds": t_land,
-        "costs": land.costs.tolist(), "exact_costs": exact.tolist(),
+        "costs": land.costs.tolist(), "exact_costs": exact.tolist(), "supersampled_nodes": resampled,
         "global_values": land.global_values.tolist(), "selected": int(land.selected),
         "monte_carlo": {"eps": eps, "dt": dt, "paths": n_paths, "steps": steps, "seconds": t_mc,
                         "occupancy": [o.value for o in occ], "transitions": counts.tolist()},

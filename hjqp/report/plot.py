@@ -177,6 +177,13 @@ def _colormap(cmap):
     return cm.with_extremes(over=_OVER, bad="w")
 
 
+def _colorbar(ax, image, **kwargs):
+    """A colour bar as tall as the axes (aspect-equal axes are often shorter
+    than the space the layout gives them), just right of them."""
+    cax = ax.inset_axes([1.03, 0.0, 0.035, 1.0])
+    return ax.figure.colorbar(image, cax=cax, **kwargs)
+
+
 def mark_points(ax, attractors=None, saddles=None, exit_points=None, *, names: bool = True):
     """Attractors (white discs, named O1, O2, ...), saddles (red crosses,
     S1, ...) and exit points (orange diamonds, named after their
@@ -251,7 +258,7 @@ def quasipotential(result, grid=None, ax=None, *, levels: int = 10, vmax: Option
     if colorbar:
         name = label or ("phi" if hasattr(result, "exit_costs") else "U")
         cut = largest > top * (1 + 1e-9)
-        bar = ax.figure.colorbar(image, ax=ax, shrink=0.85, extend="max" if cut else "neither")
+        bar = _colorbar(ax, image, extend="max" if cut else "neither")
         notes = ([f"grey: > {top:.3g} = {why}"] if cut and why != "given" else []) + (
             ["white: not reached"] if not finite.all() else [])
         bar.set_label(name + (f" ({'; '.join(notes)})" if notes else ""), fontsize=9)
@@ -452,8 +459,9 @@ def exit_positions(exits, ax=None, *, center=None, predicted=None, bins: int = 7
     if predicted is not None:
         for k, q in enumerate(np.atleast_2d(predicted)):
             ax.axvline(np.arctan2(q[1] - c[1], q[0] - c[0]), color="r", ls="--", lw=1,
-                       label="argmin U on the boundary" if k == 0 else None)
-    ax.set(xlabel="exit angle (rad)", ylabel="exits", xlim=(-np.pi, np.pi))
+                       label="predicted: argmin of U on the boundary" if k == 0 else None)
+    ax.set(xlabel="exit angle around the centre", ylabel="exits", xlim=(-np.pi, np.pi))
+    ax.set_xticks(np.linspace(-np.pi, np.pi, 5), ["-pi", "-pi/2", "0", "pi/2", "pi"])
     ax.legend(fontsize=8)
     return ax
 
