@@ -15,7 +15,8 @@ reported (:mod:`hjqp.report`, the ``hjqp`` command).
 from . import eikonal, io, models, plot, verify
 from ._version import __version__
 from .grid import Grid
-from .landscape import Barriers, Equilibria, Landscape, barriers, basins, equilibria, landscape, limit_cycle
+from .landscape import (Barriers, Equilibria, ExitTime, Landscape, PrefactorWarning, Prefactors, SaddleCrossing, barriers,
+                        basins, equilibria, landscape, limit_cycle, mean_exit_time)
 from .problem import SDE, JumpHamiltonian, LimitCycle, MassAction, ReactionNetwork
 from .solve import (CycleExpansion, LocalExpansion, MinimumAction, QuasiPotential, UpdateRule, geometric_action,
                     local_quasipotential, minimum_action, minimum_action_path)
@@ -41,6 +42,11 @@ __all__ = [
     "landscape",
     "equilibria",
     "basins",
+    "Prefactors",
+    "SaddleCrossing",
+    "PrefactorWarning",
+    "ExitTime",
+    "mean_exit_time",
     "minimum_action_path",
     "geometric_action",
     "minimum_action",
