@@ -805,6 +805,9 @@ def mean_exit_time(qp, domain, eps: float, *, boundary_points: int = 2000) -> Ex
     candidates = _boundary_minima(U, domain, boundary_points)
     if len(candidates) == 0:
         return fail("U is not finite on the domain's boundary")
+    if len(candidates) > 32:
+        return fail(f"U has {len(candidates)} local minima on the boundary: it is nearly constant there (the "
+                    "boundary follows a level set of U), a degenerate minimum")
     minima: List[np.ndarray] = []
     for c in candidates:
         x = _refine_on_boundary(U, grad, domain, c, length)
@@ -822,7 +825,7 @@ def mean_exit_time(qp, domain, eps: float, *, boundary_points: int = 2000) -> Ex
             return fail(f"the flow does not point into the domain at the boundary point {np.round(x, 6).tolist()} "
                         "where U is least (b . n >= 0): a characteristic boundary, which this theory excludes")
         try:
-            path = minimum_action_path(qp, x)
+            path = minimum_action_path(qp, x, step=0.5 * min(grid.spacing))
         except ValueError as err:
             return fail(f"no minimum action path to {np.round(x, 6).tolist()}: {err}")
         jump = _jump(fields, path)
