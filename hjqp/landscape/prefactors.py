@@ -45,10 +45,10 @@ class PrefactorWarning(UserWarning):
 # Relative size below which an eigenvalue of Db counts as zero (a flat or
 # degenerate equilibrium: the Gaussian approximations behind the prefactor fail).
 _DEGENERATE = 1e-6
-# Stop the Riccati equation this many cells short of the saddle: closer, the
-# interpolated grad U carries more relative error than the equation tolerates
-# (its component along the path grows like 1/r^2 there), and the integrand is
-# extrapolated over the rest.
+# Leave the grid's path this many cells short of the saddle: closer, the
+# interpolated grad U carries more relative error than the Riccati equation
+# tolerates (its component along the path grows like 1/r^2 there). The rest
+# follows the saddle's own local expansion of U.
 _SADDLE_STOP_CELLS = 1.5
 # A field value that changes along the path by this many times the typical
 # change of its neighbourhood counts as a jump.
