@@ -253,6 +253,22 @@ def test_maier_stein_prefactor_matches_the_axis_riccati_equation(beta):
         assert c.prefactor == pytest.approx(math.exp(-reference) / math.pi, rel=0.01)
 
 
+@pytest.mark.slow
+def test_tilted_double_well_in_3d_gives_the_eyring_kramers_prefactor():
+    # b = -grad V, D = I / 2: Hess V = diag(3x^2 - 1, 1, 1 + 0.3x), lambda_+ = |3 x_z^2 - 1|.
+    problem = models.double_well_3d(0.1, 0.5)
+    land = quiet_landscape(problem.sde, hjqp.Grid(problem.lower, problem.upper, (81, 49, 49)))
+
+    def hess(x):
+        return np.array([3 * x * x - 1, 1.0, 1 + 0.3 * x])
+
+    for c in land.prefactors().crossings:
+        assert c.valid, c.reason
+        xo, xz = land.attractors[c.source, 0], land.saddles[c.saddle, 0]
+        exact = abs(3 * xz * xz - 1) / (2 * math.pi) * math.sqrt(np.prod(hess(xo)) / abs(np.prod(hess(xz))))
+        assert c.prefactor == pytest.approx(exact, rel=0.03)
+
+
 # -- where the theory does not apply ---------------------------------------------------
 
 def test_flat_loss_and_jumping_fields_give_nan_and_say_why():
@@ -438,3 +454,14 @@ def test_demo_compares_predictions_and_monte_carlo_across_eps(tmp_path):
     sweep = summary["monte_carlo"]["sweep"]
     assert [item["eps"] for item in sweep] == list(demo.EPS_SWEEP)
     assert "agrees" not in report
+
+
+def test_verify_occupancy_uses_prefactors_where_they_apply(maier_stein_landscape):
+    problem, land = maier_stein_landscape
+    O = land.attractors
+    run = hjqp.long_run(problem.sde, O[np.arange(8) % 2], 0.125, 0.01, 20_000, O, 0.5, 8, seed=2,
+                        grid=MC_BOX["maier_stein"])
+    rows = hjqp.verify.occupancy(land, run, prefactors=True)
+    assert rows[0].note == "Markov chain with prefactors"
+    assert rows[0].predicted == pytest.approx(0.5, abs=1e-3)
+    assert hjqp.verify.occupancy(land, run)[0].note == "Markov chain, exponents only"
