@@ -193,22 +193,31 @@ def exit_positions(exits: Exits, U, domain: Domain, radius: float, confidence: f
                       f"uniform on the boundary: {uniform:.3f}; {len(targets)} boundary points at V0 = {v0:.4g}")
 
 
-def occupancy(landscape, run: LongRun, confidence: float = 0.95) -> List[Comparison]:
+def occupancy(landscape, run: LongRun, confidence: float = 0.95, prefactors: bool = False) -> List[Comparison]:
     """Long-run occupancy of each attractor (milestone time fractions)
     against the landscape's Markov chain at the run's eps.
 
-    The chain's rates carry the exponents exp(-V/eps) only, not the
-    Eyring-Kramers prefactors, so at finite eps the prediction is right on
-    the log scale (-eps ln pi_i -> phi(O_i)) and off by O(1) factors in
-    pi itself; both rows are reported.
+    By default the chain's rates carry the exponents exp(-V/eps) only, not
+    the Eyring-Kramers prefactors, so at finite eps the prediction is right
+    on the log scale (-eps ln pi_i -> phi(O_i)) and off by O(1) factors in
+    pi itself; both rows are reported. With ``prefactors=True`` the chain
+    uses the rates with prefactors (:meth:`hjqp.Landscape.rates`) where the
+    theory applies to every pair, and says in the note when it does not.
     """
     eps = run.eps
+    note = "Markov chain, exponents only"
     pi = landscape.stationary(eps)
+    if prefactors:
+        pf = landscape.prefactors()
+        if pf.valid.all():
+            pi = landscape.stationary(eps, prefactors=True)
+            note = "Markov chain with prefactors"
+        else:
+            note = "Markov chain, exponents only (no prefactor: " + pf.describe() + ")"
     occ = run.occupancy(confidence)
     if len(occ) != len(pi):
         raise ValueError(f"the run tallied {len(occ)} attractors, the landscape has {len(pi)}")
-    rows = [Comparison(f"occupancy of O{i + 1}", float(pi[i]), occ[i], "Markov chain, exponents only")
-            for i in range(len(pi))]
+    rows = [Comparison(f"occupancy of O{i + 1}", float(pi[i]), occ[i], note) for i in range(len(pi))]
     phi = landscape.global_values
     ref = int(np.argmax([o.value for o in occ]))
     for i, o in enumerate(occ):

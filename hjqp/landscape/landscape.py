@@ -4,12 +4,15 @@ costs, the global quasi-potential and the metastable Markov chain
 
 from __future__ import annotations
 
+import functools
+import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+from scipy.special import logsumexp
 
 from .. import _memory, _validate
 from ..grid import Grid
@@ -21,6 +24,8 @@ from ..solve.quasipotential import CYCLE_INIT_CELLS, default_init_cells
 from .basins import capture_radius_for, label_basins, saddle_links, split_attractors
 from .equilibria import Equilibria, checked_fields, drift_scale, equilibria
 from .markov import arborescence_costs, log_stationary, shortest_paths
+from .prefactors import Prefactors, log_mean_passage_time, warn_invalid
+from .prefactors import prefactors as _compute_prefactors
 
 __all__ = ["Landscape", "landscape"]
 
@@ -130,34 +135,112 @@ class Landscape:
         return np.flatnonzero(self.global_values <= tolerance)
 
     # -- the metastable Markov chain ------------------------------------------
-    def log_rates(self, eps: float) -> np.ndarray:
-        """log k_ij = -tilde-V_ij / eps (k, k), -inf on the diagonal and
-        where no direct path exists. Leading order: prefactors are 1."""
+    @functools.cached_property
+    def _prefactors(self) -> Prefactors:
+        return _compute_prefactors(self)
+
+    def prefactors(self) -> Prefactors:
+        """The prefactors of the transitions over every saddle
+        (:class:`hjqp.landscape.Prefactors`): the generalised Eyring-Kramers
+        formula of Bouchet and Reygner (2016) for SDEs, with position-dependent
+        D (docs/prefactors.md). Computed once; independent of eps. Where the
+        theory does not apply (a flat or degenerate attractor or saddle, fields
+        that jump along the path, a caustic, an exit that is not a saddle) the
+        pair is marked invalid with the reason.
+
+        Raises ValueError for a jump Hamiltonian or a landscape loaded
+        without its SDE.
+        """
+        return self._prefactors
+
+    def log_rates(self, eps: float, prefactors: bool = False) -> np.ndarray:
+        """log k_ij (k, k), -inf on the diagonal and where no direct path
+        exists.
+
+        Leading order (the default): log k_ij = -tilde-V_ij / eps, prefactors 1.
+        With ``prefactors=True``: the log-sum over the saddles linking i to j
+        of log A_s - U_i(z_s) / eps (:meth:`prefactors`); pairs no saddle
+        links get -inf (their transitions pass through another basin), and
+        pairs where the theory does not apply NaN, with a
+        :class:`PrefactorWarning` saying why.
+        """
         eps = _validate.eps(eps)
+        if prefactors:
+            pf = self.prefactors()
+            L = pf.log_rates(eps)
+            warn_invalid([f"O{i + 1} -> O{j + 1}: {r}" for (i, j), r in sorted(pf.reasons.items())],
+                         "the rate")
+            return L
         L = -self.direct_costs / eps
         np.fill_diagonal(L, -np.inf)
         return L
 
-    def rates(self, eps: float) -> np.ndarray:
-        """k_ij = exp(-tilde-V_ij / eps) (may underflow to 0 for small eps)."""
-        return np.exp(self.log_rates(eps))
+    def rates(self, eps: float, prefactors: bool = True) -> np.ndarray:
+        """Transition rates k_ij (k, k) at noise eps, 0 on the diagonal.
 
-    def log_stationary(self, eps: float) -> np.ndarray:
-        """Log of the stationary law of the Markov chain at noise eps."""
-        return log_stationary(self.log_rates(eps))
+        With prefactors (the default): k_ij = sum over the saddles s linking
+        O_i to O_j of A_s exp(-U_i(z_s) / eps), the generalised Eyring-Kramers
+        law (see :meth:`log_rates`, :meth:`prefactors`); NaN with a
+        :class:`PrefactorWarning` where the theory does not apply. With
+        ``prefactors=False``: the leading order exp(-tilde-V_ij / eps). May
+        underflow to 0 for small eps (use :meth:`log_rates`).
+        """
+        with np.errstate(invalid="ignore"):
+            return np.exp(self.log_rates(eps, prefactors))
 
-    def stationary(self, eps: float) -> np.ndarray:
+    def log_stationary(self, eps: float, prefactors: bool = False) -> np.ndarray:
+        """Log of the stationary law of the Markov chain at noise eps
+        (NaN where a rate it needs has no prefactor)."""
+        L = self.log_rates(eps, prefactors)
+        if np.isnan(L).any():
+            return np.full(self.k, np.nan)
+        return log_stationary(L)
+
+    def stationary(self, eps: float, prefactors: bool = False) -> np.ndarray:
         """Stationary law (k,) of the metastable Markov chain at noise eps.
 
         Computed in the log domain, exact for any small eps; as eps -> 0,
-        -eps log pi_i -> phi(O_i).
+        -eps log pi_i -> phi(O_i). Leading-order rates by default; with
+        ``prefactors=True`` the rates of :meth:`rates` (NaN, with a
+        :class:`PrefactorWarning`, where the theory does not apply).
         """
-        return np.exp(self.log_stationary(eps))
+        return np.exp(self.log_stationary(eps, prefactors))
 
-    def mean_exit_times(self, eps: float) -> np.ndarray:
-        """Leading-order mean exit times exp(exit cost / eps) (k,), up to
-        the subexponential prefactor."""
+    def mean_transition_time(self, i: int, j: int, eps: float, prefactors: bool = True) -> float:
+        """Mean time from O_i until the first arrival at O_j, in the
+        metastable Markov chain with the rates of :meth:`rates` (for two
+        attractors linked by a saddle, 1 / k_ij). Computed on logarithms
+        (:func:`hjqp.landscape.log_mean_passage_time`); +inf where it
+        overflows or O_j cannot be reached; NaN, with a
+        :class:`PrefactorWarning`, where a rate it needs has no prefactor.
+        """
+        i, j = self._index(i), self._index(j)
+        if i == j:
+            raise ValueError(f"i and j must differ, got {i} twice")
+        L = self.log_rates(eps, prefactors)
+        if np.isnan(L).any():
+            return math.nan
+        t = log_mean_passage_time(L, i, j)
+        return math.exp(t) if t < 700 else math.inf
+
+    def mean_exit_times(self, eps: float, prefactors: bool = False) -> np.ndarray:
+        """Mean exit times from each basin (k,).
+
+        Leading order (the default): exp(exit cost / eps), up to the
+        subexponential prefactor. With ``prefactors=True``: 1 / the total
+        rate out of the basin over its saddles (NaN, with a
+        :class:`PrefactorWarning`, where the theory does not apply).
+        """
         eps = _validate.eps(eps)
+        if prefactors:
+            L = self.log_rates(eps, True)
+            out = np.full(self.k, np.nan)
+            for i in range(self.k):
+                row = np.delete(L[i], i)
+                if not np.isnan(row).any():
+                    total = float(logsumexp(row))
+                    out[i] = math.exp(-total) if -total < 700 else math.inf
+            return out
         with np.errstate(over="ignore"):
             return np.exp(self.exit_costs / eps)
 

@@ -122,5 +122,9 @@ def local_expansion(fields: Fields, center, jacobian) -> LocalExpansion:
                 ek = e.copy()
                 ek[k] -= 1
                 rows[:, j] += my[:, k] * e[k] * np.prod(u**ek, axis=1)
-    cubic = np.linalg.lstsq(rows, -F3, rcond=None)[0]
+    # At a saddle a monomial can be resonant (exponents e with e . eig(M) = 0:
+    # U then has a y^e ln|y| term no polynomial holds); its singular value is
+    # rounding noise, and the cut-off leaves its coefficient at 0. At an
+    # attractor eig(M) = -eig(J) has positive real parts: nothing is cut.
+    cubic = np.linalg.lstsq(rows, -F3, rcond=1e-8)[0]
     return LocalExpansion(O, J, D0, C, Q, tuple(exps), cubic)
