@@ -5,7 +5,7 @@ time through a boundary the flow points into. docs/prefactors.md derives
 both in this package's scaling, dx = b dt + sqrt(eps) Sigma dW, D = Sigma
 Sigma^T (Ito), quasi-potential U:
 
-    k = lambda_+ / (2 pi) sqrt(det Hess U(O) / |det Hess U(z)|)
+    k = lambda_+ / (2 pi) sqrt(det Hess U(O) / ``|det Hess U(z)|``)
         exp(-int theta dt) exp(-(U(z) - U(O)) / eps),
     theta = tr(d_x H_p) + 1/2 tr(D Hess U)
           = div b + (div D) . grad U + 1/2 tr(D Hess U)
@@ -66,12 +66,12 @@ class SaddleCrossing:
     cost : float
         U_source at the saddle (the exponent's barrier).
     prefactor : float
-        lambda_+ / (2 pi) sqrt(det Hess U(O) / |det Hess U(z)|) exp(-divergence);
+        lambda_+ / (2 pi) sqrt(det Hess U(O) / ``|det Hess U(z)|``) exp(-divergence);
         NaN when ``valid`` is False.
     unstable_eigenvalue : float
         lambda_+, the positive eigenvalue of Db at the saddle.
     hessian_ratio : float
-        sqrt(det Hess U(O) / |det Hess U(z)|).
+        sqrt(det Hess U(O) / ``|det Hess U(z)|``).
     divergence : float
         int theta dt along the minimum action path (0 for gradient systems
         with constant D).
