@@ -245,9 +245,11 @@ def starts(x0, n_paths: int) -> np.ndarray:
     x = _validate.real_array(x0, "x0")
     if x.ndim == 1:
         x = np.broadcast_to(x, (n_paths, len(x)))
-    if x.ndim != 2 or x.shape[0] != n_paths or x.shape[1] not in (2, 3):
-        raise ValueError(f"x0 must have shape (d,) or (n_paths, d) = ({n_paths}, d) with d = 2 or 3, "
-                         f"got {np.shape(x0)}")
+    # Any d >= 1: the numpy engines (minibatch SGD on many parameters, SDEs
+    # given by callables) step in any dimension; the kernel's engines check
+    # their grid's.
+    if x.ndim != 2 or x.shape[0] != n_paths or x.shape[1] < 1:
+        raise ValueError(f"x0 must have shape (d,) or (n_paths, d) = ({n_paths}, d), got {np.shape(x0)}")
     if not np.all(np.isfinite(x)):
         raise ValueError("x0 must be finite")
     return np.array(x, dtype=float)
