@@ -334,6 +334,7 @@ def run_exits(engine: Engine, x0, domain: Domain, n_paths: int, seed=None, *, ma
         raise TypeError(f"domain must be an hjqp.Ball, hjqp.Box or hjqp.LevelSet, got {type(domain).__name__}")
     x = starts(x0, n_paths)
     domain.check_dimension(x.shape[1])
+    engine.check_starts(x)
     inside = domain.contains(x)
     if not np.all(inside):
         i = int(np.flatnonzero(~inside)[0])
