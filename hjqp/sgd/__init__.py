@@ -12,14 +12,15 @@ D = Sigma Sigma^T the per-sample gradient covariance
 (:mod:`hjqp.stochastic.engine`), with the same estimators as the SDE's Monte
 Carlo (paths, first exits, long runs), so that the SDE approximation itself
 can be tested, in any number of parameters; :func:`train` finds a loss's
-minima from several starts; :func:`selection_study` asks which minimum it
-selects.
+minima from several starts; :func:`selection_study` (on grids, 2 or 3
+parameters) and :func:`barrier_study` (minimum action paths, any number)
+ask which minimum it selects.
 """
 
 from .minibatch import MinibatchSGD, SGDSteps
 from .mixture import GaussianMixture, GaussianMixture1D, iris_measurements, iris_petal_lengths
-from .study import fit_barriers, isotropic, selection_study
+from .study import barrier_study, fit_barriers, isotropic, selection_study
 from .training import Minima, train
 
 __all__ = ["MinibatchSGD", "SGDSteps", "GaussianMixture1D", "GaussianMixture", "iris_petal_lengths",
-           "iris_measurements", "Minima", "train", "isotropic", "fit_barriers", "selection_study"]
+           "iris_measurements", "Minima", "train", "isotropic", "fit_barriers", "selection_study", "barrier_study"]
