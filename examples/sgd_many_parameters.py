@@ -19,7 +19,7 @@ ln k = a - V / eps with eps = eta / m, are set against the three.
 
 The full run (the defaults) takes about three minutes of CPU time (one
 thread): about 110 s for the barriers, of which 75 s for SGD's own
-Hamiltonian (150 jumps), and the rest for 5 x 1024 runs of 20000 SGD steps.
+Hamiltonian (150 jumps), and the rest for 6 x 1024 runs of 20000 SGD steps.
 --quick (60 points per path, 256 runs of 4000 steps at two learning rates)
 takes about a minute and a half: the paths of SGD's own Hamiltonian cost
 about as much on 60 points as on 100 (fewer points make its support problem
@@ -32,7 +32,7 @@ import hjqp
 from hjqp.report.sgd import barrier_report, write_barrier_study
 from hjqp.sgd import barrier_study
 
-FULL = dict(eta=[0.25, 0.3, 0.35, 0.4, 0.5], steps=20000, paths=1024, points=100)
+FULL = dict(eta=[0.2, 0.25, 0.3, 0.35, 0.4, 0.5], steps=20000, paths=1024, points=100)
 QUICK = dict(eta=[0.4, 0.5], steps=4000, paths=256, points=60)
 
 
