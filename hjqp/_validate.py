@@ -69,12 +69,12 @@ def threads(value: Optional[int]) -> int:
 
 
 def vector(value, name: str) -> np.ndarray:
-    """A finite vector of length 1, 2 or 3: a copy, so that an object keeping
+    """A finite vector of length d >= 1: a copy, so that an object keeping
     it (a domain's centre or corners) does not change with the caller's
     array."""
     v = np.array(real_array(value, name), dtype=float)
-    if v.ndim != 1 or len(v) not in (1, 2, 3) or not np.all(np.isfinite(v)):
-        raise ValueError(f"{name} must be a finite vector of length 1, 2 or 3, got {value!r}")
+    if v.ndim != 1 or len(v) < 1 or not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} must be a finite vector (d,) with d >= 1, got {value!r}")
     return v
 
 

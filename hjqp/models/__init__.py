@@ -32,7 +32,7 @@ from .networks import (
                     toggle_switch,
 )
 from .problem import Problem
-from .sgd import iris_mixture, iris_two_widths
+from .sgd import iris_four_features, iris_mixture, iris_two_widths
 
 __all__ = [
     "Problem",
@@ -50,6 +50,7 @@ __all__ = [
     "linear_3d",
     "iris_mixture",
     "iris_two_widths",
+    "iris_four_features",
     "jump_detailed_balance",
     "jump_cyclic",
     "jump_gaussian_limit",
@@ -88,6 +89,7 @@ REGISTRY = {
     "double_well_3d": double_well_3d,
     "iris_mixture": iris_mixture,
     "iris_two_widths": iris_two_widths,
+    "iris_four_features": iris_four_features,
     "jump_detailed_balance": jump_detailed_balance,
     "jump_cyclic": jump_cyclic,
     "jump_gaussian_limit": jump_gaussian_limit,

@@ -1,14 +1,15 @@
 """SGD problems on real data: Gaussian mixtures fitted to the iris petal
-lengths, with the SDE of batch-1 SGD."""
+lengths (two or three parameters) and to all four iris measurements (eight
+parameters), with the SDE of batch-1 SGD."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..sgd import GaussianMixture1D, iris_petal_lengths
+from ..sgd import GaussianMixture, GaussianMixture1D, iris_measurements, iris_petal_lengths, train
 from .problem import Problem
 
-__all__ = ["iris_mixture", "iris_two_widths"]
+__all__ = ["iris_mixture", "iris_two_widths", "iris_four_features"]
 
 
 def _critical_point(gradient, x0) -> tuple:
@@ -85,3 +86,52 @@ def iris_two_widths(narrow: float = 0.4, wide: float = 1.0, weight: float = 1.0 
     name = f"iris_two_widths(narrow={narrow:g}, wide={wide:g}, weight={weight:.4g})"
     return Problem(name, sgd.sde(), minima[0], (-1.0, -1.0), (8.0, 8.0), attractors=minima,
                    saddles=(saddle,), losses=model)
+
+
+def iris_four_features(narrow: float = 0.6, wide: float = 1.2, weight: float = 1.0 / 3.0, n_starts: int = 20,
+                       seed: int = 0) -> Problem:
+    """SGD on a Gaussian mixture in eight parameters: two isotropic
+    components in the four iris measurements (sepal length and width, petal
+    length and width of the 150 flowers in scikit-learn's copy, each
+    standardised to mean 0 and standard deviation 1),
+
+        f_i = -log(pi N(y_i; mu1, narrow^2 I) + (1 - pi) N(y_i; mu2, wide^2 I)),
+
+    parameters the two means x = (mu1, mu2) in R^8, pi = `weight`; see
+    :class:`hjqp.sgd.GaussianMixture`. The widths and the weight are fixed:
+    unequal widths break the symmetry that swaps the components (the minima
+    are distinct, not mirror images), and learned widths would shrink the
+    component on setosa to a width of about 0.1, whose curvature (in the
+    tens) leaves no learning rate both stable and large enough for
+    transitions.
+
+    The minima are found by training (:func:`hjqp.sgd.train`: BFGS from
+    `n_starts` seeded starts, Newton's method on the exact gradient,
+    duplicates merged, Hessian positive definite): with the defaults two,
+    O1 with the narrow component on setosa (loss 4.9364) and O2 with it on
+    versicolor and virginica (loss 4.9676), 4.37 apart. The saddle between
+    them (index 1, loss 5.7802) is Newton's from the highest point of the
+    loss on the segment between them. The SDE is that of batch-1 SGD
+    (b = -grad f, D = the per-sample gradient covariance, definite along
+    the transitions); the box [-3, 3]^8 holds the data and the minima.
+    No exact quasi-potential is known.
+    """
+    from scipy.optimize import root
+
+    if not (0 < narrow < wide):
+        raise ValueError(f"need 0 < narrow < wide, got narrow={narrow!r}, wide={wide!r}")
+    model = GaussianMixture(iris_measurements(), (narrow, wide), weight)
+    found = train(model, n_starts, seed)
+    if found.k < 2:
+        raise RuntimeError(f"training from {n_starts} starts found {found.k} minimum; raise n_starts")
+    a, b = found.points[:2]
+    t = np.linspace(0.0, 1.0, 201)
+    top = a + t[np.argmax(model.loss(a + t[:, None] * (b - a)))] * (b - a)
+    saddle = root(model.gradient, top, jac=model.hessian, tol=1e-14).x
+    if not (np.linalg.norm(model.gradient(saddle)) <= 1e-10
+            and np.sum(np.linalg.eigvalsh(model.hessian(saddle)) < 0) == 1):
+        raise RuntimeError(f"Newton's method from {np.round(top, 4).tolist()} found no saddle of index 1")
+    name = f"iris_four_features(narrow={narrow:g}, wide={wide:g}, weight={weight:.4g})"
+    minima = tuple(tuple(float(v) for v in x) for x in found.points)
+    return Problem(name, model.sgd(1).sde(), minima[0], (-3.0,) * model.dim, (3.0,) * model.dim,
+                   attractors=minima, saddles=(tuple(float(v) for v in saddle),), losses=model)

@@ -1,5 +1,6 @@
-"""The report of a selection study (:func:`hjqp.sgd.selection_study`):
-markdown, JSON and a figure."""
+"""The reports of a selection study (:func:`hjqp.sgd.selection_study`:
+markdown, JSON and a figure) and of a barrier study in any dimension
+(:func:`hjqp.sgd.barrier_study`: markdown and JSON)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import numpy as np
 
 from . import plot
 from ..grid import Grid
+from ..landscape.markov import arborescence_costs
 from .io import jsonable
 from .tables import table
 
-__all__ = ["study_report", "study_figure", "write_study"]
+__all__ = ["study_report", "study_figure", "write_study", "barrier_report", "write_barrier_study"]
 
 
 def _selected(pair: dict) -> str:
@@ -168,4 +170,88 @@ def write_study(study: dict, problem, out: str) -> str:
     with open(os.path.join(out, "study.json"), "w") as fh:
         fh.write(json.dumps(json.loads(jsonable(summary)), indent=2) + "\n")
     study_figure(study, problem, os.path.join(out, "selection.png"))
+    return report
+
+
+def _fitted_selection(study: dict) -> str:
+    """The minimum that the barriers fitted to SGD's rates select (least W
+    over i-graphs), or a note when a pair was not fitted."""
+    k = len(study["minima"])
+    V = np.full((k, k), np.inf)
+    np.fill_diagonal(V, 0.0)
+    for b in study["fitted"]:
+        if b["dynamics"] == "minibatch SGD":
+            V[b["i"], b["j"]] = b["V"]
+    if not np.all(np.isfinite(V)):
+        return "not every transition was fitted"
+    W = arborescence_costs(V)
+    return f"O{int(np.argmin(W)) + 1} (phi = " + ", ".join(f"{w - W.min():.3g}" for w in W) + ")"
+
+
+def barrier_report(study: dict) -> str:
+    """A markdown report of :func:`hjqp.sgd.barrier_study`."""
+    O, losses, found = study["minima"], study["losses"], study["barriers"]
+    k = len(O)
+    pairs = [(i, j) for i in range(k) for j in range(k) if i != j]
+    lines = [f"# Which minimum does SGD select? {study['problem']}", "",
+             f"{k} minima in {O.shape[1]} parameters:", "",
+             table(("minimum", "loss", "parameters"),
+                   [(f"O{i + 1}", "" if losses is None else f"{losses[i]:.4f}", ", ".join(f"{v:.4f}" for v in O[i]))
+                    for i in range(k)]), ""]
+    rows = []
+    for name, B in found.items():
+        rows.append((name, *(f"{B.direct_costs[i, j]:.4f}" for i, j in pairs),
+                     ", ".join(f"{v:.4f}" for v in B.global_values), f"O{B.selected + 1}",
+                     f"{study['times'][name]:.0f} s"))
+    n_points = next(iter(found.values())).info["n_points"]
+    lines += [f"Barriers from minimum action paths (`hjqp.barriers`, {n_points} points per path):", "",
+              table(("noise", *(f"V{i + 1}{j + 1}" for i, j in pairs), "phi(O_i)", "selected", "time"), rows), ""]
+    lam = study.get("curvature")
+    rows = []
+    for r in study["rows"]:
+        occ = r["occupancy"][0]
+        share = f"{occ[0]:.3f}" + (f" [{occ[1]:.3f}, {occ[2]:.3f}]" if occ[1] is not None else "")
+        if r["rates"] is None:
+            moves = rates = ""
+        else:
+            moves = ", ".join(f"{r['transitions'][i][j]}" for i, j in pairs)
+            rates = ", ".join(f"{r['rates'][i][j]:.3g}" for i, j in pairs)
+        rows.append((f"{r['eta']:g}", f"{r['eps']:g}", "" if lam is None else f"{r['eta'] * lam:.2f}",
+                     r["dynamics"], share, moves, rates))
+    order = ", ".join(f"{i + 1}->{j + 1}" for i, j in pairs)
+    lines += [f"Minibatch SGD, {study['n_paths']} runs of {study['n_steps']} steps from the minima in turn, "
+              f"cores of radius {study['radius']:.3g}: time fraction at O1 (last core visited; 95 % interval "
+              f"from the spread between runs), transitions ({order}) and rates per unit time (t = k eta), "
+              "against each noise's leading-order Markov chain at eps = eta / m"
+              + ("" if lam is None else f" (eta lambda_max: lambda_max = {lam:.3f}, the largest curvature at "
+                 "the minima)") + f"; {study['sgd_time']:.0f} s:", "",
+              table(("eta", "eps", "eta lambda_max", "dynamics", "fraction at O1", "transitions", "rates"), rows), ""]
+    fitted = [b for b in study["fitted"] if b["dynamics"] == "minibatch SGD"]
+    if fitted:
+        rows = [(f"V{b['i'] + 1}{b['j'] + 1}", f"{b['V']:.3f} +- {b['se']:.2g}",
+                 *(f"{B.direct_costs[b['i'], b['j']]:.4f}" for B in found.values()),
+                 f"{min(b['eps']):g}-{max(b['eps']):g} ({len(b['eps'])})") for b in fitted]
+        lines += ["Barriers fitted to SGD's rates, ln k = a - V / eps (weighted least squares), against the "
+                  "three noises':", "",
+                  table(("barrier", "SGD, fitted", *found, "eps (rows)"), rows), ""]
+    lines += ["Selected: " + "; ".join(f"{name}: O{B.selected + 1}" for name, B in found.items())
+              + (f"; SGD's fitted barriers: {_fitted_selection(study)}." if fitted else "."), ""]
+    return "\n".join(lines)
+
+
+def write_barrier_study(study: dict, out: str) -> str:
+    """Write report.md and study.json of a :func:`hjqp.sgd.barrier_study`
+    into ``out``; returns the report."""
+    os.makedirs(out, exist_ok=True)
+    report = barrier_report(study)
+    with open(os.path.join(out, "report.md"), "w") as fh:
+        fh.write(report + "\n")
+    summary = {key: v for key, v in study.items() if key != "barriers"}
+    summary["barriers"] = {
+        name: {"direct_costs": B.direct_costs, "costs": B.costs, "saddles": B.saddles, "W": B.W,
+               "global_values": B.global_values, "selected": int(B.selected), "converged": B.converged,
+               "n_points": B.info["n_points"]}
+        for name, B in study["barriers"].items()}
+    with open(os.path.join(out, "study.json"), "w") as fh:
+        fh.write(json.dumps(json.loads(jsonable(summary)), indent=2) + "\n")
     return report

@@ -11,12 +11,16 @@ D = Sigma Sigma^T the per-sample gradient covariance
 :class:`MinibatchSGD` runs the actual iteration as a simulation engine
 (:mod:`hjqp.stochastic.engine`), with the same estimators as the SDE's Monte
 Carlo (paths, first exits, long runs), so that the SDE approximation itself
-can be tested; :func:`selection_study` asks which minimum it selects.
+can be tested, in any number of parameters; :func:`train` finds a loss's
+minima from several starts; :func:`selection_study` (on grids, 2 or 3
+parameters) and :func:`barrier_study` (minimum action paths, any number)
+ask which minimum it selects.
 """
 
 from .minibatch import MinibatchSGD, SGDSteps
-from .mixture import GaussianMixture1D, iris_petal_lengths
-from .study import fit_barriers, isotropic, selection_study
+from .mixture import GaussianMixture, GaussianMixture1D, iris_measurements, iris_petal_lengths
+from .study import barrier_study, fit_barriers, isotropic, selection_study
+from .training import Minima, train
 
-__all__ = ["MinibatchSGD", "SGDSteps", "GaussianMixture1D", "iris_petal_lengths", "isotropic", "fit_barriers",
-           "selection_study"]
+__all__ = ["MinibatchSGD", "SGDSteps", "GaussianMixture1D", "GaussianMixture", "iris_petal_lengths",
+           "iris_measurements", "Minima", "train", "isotropic", "fit_barriers", "selection_study", "barrier_study"]

@@ -1,19 +1,22 @@
 """Which minimum minibatch SGD selects: the landscapes of its SDE and of
 the isotropic counterfactual, against actual SGD runs (and Gaussian-noise
-descent) over several learning rates."""
+descent) over several learning rates; on grids in 2D and 3D
+(:func:`selection_study`) and, in any dimension, from minimum action paths
+(:func:`barrier_study`)."""
 
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 import numpy as np
 
-from ..landscape import landscape
+from ..landscape import barriers, landscape
 from ..problem import SDE
 from ..stochastic import LongRun, arrhenius_fit, long_run
 from .mixture import GaussianMixture1D
 
-__all__ = ["isotropic", "fit_barriers", "selection_study"]
+__all__ = ["isotropic", "fit_barriers", "selection_study", "barrier_study"]
 
 
 def isotropic(sde: SDE) -> SDE:
@@ -122,7 +125,8 @@ def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 1
     """
     model = getattr(problem, "losses", None)
     if not isinstance(model, GaussianMixture1D):
-        raise ValueError("selection_study needs an SGD problem (hjqp.models.iris_mixture or iris_two_widths)")
+        raise ValueError("selection_study needs an SGD problem on a grid (hjqp.models.iris_mixture or "
+                         "iris_two_widths); barrier_study takes models in any dimension")
     if regularisations and model.scales[0] != model.scales[1]:
         raise ValueError("a regularisation study needs iris_mixture (one common width)")
     sgd = model.sgd(batch_size)
@@ -162,3 +166,80 @@ def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 1
                          "global_values": land.global_values.tolist(), "selected": int(land.selected)})
     return {"problem": problem.name, "grid_nodes": n, "landscapes": lands, "rows": rows,
             "barriers": fit_barriers(rows), "regularisation": reg_rows}
+
+
+# The three noises of a barrier study, in the order they are reported.
+NOISES = ("Gaussian D", "isotropic D", "SGD's own H")
+
+
+def barrier_study(problem, etas, *, batch_size: int = 1, n_steps: int = 100000, n_paths: int = 64,
+                  seed: int = 1, radius: Optional[float] = None, n_points: int = 100) -> dict:
+    """Which minimum minibatch SGD selects, in any dimension: the barriers
+    between the minima under three Hamiltonians, from minimum action paths,
+    against actual SGD.
+
+    For an SGD problem (a :class:`hjqp.models.Problem` whose ``losses`` has
+    ``sgd(batch_size)``, e.g. ``iris_four_features``, and whose
+    ``attractors`` are the minima):
+
+    - :func:`hjqp.barriers` (gMAM, ``n_points`` per path) for the SGD's SDE
+      (``problem.sde``: b = -grad f, D the per-sample gradient covariance),
+      its isotropic counterfactual (:func:`isotropic`, D_iso = tr D / d I)
+      and SGD's own large-deviation Hamiltonian
+      (:meth:`MinibatchSGD.hamiltonian`): costs tilde-V_ij, phi at the
+      minima, the selected minimum, each with its time;
+    - for each learning rate in ``etas``, minibatch SGD from the minima in
+      turn (``n_paths`` runs of ``n_steps``): the time fraction at each
+      minimum (last core visited, cores of ``radius``; default a quarter of
+      the least distance between minima), transitions and rates with
+      Poisson intervals, next to each Hamiltonian's leading-order Markov
+      chain at eps = eta / m;
+    - the barriers fitted to the measured rates over the learning rates
+      (:func:`fit_barriers`).
+
+    Returns a dict: problem, minima (k, d), losses (k,) (None where the
+    model gives no ``loss``), barriers (name ->
+    :class:`hjqp.landscape.Barriers`), times (name -> seconds), rows,
+    fitted (:func:`fit_barriers`), radius, sgd_time (seconds), curvature
+    (the largest Hessian eigenvalue at the minima, where the model gives
+    ``hessian``; else None), n_steps, n_paths.
+    """
+    model = getattr(problem, "losses", None)
+    if model is None or not hasattr(model, "sgd"):
+        raise ValueError("barrier_study needs an SGD problem: a Problem whose losses give sgd(batch_size), "
+                         "e.g. hjqp.models.iris_four_features()")
+    O = np.asarray(problem.attractors, dtype=float)
+    if O.ndim != 2 or len(O) < 2:
+        raise ValueError(f"barrier_study needs at least two minima in problem.attractors, got shape {O.shape}")
+    etas = [float(e) for e in np.atleast_1d(etas)]
+    if not etas:
+        raise ValueError("etas must hold at least one learning rate")
+    sgd = model.sgd(batch_size)
+    gaps = np.linalg.norm(O[:, None] - O[None], axis=-1)[~np.eye(len(O), dtype=bool)]
+    radius = float(0.25 * np.min(gaps)) if radius is None else float(radius)
+    hamiltonians = dict(zip(NOISES, (problem.sde, isotropic(problem.sde), sgd.hamiltonian())))
+    found, times = {}, {}
+    for name, H in hamiltonians.items():
+        began = time.perf_counter()
+        found[name] = barriers(H, O, n_points)
+        times[name] = time.perf_counter() - began
+    # eta lambda_max, the stability number of gradient descent at the minima
+    # (small-eps asymptotics need it small), where the model has a Hessian.
+    curvature = (float(max(np.linalg.eigvalsh(model.hessian(o))[-1] for o in O)) if hasattr(model, "hessian")
+                 else None)
+    x0 = O[np.arange(n_paths) % len(O)]
+    rows = []
+    began = time.perf_counter()
+    for eta in etas:
+        eps = sgd.eps(eta)
+        run = sgd.long_run(x0, eta, n_steps, O, radius, n_paths, seed=seed)
+        rows.append(_run_row(run, eta, batch_size, eps, "minibatch SGD"))
+        for name, B in found.items():
+            rows.append({"eta": eta, "batch_size": batch_size, "eps": eps, "dynamics": f"prediction, {name}",
+                         "occupancy": [(float(p), None, None) for p in B.stationary(eps)],
+                         "transitions": None, "rates": None})
+    sgd_time = time.perf_counter() - began
+    losses = np.asarray(model.loss(O), dtype=float) if hasattr(model, "loss") else None
+    return {"problem": problem.name, "minima": O, "losses": losses,
+            "barriers": found, "times": times, "rows": rows, "fitted": fit_barriers(rows), "radius": radius,
+            "sgd_time": sgd_time, "curvature": curvature, "n_steps": int(n_steps), "n_paths": int(n_paths)}

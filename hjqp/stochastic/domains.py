@@ -55,7 +55,7 @@ class Domain:
 
 
 class Ball(Domain):
-    """The open ball ``|x - center| < radius``."""
+    """The open ball ``|x - center| < radius``, in any dimension."""
 
     def __init__(self, center: Sequence[float], radius: float):
         self.center = _validate.vector(center, "center")
@@ -76,6 +76,11 @@ class Ball(Domain):
         if self.ndim == 2:
             t = np.linspace(0, 2 * np.pi, n, endpoint=False)
             return self.center + self.radius * np.stack([np.cos(t), np.sin(t)], axis=-1)
+        if self.ndim != 3:
+            # Any d: normalised Gaussian directions, from a fixed seed (the
+            # same points on every call).
+            u = np.random.default_rng(0).standard_normal((n, self.ndim))
+            return self.center + self.radius * u / np.linalg.norm(u, axis=1, keepdims=True)
         # Fibonacci sphere
         k = np.arange(n) + 0.5
         z = 1 - 2 * k / n

@@ -265,9 +265,11 @@ def starts(x0, n_paths: int) -> np.ndarray:
     x = _validate.real_array(x0, "x0")
     if x.ndim == 1:
         x = np.broadcast_to(x, (n_paths, len(x)))
-    if x.ndim != 2 or x.shape[0] != n_paths or x.shape[1] not in (2, 3):
-        raise ValueError(f"x0 must have shape (d,) or (n_paths, d) = ({n_paths}, d) with d = 2 or 3, "
-                         f"got {np.shape(x0)}")
+    # Any d >= 1: the numpy engines (minibatch SGD on many parameters, SDEs
+    # given by callables) step in any dimension; the kernel's engines check
+    # their grid's.
+    if x.ndim != 2 or x.shape[0] != n_paths or x.shape[1] < 1:
+        raise ValueError(f"x0 must have shape (d,) or (n_paths, d) = ({n_paths}, d), got {np.shape(x0)}")
     if not np.all(np.isfinite(x)):
         raise ValueError("x0 must be finite")
     return np.array(x, dtype=float)
@@ -352,6 +354,7 @@ def run_exits(engine: Engine, x0, domain: Domain, n_paths: int, seed=None, *, ma
         raise TypeError(f"domain must be an hjqp.Ball, hjqp.Box or hjqp.LevelSet, got {type(domain).__name__}")
     x = starts(x0, n_paths)
     domain.check_dimension(x.shape[1])
+    engine.check_starts(x)
     inside = domain.contains(x)
     if not np.all(inside):
         i = int(np.flatnonzero(~inside)[0])

@@ -247,6 +247,8 @@ class NativeEulerMaruyama(Engine):
         return self._native
 
     def check_starts(self, x):
+        if x.shape[1] != self.grid.ndim:
+            raise ValueError(f"x0 is {x.shape[1]}-dimensional but the grid is {self.grid.ndim}-dimensional")
         inside = self.grid.contains(x)
         if not np.all(inside):
             i = int(np.flatnonzero(~inside)[0])

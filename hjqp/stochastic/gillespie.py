@@ -67,6 +67,8 @@ class Gillespie(Engine):
         return np.ascontiguousarray(self.lattice.nearest(x))
 
     def check_starts(self, x):
+        if x.shape[1] != self.network.dim:
+            raise ValueError(f"x0 is {x.shape[1]}-dimensional but the network has {self.network.dim} species")
         outside = self.lattice.index(self._counts(x)) < 0
         if outside.any():
             i = int(np.flatnonzero(outside)[0])
