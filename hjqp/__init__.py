@@ -15,8 +15,9 @@ reported (:mod:`hjqp.report`, the ``hjqp`` command).
 from . import eikonal, io, models, plot, verify
 from ._version import __version__
 from .grid import Grid
-from .landscape import (Barriers, Equilibria, ExitTime, Landscape, PrefactorWarning, Prefactors, SaddleCrossing, Sweep,
-                        barriers, basins, equilibria, landscape, limit_cycle, mean_exit_time, sweep)
+from .landscape import (Barriers, Equilibria, ExitTime, Landscape, PrefactorWarning, Prefactors, SaddleCrossing,
+                        barriers, basins, equilibria, landscape, limit_cycle, mean_exit_time)
+from .report.sweep import Sweep, sweep
 from .problem import SDE, JumpHamiltonian, LimitCycle, MassAction, ReactionNetwork
 from .solve import (CycleExpansion, LocalExpansion, MinimumAction, QuasiPotential, UpdateRule, geometric_action,
                     local_quasipotential, minimum_action, minimum_action_path)

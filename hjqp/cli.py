@@ -490,7 +490,7 @@ def _params_text(items):
 def cmd_sweep(args, rep):
     from contextlib import ExitStack
 
-    from .landscape import sweep
+    from .report.sweep import sweep
 
     swept, fixed = _sweep_params(args.param)
     model = args.model

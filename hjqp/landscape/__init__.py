@@ -8,8 +8,7 @@ from .landscape import Landscape, landscape
 from .markov import arborescence_costs, log_stationary
 from .prefactors import (ExitTime, PrefactorWarning, Prefactors, SaddleCrossing, log_mean_passage_time,
                          mean_exit_time)
-from .sweep import Sweep, sweep
 
 __all__ = ["Landscape", "Equilibria", "FlowStop", "landscape", "equilibria", "basins", "arborescence_costs",
            "log_stationary", "limit_cycle", "Barriers", "barriers", "refine_minimum", "Prefactors", "SaddleCrossing",
-           "PrefactorWarning", "ExitTime", "mean_exit_time", "log_mean_passage_time", "Sweep", "sweep"]
+           "PrefactorWarning", "ExitTime", "mean_exit_time", "log_mean_passage_time"]

@@ -541,7 +541,7 @@ def _branches(rows: list) -> list:
 
 def sweep_diagram(result, parameter: Optional[str] = None, ax=None, *, where=None):
     """Exit costs of the attractors against one swept parameter (a
-    :class:`hjqp.sweep.Sweep` of landscapes): one line per attractor
+    :class:`hjqp.Sweep` of landscapes): one line per attractor
     followed by position (styles alternate, so that tied lines stay apart), an open circle where an attractor appears inside
     the range, a cross where it disappears, filled dots where it is
     selected (phi = 0; all of those tied), triangles where the basin reaches the box edge

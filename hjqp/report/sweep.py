@@ -139,7 +139,7 @@ class Sweep:
                 for rec in records:
                     writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in keys})
         elif ext == ".json":
-            from ..report.io import jsonable
+            from .io import jsonable
 
             data = {"model": self.model, "what": self.what, "names": list(self.names),
                     "values": [list(v) for v in self.values], "fixed": self.fixed, "rows": self.rows}
@@ -157,7 +157,7 @@ class Sweep:
         selected attractor (phi = 0) is drawn filled. With several swept
         parameters, ``where`` fixes the others ({name: value}, nearest
         value)."""
-        from ..report.plot import sweep_diagram
+        from .plot import sweep_diagram
 
         return sweep_diagram(self, parameter, ax=ax, where=where)
 
@@ -232,7 +232,7 @@ def _grid_for(problem, grid) -> Grid:
 
 
 def _landscape_row(problem, grid: Grid, options: dict) -> dict:
-    from .landscape import landscape
+    from ..landscape import landscape
 
     land = landscape(problem.sde, grid, **options)
     return {"k": land.k, "n_saddles": len(land.saddles), "attractors": land.attractors.tolist(),
