@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import _core, _validate
+from .. import _core, _interrupt, _validate
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian
 from .equilibria import FlowStop, checked_fields, drift_scale, flow_ends, flow_options
@@ -29,6 +29,7 @@ def capture_radius_for(grid: Grid, attractors: np.ndarray, others: np.ndarray) -
     return radius
 
 
+@_interrupt.interruptible
 def basins(sde: Hamiltonian, grid: Grid, attractors, *, capture_radius: Optional[float] = None,
            threads: Optional[int] = None) -> np.ndarray:
     """Label every node with the attractor its trajectory reaches.

@@ -11,7 +11,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _memory, _validate
+from .. import _interrupt, _memory, _validate
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian, JumpHamiltonian, refine_equilibrium
 from ..solve import QuasiPotential, follow_flow, minimum_action_path, solve_local, warn_truncated_traces
@@ -201,6 +201,7 @@ class Landscape:
         return int(i) % self.k
 
 
+@_interrupt.interruptible
 def landscape(
     sde: Hamiltonian,
     grid: Grid,
@@ -388,7 +389,9 @@ def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.
     if n_threads > 1 and k > 1:
         pool = ThreadPoolExecutor(max_workers=min(n_threads, k))
         try:
-            solved = [f.result() for f in [pool.submit(solve, i) for i in range(k)]]
+            # The solves are part of this call: a Ctrl-C since it began stops them.
+            task = _interrupt.carried(solve)
+            solved = [f.result() for f in [pool.submit(task, i) for i in range(k)]]
         finally:
             # On Ctrl-C or an error the solves not yet started are dropped
             # (the running ones stop at their next interrupt check).

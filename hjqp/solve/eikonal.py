@@ -43,12 +43,13 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _core, _memory, _validate
+from .. import _core, _interrupt, _memory, _validate
 from ..problem import check_spd
 
 __all__ = ["distance", "travel_time", "point_source"]
 
 
+@_interrupt.interruptible
 def distance(phi, dx=1.0, self_test=False, order=2, narrow=0.0, periodic=False, *, metric=None):
     """Signed distance from the zero level set of ``phi``.
 
@@ -86,6 +87,7 @@ def distance(phi, dx=1.0, self_test=False, order=2, narrow=0.0, periodic=False, 
     return _result(values * signs, mask)
 
 
+@_interrupt.interruptible
 def travel_time(phi, speed, dx=1.0, self_test=False, order=2, narrow=0.0, periodic=False, *,
                 metric=None):
     """Travel time from the zero level set of ``phi`` at the given speed.
@@ -109,6 +111,7 @@ def travel_time(phi, speed, dx=1.0, self_test=False, order=2, narrow=0.0, period
     return _result(values, mask)
 
 
+@_interrupt.interruptible
 def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None, speed=1.0,
                  dx=1.0, order: int = 2, narrow: float = 0.0, *, metric=None):
     """Travel time (distance at unit speed) from a point, source-factored.

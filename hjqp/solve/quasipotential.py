@@ -11,7 +11,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .. import _core, _memory, _validate
+from .. import _core, _interrupt, _memory, _validate
 from ..grid import Grid
 from ..problem import SDE, Fields, Hamiltonian, JumpFields, JumpHamiltonian, refine_equilibrium
 from .expansion import LocalExpansion, local_expansion
@@ -131,6 +131,7 @@ class QuasiPotential:
         return nodal_derivatives(self.grad, self.grid)
 
 
+@_interrupt.interruptible
 def local_quasipotential(
     sde: Hamiltonian,
     grid: Grid,
@@ -276,6 +277,7 @@ def warn_truncated_traces(qp: QuasiPotential, truncated: np.ndarray, region: np.
     )
 
 
+@_interrupt.interruptible
 def solve_local(
     sde: Hamiltonian,
     grid: Grid,
