@@ -6,9 +6,102 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 import child
+from hjqp import eikonal
+
+# -- eikonal: speeds, spacings and metrics of any scale ----------------------------------
+
+
+def source_phi(shape, centre):
+    phi = np.ones(shape)
+    phi[centre] = -1.0
+    return phi
+
+
+@pytest.mark.parametrize("speed", [1e-160, 1e-250, 1e-300])
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("d", [2, 3])
+def test_a_node_far_slower_than_its_neighbours_gets_its_finite_travel_time(speed, order, d):
+    # s^2 (or b_k^2) overflowed in the quadratic's coefficients at a node of
+    # slowness above about 1e154: it stayed +inf, although its travel time
+    # (about s h) is a double.
+    n = 17 if d == 2 else 9
+    centre, slow = (n // 2,) * d, (1,) * d  # (beyond the point source's seeded block)
+    s = np.ones((n,) * d)
+    s[slow] = speed
+    for u in [eikonal.travel_time(source_phi(s.shape, centre), s, order=order),
+              eikonal.point_source(np.array(centre) + 0.3, speed=s, order=order)]:
+        assert np.all(np.isfinite(u))
+        # of the order of crossing a cell at slowness 1 / speed (the
+        # second-order differences give (1 / speed) / (1.5 sqrt(d)) from d
+        # upwind axes), at most one step from the farthest neighbour
+        neighbours = [u[tuple(np.add(slow, e))] for e in np.vstack([np.eye(d, dtype=int), -np.eye(d, dtype=int)])]
+        assert u[slow] >= (1 / speed) / (2 * np.sqrt(d))
+        assert u[slow] <= max(neighbours) + (1 / speed) * (1 + 1e-12)
+
+
+SCALES = [(2.0**-1000, 1.0), (2.0**1000, 1.0), (1.0, 2.0**-1000), (1.0, 2.0**1000), (2.0**600, 2.0**600),
+          (1e-200, 1e100)]
+
+
+@pytest.mark.parametrize("speed, dx", SCALES)
+@pytest.mark.parametrize("order", [1, 2])
+def test_travel_times_of_any_scale_are_the_unit_ones_scaled(speed, dx, order):
+    # The kernel squares lengths and times: with dx or the speed beyond
+    # about 1e+-150 every node came out +inf, or the seeds were refused.
+    # The travel time scales with dx / speed, exactly for powers of two.
+    phi = np.linalg.norm(np.stack(np.indices((21, 17)), -1) - [9.3, 7.6], axis=-1) - 3.2
+    exact = speed in (2.0**-1000, 2.0**1000, 2.0**600) or dx in (2.0**-1000, 2.0**1000)
+    compare = (lambda a, b: np.testing.assert_array_equal(a, b)) if exact else (
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-13))
+    unit = eikonal.travel_time(phi, np.ones_like(phi), order=order)
+    compare(eikonal.travel_time(phi, np.full(phi.shape, speed), dx=dx, order=order), unit * (dx / speed))
+    unit = eikonal.point_source((9.3, 7.6), shape=phi.shape, order=order)
+    compare(eikonal.point_source((9.3 * dx, 7.6 * dx), shape=phi.shape, dx=dx, speed=speed, order=order),
+            unit * (dx / speed))
+
+
+@pytest.mark.parametrize("scale", [4.0**-400, 4.0**400])
+def test_a_metric_of_any_scale_scales_the_travel_time_by_its_square_root(scale):
+    metric = np.array([[2.0, 0.5], [0.5, 1.0]])
+    phi = source_phi((17, 17), (8, 8))
+    np.testing.assert_array_equal(eikonal.travel_time(phi, 1.0, metric=scale * metric),
+                                  np.sqrt(scale) * eikonal.travel_time(phi, 1.0, metric=metric))
+    np.testing.assert_array_equal(eikonal.point_source((7.6, 8.2), (17, 17), metric=scale * metric),
+                                  np.sqrt(scale) * eikonal.point_source((7.6, 8.2), (17, 17), metric=metric))
+
+
+@pytest.mark.parametrize("scale", [2.0**-1000, 2.0**1000])
+def test_the_level_set_of_phi_of_any_scale_gives_the_same_distance(scale):
+    phi = np.linalg.norm(np.stack(np.indices((21, 17)), -1) - [9.3, 7.6], axis=-1) - 3.2
+    np.testing.assert_array_equal(eikonal.distance(scale * phi), eikonal.distance(phi))
+
+
+@pytest.mark.parametrize("speed, message", [
+    (1e-320, r"exceeds the largest double \(1.8e308\) at node \(0, 0\)"),
+    (1e-306, r"exceeds the largest double"),
+    (1e308, r"below the smallest normal double"),
+])
+def test_travel_times_double_precision_cannot_hold_are_a_clear_error(speed, message):
+    # speed 1e-320 was refused as "seed value ... must be finite"; 1e308
+    # gave subnormal travel times without a word.
+    phi = source_phi((33, 33), (16, 16))
+    with pytest.raises(ValueError, match=message):
+        eikonal.travel_time(phi, speed * np.ones(phi.shape), dx=1e3 if speed == 1e-306 else 1.0)
+    with pytest.raises(ValueError, match=message):
+        eikonal.point_source((16.3, 15.6), shape=phi.shape, speed=speed, dx=1e3 if speed == 1e-306 else 1.0)
+
+
+def test_speeds_spanning_more_than_double_precision_are_a_clear_error():
+    s = np.ones((9, 9))
+    s[2, 3] = 1e-300
+    s[5, 5] = 1e10
+    with pytest.raises(ValueError, match=r"1e-300 at node \(2, 3\) is below 1e\+10 at node \(5, 5\)"):
+        eikonal.travel_time(source_phi(s.shape, (4, 4)), s)
+
 
 # -- Ctrl-C: kernel work a call starts after it, on a worker thread -----------------------
 
