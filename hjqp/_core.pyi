@@ -142,6 +142,7 @@ class FlowEnds:
 class BasinLabels:
     labels: np.ndarray
     reasons: np.ndarray
+    steps: int
 
 def flow_ends2(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, starts: np.ndarray,
                targets: np.ndarray, step_cells: float, max_dt: float, stall_speed: float,

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import child
-from hjqp import eikonal
+import hjqp
+from hjqp import _core, eikonal
+from hjqp.landscape.equilibria import FlowStop, drift_scale, flow_options
 
 # -- eikonal: speeds, spacings and metrics of any scale ----------------------------------
 
@@ -101,6 +103,36 @@ def test_speeds_spanning_more_than_double_precision_are_a_clear_error():
     s[5, 5] = 1e10
     with pytest.raises(ValueError, match=r"1e-300 at node \(2, 3\) is below 1e\+10 at node \(5, 5\)"):
         eikonal.travel_time(source_phi(s.shape, (4, 4)), s)
+
+
+# -- basins of a slowly attracting limit cycle ------------------------------------------
+
+
+def slow_cycle(p):
+    """The unit circle, attracting at rate 0.04 against a rotation of 1 (a
+    quarter of the distance to it per turn)."""
+    x, y = p[..., 0], p[..., 1]
+    r2 = x * x + y * y
+    return np.stack([0.02 * (x - x * r2) - y, 0.02 * (y - y * r2) + x], axis=-1)
+
+
+def test_basins_of_a_slowly_attracting_limit_cycle_end_within_a_cell_of_it():
+    # Each trajectory followed the cycle until it had converged onto it to
+    # 0.01 cells (about 15,000 steps each here, 72 s for 129^2 nodes): now
+    # probes find the cycle first and trajectories end as they reach a cell
+    # it crosses, at a third of the work.
+    grid = hjqp.Grid((-2, -2), (2, 2), (65, 65))
+    drift = np.ascontiguousarray(slow_cycle(grid.points()))
+    options = flow_options(grid, drift_scale(drift, grid), 2 * grid.spacing[0])
+    lower, spacing = np.asarray(grid.lower), np.asarray(grid.spacing)
+    out = _core.basin_labels2(lower, spacing, drift, np.zeros((1, 2)), threads=2, **options)
+    ends = _core.flow_ends2(lower, spacing, drift, np.ascontiguousarray(grid.points().reshape(-1, 2)),
+                            np.zeros((1, 2)), threads=2, **options)
+    # the same labels and reasons as trajectories followed to the end
+    np.testing.assert_array_equal(out.labels.ravel(), ends.targets)
+    np.testing.assert_array_equal(out.reasons.ravel(), ends.reasons)
+    assert np.count_nonzero(ends.reasons == FlowStop.CYCLE) > 0.7 * grid.size
+    assert out.steps < ends.steps.sum() / 3
 
 
 # -- Ctrl-C: kernel work a call starts after it, on a worker thread -----------------------
