@@ -271,8 +271,11 @@ def landscape(
     # given, or for at least one (checked again once they are found).
     k_known = len(_validate.points(attractors, grid.ndim, "attractors")) if (
         attractors is not None and isinstance(grid, Grid)) else 1
+    jumps = (0, False)
     if isinstance(grid, Grid):
-        _memory.require(_memory.landscape_bytes(grid, k_known, n_threads), _landscape_what(grid, k_known))
+        if isinstance(sde, JumpHamiltonian) and grid.ndim in (2, 3):
+            jumps = sde.jump_count(grid)
+        _memory.require(_memory.landscape_bytes(grid, k_known, n_threads, *jumps), _landscape_what(grid, k_known))
     fields = checked_fields(sde, grid, supersample)
 
     eq = equilibria(sde, grid, seeds_per_axis=seeds_per_axis, threads=n_threads)
@@ -283,7 +286,7 @@ def landscape(
     links = saddle_links(fields, eq.saddles, eq.jacobians[1], O, capture, n_threads, scale)
 
     k = len(O)
-    _memory.require(_memory.landscape_bytes(grid, k, n_threads), _landscape_what(grid, k))
+    _memory.require(_memory.landscape_bytes(grid, k, n_threads, *jumps), _landscape_what(grid, k))
     near = _neighbourhoods(grid, O, absorb_cells)
     local, truncated = _local_solutions(sde, grid, O, near, absorb_cells, n_threads, supersample, solver_options)
     direct = _direct_costs(local, labels, near)

@@ -347,7 +347,9 @@ def solve_local(
             f"has aspect ratio {ratio:.3g} > {MAX_CELL_ASPECT:g}; choose nodes per axis in proportion to the "
             "box's sides (the error grows past ratio 2 and is of order one by ratio 8)"
         )
-    _memory.require(_memory.solve_bytes(grid), f"a solve on {' x '.join(map(str, grid.shape))} nodes")
+    jumps, varying = sde.jump_count(grid) if jump else (0, False)
+    _memory.require(_memory.solve_bytes(grid, jumps, varying),
+                    f"a solve on {' x '.join(map(str, grid.shape))} nodes" + (f" with {jumps} jumps" if jump else ""))
     fields = sde.fields(grid, supersample)
     if jump:
         fields.jump_arrays()  # checked before any work
