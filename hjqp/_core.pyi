@@ -11,6 +11,11 @@ UPDATE_RADIUS_RANGE: Tuple[float, float]
 MAX_TURN_RANGE: Tuple[float, float]
 EM_STEP_BLOCK: int
 
+# Ctrl-C for API calls (hjqp._interrupt)
+def enter_call(start: Optional[int] = ...) -> int: ...
+def exit_call() -> None: ...
+def cancelled() -> bool: ...
+
 class UpdateRule(enum.IntEnum):
     UNREACHED = 0
     SEED = 1
@@ -137,6 +142,7 @@ class FlowEnds:
 class BasinLabels:
     labels: np.ndarray
     reasons: np.ndarray
+    steps: int
 
 def flow_ends2(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, starts: np.ndarray,
                targets: np.ndarray, step_cells: float, max_dt: float, stall_speed: float,

@@ -27,9 +27,21 @@ def eikonal_bytes(shape, metric_field: bool) -> float:
     return float(math.prod(shape)) * (EIKONAL_BYTES_PER_NODE + (8 * d * (d + 1) // 2 if metric_field else 0))
 
 
-def solve_bytes(grid) -> float:
-    """Peak memory of a local quasi-potential solve on `grid`."""
+# A jump march also holds the weights of its R jumps at every node (and the
+# jumps themselves where they vary with position), with the temporaries of
+# their sampling: beyond the solve's allowance above, measured by
+# benchmarks/bench_memory.py at 24 bytes per jump and node (257^2 and
+# 33^3 nodes), 60 (2D) and 80 (3D) with jumps that vary; rounded up.
+JUMP_BYTES_PER_NODE = 32
+VARYING_JUMP_BYTES_PER_NODE_AND_AXIS = 24
+
+
+def solve_bytes(grid, jumps: int = 0, varying_jumps: bool = False) -> float:
+    """Peak memory of a local quasi-potential solve on `grid` (of a jump
+    Hamiltonian with `jumps` jumps, which may vary with position)."""
     per_node = SOLVE_BYTES_PER_NODE_2D if grid.ndim == 2 else SOLVE_BYTES_PER_NODE_3D
+    per_node += jumps * (JUMP_BYTES_PER_NODE + (VARYING_JUMP_BYTES_PER_NODE_AND_AXIS * grid.ndim if varying_jumps
+                                                else 0))
     return float(per_node) * grid.size
 
 
@@ -86,8 +98,9 @@ def basins_bytes(grid) -> float:
     return float(per_node) * grid.size
 
 
-def landscape_bytes(grid, k: int, threads: int) -> float:
+def landscape_bytes(grid, k: int, threads: int, jumps: int = 0, varying_jumps: bool = False) -> float:
     """Peak memory of a landscape of k attractors on `grid`: k solutions
     kept, up to ``threads`` computed at once (the flow's arrays are freed
-    by then)."""
-    return max(solve_bytes(grid) * (k + min(k, threads)), basins_bytes(grid))
+    by then; a jump Hamiltonian's fields are sampled by each solve)."""
+    return max(solve_bytes(grid) * k + solve_bytes(grid, jumps, varying_jumps) * min(k, threads),
+               basins_bytes(grid))

@@ -35,7 +35,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from . import _validate
+from . import _interrupt, _validate
 from .problem import SDE, describe_point
 from .stochastic import (Ball, Domain, Estimate, Exits, LongRun, ams_rate, arrhenius_fit, committor, exit_times,
                          long_run, master_equation, mean_first_passage)
@@ -127,6 +127,7 @@ class BarrierFit:
                           f"fit over eps = {', '.join(f'{e:g}' for e in self.eps)}, c = {self.c:g}")
 
 
+@_interrupt.interruptible
 def exit_barrier(sde: SDE, x0, domain: Domain, eps_values: Sequence[float], dt: float, n_paths: int,
                  seed=None, *, c: float = 0.5, U=None, confidence: float = 0.95,
                  **exit_options) -> BarrierFit:
@@ -237,6 +238,7 @@ def occupancy(landscape, run: LongRun, confidence: float = 0.95, prefactors: boo
     return rows
 
 
+@_interrupt.interruptible
 def transition_barriers(sde: SDE, landscape, eps_values: Sequence[float], dt: float, n_steps: int,
                         n_paths: int, seed=None, *, radius: Optional[float] = None, c: float = 0.0,
                         min_transitions: int = 10, confidence: float = 0.95,
@@ -321,6 +323,7 @@ def density(run: LongRun, phi: np.ndarray, min_count: int = 100, confidence: flo
                       f"{int(use.sum())} nodes, median |dev| {float(np.median(np.abs(dev))):.3g}")
 
 
+@_interrupt.interruptible
 def master_barriers(network, landscape, volumes: Sequence[float], *, grid=None, radius: Optional[float] = None,
                     confidence: float = 0.95) -> List[Comparison]:
     """The landscape of a reaction network against its master equation.
@@ -396,6 +399,7 @@ def master_barriers(network, landscape, volumes: Sequence[float], *, grid=None, 
     return rows
 
 
+@_interrupt.interruptible
 def master_rates(network, landscape, volume: float, time: float, n_paths: int, seed=None, *, grid=None,
                  master_grid=None, radius: Optional[float] = None, confidence: float = 0.95,
                  **run_options) -> List[Comparison]:

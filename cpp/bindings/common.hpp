@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -126,6 +127,14 @@ py::array_t<T> grid_array(const hjqp::Grid<D>& grid, std::vector<py::ssize_t> tr
 // The handler is chained only while Python's handler is
 // signal.default_int_handler: a handler of the user's own decides itself
 // what Ctrl-C means.
+//
+// A call of the Python API (hjqp._interrupt.call) widens this to all the
+// kernel work it starts: work begun by the call after a Ctrl-C stops too
+// (on a worker thread the call ran on, the Ctrl-C did not stop the call's
+// Python steps, and each kernel step started afterwards ran to the end).
+// The call keeps the handler chained for as long as it runs, and its
+// start, which the kernel work started on its thread (or on a thread that
+// carries the call's start) is measured against.
 namespace cancellation {
 
 inline std::atomic<std::uint64_t>& count() {
@@ -154,47 +163,101 @@ extern "C" inline void on_sigint(int signal_number) {
 }
 #endif
 
-// While alive, SIGINT cancels kernel work (see above). Made with the GIL held.
+// Chain our SIGINT handler in front of Python's (if Python's is
+// signal.default_int_handler), or share the chain already there; true if
+// joined, and then leave_chain() must follow. With the GIL held.
+inline bool join_chain() {
+#if defined(__unix__) || defined(__APPLE__)
+  py::module_ signal = py::module_::import("signal");
+  if (!signal.attr("getsignal")(SIGINT).is(signal.attr("default_int_handler"))) return false;
+  SigintChain& c = chain();
+  const std::lock_guard<std::mutex> lock(c.mutex);
+  if (c.users == 0) {
+    struct sigaction current = {};
+    if (sigaction(SIGINT, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) ||
+        current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN || current.sa_handler == &on_sigint)
+      return false;
+    c.previous = current;
+    struct sigaction ours = current;
+    ours.sa_handler = &on_sigint;
+    if (sigaction(SIGINT, &ours, nullptr) != 0) return false;
+  }
+  ++c.users;
+  return true;
+#else
+  return false;
+#endif
+}
+
+inline void leave_chain() {
+#if defined(__unix__) || defined(__APPLE__)
+  SigintChain& c = chain();
+  const std::lock_guard<std::mutex> lock(c.mutex);
+  if (--c.users > 0) return;
+  // Put Python's handler back, unless Python has replaced ours meanwhile
+  // (signal.signal), which then stays.
+  struct sigaction current = {};
+  if (sigaction(SIGINT, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
+      current.sa_handler == &on_sigint)
+    sigaction(SIGINT, &c.previous, nullptr);
+#endif
+}
+
+// The API call running on this thread (see above): how deeply calls nest,
+// the count when the outermost began, and whether it joined the chain.
+struct Call {
+  int depth = 0;
+  std::uint64_t start = 0;
+  bool joined = false;
+};
+inline Call& this_thread_call() {
+  thread_local Call call;
+  return call;
+}
+
+// Begin a call on this thread (nested calls share the outermost one's
+// start): its start is `start` when given (a call begun on another thread
+// whose work this thread runs), else the count now. Returns the start.
+// With the GIL held.
+inline std::uint64_t enter_call(const std::optional<std::uint64_t>& start) {
+  Call& call = this_thread_call();
+  if (call.depth++ == 0) {
+    call.start = start ? *start : count().load();
+    call.joined = join_chain();
+  }
+  return call.start;
+}
+
+inline void exit_call() {
+  Call& call = this_thread_call();
+  if (call.depth == 0) throw std::logic_error("no hjqp call to end on this thread");
+  if (--call.depth == 0 && call.joined) {
+    call.joined = false;
+    leave_chain();
+  }
+}
+
+// Whether Ctrl-C came since the call running on this thread began (false
+// outside a call): for the call's own steps between kernel calls.
+inline bool cancelled() {
+  const Call& call = this_thread_call();
+  return call.depth > 0 && count().load() != call.start;
+}
+
+// While alive, SIGINT cancels kernel work (see above). Made with the GIL
+// held. Inside a call the work is measured against the call's start.
 class Scope {
  public:
-  Scope() : start_(count().load()) {
-#if defined(__unix__) || defined(__APPLE__)
-    py::module_ signal = py::module_::import("signal");
-    if (!signal.attr("getsignal")(SIGINT).is(signal.attr("default_int_handler"))) return;
-    SigintChain& c = chain();
-    const std::lock_guard<std::mutex> lock(c.mutex);
-    if (c.users == 0) {
-      struct sigaction current = {};
-      if (sigaction(SIGINT, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) ||
-          current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN || current.sa_handler == &on_sigint)
-        return;
-      c.previous = current;
-      struct sigaction ours = current;
-      ours.sa_handler = &on_sigint;
-      if (sigaction(SIGINT, &ours, nullptr) != 0) return;
-    }
-    ++c.users;
-    joined_ = true;
-#endif
-  }
+  Scope()
+      : start_(this_thread_call().depth > 0 ? this_thread_call().start : count().load()),
+        joined_(join_chain()) {}
   ~Scope() {
-#if defined(__unix__) || defined(__APPLE__)
-    if (!joined_) return;
-    SigintChain& c = chain();
-    const std::lock_guard<std::mutex> lock(c.mutex);
-    if (--c.users > 0) return;
-    // Put Python's handler back, unless Python has replaced ours meanwhile
-    // (signal.signal), which then stays.
-    struct sigaction current = {};
-    if (sigaction(SIGINT, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
-        current.sa_handler == &on_sigint)
-      sigaction(SIGINT, &c.previous, nullptr);
-#endif
+    if (joined_) leave_chain();
   }
   Scope(const Scope&) = delete;
   Scope& operator=(const Scope&) = delete;
 
-  // Whether a cancellation was requested since the scope began.
+  // Whether a cancellation was requested since the scope (or its call) began.
   bool cancelled() const { return count().load() != start_; }
 
  private:

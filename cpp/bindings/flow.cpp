@@ -15,6 +15,7 @@ struct FlowEnds {
 struct BasinLabels {
   py::array_t<std::int32_t> labels;   // grid shape: the target each node's trajectory reaches, -1 if none
   py::array_t<std::uint8_t> reasons;  // grid shape: why it stopped (FlowStop)
+  std::int64_t steps = 0;             // RK4 steps taken in all
 };
 
 hjqp::FlowOptions flow_options(double step_cells, double max_dt, double stall_speed, double capture_radius,
@@ -59,7 +60,8 @@ BasinLabels basin_labels(const DoubleArray& lower, const DoubleArray& spacing, c
   BasinLabels out{grid_array<std::int32_t>(grid), grid_array<std::uint8_t>(grid)};
   std::int32_t* l = out.labels.mutable_data();
   std::uint8_t* r = out.reasons.mutable_data();
-  without_gil([&](const std::function<bool()>& check) { hjqp::basin_labels<D>(flow, tg, l, r, threads, check); });
+  std::int64_t* steps = &out.steps;
+  without_gil([&](const std::function<bool()>& check) { hjqp::basin_labels<D>(flow, tg, l, r, threads, check, steps); });
   return out;
 }
 
@@ -71,9 +73,10 @@ void bind_flow(py::module_& m) {
       .def_readonly("reasons", &FlowEnds::reasons)
       .def_readonly("targets", &FlowEnds::targets)
       .def_readonly("steps", &FlowEnds::steps);
-  py::class_<BasinLabels>(m, "BasinLabels", "The target each node's trajectory reaches, and why it stopped.")
+  py::class_<BasinLabels>(m, "BasinLabels", "The target each node's trajectory reaches, why it stopped, and the steps taken in all.")
       .def_readonly("labels", &BasinLabels::labels)
-      .def_readonly("reasons", &BasinLabels::reasons);
+      .def_readonly("reasons", &BasinLabels::reasons)
+      .def_readonly("steps", &BasinLabels::steps);
   const char* ends_doc = "Follow x' = b(x) from points (n, d).";
   const char* basins_doc = "Basin labels of all nodes: the target each one's trajectory reaches.";
   m.def("flow_ends2", &flow_ends<2>, py::arg("lower"), py::arg("spacing"), py::arg("drift"), py::arg("starts"),

@@ -60,4 +60,10 @@ PYBIND11_MODULE(_core, m) {
   bind_stochastic(m);
   bind_jump(m);
   bind_gillespie(m);
+  // Ctrl-C for API calls (hjqp._interrupt).
+  m.def("enter_call", &cancellation::enter_call, py::arg("start") = py::none(),
+        "Begin an API call on this thread (or join the call whose start is given); returns its start.");
+  m.def("exit_call", &cancellation::exit_call, "End the API call begun on this thread.");
+  m.def("cancelled", &cancellation::cancelled,
+        "Whether Ctrl-C came since the API call running on this thread began (False outside a call).");
 }

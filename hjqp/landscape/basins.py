@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _core, _validate
+from .. import _core, _interrupt, _validate
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian
 from ..problem.cycle import LimitCycle, is_curve, refine_cycle
@@ -85,6 +85,7 @@ def capture_radius_for(grid: Grid, attractors: np.ndarray, others: np.ndarray, c
     return radius
 
 
+@_interrupt.interruptible
 def basins(sde: Hamiltonian, grid: Grid, attractors, *, capture_radius: Optional[float] = None,
            threads: Optional[int] = None) -> np.ndarray:
     """Label every node with the attractor its trajectory reaches.

@@ -8,7 +8,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .. import _core, _memory, _validate
+from .. import _core, _interrupt, _memory, _validate
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian, describe_node, jacobians, newton
 from ..problem.cycle import LimitCycle, refine_cycle
@@ -141,6 +141,7 @@ def _dedupe(points: np.ndarray, radius: float) -> np.ndarray:
     return np.array(keep, dtype=int)
 
 
+@_interrupt.interruptible
 def equilibria(sde: Hamiltonian, grid: Grid, *, seeds_per_axis: Optional[int] = None, threads: Optional[int] = None) -> Equilibria:
     """Find the hyperbolic equilibria of x' = b(x) in the box.
 

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from scipy.special import logsumexp
 
-from .. import _memory, _validate
+from .. import _interrupt, _memory, _validate
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian, JumpHamiltonian, refine_equilibrium
 from ..problem.cycle import LimitCycle
@@ -313,6 +313,7 @@ class Landscape:
         return int(i) % self.k
 
 
+@_interrupt.interruptible
 def landscape(
     sde: Hamiltonian,
     grid: Grid,
@@ -386,8 +387,11 @@ def landscape(
     # Memory first, before the equilibria and the basins: for the attractors
     # given, or for at least one (checked again once they are found).
     k_known = _count_attractors(attractors, grid.ndim) if (attractors is not None and isinstance(grid, Grid)) else 1
+    jumps = (0, False)
     if isinstance(grid, Grid):
-        _memory.require(_memory.landscape_bytes(grid, k_known, n_threads), _landscape_what(grid, k_known))
+        if isinstance(sde, JumpHamiltonian) and grid.ndim in (2, 3):
+            jumps = sde.jump_count(grid)
+        _memory.require(_memory.landscape_bytes(grid, k_known, n_threads, *jumps), _landscape_what(grid, k_known))
     fields = checked_fields(sde, grid, supersample)
 
     eq = equilibria(sde, grid, seeds_per_axis=seeds_per_axis, threads=n_threads)
@@ -398,7 +402,7 @@ def landscape(
     links = saddle_links(fields, eq.saddles, eq.jacobians[1], O, capture, n_threads, scale, cycles)
 
     k = len(O)
-    _memory.require(_memory.landscape_bytes(grid, k, n_threads), _landscape_what(grid, k))
+    _memory.require(_memory.landscape_bytes(grid, k, n_threads, *jumps), _landscape_what(grid, k))
     near = _neighbourhoods(grid, O, absorb_cells, cycles)
     local, truncated = _local_solutions(sde, grid, O, near, absorb_cells, n_threads, supersample, solver_options,
                                         cycles)
@@ -558,7 +562,9 @@ def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.
     if n_threads > 1 and k > 1:
         pool = ThreadPoolExecutor(max_workers=min(n_threads, k))
         try:
-            solved = [f.result() for f in [pool.submit(solve, i) for i in range(k)]]
+            # The solves are part of this call: a Ctrl-C since it began stops them.
+            task = _interrupt.carried(solve)
+            solved = [f.result() for f in [pool.submit(task, i) for i in range(k)]]
         finally:
             # On Ctrl-C or an error the solves not yet started are dropped
             # (the running ones stop at their next interrupt check).

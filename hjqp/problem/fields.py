@@ -9,7 +9,7 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from .. import _core, _validate
+from .. import _core, _interrupt, _validate
 from ..grid import Grid
 
 __all__ = ["ACTION_SCALE_FLOOR", "ACTION_SCALE_LIMIT", "AUTO_SUPERSAMPLE", "JUMP_FLOOR", "JUMP_RATIO", "JUMP_REACH",
@@ -232,6 +232,7 @@ class Fields:
             flat_d = dm.reshape(-1, d, d)
         largest, moving = np.zeros(3), False
         for start in range(0, len(flat_b), _CHUNK):
+            _interrupt.check()
             stop = min(len(flat_b), start + _CHUNK)
 
             def describe(i, start=start):
@@ -341,6 +342,7 @@ class Fields:
         shifts = [np.array(o) * np.asarray(grid.spacing) for o in itertools.product(offsets, repeat=d)]
         out = None
         for start in range(0, grid.shape[0], rows):
+            _interrupt.check()  # (a call on a worker thread: Ctrl-C stops it here too)
             stop = min(grid.shape[0], start + rows)
             mesh = np.stack(np.meshgrid(axes[0][start:stop], *axes[1:], indexing="ij"), axis=-1)
             total = evaluate(mesh + shifts[0])

@@ -3,7 +3,7 @@ of Markov jump processes and of minibatch SGD's own large deviations."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
@@ -111,6 +111,14 @@ class JumpHamiltonian(Hamiltonian):
     def count(self) -> Optional[int]:
         """The number of jumps R (None until a callable has been evaluated)."""
         return self._count
+
+    def jump_count(self, grid: Grid) -> Tuple[int, bool]:
+        """R, and whether the jumps vary with position: known from the
+        arrays, or from the weights at the box's centre (one point), so that
+        memory can be checked before any field is sampled."""
+        if self._count is None:  # (weights and jumps both callables)
+            self.weights_at(0.5 * (np.asarray(grid.lower, dtype=float) + np.asarray(grid.upper, dtype=float))[None])
+        return int(self._count), callable(self.jumps) or np.ndim(self.jumps) > 2
 
     def weights_at(self, points) -> np.ndarray:
         """``w`` at points ``(..., d)`` -> ``(..., R)`` (callables only;

@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 
+from .. import _interrupt
 from ..landscape import barriers, landscape
 from ..problem import SDE
 from ..stochastic import LongRun, arrhenius_fit, long_run
@@ -84,6 +85,7 @@ def fit_barriers(rows, min_transitions: int = 5) -> list:
     return out
 
 
+@_interrupt.interruptible
 def selection_study(problem, etas=None, *, batch_size: int = 1, n_steps: int = 100000, n_paths: int = 64,
                     seed: int = 1, grid_nodes: Optional[int] = None, radius: float = 0.5,
                     regularisations=(), gaussian: bool = False, threads: Optional[int] = None,

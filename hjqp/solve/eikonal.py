@@ -43,12 +43,13 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _core, _memory, _validate
+from .. import _core, _interrupt, _memory, _validate
 from ..problem import check_spd
 
 __all__ = ["distance", "travel_time", "point_source"]
 
 
+@_interrupt.interruptible
 def distance(phi, dx=1.0, self_test=False, order=2, narrow=0.0, periodic=False, *, metric=None):
     """Signed distance from the zero level set of ``phi``.
 
@@ -86,6 +87,7 @@ def distance(phi, dx=1.0, self_test=False, order=2, narrow=0.0, periodic=False, 
     return _result(values * signs, mask)
 
 
+@_interrupt.interruptible
 def travel_time(phi, speed, dx=1.0, self_test=False, order=2, narrow=0.0, periodic=False, *,
                 metric=None):
     """Travel time from the zero level set of ``phi`` at the given speed.
@@ -109,6 +111,7 @@ def travel_time(phi, speed, dx=1.0, self_test=False, order=2, narrow=0.0, period
     return _result(values, mask)
 
 
+@_interrupt.interruptible
 def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None, speed=1.0,
                  dx=1.0, order: int = 2, narrow: float = 0.0, *, metric=None):
     """Travel time (distance at unit speed) from a point, source-factored.
@@ -157,15 +160,16 @@ def point_source(source: Sequence[float], shape: Optional[Sequence[int]] = None,
     x0 = _validate.real_array(source, "source")
     if x0.shape != (d,) or not np.all(np.isfinite(x0)):
         raise ValueError(f"source must be {d} finite coordinates, got {source!r}")
-    upper = spacing * (np.asarray(shape_t) - 1)
+    with np.errstate(over="ignore"):  # (a box beyond 1.8e308 is refused after the march)
+        upper = spacing * (np.asarray(shape_t) - 1)
     if np.any(x0 < -1e-12 * spacing) or np.any(x0 > upper + 1e-12 * spacing):
         raise ValueError(f"source {x0.tolist()} lies outside the grid box [0, {upper.tolist()}]")
     x0 = np.clip(x0, 0.0, upper)
     obstacle = _mask_or_none(speed_mask, shape_t, "speed")
-    slowness = _slowness(speed_arr, shape_t, obstacle)
+    slowness, exponent = _slowness(speed_arr, shape_t, obstacle)
     packed, m_full = _metric(metric_arr, shape_t)
     s0, m0 = _at_source(x0, spacing, shape_t, slowness, m_full, obstacle)
-    values, mask = _march(shape_t, spacing, slowness, packed, obstacle, order, narrow, [False] * d,
+    values, mask = _march(shape_t, spacing, slowness, exponent, packed, obstacle, order, narrow, [False] * d,
                           obstacle is not None, source=x0, source_slowness=s0, source_metric=_pack(m0))
     return _result(values, mask)
 
@@ -197,14 +201,14 @@ def _solve_level_set(phi, speed, dx, order, narrow, periodic, metric):
         bad &= ~obstacle
     if bad.any():
         raise ValueError(f"phi is not finite at node {_node(bad)}: {phi_arr[_node(bad)]}")
-    slowness = _slowness(speed_arr, shape_t, obstacle)
+    slowness, exponent = _slowness(speed_arr, shape_t, obstacle)
     packed, _ = _metric(None if metric is None else _validate.real_array(metric, "metric"), shape_t)
     periodic_l = _periodic(periodic, d)
     if obstacle is not None:
         phi_arr[obstacle] = 1.0  # not read, but keep it finite
     try:
-        values, mask = _march(shape_t, spacing, slowness, packed, obstacle, order, narrow, periodic_l, masked,
-                              phi=phi_arr.ravel())
+        values, mask = _march(shape_t, spacing, slowness, exponent, packed, obstacle, order, narrow, periodic_l,
+                              masked, phi=phi_arr.ravel())
     except ValueError as exc:
         if "no zero level set" in str(exc):
             raise ValueError("the array phi contains no zero contour (no zero level set)") from None
@@ -212,25 +216,77 @@ def _solve_level_set(phi, speed, dx, order, narrow, periodic, metric):
     return values, np.where(phi_arr < 0, -1.0, 1.0), mask
 
 
-def _march(shape_t, spacing, slowness, packed, obstacle, order, narrow, periodic, masked, **source):
-    """Run the kernel; returns the values and the output mask (None for a
-    plain array: no masked input and no narrow band)."""
+def _march(shape_t, spacing, slowness, slowness_exponent, packed, obstacle, order, narrow, periodic, masked,
+           **source):
+    """Run the kernel on the problem scaled to lengths and times of order
+    one; returns the values and the output mask (None for a plain array: no
+    masked input and no narrow band).
+
+    The travel time scales with the spacing, the slowness and the square
+    root of the metric, so the kernel marches with each scaled by a power of
+    two (exact: the same result, bit for bit, wherever nothing over- or
+    underflows): the spacing into [1, 2), the metric's largest entry into
+    [1, 4), the slowness as :func:`_slowness` gives it (its exponent
+    ``slowness_exponent``). The kernel squares lengths and times: with dx or
+    the speed beyond about 1e+-150 every node came out +inf, or the seeds
+    were refused as not finite."""
     narrow = _narrow(narrow)
+    length_exponent = int(np.frexp(np.max(spacing))[1]) - 1
+    metric_exponent = 0
+    if packed is not None:
+        metric_exponent = (int(np.frexp(np.max(np.abs(packed)))[1]) - 1) // 2
+        packed = np.ldexp(packed, -2 * metric_exponent)
+    exponent = length_exponent + metric_exponent + slowness_exponent  # u = 2^exponent u_kernel
+    if "source" in source:
+        source = dict(source, source=np.ldexp(source["source"], -length_exponent),
+                      source_metric=np.ldexp(source["source_metric"], -2 * metric_exponent))
     march = _core.eikonal2 if len(shape_t) == 2 else _core.eikonal3
-    out = march(spacing, list(shape_t), slowness.ravel(), metric=packed,
+    out = march(np.ldexp(spacing, -length_exponent), list(shape_t), slowness.ravel(), metric=packed,
                 obstacle=None if obstacle is None else obstacle.ravel().view(np.uint8),
-                order=_order(order), max_value=narrow if narrow > 0 else np.inf, periodic=periodic,
-                **source)
-    values = out.values
+                order=_order(order), max_value=float(np.ldexp(narrow, -exponent)) if narrow > 0 else np.inf,
+                periodic=periodic, **source)
     if not out.stats.converged:
         warnings.warn(f"the anisotropic sweeps did not settle in {out.stats.sweeps} sweeps: the result is an "
                       "upper bound of the scheme's solution", RuntimeWarning, stacklevel=3)
+    reached = np.isfinite(out.values)
+    with np.errstate(over="ignore", under="ignore"):
+        values = np.ldexp(out.values, exponent)
+    _check_representable(values, out.values, reached, obstacle, narrow > 0)
     if not (masked or narrow > 0):
         return values, None
     mask = ~np.isfinite(values)
     if obstacle is not None:
         mask |= obstacle
     return values, mask
+
+
+def _check_representable(values, kernel_values, reached, obstacle, narrow: bool) -> None:
+    """ValueError where the travel time is beyond double precision: above
+    its largest number (the kernel leaves such nodes +inf: without a narrow
+    band every node next to a reached one that is not an obstacle is
+    reached), or positive but below its smallest normal number."""
+    shape = reached.shape
+    over = np.isinf(values) & reached
+    if not narrow:
+        unreached = ~reached if obstacle is None else ~reached & ~obstacle
+        near = np.zeros(shape, dtype=bool)
+        for axis in range(len(shape)):
+            lo = (slice(None),) * axis + (slice(None, -1),)
+            hi = (slice(None),) * axis + (slice(1, None),)
+            near[lo] |= reached[hi]
+            near[hi] |= reached[lo]
+        over |= unreached & near
+    if over.any():
+        node = _node(over)
+        raise ValueError(
+            f"the travel time exceeds the largest double (1.8e308) at node {node}: scale the speed up or dx "
+            "down (the travel time scales with dx / speed)")
+    under = (kernel_values > 0) & (np.abs(values) < np.finfo(float).tiny)
+    if under.any():
+        node = _node(under)
+        raise ValueError(
+            f"the travel time at node {node} is below the smallest normal double (2.2e-308): scale the speed "
+            "down or dx up (the travel time scales with dx / speed)")
 
 
 def _result(values: np.ndarray, mask: Optional[np.ndarray]):
@@ -307,12 +363,17 @@ def _mask_or_none(mask, shape_t, name):
     return mask if mask.any() else None
 
 
-def _slowness(speed: np.ndarray, shape_t, obstacle) -> np.ndarray:
-    """1 / speed: one value (constant) or one per node (1.0 at obstacles)."""
+def _slowness(speed: np.ndarray, shape_t, obstacle) -> Tuple[np.ndarray, int]:
+    """1 / speed, scaled: one value (constant) or one per node (1.0 at
+    obstacles), and the exponent e of the power of two it is scaled by
+    (slowness = 2^e returned): the speed is scaled into [1, 2) where it is
+    largest, so that any positive finite speed has a finite, normal
+    slowness (1 / 1e-320 is +inf, 1 / 1e308 subnormal)."""
     if speed.ndim == 0:
         if not (np.isfinite(speed) and speed > 0):
             raise ValueError(f"speed must be positive and finite, got {float(speed)}")
-        return np.array([1.0 / float(speed)])
+        exponent = int(np.frexp(float(speed))[1]) - 1
+        return np.array([1.0 / float(np.ldexp(float(speed), -exponent))]), -exponent
     if speed.shape != shape_t:
         raise ValueError(f"speed must be a number or an array of shape {shape_t}, got {speed.shape}")
     bad = ~(np.isfinite(speed) & (speed > 0))
@@ -323,8 +384,17 @@ def _slowness(speed: np.ndarray, shape_t, obstacle) -> np.ndarray:
         raise ValueError(f"speed must be positive and finite; at node {node} it is {speed[node]}")
     slowness = np.ones(shape_t)
     ok = ~bad if obstacle is None else ~obstacle
-    slowness[ok] = 1.0 / speed[ok]
-    return slowness
+    if not ok.any():
+        return slowness, 0
+    exponent = int(np.frexp(np.max(speed[ok]))[1]) - 1
+    with np.errstate(over="ignore"):
+        slowness[ok] = 1.0 / np.ldexp(speed[ok], -exponent)
+    if not np.all(np.isfinite(slowness)):
+        slow, fast = _node(ok & ~np.isfinite(slowness)), _node(ok & (speed == np.max(speed[ok])))
+        raise ValueError(
+            f"speed spans more than double precision holds: {speed[slow]:.3g} at node {slow} is below "
+            f"{speed[fast]:.3g} at node {fast} by more than the largest double (1.8e308)")
+    return slowness, -exponent
 
 
 def _metric(metric: Optional[np.ndarray], shape_t):

@@ -11,7 +11,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .. import _core, _memory, _validate
+from .. import _core, _interrupt, _memory, _validate
 from ..grid import Grid
 from ..problem import SDE, Fields, Hamiltonian, JumpFields, JumpHamiltonian, refine_equilibrium
 from ..problem.cycle import LimitCycle, is_curve, refine_cycle
@@ -139,6 +139,7 @@ class QuasiPotential:
         return nodal_derivatives(self.grad, self.grid)
 
 
+@_interrupt.interruptible
 def local_quasipotential(
     sde: Hamiltonian,
     grid: Grid,
@@ -300,6 +301,7 @@ def warn_truncated_traces(qp: QuasiPotential, truncated: np.ndarray, region: np.
     )
 
 
+@_interrupt.interruptible
 def solve_local(
     sde: Hamiltonian,
     grid: Grid,
@@ -376,7 +378,9 @@ def solve_local(
             f"has aspect ratio {ratio:.3g} > {MAX_CELL_ASPECT:g}; choose nodes per axis in proportion to the "
             "box's sides (the error grows past ratio 2 and is of order one by ratio 8)"
         )
-    _memory.require(_memory.solve_bytes(grid), f"a solve on {' x '.join(map(str, grid.shape))} nodes")
+    jumps, varying = sde.jump_count(grid) if jump else (0, False)
+    _memory.require(_memory.solve_bytes(grid, jumps, varying),
+                    f"a solve on {' x '.join(map(str, grid.shape))} nodes" + (f" with {jumps} jumps" if jump else ""))
     fields = sde.fields(grid, supersample)
     if jump:
         fields.jump_arrays()  # checked before any work

@@ -31,7 +31,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _memory, _validate
+from .. import _interrupt, _memory, _validate
 from ..grid import Grid
 from .domains import Domain
 from .results import Exits, LongRun, Paths
@@ -322,6 +322,7 @@ def _run(executor, chunk, n_paths: int, task, bar):
             bar.close()
 
 
+@_interrupt.interruptible
 def run_paths(engine: Engine, x0, n_steps: int, n_paths: int, seed=None, *, thin: int = 1, executor=None,
               chunk: Optional[int] = None, progress: bool = False) -> Paths:
     """Paths of an engine, kept every ``thin`` steps (see :func:`hjqp.simulate`)."""
@@ -343,6 +344,7 @@ def run_paths(engine: Engine, x0, n_steps: int, n_paths: int, seed=None, *, thin
     return Paths(times, np.concatenate(parts), engine.eps, engine.dt, seed, engine.name)
 
 
+@_interrupt.interruptible
 def run_exits(engine: Engine, x0, domain: Domain, n_paths: int, seed=None, *, max_steps: int, shift: float = 0.0,
               executor=None, chunk: Optional[int] = None, progress: bool = False) -> Exits:
     """First exits of an engine's paths from a domain (see :func:`hjqp.exit_times`);
@@ -380,6 +382,7 @@ def run_exits(engine: Engine, x0, domain: Domain, n_paths: int, seed=None, *, ma
     return Exits(times, positions, censored, engine.eps, engine.dt, max_time, seed, engine.name, shift > 0)
 
 
+@_interrupt.interruptible
 def run_long(engine: Engine, x0, n_steps: int, attractors, radius, n_paths: int = 1, seed=None, *,
              burn_in: int = 0, labels: Optional[np.ndarray] = None, grid: Optional[Grid] = None,
              histogram: bool = False, executor=None, chunk: Optional[int] = None,

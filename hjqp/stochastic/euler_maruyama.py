@@ -25,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import _core, _memory, _validate
+from .. import _core, _interrupt, _memory, _validate
 from ..grid import Grid
 from ..problem import SDE, check_spd, describe_node, describe_point, rewrap
 from ..problem.network import ReactionNetwork
@@ -374,6 +374,7 @@ def _starts(x0, n_paths) -> np.ndarray:
     return starts(x0, _validate.count(n_paths, "n_paths"))
 
 
+@_interrupt.interruptible
 def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1, seed=None, *,
              thin: int = 1, sigma=None, grid: Optional[Grid] = None, threads: Optional[int] = None,
              executor: Optional[Executor] = None, chunk: Optional[int] = None,
@@ -426,6 +427,7 @@ def simulate(sde: SDE, x0, eps: float, dt: float, n_steps: int, n_paths: int = 1
                      progress=progress)
 
 
+@_interrupt.interruptible
 def exit_times(sde: SDE, x0, domain: Domain, eps: float, dt: float, n_paths: int, seed=None, *,
                max_time: Optional[float] = None, correction: bool = True, sigma=None,
                grid: Optional[Grid] = None, threads: Optional[int] = None,
@@ -458,6 +460,7 @@ def exit_times(sde: SDE, x0, domain: Domain, eps: float, dt: float, n_paths: int
                      chunk=chunk, progress=progress)
 
 
+@_interrupt.interruptible
 def long_run(sde: SDE, x0, eps: float, dt: float, n_steps: int, attractors, radius, n_paths: int = 1,
              seed=None, *, burn_in: int = 0, basins=None, histogram: bool = False, sigma=None,
              grid: Optional[Grid] = None, threads: Optional[int] = None,

@@ -100,7 +100,14 @@ class Flow {
   static constexpr double kCycleArcCells = 4.0;
   static constexpr Index kFirstMark = 16;
 
-  FlowEnd<D> follow(Vec<D> x, const std::vector<Vec<D>>& targets) const {
+  // cycle_cells (optional, one flag per node: the cell whose lowest corner
+  // it is): cells that a stable closed orbit crosses (cycle_cells() below).
+  // A trajectory that enters one ends there as Cycle: it has come within a
+  // cell of the orbit, which it then approaches (geometrically, but at the
+  // orbit's own rate: slowly attracting orbits took tens of thousands of
+  // steps from every node before they met the rule above).
+  FlowEnd<D> follow(Vec<D> x, const std::vector<Vec<D>>& targets,
+                    const std::vector<std::uint8_t>* cycle_cells = nullptr) const {
     FlowEnd<D> end;
     const double r2 = options_.capture_radius * options_.capture_radius;
     const double length = options_.step_cells * grid_.min_spacing();
@@ -120,21 +127,20 @@ class Flow {
           return end;
         }
       }
+      if (cycle_cells && (*cycle_cells)[std::size_t(cell_of(x))]) {
+        end.reason = FlowStop::Cycle;
+        end.point = x;
+        end.steps = step;
+        return end;
+      }
       if (step == options_.max_steps) break;
-      const Vec<D> k1 = drift(x);
-      const double speed = norm<D>(k1);
-      if (!(speed > options_.stall_speed)) {
+      Vec<D> next;
+      if (!advance(x, length, next)) {
         end.reason = FlowStop::Stalled;
         end.point = x;
         end.steps = step;
         return end;
       }
-      const double dt = std::fmin(length / speed, options_.max_dt);
-      const Vec<D> k2 = drift(axpy<D>(x, 0.5 * dt, k1));
-      const Vec<D> k3 = drift(axpy<D>(x, 0.5 * dt, k2));
-      const Vec<D> k4 = drift(axpy<D>(x, dt, k3));
-      Vec<D> next;
-      for (int k = 0; k < D; ++k) next[k] = x[k] + dt / 6.0 * (k1[k] + 2.0 * (k2[k] + k3[k]) + k4[k]);
       if (!grid_.inside(next)) {
         end.reason = FlowStop::LeftBox;
         end.point = x;
@@ -162,7 +168,56 @@ class Flow {
     return end;
   }
 
+  // Flag (in cells, one per node as in follow) the cells that the closed
+  // orbit through x crosses: the trajectory from x, at most max_steps
+  // steps, until it passes within the cycle distance of x again after the
+  // cycle arc (x is the end of a trajectory that ended as Cycle: within
+  // that distance of the orbit). Returns false if it does not close.
+  bool mark_cycle(const Vec<D>& x, Index max_steps, std::vector<std::uint8_t>& cells) const {
+    const double length = options_.step_cells * grid_.min_spacing();
+    const double cycle_distance = kCycleCells * grid_.min_spacing();
+    const double cycle_arc = kCycleArcCells * grid_.min_spacing();
+    std::vector<Index> crossed{cell_of(x)};
+    Vec<D> y = x;
+    double arc = 0.0;
+    for (Index step = 0; step < max_steps; ++step) {
+      Vec<D> next;
+      if (!advance(y, length, next) || !grid_.inside(next)) return false;
+      const Vec<D> move = sub<D>(next, y);
+      arc += norm<D>(move);
+      if (arc >= cycle_arc && distance_to_segment(x, y, move) <= cycle_distance) {
+        for (Index c : crossed) cells[std::size_t(c)] = 1;
+        return true;
+      }
+      y = next;
+      crossed.push_back(cell_of(y));
+    }
+    return false;
+  }
+
  private:
+  // One RK4 step from x into next, dt = min(length / |b|, max_dt); false
+  // (next unset) where |b| is at most the stall speed.
+  bool advance(const Vec<D>& x, double length, Vec<D>& next) const {
+    const Vec<D> k1 = drift(x);
+    const double speed = norm<D>(k1);
+    if (!(speed > options_.stall_speed)) return false;
+    const double dt = std::fmin(length / speed, options_.max_dt);
+    const Vec<D> k2 = drift(axpy<D>(x, 0.5 * dt, k1));
+    const Vec<D> k3 = drift(axpy<D>(x, 0.5 * dt, k2));
+    const Vec<D> k4 = drift(axpy<D>(x, dt, k3));
+    for (int k = 0; k < D; ++k) next[k] = x[k] + dt / 6.0 * (k1[k] + 2.0 * (k2[k] + k3[k]) + k4[k]);
+    return true;
+  }
+
+  // The node at the lowest corner of the cell holding x.
+  Index cell_of(const Vec<D>& x) const {
+    MultiIndex<D> cell;
+    Vec<D> frac;
+    grid_.locate(x, cell, frac);
+    return grid_.flat(cell);
+  }
+
   // Distance from p to the segment from a along v.
   static double distance_to_segment(const Vec<D>& p, const Vec<D>& a, const Vec<D>& v) {
     const double vv = dot<D>(v, v);
@@ -198,20 +253,83 @@ bool flow_ends(const Flow<D>& flow, const std::vector<Vec<D>>& starts, const std
       interrupted);
 }
 
-// Basin labels: the target the flow from each node reaches (-1 if none),
-// and why it stopped, one per node. True if interrupted.
+// Nodes every kCycleProbeStride along each axis probe for stable closed
+// orbits before the basins are labelled.
+constexpr Index kCycleProbeStride = 8;
+
+// The cells (one flag per node, as in Flow::follow) that the stable closed
+// orbits found from the probe nodes cross: each probe's trajectory is
+// followed, and the orbit of each that ends as Cycle (not already marked)
+// is traced once more and its cells flagged, in the probes' order (the
+// same flags whatever the thread count). Sets `stopped` if interrupted.
 template <int D>
-bool basin_labels(const Flow<D>& flow, const std::vector<Vec<D>>& targets, std::int32_t* labels,
-                  std::uint8_t* reasons, int threads, const std::function<bool()>& interrupted = {}) {
+std::vector<std::uint8_t> cycle_cells(const Flow<D>& flow, const std::vector<Vec<D>>& targets, int threads,
+                                      const std::function<bool()>& interrupted, bool& stopped,
+                                      std::int64_t& steps) {
   const Grid<D>& grid = flow.grid();
-  return parallel_for(
-      grid.size(), threads, kFlowBlock,
-      [&](Index i, int, const std::atomic<bool>&) {
-        const FlowEnd<D> end = flow.follow(grid.point(grid.unflat(i)), targets);
-        labels[i] = end.target;
-        reasons[i] = std::uint8_t(end.reason);
+  MultiIndex<D> probe_shape;
+  Index probes = 1;
+  for (int k = 0; k < D; ++k) {
+    probe_shape[k] = (grid.shape()[k] + kCycleProbeStride - 1) / kCycleProbeStride;
+    probes *= probe_shape[k];
+  }
+  std::vector<FlowEnd<D>> ends(static_cast<std::size_t>(probes));
+  auto probe_node = [&](Index p) {
+    MultiIndex<D> m;
+    for (int k = D - 1; k >= 0; --k) {
+      m[k] = (p % probe_shape[k]) * kCycleProbeStride;
+      p /= probe_shape[k];
+    }
+    return m;
+  };
+  stopped = parallel_for(
+      probes, threads, 16,
+      [&](Index p, int, const std::atomic<bool>&) {
+        ends[std::size_t(p)] = flow.follow(grid.point(probe_node(p)), targets);
       },
       interrupted);
+  std::vector<std::uint8_t> cells(std::size_t(grid.size()), 0);
+  for (const FlowEnd<D>& end : ends) steps += end.steps;
+  if (stopped) return cells;
+  for (const FlowEnd<D>& end : ends) {
+    if (end.reason != FlowStop::Cycle) continue;
+    MultiIndex<D> cell;
+    Vec<D> frac;
+    grid.locate(end.point, cell, frac);
+    if (cells[std::size_t(grid.flat(cell))]) continue;
+    flow.mark_cycle(end.point, end.steps + Flow<D>::kFirstMark, cells);
+  }
+  return cells;
+}
+
+// Basin labels: the target the flow from each node reaches (-1 if none),
+// and why it stopped, one per node; `steps` (optional) gets the RK4 steps
+// taken in all (the work done, the probes' included). True if
+// interrupted. Probes find the stable closed orbits first (cycle_cells),
+// so that trajectories end as Cycle within a cell of them rather than
+// after converging onto them.
+template <int D>
+bool basin_labels(const Flow<D>& flow, const std::vector<Vec<D>>& targets, std::int32_t* labels,
+                  std::uint8_t* reasons, int threads, const std::function<bool()>& interrupted = {},
+                  std::int64_t* steps = nullptr) {
+  const Grid<D>& grid = flow.grid();
+  bool stopped = false;
+  std::int64_t probe_steps = 0;
+  const std::vector<std::uint8_t> cycles = cycle_cells<D>(flow, targets, threads, interrupted, stopped, probe_steps);
+  if (stopped) return true;
+  const bool any = std::find(cycles.begin(), cycles.end(), std::uint8_t(1)) != cycles.end();
+  std::atomic<std::int64_t> taken{probe_steps};
+  stopped = parallel_for(
+      grid.size(), threads, kFlowBlock,
+      [&](Index i, int, const std::atomic<bool>&) {
+        const FlowEnd<D> end = flow.follow(grid.point(grid.unflat(i)), targets, any ? &cycles : nullptr);
+        labels[i] = end.target;
+        reasons[i] = std::uint8_t(end.reason);
+        taken.fetch_add(end.steps, std::memory_order_relaxed);
+      },
+      interrupted);
+  if (steps) *steps = taken.load();
+  return stopped;
 }
 
 }  // namespace hjqp

@@ -21,8 +21,8 @@ namespace hjqp {
 // body(i, worker, stop) for every i in [0, n), on `threads` worker threads
 // (worker in [0, threads)) that claim the items in blocks of `block`, in
 // order. Items must not depend on each other: results are then the same
-// whatever the thread count. A body that runs long should return early
-// once `stop` is set. The calling thread polls `interrupted` every 20 ms;
+// whatever the thread count. No item starts once `stop` is set, and a body
+// that runs long should return early then. The calling thread polls `interrupted` every 20 ms;
 // when it returns true the stop flag is raised, no further block is
 // started, and parallel_for returns true.
 //
@@ -51,7 +51,10 @@ inline bool parallel_for(Index n, int threads, Index block,
         const Index first = next.fetch_add(block);
         if (first >= n) break;
         const Index last = std::min(n, first + block);
-        for (Index i = first; i < last; ++i) body(i, worker, stop);
+        // The flag is read before every item, not only every block: a
+        // block of long items (trajectories of a few hundred thousand steps)
+        // would otherwise keep running for seconds after a Ctrl-C.
+        for (Index i = first; i < last && !stop.load(std::memory_order_relaxed); ++i) body(i, worker, stop);
       }
     } catch (...) {
       const std::lock_guard<std::mutex> lock(failure_mutex);

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "hjqp/grid.hpp"
@@ -45,22 +46,37 @@ inline void level_set_seeds(const Grid<D>& grid, const double* phi, const double
         const Index j = i + (c - m[k]) * grid.stride(k);
         if (obstacle && obstacle[j]) continue;
         const double pj = phi[j];
-        if (!(p * pj <= 0.0)) continue;
+        // The other sign, or 0 (p is not 0). Not p * pj <= 0: for |phi|
+        // below about 1e-154 the product underflows to +0 and every pair
+        // of nodes looked like a crossing.
+        if (p > 0.0 ? !(pj <= 0.0) : !(pj >= 0.0)) continue;
         const double gk = double(step) * (pj - p) / h[k];
         if (std::fabs(gk) > std::fabs(g[k])) g[k] = gk;
         crossing = true;
       }
     if (!crossing) continue;
-    double norm2;
+    Sym<D> inverse_metric{};
     if (metric) {
       Sym<D> mm;
       for (int c = 0; c < S; ++c) mm[c] = metric[(metric_constant ? 0 : i * S) + c];
-      norm2 = form<D>(inverse<D>(mm), g, g);
-    } else {
-      norm2 = dot<D>(g, g);
+      inverse_metric = inverse<D>(mm);
+    }
+    auto norm2_of = [&](const Vec<D>& v) { return metric ? form<D>(inverse_metric, v, v) : dot<D>(v, v); };
+    const double s = slowness[slowness_constant ? 0 : i];
+    const double norm2 = norm2_of(g);
+    double value = s * std::fabs(p) / std::sqrt(norm2);
+    if (!(norm2 >= std::numeric_limits<double>::min()) || !std::isfinite(norm2) || !std::isfinite(value)) {
+      // |g|^2 or s |phi| out of range (phi or the slowness beyond about
+      // 1e+-154): the same value with g scaled by a power of two, 2^-k.
+      double largest = 0.0;
+      for (int k = 0; k < D; ++k) largest = std::fmax(largest, std::fabs(g[k]));
+      const int e = std::ilogb(largest);
+      Vec<D> scaled;
+      for (int k = 0; k < D; ++k) scaled[k] = std::ldexp(g[k], -e);
+      value = s * std::ldexp(std::fabs(p) / std::sqrt(norm2_of(scaled)), -e);
     }
     nodes.push_back(i);
-    values.push_back(slowness[slowness_constant ? 0 : i] * std::fabs(p) / std::sqrt(norm2));
+    values.push_back(value);
   }
 }
 

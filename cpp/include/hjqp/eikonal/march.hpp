@@ -322,20 +322,31 @@ class EikonalMarch : public OrderedMarch<D, EikonalMarch<D>> {
   // root by 2^e back: exact, so results are the same bit for bit, but a_k^2
   // cannot underflow. With a point source at a node of slowness s0 below
   // about 1e-154 (speed 1e154 and up), a_k = O(s0) and tau = u / T0 =
-  // O(1 / s0): a_k^2 was 0 and the nodes around stayed +inf.
+  // O(1 / s0): a_k^2 was 0 and the nodes around stayed +inf. Likewise the
+  // b_k and s are scaled by the power of two 2^-f that brings the largest
+  // of them into [1, 2), and the root by 2^f: at a node of slowness above
+  // about 1e154 (a speed below 1e-154, or neighbours' values above 1e154)
+  // s^2 or b_k^2 overflowed, and the node stayed +inf although its value
+  // was finite.
   static double solve_axes(const AxisTerm* terms, int set, double s) {
     constexpr double nan = std::numeric_limits<double>::quiet_NaN();
     constexpr double kCancellation = 1e-6;
-    double largest = 0.0;
+    double largest = 0.0, largest_b = s;
     for (int k = 0; k < D; ++k)
-      if (set & (1 << k)) largest = std::fmax(largest, std::fabs(terms[k].a));
+      if (set & (1 << k)) {
+        largest = std::fmax(largest, std::fabs(terms[k].a));
+        largest_b = std::fmax(largest_b, std::fmax(std::fabs(terms[k].b), std::fabs(terms[k].b1)));
+      }
     if (!(largest > 0.0) || !std::isfinite(largest)) return nan;
+    if (!(largest_b > 0.0) || !std::isfinite(largest_b)) return nan;
     const int e = std::ilogb(largest);
+    const int f = std::ilogb(largest_b);
     AxisTerm t[D]{};
     for (int k = 0; k < D; ++k)
       if (set & (1 << k))
-        t[k] = AxisTerm{std::ldexp(terms[k].a, -e), terms[k].b, std::ldexp(terms[k].a1, -e), terms[k].b1,
-                        terms[k].sign};
+        t[k] = AxisTerm{std::ldexp(terms[k].a, -e), std::ldexp(terms[k].b, -f), std::ldexp(terms[k].a1, -e),
+                        std::ldexp(terms[k].b1, -f), terms[k].sign};
+    s = std::ldexp(s, -f);
     double a = 0.0, b = 0.0, c = -s * s;
     int axes = 0;
     for (int k = 0; k < D; ++k)
@@ -374,7 +385,7 @@ class EikonalMarch : public OrderedMarch<D, EikonalMarch<D>> {
                                 (std::fabs(t[k].a1 * tau) + std::fabs(t[k].b1));
         if (t[k].sign * d < -rounding) return nan;
       }
-    const double root = std::ldexp(tau, -e);
+    const double root = std::ldexp(tau, f - e);
     return std::isfinite(root) ? root : nan;
   }
 

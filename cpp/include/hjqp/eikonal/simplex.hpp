@@ -34,10 +34,21 @@ namespace detail {
 // gives t = k / sqrt(s^2 - m) with m = delta^T G^{-1} delta, and no interior
 // minimum when m >= s^2 (u rises across the simplex faster than s allows).
 // Returns false when the minimiser leaves the simplex.
+//
+// mu depends on s and delta only through delta / s: both are scaled by the
+// power of two that brings the larger into [1, 2) (exact, so the result is
+// the same bit for bit), and s^2 and m can neither overflow (a slowness or
+// values above about 1e154) nor underflow.
 template <int N, int D>
 inline bool simplex_minimiser(const Vec<D>& p0, const std::array<Vec<D>, N>& e, const Sym<D>& metric,
-                              double s, const std::array<double, N>& delta, std::array<double, N>& mu) {
+                              double s, std::array<double, N> delta, std::array<double, N>& mu) {
   mu.fill(std::numeric_limits<double>::quiet_NaN());
+  double largest = s;
+  for (int a = 0; a < N; ++a) largest = std::fmax(largest, std::fabs(delta[a]));
+  if (!(largest > 0.0) || !std::isfinite(largest)) return false;
+  const int f = std::ilogb(largest);
+  s = std::ldexp(s, -f);
+  for (int a = 0; a < N; ++a) delta[a] = std::ldexp(delta[a], -f);
   std::array<Vec<D>, N> me;
   for (int a = 0; a < N; ++a) me[a] = mul<D>(metric, e[a]);
   double g[N][N], r[N];
