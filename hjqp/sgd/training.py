@@ -55,7 +55,7 @@ def train(model, n_starts: int = 20, seed=0, *, starts=None, gradient_tolerance:
     method) to full precision. A start counts when the gradient there is at
     most ``gradient_tolerance`` and the Hessian is positive definite
     (smallest eigenvalue above 1e-8 times the largest); points within
-    ``merge`` (times 1 + |x|) of each other are one minimum.
+    ``merge`` (times ``1 + |x|``) of each other are one minimum.
 
     Parameters
     ----------
