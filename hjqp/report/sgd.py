@@ -54,14 +54,7 @@ def study_report(study: dict) -> str:
                       + " (the costs hold for this box: paths that leave it are not counted).", ""]
     rows = []
     for r in study["rows"]:
-        occ = r["occupancy"][0]
-        share = f"{occ[0]:.3f}" + (f" [{occ[1]:.3f}, {occ[2]:.3f}]" if occ[1] is not None else "")
-        if r["rates"] is None:
-            moves = rates = ""
-        else:
-            moves = ", ".join(f"{r['transitions'][i][j]}" for i, j in pairs)
-            rates = ", ".join(f"{r['rates'][i][j]:.3g} [{r['rates_low'][i][j]:.2g}, {r['rates_high'][i][j]:.2g}]"
-                              for i, j in pairs)
+        share, moves, rates = _run_cells(r, pairs, intervals=True)
         rows.append((r["eta"], r["batch_size"], r["eps"], r["dynamics"], share, moves, rates))
     order = ", ".join(f"{i + 1}->{j + 1}" for i, j in pairs)
     lines += ["Time fraction at O1 (last core visited; 95 % intervals from the spread between runs), "
@@ -209,13 +202,7 @@ def barrier_report(study: dict) -> str:
     lam = study.get("curvature")
     rows = []
     for r in study["rows"]:
-        occ = r["occupancy"][0]
-        share = f"{occ[0]:.3f}" + (f" [{occ[1]:.3f}, {occ[2]:.3f}]" if occ[1] is not None else "")
-        if r["rates"] is None:
-            moves = rates = ""
-        else:
-            moves = ", ".join(f"{r['transitions'][i][j]}" for i, j in pairs)
-            rates = ", ".join(f"{r['rates'][i][j]:.3g}" for i, j in pairs)
+        share, moves, rates = _run_cells(r, pairs, intervals=False)
         rows.append((f"{r['eta']:g}", f"{r['eps']:g}", "" if lam is None else f"{r['eta'] * lam:.2f}",
                      r["dynamics"], share, moves, rates))
     order = ", ".join(f"{i + 1}->{j + 1}" for i, j in pairs)
@@ -255,3 +242,20 @@ def write_barrier_study(study: dict, out: str) -> str:
     with open(os.path.join(out, "study.json"), "w") as fh:
         fh.write(json.dumps(json.loads(jsonable(summary)), indent=2) + "\n")
     return report
+
+
+def _run_cells(r: dict, pairs, *, intervals: bool):
+    """A run's cells of the reports' tables: the first minimum's share of
+    the time, the transitions counted and the rates (with their intervals)
+    between the pairs."""
+    occ = r["occupancy"][0]
+    share = f"{occ[0]:.3f}" + (f" [{occ[1]:.3f}, {occ[2]:.3f}]" if occ[1] is not None else "")
+    if r["rates"] is None:
+        return share, "", ""
+    moves = ", ".join(f"{r['transitions'][i][j]}" for i, j in pairs)
+    if intervals:
+        rates = ", ".join(f"{r['rates'][i][j]:.3g} [{r['rates_low'][i][j]:.2g}, {r['rates_high'][i][j]:.2g}]"
+                          for i, j in pairs)
+    else:
+        rates = ", ".join(f"{r['rates'][i][j]:.3g}" for i, j in pairs)
+    return share, moves, rates
