@@ -14,7 +14,10 @@ to hjqp.landscape, hjqp.long_run, hjqp.verify and hjqp.plot): the landscape
 with the costs against the exact ones, the Markov chain's stationary law,
 Monte Carlo at the paper's eps = 0.2 and dt = 0.01 from both minima (the SDE
 leaves O_1 and stays near O_2; Figure 2 of the paper is trajectories.png),
-and figures of phi next to the loss. The flat loss is confined by
+the predicted rates and occupancies against Monte Carlo at eps = 0.5 down
+to 0.2 (their log ratios; no Eyring-Kramers prefactor applies to this flat
+loss with jumping noise, and the report says why), and figures of phi next
+to the loss. The flat loss is confined by
 (|x| - 4.5)^2 / 2 beyond radius 4.5, far from the wells (no cost changes),
 since it has no stationary law on the plane.
 

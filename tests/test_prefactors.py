@@ -446,7 +446,8 @@ def test_demo_compares_predictions_and_monte_carlo_across_eps(tmp_path):
 
     summary = demo.run(str(tmp_path), log=lambda message: None, quick=True)
     report = (tmp_path / "report.md").read_text()
-    assert "## Monte Carlo at several eps" in report
+    assert "## Predictions against Monte Carlo across eps" in report
+    assert "## Monte Carlo (eps = 0.2, dt = 0.01" in report
     assert "eps ln(pred / MC)" in report
     # Example 4.1 has a flat loss and noise that jumps: no prefactor is claimed, and the report says why.
     assert "prefactors do not apply here" in report and "no index-1 saddle" in report
