@@ -17,9 +17,9 @@ ln k = a - V / eps with eps = eta / m, are set against the three.
     python examples/sgd_many_parameters.py [--quick] [--eta ...] [--steps N] [--paths P]
                                            [--points N] [--radius R] [--out DIR]
 
-The full run (the defaults) takes about three minutes of CPU time (one
-thread): about 110 s for the barriers, of which 75 s for SGD's own
-Hamiltonian (150 jumps), and the rest for 6 x 1024 runs of 20000 SGD steps.
+The full run (the defaults) takes about two and a half minutes of CPU time
+(one thread): about 110 s for the barriers, of which 75 s for SGD's own
+Hamiltonian (150 jumps), and about 40 s for 6 x 1024 runs of 20000 SGD steps.
 --quick (60 points per path, 256 runs of 4000 steps at two learning rates)
 takes about a minute and a half: the paths of SGD's own Hamiltonian cost
 about as much on 60 points as on 100 (fewer points make its support problem
