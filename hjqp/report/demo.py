@@ -50,7 +50,6 @@ def run(out: str = "hjqp-demo", log: Callable[[str], None] = print, *, quick: bo
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     os.makedirs(out, exist_ok=True)
     n = grid_n or (101 if quick else 401)
