@@ -20,7 +20,8 @@ BINDINGS = pathlib.Path(__file__).resolve().parents[1] / "cpp" / "bindings"
 # the catalogue of models -> report -> the command line, the package itself
 # and its public re-exports.
 LAYERS = [
-    ["hjqp._core", "hjqp._version", "hjqp._memory", "hjqp._validate", "hjqp._interrupt", "hjqp.grid"],
+    ["hjqp._core", "hjqp._version", "hjqp._memory", "hjqp._validate", "hjqp._interrupt", "hjqp._warn",
+     "hjqp.grid"],
     ["hjqp.problem"],
     ["hjqp.solve"],
     ["hjqp.landscape"],

@@ -213,3 +213,19 @@ def test_a_jump_march_checks_the_memory_of_its_jumps_first(monkeypatch):
     with pytest.raises(MemoryError, match="64 jumps"):
         hjqp.local_quasipotential(H, grid, [0, 0])
     assert called == []  # before any sampling
+
+
+# -- warnings name the caller's line --------------------------------------------------------
+
+
+def test_warnings_name_the_line_of_the_callers_code():
+    # The functions that mark API calls (hjqp._interrupt) add a frame: fixed
+    # stack levels named a line inside the package.
+    problem = hjqp.models.linear_rotational(40)
+    with pytest.warns(RuntimeWarning, match="characteristic traced back") as record:
+        hjqp.local_quasipotential(problem.sde, problem.grid(129), problem.attractor)
+    assert {w.filename for w in record} == {__file__}
+    grid = hjqp.Grid((-2, -2), (2, 2), (33, 33))
+    with pytest.warns(RuntimeWarning, match="closed orbit") as record:
+        hjqp.basins(hjqp.SDE(slow_cycle), grid, [[0.0, 0.0]])
+    assert {w.filename for w in record} == {__file__}

@@ -3,12 +3,11 @@ and where the unstable manifolds of the saddles lead."""
 
 from __future__ import annotations
 
-import warnings
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _core, _interrupt, _validate
+from .. import _core, _interrupt, _validate, _warn
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian
 from ..problem.cycle import LimitCycle, is_curve, refine_cycle
@@ -141,10 +140,10 @@ def label_basins(fields: Fields, attractors: np.ndarray, capture: float, threads
                          "equilibrium attractor)")
         if unsettled:
             parts.append(f"{unsettled} are still moving after the step limit")
-        warnings.warn(
+        _warn.warn(
             f"the flow from {cycles + unsettled} of {grid.size} nodes reaches no attractor: "
             f"{' and '.join(parts)}; they are labelled -1",
-            RuntimeWarning, stacklevel=3,
+            RuntimeWarning,
         )
     labels = out.labels
     if len(owner) != len(attractors):

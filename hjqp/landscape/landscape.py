@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
@@ -14,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from scipy.special import logsumexp
 
-from .. import _interrupt, _memory, _validate
+from .. import _interrupt, _memory, _validate, _warn
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian, JumpHamiltonian, refine_equilibrium
 from ..problem.cycle import LimitCycle
@@ -614,10 +613,10 @@ def _exits(grid: Grid, labels: np.ndarray, local: Sequence[QuasiPotential], sadd
             exit_points[i] = p
         if edge_best < best:
             exit_on_edge[i] = True
-            warnings.warn(
+            _warn.warn(
                 f"the basin of attractor {i} reaches the box edge where its quasi-potential "
                 f"is {edge_best:.6g}, below its exit cost {best:.6g} inside the box: enlarge the box",
-                stacklevel=3,
+                UserWarning,
             )
     return exit_costs, exit_points, exit_on_edge
 

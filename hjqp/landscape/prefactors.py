@@ -21,7 +21,6 @@ number."""
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -29,6 +28,7 @@ import numpy as np
 import scipy.linalg
 from scipy.special import logsumexp
 
+from .. import _warn
 from ..problem import Fields, JumpHamiltonian
 from ..solve import minimum_action_path
 from ..solve.expansion import local_expansion
@@ -864,5 +864,5 @@ def mean_exit_time(qp, domain, eps: float, *, boundary_points: int = 2000) -> Ex
 def warn_invalid(reasons: Sequence[str], what: str) -> None:
     """One PrefactorWarning naming what is NaN and why."""
     if reasons:
-        warnings.warn(f"{what} is NaN where the prefactor theory does not apply: {'; '.join(reasons)}",
-                      PrefactorWarning, stacklevel=3)
+        _warn.warn(f"{what} is NaN where the prefactor theory does not apply: {'; '.join(reasons)}",
+                   PrefactorWarning)

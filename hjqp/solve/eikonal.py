@@ -38,12 +38,11 @@ Not provided: scikit-fmm's ``extension_velocities``, and 1D or more than
 from __future__ import annotations
 
 import operator
-import warnings
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _core, _interrupt, _memory, _validate
+from .. import _core, _interrupt, _memory, _validate, _warn
 from ..problem import check_spd
 
 __all__ = ["distance", "travel_time", "point_source"]
@@ -246,8 +245,8 @@ def _march(shape_t, spacing, slowness, slowness_exponent, packed, obstacle, orde
                 order=_order(order), max_value=float(np.ldexp(narrow, -exponent)) if narrow > 0 else np.inf,
                 periodic=periodic, **source)
     if not out.stats.converged:
-        warnings.warn(f"the anisotropic sweeps did not settle in {out.stats.sweeps} sweeps: the result is an "
-                      "upper bound of the scheme's solution", RuntimeWarning, stacklevel=3)
+        _warn.warn(f"the anisotropic sweeps did not settle in {out.stats.sweeps} sweeps: the result is an "
+                   "upper bound of the scheme's solution", RuntimeWarning)
     reached = np.isfinite(out.values)
     with np.errstate(over="ignore", under="ignore"):
         values = np.ldexp(out.values, exponent)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 import numpy as np
 
-from .. import _core, _interrupt, _memory, _validate
+from .. import _core, _interrupt, _memory, _validate, _warn
 from ..grid import Grid
 from ..problem import SDE, Fields, Hamiltonian, JumpFields, JumpHamiltonian, refine_equilibrium
 from ..problem.cycle import LimitCycle, is_curve, refine_cycle
@@ -288,7 +287,7 @@ def warn_truncated_traces(qp: QuasiPotential, truncated: np.ndarray, region: np.
     if qp.grid.ndim != 2 or n < TRUNCATED_TRACES_WARNING:
         return
     total = int(np.count_nonzero(region & np.isfinite(qp.values)))
-    warnings.warn(
+    _warn.warn(
         f"the march from the attractor at {np.round(qp.attractor, 6).tolist()}: at {n} of the {total} "
         f"nodes {where} ({100 * n / max(total, 1):.3g} %) the characteristic traced back turned by more than "
         f"max_turn = {qp.info['max_turn']:g} (or ran update_radius = {qp.info['update_radius']:g} cells) "
@@ -297,7 +296,6 @@ def warn_truncated_traces(qp: QuasiPotential, truncated: np.ndarray, region: np.
         "and the error downstream of them can be of order one. Refine the grid (a larger update_radius "
         "does not help; README: Scope and limits).",
         RuntimeWarning,
-        stacklevel=3,
     )
 
 

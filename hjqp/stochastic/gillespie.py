@@ -20,12 +20,11 @@ or the thread count.
 
 from __future__ import annotations
 
-import warnings
 from typing import Optional
 
 import numpy as np
 
-from .. import _core, _validate
+from .. import _core, _validate, _warn
 from ..grid import Grid
 from ..problem.network import ReactionNetwork
 from .engine import Engine, Tally, kernel_seed, which_core
@@ -81,12 +80,12 @@ class Gillespie(Engine):
     def _check(self, out, first: int) -> None:
         hit = out.suppressed > 0
         if hit.any():
-            warnings.warn(f"{int(np.count_nonzero(hit))} of {len(hit)} paths (the first: path "
-                          f"{first + int(np.flatnonzero(hit)[0])}) reached the edge of the lattice (concentrations up "
-                          f"to {self.grid.upper} at volume {self.volume:g}); {int(out.suppressed.sum())} of "
-                          f"{int(out.events.sum())} reactions, which would have left it, were suppressed: the chain "
-                          "simulated is the box's truncated one. Enlarge the grid's box if that matters.",
-                          stacklevel=5)
+            _warn.warn(f"{int(np.count_nonzero(hit))} of {len(hit)} paths (the first: path "
+                       f"{first + int(np.flatnonzero(hit)[0])}) reached the edge of the lattice (concentrations up "
+                       f"to {self.grid.upper} at volume {self.volume:g}); {int(out.suppressed.sum())} of "
+                       f"{int(out.events.sum())} reactions, which would have left it, were suppressed: the chain "
+                       "simulated is the box's truncated one. Enlarge the grid's box if that matters.",
+                       UserWarning)
 
     def _ids(self, first: int, count: int) -> np.ndarray:
         return np.arange(first, first + count, dtype=np.int64)
