@@ -24,6 +24,7 @@ from .solve import (CycleExpansion, LocalExpansion, MinimumAction, QuasiPotentia
 from .stochastic import (Ball, Box, Estimate, Exits, LevelSet, LongRun, Paths, Tube, exit_times, long_run,
                          master_equation, simulate)
 from .stochastic import Committor, FirstPassage, FokkerPlanck, committor, fokker_planck, mean_first_passage
+from .stochastic import Splitting, TransitionRate, ams, ams_rate
 
 __all__ = [
     "__version__",
@@ -75,6 +76,10 @@ __all__ = [
     "fokker_planck",
     "mean_first_passage",
     "committor",
+    "Splitting",
+    "TransitionRate",
+    "ams",
+    "ams_rate",
     "models",
     "eikonal",
     "io",
