@@ -455,6 +455,14 @@ def test_demo_compares_predictions_and_monte_carlo_across_eps(tmp_path):
     sweep = summary["monte_carlo"]["sweep"]
     assert [item["eps"] for item in sweep] == list(demo.EPS_SWEEP)
     assert "agrees" not in report
+    # The deterministic finite-eps column: the Fokker-Planck law's milestone occupancies, a distribution
+    # whose share of O_1 falls as eps does (O_1 is the cheaper well to leave), and above the chain's
+    # leading-order share, which lacks O_1's larger prefactor (its exit is through a flat region).
+    assert "| eps | chain (leading order) |" in report and "Fokker-Planck in the interval" in report
+    fp = np.array([item["fokker_planck_occupancy"] for item in sweep])
+    assert np.allclose(fp.sum(axis=1), 1) and np.all(fp > 0)
+    assert np.all(np.diff(fp[:, 0]) < 0)
+    assert np.all(fp[:, 0] > np.array([item["predicted_occupancy"][0] for item in sweep]))
 
 
 def test_verify_occupancy_uses_prefactors_where_they_apply(maier_stein_landscape):

@@ -272,6 +272,7 @@ def test_regularisation_study_of_the_common_width_model(tmp_path):
     assert "Dependence on the regularisation" in study_report(study)
 
 
+@pytest.mark.slow
 def test_learned_weight_minima_tie(tmp_path):
     # The mirror-symmetric minima of the three-parameter model: the global
     # quasi-potential must report a tie, within its own grid error estimate,
