@@ -26,7 +26,7 @@ ARGS = {
     "example_3d.py": [],
     "example_4_1.py": ["--grid", "201", "--paths", "32"],
     "maier_stein.py": ["--grid", "161", "--paths", "16", "--steps", "600000"],
-    "sgd_iris.py": ["--model", "iris_two_widths", "--steps", "40000", "--paths", "32", "--no-own"],
+    "sgd_iris.py": ["--model", "two_widths", "--steps", "40000", "--paths", "32", "--no-own"],
     "toggle_switch.py": ["--grid", "193", "--paths", "16", "--time", "5000"],
 }
 
