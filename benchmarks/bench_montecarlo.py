@@ -1,9 +1,12 @@
 """Euler-Maruyama throughput: the native engine against numpy.
 
-The peer is the same scheme vectorised over paths in numpy (hjqp's exact
-engine: one drift and one diffusion call per step for all paths), on one
-core and on the same problem: the paper's Example 3.1 (b = -2x,
-D = diag(mu, 2 - mu)), sampled on a 201 x 201 grid over [-3, 3]^2 for the native engine.
+The peers are the same scheme vectorised over paths in numpy, on one core
+and on the same problem: hjqp's exact engine (one drift and one diffusion
+call per step for all paths, with its checks; speedup_vs_numpy) and a plain
+loop without them (speedup_vs_plain_numpy). The problem is the paper's
+Example 3.1 (b = -2x, D = diag(mu, 2 - mu)), sampled on a 201 x 201 grid
+over [-3, 3]^2 for the native engine. Per core, compare "native, 1 thread"
+with the peers; "native, c threads" uses all c cores against one.
 Rates are path-steps per second, the median of --repeat runs; the exit
 workload runs 2000 paths to the first exit from the unit disk (Gobet-
 Menozzi shift on) at eps = 0.25, dt = 0.01.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
@@ -79,6 +80,11 @@ class Landscape:
     origin : ndarray of int32, ``grid.shape``
         The attractor i that attains the minimum at each node.
     info : dict
+        How it was computed: ``threads``, ``absorb_cells``, ``capture_radius``,
+        ..., and ``seconds``, the wall time of each stage (``fields``,
+        ``equilibria``, ``basins``, ``saddle_links``, ``solves`` (the k
+        solves together), ``solve_each`` (each solve's own, a list),
+        ``costs``, ``phi`` and ``total``).
     metadata : dict
         What was passed to :func:`hjqp.io.save` (loaded results).
     cycles : tuple of LimitCycle or None, length k (or empty: no cycles)
@@ -391,20 +397,34 @@ def landscape(
         if isinstance(sde, JumpHamiltonian) and grid.ndim in (2, 3):
             jumps = sde.jump_count(grid)
         _memory.require(_memory.landscape_bytes(grid, k_known, n_threads, *jumps), _landscape_what(grid, k_known))
-    fields = checked_fields(sde, grid, supersample)
+    seconds = {}
+    clock = [time.perf_counter()]
+    start = clock[0]
 
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        seconds[stage] = now - clock[0]
+        clock[0] = now
+
+    fields = checked_fields(sde, grid, supersample)
+    lap("fields")
     eq = equilibria(sde, grid, seeds_per_axis=seeds_per_axis, threads=n_threads)
     O, cycles, jac = _attractors(fields, eq, attractors)
+    lap("equilibria")
     scale = drift_scale(fields.sampled_drift(), grid)
     capture = capture_radius_for(grid, O, np.concatenate([eq.saddles, eq.others]), cycles)
     labels = label_basins(fields, O, capture, n_threads, scale, cycles)
+    lap("basins")
     links = saddle_links(fields, eq.saddles, eq.jacobians[1], O, capture, n_threads, scale, cycles)
+    lap("saddle_links")
 
     k = len(O)
     _memory.require(_memory.landscape_bytes(grid, k, n_threads, *jumps), _landscape_what(grid, k))
     near = _neighbourhoods(grid, O, absorb_cells, cycles)
-    local, truncated = _local_solutions(sde, grid, O, near, absorb_cells, n_threads, supersample, solver_options,
-                                        cycles)
+    local, truncated, each = _local_solutions(sde, grid, O, near, absorb_cells, n_threads, supersample,
+                                              solver_options, cycles, fields)
+    lap("solves")
+    seconds["solve_each"] = each
     direct = _direct_costs(local, labels, near)
     exit_costs, exit_points, exit_on_edge = _exits(grid, labels, local, eq.saddles, sde.boundary_sides(grid))
     for i in range(k):
@@ -412,6 +432,7 @@ def landscape(
         # attractors), traces are cut short harmlessly.
         warn_truncated_traces(local[i], truncated[i], (labels == i) & (local[i].values < exit_costs[i]),
                               f"of its basin below its exit cost {exit_costs[i]:.4g}")
+    lap("costs")
 
     W = arborescence_costs(direct)
     if not np.isfinite(W).any():
@@ -421,11 +442,14 @@ def landscape(
     origin = np.argmin(stacked, axis=0).astype(np.int32)
     values = np.min(stacked, axis=0) - w_min
     origin[~np.isfinite(values)] = -1
+    lap("phi")
+    seconds["total"] = time.perf_counter() - start
     info = dict(
         threads=n_threads, absorb_cells=float(absorb_cells), capture_radius=float(capture),
         saddle_jacobians=eq.jacobians[1], attractor_jacobians=jac, others=eq.others,
         # The local solves sample the fields on the same grid alike.
         supersample=supersample, supersampled_nodes=dict(local[0].info["supersampled_nodes"]),
+        seconds=seconds,
     )
     return Landscape(
         grid=grid, sde=sde, attractors=O, saddles=eq.saddles, saddle_links=links,
@@ -524,11 +548,11 @@ def _neighbourhoods(grid: Grid, attractors: np.ndarray, absorb_cells: float, cyc
 
 def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.ndarray], absorb_cells: float,
                      n_threads: int, supersample: Optional[int], solver_options: dict,
-                     cycles=None) -> Tuple[Tuple[QuasiPotential, ...], List[np.ndarray]]:
+                     cycles=None, fields: Optional[Fields] = None) -> Tuple[Tuple[QuasiPotential, ...], List[np.ndarray], List[float]]:
     """u_i from each attractor over the whole box, the other attractors'
     neighbourhoods absorbing the front; in parallel threads. Returns the
-    solutions and, for each, the nodes whose characteristic traces were cut
-    short (:func:`hjqp.solve.solve_local`)."""
+    solutions, for each the nodes whose characteristic traces were cut
+    short (:func:`hjqp.solve.solve_local`), and each solve's wall time."""
     k = len(O)
     h = max(grid.spacing)
     radius = absorb_cells * h
@@ -537,8 +561,19 @@ def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.
     init_cells = float(given_cells if given_cells is not None
                        else default_init_cells(grid.ndim, isinstance(sde, JumpHamiltonian)))
     cycles = cycles if cycles is not None else [None] * k
+    if fields is not None:
+        # Sampled here, once, before the threads share them.
+        if isinstance(sde, JumpHamiltonian):
+            fields.jump_arrays()
+        else:
+            fields.kernel_arrays()
 
-    def solve(i: int) -> Tuple[QuasiPotential, np.ndarray]:
+    def solve(i: int) -> Tuple[QuasiPotential, np.ndarray, float]:
+        start = time.perf_counter()
+        qp, truncated = solve_from(i)
+        return qp, truncated, time.perf_counter() - start
+
+    def solve_from(i: int) -> Tuple[QuasiPotential, np.ndarray]:
         mask = np.zeros(grid.size, dtype=bool)
         for j in range(k):
             if j != i:
@@ -551,12 +586,13 @@ def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.
             if others:
                 cells = float(np.clip((min(others) - radius) / h - 2.0, 1.0, cells))
             return solve_local(sde, grid, cycles[i], refine_attractor=False, init_cells=cells,
-                               absorbing=mask.reshape(grid.shape), supersample=supersample, **options)
+                               absorbing=mask.reshape(grid.shape), supersample=supersample, fields=fields,
+                               **options)
         cells = init_cells
         if others:
             cells = float(np.clip((min(others) - radius) / (4 * h) - 1.0, 1.0, init_cells))
         return solve_local(sde, grid, O[i], refine_attractor=False, init_cells=cells,
-                           absorbing=mask.reshape(grid.shape), supersample=supersample, **options)
+                           absorbing=mask.reshape(grid.shape), supersample=supersample, fields=fields, **options)
 
     if n_threads > 1 and k > 1:
         pool = ThreadPoolExecutor(max_workers=min(n_threads, k))
@@ -570,7 +606,7 @@ def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.
             pool.shutdown(wait=True, cancel_futures=True)
     else:
         solved = [solve(i) for i in range(k)]
-    return tuple(q for q, _ in solved), [t for _, t in solved]
+    return tuple(q for q, _, _ in solved), [t for _, t, _ in solved], [s for _, _, s in solved]
 
 
 def _direct_costs(local: Sequence[QuasiPotential], labels: np.ndarray, near: List[np.ndarray]) -> np.ndarray:

@@ -314,9 +314,16 @@ def solve_local(
     absorbing: Optional[np.ndarray] = None,
     supersample: Optional[int] = None,
     cycle_data: str = "riccati",
+    fields: Optional[Fields] = None,
 ) -> Tuple[QuasiPotential, np.ndarray]:
     """:func:`local_quasipotential` without its warning, and which nodes'
     characteristic traces were cut short.
+
+    ``fields``, if given, is ``sde.fields(grid, supersample)`` already
+    sampled: solves from several attractors on one grid (a landscape's)
+    share it rather than each sampling the fields again (with cell means,
+    the sampling can take longer than the march, and in Python it holds
+    the GIL, so parallel solves would take turns at it).
 
     Returns
     -------
@@ -379,7 +386,11 @@ def solve_local(
     jumps, varying = sde.jump_count(grid) if jump else (0, False)
     _memory.require(_memory.solve_bytes(grid, jumps, varying),
                     f"a solve on {' x '.join(map(str, grid.shape))} nodes" + (f" with {jumps} jumps" if jump else ""))
-    fields = sde.fields(grid, supersample)
+    if fields is None:
+        fields = sde.fields(grid, supersample)
+    elif not (fields.sde is sde and fields.grid == grid and fields.supersample == supersample
+              and not fields.between_nodes):
+        raise ValueError("fields must be sde.fields(grid, supersample) for the same sde, grid and supersample")
     if jump:
         fields.jump_arrays()  # checked before any work
     else:

@@ -76,6 +76,33 @@ struct Domain {
     return 0.0;
   }
 
+  // True only if x lies inside at a distance of more than `margin` >= 0
+  // from the boundary: a test without square roots or divisions, for the
+  // steps far from the boundary. It errs on the side of false (by a
+  // relative 1e-9 of the size of the domain, far beyond rounding), so that
+  // where it says true, distance() would have said more than margin too;
+  // always false for a level set.
+  bool surely_inside(const Vec<D>& x, double margin) const {
+    switch (kind) {
+      case DomainKind::Ball: {
+        const double t = radius - margin - 1e-9 * radius;
+        if (!(t > 0.0)) return false;
+        const Vec<D> y = sub<D>(x, center);
+        return dot<D>(y, y) < t * t;
+      }
+      case DomainKind::Box: {
+        for (int k = 0; k < D; ++k) {
+          const double slack = margin + 1e-9 * (upper[k] - lower[k]);
+          if (!(x[k] - lower[k] > slack && upper[k] - x[k] > slack)) return false;
+        }
+        return true;
+      }
+      case DomainKind::LevelSet:
+        return false;
+    }
+    return false;
+  }
+
   // The nearest boundary point to x (one Newton step for a level set).
   Vec<D> project(const Vec<D>& x) const {
     Vec<D> normal{};

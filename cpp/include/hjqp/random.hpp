@@ -71,14 +71,38 @@ class Ziggurat {
 
   template <class Rng>
   double operator()(Rng& rng) const {
+    const std::uint64_t bits = rng.next();
+    const int layer = int(bits & 0xff);
+    // The top 53 bits as a signed number: u uniform on [-1, 1), with no
+    // branch on the sign (a coin flip the processor cannot predict).
+    const double u = double(std::int64_t(bits) >> 11) * 0x1.0p-52;
+    const double x = u * x_[layer];
+    if (std::fabs(x) < x_[layer + 1]) return x;  // inside the core rectangle (99 % of draws)
+    const Drawn<Rng> drawn = rare(rng, layer, u, x);
+    rng = drawn.rng;
+    return drawn.value;
+  }
+
+ private:
+  // The tail and the wedges, out of line: the generator's state then stays
+  // in registers through the core rectangle's few instructions. (The state
+  // goes in and comes back by value: a reference would pin the caller's
+  // copy to memory.)
+  template <class Rng>
+  struct Drawn {
+    double value;
+    Rng rng;
+  };
+
+  template <class Rng>
+  [[gnu::noinline]] Drawn<Rng> rare(Rng rng, int layer, double u, double x) const {
+    const double value = rare_from(rng, layer, u, x);
+    return {value, rng};
+  }
+
+  template <class Rng>
+  double rare_from(Rng& rng, int layer, double u, double x) const {
     for (;;) {
-      const std::uint64_t bits = rng.next();
-      const int layer = int(bits & 0xff);
-      // The top 53 bits as a signed number: u uniform on [-1, 1), with no
-      // branch on the sign (a coin flip the processor cannot predict).
-      const double u = double(std::int64_t(bits) >> 11) * 0x1.0p-52;
-      const double x = u * x_[layer];
-      if (std::fabs(x) < x_[layer + 1]) return x;  // inside the core rectangle
       if (layer == 0) {
         // The tail beyond r (Marsaglia 1964).
         double t, y;
@@ -91,10 +115,15 @@ class Ziggurat {
       // The wedge between the rectangle and the curve.
       const double height = f_[layer] + rng.uniform_open0() * (f_[layer + 1] - f_[layer]);
       if (height < std::exp(-0.5 * x * x)) return x;
+      // Rejected: a fresh draw, as at the start.
+      const std::uint64_t bits = rng.next();
+      layer = int(bits & 0xff);
+      u = double(std::int64_t(bits) >> 11) * 0x1.0p-52;
+      x = u * x_[layer];
+      if (std::fabs(x) < x_[layer + 1]) return x;
     }
   }
 
- private:
   Ziggurat() {
     x_[0] = kV / std::exp(-0.5 * kR * kR);
     x_[1] = kR;
