@@ -34,8 +34,10 @@ constexpr Index kFlowBlock = 1024;
 struct FlowOptions {
   // Arc length of one step, in units of the smallest grid spacing.
   double step_cells = 0.5;
-  // Largest time step; RK4 is stable near an equilibrium when it is below
-  // about 2.7 / |Db|, so the caller passes a fraction of 1 / max |Db|.
+  // Largest time step. RK4 is stable near an equilibrium when dt is below
+  // about 2.7 / |Db|; each step is also kept below kLocalStability / |Db|
+  // with |Db| bounded on the cell it starts in (local_jacobian), so this
+  // is only a global cap.
   double max_dt = 1.0;
   // |b| below this counts as stalled.
   double stall_speed = 0.0;
@@ -71,6 +73,13 @@ class Flow {
     for (Index i = 0; i < grid.size() * D; ++i)
       if (!std::isfinite(drift[i]))
         throw std::invalid_argument("drift is not finite at " + describe_node(grid, i / D));
+    cell_jacobian_.assign(std::size_t(grid.size()), 0.0);
+    for (Index i = 0; i < grid.size(); ++i) {
+      const MultiIndex<D> m = grid.unflat(i);
+      bool lowest_corner = true;
+      for (int k = 0; k < D; ++k) lowest_corner = lowest_corner && m[k] + 1 < grid.shape()[k];
+      if (lowest_corner) cell_jacobian_[std::size_t(i)] = cell_bound(i);
+    }
   }
 
   const Grid<D>& grid() const { return grid_; }
@@ -196,18 +205,77 @@ class Flow {
   }
 
  private:
-  // One RK4 step from x into next, dt = min(length / |b|, max_dt); false
-  // (next unset) where |b| is at most the stall speed.
+  // dt * |Db| at most this, |Db| bounded over the cells about x: a fifth
+  // of RK4's stability limit on the negative real axis (2.79).
+  static constexpr double kLocalStability = 0.5;
+
+  // One RK4 step from x into next, dt = min(length / |b|, max_dt,
+  // kLocalStability / |Db| about x's cell); false (next unset) where |b| is at
+  // most the stall speed. A bound on |Db| that holds everywhere (the
+  // caller's max_dt) made every trajectory crawl near its attractor at the
+  // pace the steepest cell of the box allows: where the drift is cubic,
+  // thousands of steps from each node.
   bool advance(const Vec<D>& x, double length, Vec<D>& next) const {
     const Vec<D> k1 = drift(x);
     const double speed = norm<D>(k1);
     if (!(speed > options_.stall_speed)) return false;
-    const double dt = std::fmin(length / speed, options_.max_dt);
+    double dt = std::fmin(length / speed, options_.max_dt);
+    const double jacobian = local_jacobian(x);
+    if (jacobian > 0.0) dt = std::fmin(dt, kLocalStability / jacobian);
     const Vec<D> k2 = drift(axpy<D>(x, 0.5 * dt, k1));
     const Vec<D> k3 = drift(axpy<D>(x, 0.5 * dt, k2));
     const Vec<D> k4 = drift(axpy<D>(x, dt, k3));
     for (int k = 0; k < D; ++k) next[k] = x[k] + dt / 6.0 * (k1[k] + 2.0 * (k2[k] + k3[k]) + k4[k]);
     return true;
+  }
+
+  // A bound on the Frobenius norm of the Jacobian of the multilinear
+  // interpolant over the cell whose lowest corner is node i: its
+  // derivative along axis k is, anywhere in the cell, a convex combination
+  // of the differences along the cell's edges in that direction, so
+  // |d_k b| <= max over those edges of |delta b| / h_k.
+  double cell_bound(Index i0) const {
+    double total = 0.0;
+    for (int k = 0; k < D; ++k) {
+      const Index stride = grid_.stride(k);
+      double largest = 0.0;
+      for (int corner = 0; corner < (1 << D); ++corner) {
+        if (corner & (1 << k)) continue;  // edges start at corners with bit k clear
+        Index i = i0;
+        for (int a = 0; a < D; ++a) i += ((corner >> a) & 1) * grid_.stride(a);
+        double edge = 0.0;
+        for (int c = 0; c < D; ++c) {
+          const double diff = drift_[(i + stride) * D + c] - drift_[i * D + c];
+          edge += diff * diff;
+        }
+        largest = std::fmax(largest, edge);
+      }
+      total += largest / (grid_.spacing()[k] * grid_.spacing()[k]);
+    }
+    return std::sqrt(total);
+  }
+
+  // The largest cell bound over the cell holding x and its neighbours:
+  // a step of at most half a cell keeps RK4's stages among them.
+  double local_jacobian(const Vec<D>& x) const {
+    MultiIndex<D> cell;
+    Vec<D> frac;
+    grid_.locate(x, cell, frac);
+    MultiIndex<D> low, high;
+    for (int k = 0; k < D; ++k) {
+      low[k] = cell[k] > 0 ? cell[k] - 1 : 0;
+      high[k] = cell[k] + 1 < grid_.shape()[k] - 1 ? cell[k] + 1 : grid_.shape()[k] - 2;
+    }
+    double largest = 0.0;
+    MultiIndex<D> c = low;
+    while (true) {
+      largest = std::fmax(largest, cell_jacobian_[std::size_t(grid_.flat(c))]);
+      int k = 0;
+      while (k < D && c[k] == high[k]) c[k] = low[k], ++k;
+      if (k == D) break;
+      ++c[k];
+    }
+    return largest;
   }
 
   // The node at the lowest corner of the cell holding x.
@@ -229,6 +297,7 @@ class Flow {
   Grid<D> grid_;
   const double* drift_;
   FlowOptions options_;
+  std::vector<double> cell_jacobian_;  // cell_bound per cell, by its lowest corner
 };
 
 // Follow the flow from each start point (inside the box) on `threads`
