@@ -169,10 +169,16 @@ class JetUpdate {
  public:
   // Pieces longer than `panel_length` are integrated on several panels
   // (at most 16) of about that length.
+  //
+  // With `dfx` (the derivatives of the drift and metric at x along each
+  // axis) the fields at the displaced end points x +- delta e_k of the
+  // central differences are fx +- delta dfx[k]: their second-order terms
+  // cancel in the difference, and the update interpolates four times less.
   JetUpdate(const JetNode<D>& a, const JetNode<D>& b, const Vec<D>& x, const FieldSample<D>& fx,
             const Interpolate& interpolate,
-            double panel_length = std::numeric_limits<double>::infinity())
-      : a_(a), b_(b), x_(x), fx_(fx), interpolate_(interpolate) {
+            double panel_length = std::numeric_limits<double>::infinity(),
+            const std::array<FieldSample<D>, D>* dfx = nullptr)
+      : a_(a), b_(b), x_(x), fx_(fx), interpolate_(interpolate), dfx_(dfx) {
     edge_ = sub<D>(b.point, a.point);
     panels_ = panel_count(norm<D>(sub<D>(x, axpy<D>(a.point, 0.5, edge_))), panel_length);
     da_ = dot<D>(a.gradient, edge_);
@@ -187,7 +193,7 @@ class JetUpdate {
     // grad U; the objective is taken relative to U(a) so that rounding stays
     // far below.
     v = newton_minimise<3>([this](const std::array<double, 3>& w) { return (*this)(w); }, v,
-                           {1e-4, 1e-4, 1e-4}, {2e-3, 2e-3, 2e-3}, {0.5, 0.3, 0.3}, f);
+                           {1e-4, 1e-4, 1e-4}, {2e-3, 2e-3, 2e-3}, {0.5, 0.3, 0.3}, f, 5, true);
     UpdateResult<D> r;
     r.value = a_.value + f;
     r.s = v[0];
@@ -201,12 +207,18 @@ class JetUpdate {
       CubicPiece<D> plus = piece, minus = piece;
       plus.x[k] += delta;
       minus.x[k] -= delta;
-      const double sp = cubic_action<D>(plus, base.fields,
-                                        interpolate_(plus.x, FieldSample<D>::action_size),
-                                        interpolate_, panels_);
-      const double sm = cubic_action<D>(minus, base.fields,
-                                        interpolate_(minus.x, FieldSample<D>::action_size),
-                                        interpolate_, panels_);
+      FieldSample<D> fp, fm;
+      if (dfx_) {
+        for (int c = 0; c < FieldSample<D>::action_size; ++c) {
+          fp.data()[c] = fx_.data()[c] + delta * (*dfx_)[std::size_t(k)].data()[c];
+          fm.data()[c] = fx_.data()[c] - delta * (*dfx_)[std::size_t(k)].data()[c];
+        }
+      } else {
+        fp = interpolate_(plus.x, FieldSample<D>::action_size);
+        fm = interpolate_(minus.x, FieldSample<D>::action_size);
+      }
+      const double sp = cubic_action<D>(plus, base.fields, fp, interpolate_, panels_);
+      const double sm = cubic_action<D>(minus, base.fields, fm, interpolate_, panels_);
       r.gradient[k] = (sp - sm) / (2.0 * delta);
     }
     return r;
@@ -283,6 +295,7 @@ class JetUpdate {
   Vec<D> x_;
   FieldSample<D> fx_;
   const Interpolate& interpolate_;
+  const std::array<FieldSample<D>, D>* dfx_;
   int panels_ = 1;
   Vec<D> edge_;
   double da_, db_;
