@@ -5,7 +5,9 @@ error against the exact quasi-potential on the sublevel set {U <= 0.9}
 (which lies inside the box) and its wall time (median of `--repeat` runs,
 sampling the fields included) are printed as JSON, together with the wall
 time of scikit-fmm's travel_time (point source at the centre, unit speed) on
-the same grid, measured in the same run for scale.
+the same grid, measured in the same run for scale: its first-order method
+(skfmm_seconds, ratio_to_skfmm) and its default second order
+(skfmm_order2_seconds, ratio_to_skfmm_order2).
 
     python benchmarks/bench_2d.py                    # N = 257, 513, 1025, 2049
     python benchmarks/bench_2d.py --sizes 257 513 --repeat 1

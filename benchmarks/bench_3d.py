@@ -4,8 +4,10 @@ For each grid size N (nodes per axis on [-1, 1]^3) and problem, the solver's
 error against the exact quasi-potential on the sublevel set {U <= 0.9}
 (which lies inside the box) and its wall time (median of `--repeat` runs,
 sampling the fields included) are printed as JSON, together with the wall
-time of scikit-fmm's travel_time (default second order) (point source at the centre,
-unit speed) on the same grid, measured in the same run for scale.
+time of scikit-fmm's travel_time (point source at the centre, unit speed) on
+the same grid, measured in the same run for scale: its first-order method
+(skfmm_seconds, ratio_to_skfmm) and its default second order
+(skfmm_order2_seconds, ratio_to_skfmm_order2).
 
     python benchmarks/bench_3d.py                     # N = 65, 129, 193
     python benchmarks/bench_3d.py --sizes 65 129 --repeat 1

@@ -562,7 +562,7 @@ def cmd_bench(args, rep):
 
     rep.step("2D solver against scikit-fmm")
     rows = bench.solve_rows(args.sizes, args.repeat, ["linear", "aniso100_rot0.3"])
-    print("2D local quasi-potential (errors on {U <= 0.9}; scikit-fmm's travel_time on the same grid)\n")
+    print("2D local quasi-potential (errors on {U <= 0.9}; scikit-fmm's first-order travel_time on the same grid)\n")
     print(bench.table(["problem", "N", "max error", "RMS error", "time (s)", "scikit-fmm (s)", "ratio"],
                       [(r["problem"], r["n"], r["max_error"], r["rms_error"], r["seconds"], r["skfmm_seconds"],
                         r["ratio_to_skfmm"]) for r in rows]))

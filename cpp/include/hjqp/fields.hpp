@@ -70,6 +70,17 @@ inline FieldSample<D> field_sample(const double* b, const double* m, const Where
   return f;
 }
 
+// Storage of one field at the nodes: node i's component c at
+// data[i * stride + offset[c]] (stride 0: the same at every node).
+template <int Width>
+struct NodeStrided {
+  const double* data = nullptr;
+  Index stride = 0;
+  int offset[Width] = {};
+
+  const double* node(Index i) const { return data + i * stride; }
+};
+
 template <int D>
 class SampledFields {
   static_assert(sizeof(FieldSample<D>) == sizeof(double) * FieldSample<D>::size,
@@ -80,35 +91,60 @@ class SampledFields {
   // each a full row-major matrix, or a single D*D matrix for all nodes when
   // `constant_diffusion`. Throws std::invalid_argument naming the first node
   // where a value is not finite or D is not symmetric positive definite.
+  // The drift, and the diffusion where every node's matrix is exactly
+  // symmetric, are read where they are (they must outlive the fields); the
+  // fields store the metric A = D^{-1} (and a symmetrised copy of D where
+  // it is symmetric only to within kSymmetryTolerance).
   SampledFields(const Grid<D>& grid, const double* drift, const double* diffusion,
                 bool constant_diffusion = false)
-      : grid_(grid),
-        action_(std::size_t(grid.size()) * action_size),
-        diffusion_(std::size_t(grid.size()) * sym_size<D>) {
+      : grid_(grid), metric_(std::size_t(grid.size()) * sym_size<D>) {
+    drift_.data = drift;
+    drift_.stride = D;
+    for (int k = 0; k < D; ++k) drift_.offset[k] = k;
+    bool exact = true;  // every matrix exactly symmetric
     for (Index i = 0; i < grid.size(); ++i) {
-      const FieldSample<D> f = field_sample<D>(drift + i * D, constant_diffusion ? diffusion : diffusion + i * D * D,
-                                               [&grid, i] { return describe_node(grid, i); });
-      std::copy(f.data(), f.data() + action_size, &action_[std::size_t(i) * action_size]);
-      std::copy(f.diffusion.begin(), f.diffusion.end(), &diffusion_[std::size_t(i) * sym_size<D>]);
+      const double* m = constant_diffusion ? diffusion : diffusion + i * D * D;
+      const FieldSample<D> f = field_sample<D>(drift + i * D, m, [&grid, i] { return describe_node(grid, i); });
+      std::copy(f.metric.begin(), f.metric.end(), &metric_[std::size_t(i) * sym_size<D>]);
+      for (int r = 0; r < D && exact; ++r)
+        for (int c = r + 1; c < D; ++c) exact = exact && m[r * D + c] == m[c * D + r];
     }
+    // 0.5 (a + a) == a: the matrices as they are give field_sample's values.
+    diffusion_.stride = constant_diffusion ? 0 : D * D;
+    for (int r = 0; r < D; ++r)
+      for (int c = r; c < D; ++c) diffusion_.offset[sym_index<D>(r, c)] = r * D + c;
+    diffusion_.data = diffusion;
+    if (!exact) {
+      copy_.resize(std::size_t(grid.size()) * sym_size<D>);
+      for (Index i = 0; i < grid.size(); ++i) {
+        const double* m = constant_diffusion ? diffusion : diffusion + i * D * D;
+        for (int r = 0; r < D; ++r)
+          for (int c = r; c < D; ++c)
+            copy_[std::size_t(i) * sym_size<D> + std::size_t(sym_index<D>(r, c))] = 0.5 * (m[r * D + c] + m[c * D + r]);
+      }
+      diffusion_.data = copy_.data();
+      diffusion_.stride = sym_size<D>;
+      for (int k = 0; k < sym_size<D>; ++k) diffusion_.offset[k] = k;
+    }
+    metric_view_.data = metric_.data();
+    metric_view_.stride = sym_size<D>;
+    for (int k = 0; k < sym_size<D>; ++k) metric_view_.offset[k] = k;
   }
 
   const Grid<D>& grid() const { return grid_; }
   FieldSample<D> at(Index i) const {
     FieldSample<D> f;
-    std::copy(&action_[std::size_t(i) * action_size], &action_[std::size_t(i + 1) * action_size],
-              f.data());
-    std::copy(&diffusion_[std::size_t(i) * sym_size<D>],
-              &diffusion_[std::size_t(i + 1) * sym_size<D>], f.diffusion.begin());
+    f.drift = drift(i);
+    const double* a = &metric_[std::size_t(i) * sym_size<D>];
+    std::copy(a, a + sym_size<D>, f.metric.begin());
+    f.diffusion = diffusion(i);
     return f;
   }
-  const Vec<D>& drift(Index i) const {
-    return *reinterpret_cast<const Vec<D>*>(&action_[std::size_t(i) * action_size]);
-  }
+  const Vec<D>& drift(Index i) const { return *reinterpret_cast<const Vec<D>*>(drift_.node(i)); }
   Sym<D> diffusion(Index i) const {
     Sym<D> m;
-    std::copy(&diffusion_[std::size_t(i) * sym_size<D>],
-              &diffusion_[std::size_t(i + 1) * sym_size<D>], m.begin());
+    const double* p = diffusion_.node(i);
+    for (int k = 0; k < sym_size<D>; ++k) m[k] = p[diffusion_.offset[k]];
     return m;
   }
 
@@ -125,13 +161,13 @@ class SampledFields {
                                std::array<FieldSample<D>, D>* gradient = nullptr) const {
     FieldSample<D> r{};
     if (!gradient) {
-      multilinear<action_size, D>(grid_, action_.data(), x, r.data());
+      linear_into(x, action_size, r);
       return r;
     }
     *gradient = {};
-    std::array<double*, D> rows;
-    for (int k = 0; k < D; ++k) rows[std::size_t(k)] = (*gradient)[std::size_t(k)].data();
-    multilinear<action_size, D>(grid_, action_.data(), x, r.data(), rows);
+    const CellCorners<D> c = cell_corners<D, true>(grid_, x);
+    linear_add(drift_, c, r.data(), gradient, 0);
+    linear_add(metric_view_, c, r.metric.data(), gradient, D);
     return r;
   }
 
@@ -167,7 +203,8 @@ class SampledFields {
       first += (cell[k] - 1) * grid_.stride(k);
     }
     FieldSample<D> r{};
-    accumulate_cubic<action_size>(action_.data(), first, w, r.data());
+    accumulate_cubic(drift_, first, w, r.data());
+    accumulate_cubic(metric_view_, first, w, r.metric.data());
     // Cubic convolution overshoots next to a jump of the metric and can lose
     // positive definiteness there; multilinear interpolation of SPD
     // matrices cannot.
@@ -176,22 +213,23 @@ class SampledFields {
       linear_into(x, Count, l);
       return l;
     }
-    if (Count > action_size)
-      accumulate_cubic<sym_size<D>>(diffusion_.data(), first, w, r.diffusion.data());
+    if (Count > action_size) accumulate_cubic(diffusion_, first, w, r.diffusion.data());
     return r;
   }
 
-  // out += sum over the 4^D stencil of weight * values[node * Width + k].
+  // out += sum over the 4^D stencil of weight * (the field's components).
   template <int Width>
-  void accumulate_cubic(const double* values, Index first, const double (&w)[D][4],
+  void accumulate_cubic(const NodeStrided<Width>& field, Index first, const double (&w)[D][4],
                         double* out) const {
     if constexpr (D == 2) {
       for (int a = 0; a < 4; ++a) {
         if (w[0][a] == 0.0) continue;  // points on grid lines need fewer nodes
         double row[Width] = {};
-        const double* line = values + (first + a * grid_.stride(0)) * Width;
-        for (int b = 0; b < 4; ++b)
-          for (int k = 0; k < Width; ++k) row[k] += w[1][b] * line[b * Width + k];
+        const Index line = first + a * grid_.stride(0);
+        for (int b = 0; b < 4; ++b) {
+          const double* v = field.node(line + b);
+          for (int k = 0; k < Width; ++k) row[k] += w[1][b] * v[field.offset[k]];
+        }
         for (int k = 0; k < Width; ++k) out[k] += w[0][a] * row[k];
       }
     } else {
@@ -200,24 +238,51 @@ class SampledFields {
         for (int b = 0; b < 4; ++b) {
           const double wab = w[0][a] * w[1][b];
           if (wab == 0.0) continue;
-          const double* line = values + (first + a * grid_.stride(0) + b * grid_.stride(1)) * Width;
-          for (int c = 0; c < 4; ++c)
-            for (int k = 0; k < Width; ++k) out[k] += wab * w[2][c] * line[c * Width + k];
+          const Index line = first + a * grid_.stride(0) + b * grid_.stride(1);
+          for (int c = 0; c < 4; ++c) {
+            const double* v = field.node(line + c);
+            for (int k = 0; k < Width; ++k) out[k] += wab * w[2][c] * v[field.offset[k]];
+          }
         }
       }
     }
   }
 
+  template <int Width>
+  void linear_add(const NodeStrided<Width>& field, const CellCorners<D>& c, double* out) const {
+    for (int k = 0; k < c.count; ++k) {
+      const double* v = field.node(c.node[k]);
+      for (int m = 0; m < Width; ++m) out[m] += c.weight[k] * v[field.offset[m]];
+    }
+  }
+
+  template <int Width>
+  void linear_add(const NodeStrided<Width>& field, const CellCorners<D>& c, double* out,
+                  std::array<FieldSample<D>, D>* gradient, int first) const {
+    for (int k = 0; k < c.count; ++k) {
+      const double* v = field.node(c.node[k]);
+      for (int m = 0; m < Width; ++m) out[m] += c.weight[k] * v[field.offset[m]];
+      for (int a = 0; a < D; ++a)
+        for (int m = 0; m < Width; ++m)
+          (*gradient)[std::size_t(a)].data()[first + m] += c.slope[k][a] * v[field.offset[m]];
+    }
+  }
+
   void linear_into(const Vec<D>& x, int count, FieldSample<D>& r) const {
-    multilinear<action_size, D>(grid_, action_.data(), x, r.data());
-    if (count > action_size) multilinear<sym_size<D>, D>(grid_, diffusion_.data(), x, r.diffusion.data());
+    const CellCorners<D> c = cell_corners<D>(grid_, x);
+    linear_add(drift_, c, r.data());
+    linear_add(metric_view_, c, r.metric.data());
+    if (count > action_size) linear_add(diffusion_, c, r.diffusion.data());
   }
 
   static constexpr int action_size = FieldSample<D>::action_size;
 
   Grid<D> grid_;
-  std::vector<double> action_;     // drift and metric, node-major
-  std::vector<double> diffusion_;  // diffusion, node-major
+  NodeStrided<D> drift_;               // the caller's
+  std::vector<double> metric_;         // A = D^{-1}, node-major
+  NodeStrided<sym_size<D>> metric_view_;
+  NodeStrided<sym_size<D>> diffusion_;  // the caller's, or copy_
+  std::vector<double> copy_;           // D symmetrised, where the caller's is not exactly symmetric
 };
 
 }  // namespace hjqp

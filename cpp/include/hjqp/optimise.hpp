@@ -91,30 +91,52 @@ bool newton_step(const double (&H)[N][N], const double (&g)[N], double (&d)[N]) 
 // the feasible set by `project(v)` (in place).
 // A step that moves every variable by less than `tolerance` is the last:
 // Newton's quadratic convergence makes the next one negligible.
+// From the second iteration on, the last Hessian tells from the new
+// gradient alone whether one more step would still move; with
+// `forward_check` that gradient is a forward difference (N evaluations
+// instead of 2N, see below).
 // Returns the minimiser found; `fmin` receives its value.
 template <int N, class F, class Project>
 std::array<double, N> newton_minimise_in(const F& f, std::array<double, N> v,
                                          const std::array<double, N>& step,
                                          const std::array<double, N>& tolerance,
                                          const std::array<double, N>& max_step, double& fmin,
-                                         int max_iterations, const Project& project) {
+                                         int max_iterations, const Project& project,
+                                         bool forward_check = false) {
   double f0 = f(v);
   double H[N][N] = {};
   bool have_hessian = false;
   for (int it = 0; it < max_iterations; ++it) {
     double g[N], fp[N], fm[N], d[N];
-    for (int i = 0; i < N; ++i) {
-      std::array<double, N> w = v;
-      w[i] = v[i] + step[i];
-      fp[i] = f(w);
-      w[i] = v[i] - step[i];
-      fm[i] = f(w);
-      g[i] = (fp[i] - fm[i]) / (2 * step[i]);
-    }
+    auto central = [&]() {
+      for (int i = 0; i < N; ++i) {
+        std::array<double, N> w = v;
+        w[i] = v[i] + step[i];
+        fp[i] = f(w);
+        w[i] = v[i] - step[i];
+        fm[i] = f(w);
+        g[i] = (fp[i] - fm[i]) / (2 * step[i]);
+      }
+    };
     // Near the minimum the last Hessian tells, from the new gradient alone,
     // whether one more step would still move: if not, stop here without
-    // forming the Hessian again.
-    if (have_hessian && newton_step<N>(H, g, d)) {
+    // forming the Hessian again. With forward_check that gradient is a
+    // forward difference over a hundredth of `step`, corrected by the last
+    // Hessian's curvature: its truncation error, a hundredth of step/2
+    // times the change of the curvature since the last iterate, is below
+    // that of the central difference over `step`.
+    bool forward = have_hessian && forward_check;
+    if (forward) {
+      for (int i = 0; i < N; ++i) {
+        const double hf = 0.01 * step[i];
+        std::array<double, N> w = v;
+        w[i] = v[i] + hf;
+        g[i] = (f(w) - f0) / hf - 0.5 * hf * H[i][i];
+      }
+      forward = newton_step<N>(H, g, d);
+    }
+    if (!forward) central();
+    if (have_hessian && (forward || newton_step<N>(H, g, d))) {
       bool tiny = true;
       for (int i = 0; i < N; ++i) tiny = tiny && std::fabs(d[i]) < tolerance[i];
       if (tiny) {
@@ -126,6 +148,7 @@ std::array<double, N> newton_minimise_in(const F& f, std::array<double, N> v,
         f0 += decrease;
         break;
       }
+      if (forward) central();  // the next Hessian needs them
     }
     for (int i = 0; i < N; ++i) H[i][i] = (fp[i] - 2 * f0 + fm[i]) / (step[i] * step[i]);
     for (int i = 0; i < N; ++i)
@@ -166,11 +189,13 @@ std::array<double, N> newton_minimise(const F& f, const std::array<double, N>& v
                                       const std::array<double, N>& step,
                                       const std::array<double, N>& tolerance,
                                       const std::array<double, N>& max_step, double& fmin,
-                                      int max_iterations = 5) {
-  return newton_minimise_in<N>(f, v, step, tolerance, max_step, fmin, max_iterations,
-                               [](std::array<double, N>& w) {
-                                 for (int i = 0; i < Bounded; ++i) w[i] = std::fmin(std::fmax(w[i], 0.0), 1.0);
-                               });
+                                      int max_iterations = 5, bool forward_check = false) {
+  return newton_minimise_in<N>(
+      f, v, step, tolerance, max_step, fmin, max_iterations,
+      [](std::array<double, N>& w) {
+        for (int i = 0; i < Bounded; ++i) w[i] = std::fmin(std::fmax(w[i], 0.0), 1.0);
+      },
+      forward_check);
 }
 
 // Euclidean projection of (u, v) onto the triangle u, v >= 0, u + v <= 1.

@@ -415,6 +415,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
     if (!edge_accepted(j)) return LineResult::None;
     double s0 = std::fmin(std::fmax(q - double(j), 0.0), 1.0);
     const FieldSample<D> fx = fields_.at(x);
+    const std::array<FieldSample<D>, D> dfx = field_derivatives(mx);
     auto interpolate = [this](const Vec<D>& p, int count) { return fields_.cubic(p, count); };
     int moved = 0;  // -1 / +1 once the walk moves along the line
     auto update = [&]() {
@@ -424,7 +425,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
       const Index ia = grid_.flat(ma), ib = grid_.flat(mb);
       const JetNode<D> ja{grid_.point(ma), values_[ia], gradient(ia)};
       const JetNode<D> jb{grid_.point(mb), values_[ib], gradient(ib)};
-      JetUpdate<D, decltype(interpolate)> u(ja, jb, px, fx, interpolate, kPanelCells * grid_.min_spacing());
+      JetUpdate<D, decltype(interpolate)> u(ja, jb, px, fx, interpolate, kPanelCells * grid_.min_spacing(), &dfx);
       return std::make_pair(u.solve(s0), std::fmin(ja.value, jb.value));
     };
     auto verdict = [](const UpdateResult<D>& best) {
