@@ -450,6 +450,37 @@ class JumpFields {
     return {count_, scratch.data(), constant_ ? jumps_ : scratch.data() + count_};
   }
 
+  // grad_x H(x, p) at fixed p: the derivative of H with the weights and
+  // jumps of the cell's multilinear interpolant,
+  //     sum_r grad w_r (e_r - 1) + w_r e_r grad <p, nu_r>,  e_r = exp <p, nu_r(x)>.
+  // Through the envelope theorem it gives the action's dependence on the
+  // point where h is evaluated: d/dx h(x, v) = -lambda grad_x H(x, p*).
+  Vec<D> hamiltonian_gradient(const Vec<D>& x, const Vec<D>& p) const {
+    const CellCorners<D> c = cell_corners<D, true>(grid_, x);
+    Vec<D> g{};
+    for (int r = 0; r < count_; ++r) {
+      double w = 0.0, s = 0.0;
+      Vec<D> dw{}, ds{};
+      for (int k = 0; k < c.count; ++k) {
+        const double wn = weights_[std::size_t(c.node[k]) * count_ + std::size_t(r)];
+        w += c.weight[k] * wn;
+        for (int a = 0; a < D; ++a) dw[a] += c.slope[k][a] * wn;
+        if (!constant_) {
+          const double* nu = &jumps_[(std::size_t(c.node[k]) * count_ + std::size_t(r)) * D];
+          double pn = 0.0;
+          for (int a = 0; a < D; ++a) pn += p[a] * nu[a];
+          s += c.weight[k] * pn;
+          for (int a = 0; a < D; ++a) ds[a] += c.slope[k][a] * pn;
+        }
+      }
+      if (constant_)
+        for (int a = 0; a < D; ++a) s += p[a] * jumps_[std::size_t(r) * D + std::size_t(a)];
+      const double e = std::exp(s);
+      for (int a = 0; a < D; ++a) g[a] += dw[a] * (e - 1.0) + w * e * ds[a];
+    }
+    return g;
+  }
+
   // The drift H_p(x_i, 0) at a node.
   Vec<D> drift(Index i) const {
     Vec<D> b;
