@@ -126,6 +126,8 @@ namespace detail {
 
 // The largest |<dp, nu_r>| (or, with `rises_only`, the largest increase
 // <dp, nu_r>) over the jumps with positive weight.
+// (Comparisons rather than fmax, which is a call: the maxima start at 0
+// and s is finite, so the result is the same.)
 template <int D>
 inline double largest_exponent_change(const JumpSet<D>& set, const Vec<D>& dp, bool rises_only = false) {
   double m = 0.0;
@@ -133,9 +135,25 @@ inline double largest_exponent_change(const JumpSet<D>& set, const Vec<D>& dp, b
     if (set.weight[r] == 0.0) continue;
     double s = 0.0;
     for (int k = 0; k < D; ++k) s += dp[k] * set.jump[r * D + k];
-    m = std::fmax(m, rises_only ? s : std::fabs(s));
+    const double c = rises_only ? s : std::fabs(s);
+    m = c > m ? c : m;
   }
   return m;
+}
+
+// Both at once: the largest increase and the largest |<dp, nu_r>|.
+template <int D>
+inline void exponent_changes(const JumpSet<D>& set, const Vec<D>& dp, double& rise, double& change) {
+  rise = 0.0;
+  change = 0.0;
+  for (int r = 0; r < set.count; ++r) {
+    if (set.weight[r] == 0.0) continue;
+    double s = 0.0;
+    for (int k = 0; k < D; ++k) s += dp[k] * set.jump[r * D + k];
+    const double a = std::fabs(s);
+    rise = s > rise ? s : rise;
+    change = a > change ? a : change;
+  }
 }
 
 // Is v (D = 2) outside the open cone spanned by the jumps of positive
@@ -197,8 +215,8 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
     if (!std::isfinite(dmu) || !std::isfinite(norm<D>(dp))) return false;
     // No exponent may rise by more than 20 in one step (exp grows too fast
     // for Newton's model beyond); falling exponents are harmless.
-    double t = 1.0;
-    const double rise = largest_exponent_change<D>(set, dp, true);
+    double t = 1.0, rise, largest;
+    exponent_changes<D>(set, dp, rise, largest);
     if (rise > 20.0) t = 20.0 / rise;
     if (mu + t * dmu < 0.25 * mu) t = 0.75 * mu / -dmu;
     bool moved = false;
@@ -207,7 +225,7 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
       if (!jump_derivatives<D>(set, q, trial)) continue;
       const double m = residual(trial, mu + t * dmu);
       if (m < merit) {
-        const double change = t * largest_exponent_change<D>(set, dp);
+        const double change = t * largest;
         p = q;
         mu += t * dmu;
         hd = trial;
