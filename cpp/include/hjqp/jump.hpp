@@ -217,6 +217,13 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
     // for Newton's model beyond); falling exponents are harmless.
     double t = 1.0, rise, largest;
     exponent_changes<D>(set, dp, rise, largest);
+    // A full step this small is the last one (the next would be below
+    // rounding): take it without evaluating H there.
+    if (largest <= 1e-8 && std::fabs(dmu) <= 1e-8 * mu) {
+      p = axpy<D>(p, 1.0, dp);
+      mu += dmu;
+      return true;
+    }
     if (rise > 20.0) t = 20.0 / rise;
     if (mu + t * dmu < 0.25 * mu) t = 0.75 * mu / -dmu;
     bool moved = false;
