@@ -480,28 +480,93 @@ class JumpFields {
   //     sum_r grad w_r (e_r - 1) + w_r e_r grad <p, nu_r>,  e_r = exp <p, nu_r(x)>.
   // Through the envelope theorem it gives the action's dependence on the
   // point where h is evaluated: d/dx h(x, v) = -lambda grad_x H(x, p*).
-  Vec<D> hamiltonian_gradient(const Vec<D>& x, const Vec<D>& p) const {
-    const CellCorners<D> c = cell_corners<D, true>(grid_, x);
-    Vec<D> g{};
-    for (int r = 0; r < count_; ++r) {
-      double w = 0.0, s = 0.0;
-      Vec<D> dw{}, ds{};
-      for (int k = 0; k < c.count; ++k) {
-        const double wn = weights_[std::size_t(c.node[k]) * count_ + std::size_t(r)];
-        w += c.weight[k] * wn;
-        for (int a = 0; a < D; ++a) dw[a] += c.slope[k][a] * wn;
-        if (!constant_) {
-          const double* nu = &jumps_[(std::size_t(c.node[k]) * count_ + std::size_t(r)) * D];
+  // Across a grid line the interpolant's derivative jumps; on one (the
+  // midpoints of segments between nodes often are) the component across it
+  // is the mean of the two sides' (a one-sided one errs by O(h)).
+  //
+  // With the interpolant's slopes sl_k at the cell's corners k,
+  // grad_x H = sum_k sl_k (sum_r w_kr (e_r - 1) + w_r e_r <p, nu_kr>): R
+  // exponentials and a sum over R per corner. `scratch` is resized.
+  Vec<D> hamiltonian_gradient(const Vec<D>& x, const Vec<D>& p, std::vector<double>& scratch) const {
+    // The cell of x, and for each axis whose grid line x lies on, the cells
+    // on either side of it.
+    CellCorners<D> cells[1 + 2 * D];
+    int axis[1 + 2 * D];
+    int n = 1;
+    cells[0] = cell_corners<D, true>(grid_, x);
+    axis[0] = -1;
+    for (int a = 0; a < D; ++a) {
+      const double t = (x[a] - grid_.lower()[a]) / grid_.spacing()[a];
+      const double line = double(Index(t + 0.5));
+      if (!(std::fabs(t - line) <= 1e-9) || line < 1.0 || line > double(grid_.shape()[a] - 2)) continue;
+      for (double side : {-1e-6, 1e-6}) {
+        Vec<D> y = x;
+        y[a] = grid_.lower()[a] + (line + side) * grid_.spacing()[a];
+        cells[n] = cell_corners<D, true>(grid_, y);
+        axis[n++] = a;
+      }
+    }
+    // e_r at x, and w_r(x) e_r where the jumps vary.
+    const std::size_t count = std::size_t(count_);
+    scratch.assign(constant_ ? count : 2 * count, 0.0);
+    double* e = scratch.data();
+    double* we = e + count;
+    if (constant_) {
+      for (std::size_t r = 0; r < count; ++r) {
+        double s = 0.0;
+        for (int a = 0; a < D; ++a) s += p[a] * jumps_[r * D + std::size_t(a)];
+        e[r] = std::exp(s);
+      }
+    } else {
+      for (int k = 0; k < cells[0].count; ++k) {
+        const double wk = cells[0].weight[k];
+        const double* wn = &weights_[std::size_t(cells[0].node[k]) * count];
+        const double* nu = &jumps_[std::size_t(cells[0].node[k]) * count * D];
+        for (std::size_t r = 0; r < count; ++r) {
           double pn = 0.0;
-          for (int a = 0; a < D; ++a) pn += p[a] * nu[a];
-          s += c.weight[k] * pn;
-          for (int a = 0; a < D; ++a) ds[a] += c.slope[k][a] * pn;
+          for (int a = 0; a < D; ++a) pn += p[a] * nu[r * D + std::size_t(a)];
+          e[r] += wk * pn;  // <p, nu_r(x)> for now
+          we[r] += wk * wn[r];
         }
       }
-      if (constant_)
-        for (int a = 0; a < D; ++a) s += p[a] * jumps_[std::size_t(r) * D + std::size_t(a)];
-      const double e = std::exp(s);
-      for (int a = 0; a < D; ++a) g[a] += dw[a] * (e - 1.0) + w * e * ds[a];
+      for (std::size_t r = 0; r < count; ++r) {
+        e[r] = std::exp(e[r]);
+        we[r] *= e[r];
+      }
+    }
+    // The corner terms, once per node.
+    Index seen[(1 + 2 * D) << D];
+    double term[(1 + 2 * D) << D];
+    int known = 0;
+    auto corner = [&](Index node) {
+      for (int i = 0; i < known; ++i)
+        if (seen[i] == node) return term[i];
+      const double* wn = &weights_[std::size_t(node) * count];
+      double t = 0.0;
+      for (std::size_t r = 0; r < count; ++r) t += wn[r] * (e[r] - 1.0);
+      if (!constant_) {
+        const double* nu = &jumps_[std::size_t(node) * count * D];
+        for (std::size_t r = 0; r < count; ++r) {
+          double pn = 0.0;
+          for (int a = 0; a < D; ++a) pn += p[a] * nu[r * D + std::size_t(a)];
+          t += we[r] * pn;
+        }
+      }
+      seen[known] = node;
+      term[known++] = t;
+      return t;
+    };
+    Vec<D> g{};
+    for (int k = 0; k < cells[0].count; ++k) {
+      const double t = corner(cells[0].node[k]);
+      for (int a = 0; a < D; ++a) g[a] += cells[0].slope[k][a] * t;
+    }
+    for (int m = 1; m < n; m += 2) {
+      const int a = axis[m];
+      double below = 0.0, above = 0.0;
+      for (int k = 0; k < cells[m].count; ++k) below += cells[m].slope[k][a] * corner(cells[m].node[k]);
+      for (int k = 0; k < cells[m + 1].count; ++k) above += cells[m + 1].slope[k][a] * corner(cells[m + 1].node[k]);
+      g[a] = 0.5 * (below + above);
     }
     return g;
   }

@@ -207,7 +207,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     warm_ = s;
     value = s.value;
     const double lambda = norm<D>(chord) * s.multiplier;
-    const Vec<D> dq = scale<D>(-lambda, fields_.hamiltonian_gradient(q, s.momentum));
+    const Vec<D> dq = scale<D>(-lambda, fields_.hamiltonian_gradient(q, s.momentum, scratch_gradient_));
     for (int k = 0; k < D; ++k) {
       base[k] += omega * ((1.0 - t) * dq[k] - s.momentum[k]);
       end[k] += omega * (t * dq[k] + s.momentum[k]);
@@ -489,6 +489,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   std::vector<Candidate> candidates_;
   std::vector<int> partners_;
   std::vector<double> scratch_;
+  std::vector<double> scratch_gradient_;
   Support<D> warm_;
   bool simpson_ = false;  // the quadrature of the simplex being updated from
   JumpMarchStats stats_;
