@@ -468,7 +468,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   // The triangle update's search on an edge: at most this many actions,
   // to this tolerance (a fraction of the edge).
   static constexpr int kEdgeIterations = 12;
-  static constexpr double kEdgeTolerance = 1e-5;
+  static constexpr double kEdgeTolerance = 1e-7;
   // Segments up to this squared length (in cells) use the midpoint rule.
   static constexpr double kMidpointReach2 = 4.0 * (1.0 + 1e-9);
 
