@@ -20,7 +20,7 @@ def _solve(problem, n):
 
 
 def test_the_jump_march_solves_about_forty_actions_per_node():
-    # Measured on 65^2: 39.7 actions (support-point problems) per node, and
+    # Measured on 65^2: 44.2 actions (support-point problems) per node, and
     # 131 when the triangle updates minimised by Newton's method on finite
     # differences of the action and grad U came from central differences.
     problem = models.jump_cyclic(2)
