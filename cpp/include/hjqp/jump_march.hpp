@@ -378,7 +378,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   // and C' > 0, found by cubic interpolation of C and C' at the bracket's
   // ends (superlinear; bisection where C is +inf). The search stops when
   // the next estimate lies within kEdgeTolerance of a point already
-  // evaluated: C there is within C'' kEdgeTolerance^2 / 2 of the minimum.
+  // evaluated.
   // Returns the least C found, its s, and grad U at px from that update.
   double edge_minimum(const Candidate& ca, const Candidate& cb, const Vec<D>& px, double& s_min, Vec<D>& grad) {
     constexpr double inf = std::numeric_limits<double>::infinity();
@@ -466,7 +466,12 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   static constexpr int kMaxPartners = D == 2 ? 8 : 6;
   static constexpr int kMaxTetrahedra = 3;
   // The triangle update's search on an edge: at most this many actions,
-  // to this tolerance (a fraction of the edge).
+  // to this tolerance (a fraction of the edge). Where C has a kink (the
+  // fields' cell lines) the cubic model's estimate can lie near a point
+  // already evaluated while the minimiser lies further on: with 1e-5 the
+  // largest error of jump_cyclic on 1025^2 was 1.99e-6, with 1e-7 it is
+  // 1.64e-6 (as with Newton's method on finite differences), at 10% more
+  // actions.
   static constexpr int kEdgeIterations = 12;
   static constexpr double kEdgeTolerance = 1e-7;
   // Segments up to this squared length (in cells) use the midpoint rule.
