@@ -126,6 +126,8 @@ namespace detail {
 
 // The largest |<dp, nu_r>| (or, with `rises_only`, the largest increase
 // <dp, nu_r>) over the jumps with positive weight.
+// (Comparisons rather than fmax, which is a call: the maxima start at 0
+// and s is finite, so the result is the same.)
 template <int D>
 inline double largest_exponent_change(const JumpSet<D>& set, const Vec<D>& dp, bool rises_only = false) {
   double m = 0.0;
@@ -133,9 +135,25 @@ inline double largest_exponent_change(const JumpSet<D>& set, const Vec<D>& dp, b
     if (set.weight[r] == 0.0) continue;
     double s = 0.0;
     for (int k = 0; k < D; ++k) s += dp[k] * set.jump[r * D + k];
-    m = std::fmax(m, rises_only ? s : std::fabs(s));
+    const double c = rises_only ? s : std::fabs(s);
+    m = c > m ? c : m;
   }
   return m;
+}
+
+// Both at once: the largest increase and the largest |<dp, nu_r>|.
+template <int D>
+inline void exponent_changes(const JumpSet<D>& set, const Vec<D>& dp, double& rise, double& change) {
+  rise = 0.0;
+  change = 0.0;
+  for (int r = 0; r < set.count; ++r) {
+    if (set.weight[r] == 0.0) continue;
+    double s = 0.0;
+    for (int k = 0; k < D; ++k) s += dp[k] * set.jump[r * D + k];
+    const double a = std::fabs(s);
+    rise = s > rise ? s : rise;
+    change = a > change ? a : change;
+  }
 }
 
 // Is v (D = 2) outside the open cone spanned by the jumps of positive
@@ -197,8 +215,15 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
     if (!std::isfinite(dmu) || !std::isfinite(norm<D>(dp))) return false;
     // No exponent may rise by more than 20 in one step (exp grows too fast
     // for Newton's model beyond); falling exponents are harmless.
-    double t = 1.0;
-    const double rise = largest_exponent_change<D>(set, dp, true);
+    double t = 1.0, rise, largest;
+    exponent_changes<D>(set, dp, rise, largest);
+    // A full step this small is the last one (the next would be below
+    // rounding): take it without evaluating H there.
+    if (largest <= 1e-8 && std::fabs(dmu) <= 1e-8 * mu) {
+      p = axpy<D>(p, 1.0, dp);
+      mu += dmu;
+      return true;
+    }
     if (rise > 20.0) t = 20.0 / rise;
     if (mu + t * dmu < 0.25 * mu) t = 0.75 * mu / -dmu;
     bool moved = false;
@@ -207,7 +232,7 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
       if (!jump_derivatives<D>(set, q, trial)) continue;
       const double m = residual(trial, mu + t * dmu);
       if (m < merit) {
-        const double change = t * largest_exponent_change<D>(set, dp);
+        const double change = t * largest;
         p = q;
         mu += t * dmu;
         hd = trial;
@@ -448,6 +473,102 @@ class JumpFields {
       }
     }
     return {count_, scratch.data(), constant_ ? jumps_ : scratch.data() + count_};
+  }
+
+  // grad_x H(x, p) at fixed p: the derivative of H with the weights and
+  // jumps of the cell's multilinear interpolant,
+  //     sum_r grad w_r (e_r - 1) + w_r e_r grad <p, nu_r>,  e_r = exp <p, nu_r(x)>.
+  // Through the envelope theorem it gives the action's dependence on the
+  // point where h is evaluated: d/dx h(x, v) = -lambda grad_x H(x, p*).
+  // Across a grid line the interpolant's derivative jumps; on one (the
+  // midpoints of segments between nodes often are) the component across it
+  // is the mean of the two sides' (a one-sided one errs by O(h)).
+  //
+  // With the interpolant's slopes sl_k at the cell's corners k,
+  // grad_x H = sum_k sl_k (sum_r w_kr (e_r - 1) + w_r e_r <p, nu_kr>): R
+  // exponentials and a sum over R per corner. `scratch` is resized.
+  Vec<D> hamiltonian_gradient(const Vec<D>& x, const Vec<D>& p, std::vector<double>& scratch) const {
+    // The cell of x, and for each axis whose grid line x lies on, the cells
+    // on either side of it.
+    CellCorners<D> cells[1 + 2 * D];
+    int axis[1 + 2 * D];
+    int n = 1;
+    cells[0] = cell_corners<D, true>(grid_, x);
+    axis[0] = -1;
+    for (int a = 0; a < D; ++a) {
+      const double t = (x[a] - grid_.lower()[a]) / grid_.spacing()[a];
+      const double line = double(Index(t + 0.5));
+      if (!(std::fabs(t - line) <= 1e-9) || line < 1.0 || line > double(grid_.shape()[a] - 2)) continue;
+      for (double side : {-1e-6, 1e-6}) {
+        Vec<D> y = x;
+        y[a] = grid_.lower()[a] + (line + side) * grid_.spacing()[a];
+        cells[n] = cell_corners<D, true>(grid_, y);
+        axis[n++] = a;
+      }
+    }
+    // e_r at x, and w_r(x) e_r where the jumps vary.
+    const std::size_t count = std::size_t(count_);
+    scratch.assign(constant_ ? count : 2 * count, 0.0);
+    double* e = scratch.data();
+    double* we = e + count;
+    if (constant_) {
+      for (std::size_t r = 0; r < count; ++r) {
+        double s = 0.0;
+        for (int a = 0; a < D; ++a) s += p[a] * jumps_[r * D + std::size_t(a)];
+        e[r] = std::exp(s);
+      }
+    } else {
+      for (int k = 0; k < cells[0].count; ++k) {
+        const double wk = cells[0].weight[k];
+        const double* wn = &weights_[std::size_t(cells[0].node[k]) * count];
+        const double* nu = &jumps_[std::size_t(cells[0].node[k]) * count * D];
+        for (std::size_t r = 0; r < count; ++r) {
+          double pn = 0.0;
+          for (int a = 0; a < D; ++a) pn += p[a] * nu[r * D + std::size_t(a)];
+          e[r] += wk * pn;  // <p, nu_r(x)> for now
+          we[r] += wk * wn[r];
+        }
+      }
+      for (std::size_t r = 0; r < count; ++r) {
+        e[r] = std::exp(e[r]);
+        we[r] *= e[r];
+      }
+    }
+    // The corner terms, once per node.
+    Index seen[(1 + 2 * D) << D];
+    double term[(1 + 2 * D) << D];
+    int known = 0;
+    auto corner = [&](Index node) {
+      for (int i = 0; i < known; ++i)
+        if (seen[i] == node) return term[i];
+      const double* wn = &weights_[std::size_t(node) * count];
+      double t = 0.0;
+      for (std::size_t r = 0; r < count; ++r) t += wn[r] * (e[r] - 1.0);
+      if (!constant_) {
+        const double* nu = &jumps_[std::size_t(node) * count * D];
+        for (std::size_t r = 0; r < count; ++r) {
+          double pn = 0.0;
+          for (int a = 0; a < D; ++a) pn += p[a] * nu[r * D + std::size_t(a)];
+          t += we[r] * pn;
+        }
+      }
+      seen[known] = node;
+      term[known++] = t;
+      return t;
+    };
+    Vec<D> g{};
+    for (int k = 0; k < cells[0].count; ++k) {
+      const double t = corner(cells[0].node[k]);
+      for (int a = 0; a < D; ++a) g[a] += cells[0].slope[k][a] * t;
+    }
+    for (int m = 1; m < n; m += 2) {
+      const int a = axis[m];
+      double below = 0.0, above = 0.0;
+      for (int k = 0; k < cells[m].count; ++k) below += cells[m].slope[k][a] * corner(cells[m].node[k]);
+      for (int k = 0; k < cells[m + 1].count; ++k) above += cells[m + 1].slope[k][a] * corner(cells[m + 1].node[k]);
+      g[a] = 0.5 * (below + above);
+    }
+    return g;
   }
 
   // The drift H_p(x_i, 0) at a node.
