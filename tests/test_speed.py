@@ -7,7 +7,6 @@ asserted.)"""
 import numpy as np
 import pytest
 
-import hjqp
 from hjqp import _core
 
 

@@ -217,8 +217,16 @@ class JetUpdate {
         fp = interpolate_(plus.x, FieldSample<D>::action_size);
         fm = interpolate_(minus.x, FieldSample<D>::action_size);
       }
-      const double sp = cubic_action<D>(plus, base.fields, fp, interpolate_, panels_);
-      const double sm = cubic_action<D>(minus, base.fields, fm, interpolate_, panels_);
+      double sp = cubic_action<D>(plus, base.fields, fp, interpolate_, panels_);
+      double sm = cubic_action<D>(minus, base.fields, fm, interpolate_, panels_);
+      if (dfx_ && !(std::isfinite(sp) && std::isfinite(sm))) {
+        // Where the fields jump at x the linear extrapolation can leave the
+        // metric indefinite: the fields there are interpolated after all.
+        sp = cubic_action<D>(plus, base.fields, interpolate_(plus.x, FieldSample<D>::action_size), interpolate_,
+                             panels_);
+        sm = cubic_action<D>(minus, base.fields, interpolate_(minus.x, FieldSample<D>::action_size), interpolate_,
+                             panels_);
+      }
       r.gradient[k] = (sp - sm) / (2.0 * delta);
     }
     return r;
