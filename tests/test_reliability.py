@@ -323,3 +323,21 @@ def test_the_density_check_refuses_phi_with_nan():
     phi[4, 4] = np.nan
     with pytest.raises(ValueError, match=r"phi is NaN at grid node \[4, 4\]"):
         verify.density(run, phi, min_count=1)
+
+
+def test_negative_values_of_a_march_are_named():
+    # A quasi-potential is never negative; where a march leaves U below 0
+    # beyond rounding, the result says so and names the least node.
+    import dataclasses
+
+    from hjqp.solve import warn_negative_values
+
+    sde = hjqp.SDE(lambda p: -p)
+    qp = hjqp.local_quasipotential(sde, hjqp.Grid((-1, -1), (1, 1), (21, 21)), (0, 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_negative_values(qp)  # the exact U = x^2 + y^2 on the grid: nothing to say
+    values = qp.values.copy()
+    values[3, 17] = -0.25
+    with pytest.warns(RuntimeWarning, match=r"left U negative at 1 of 441 reached nodes \(least -0.25 at grid node \[3, 17\]"):
+        warn_negative_values(dataclasses.replace(qp, values=values))

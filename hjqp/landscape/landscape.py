@@ -18,7 +18,8 @@ from .. import _interrupt, _memory, _validate, _warn
 from ..grid import Grid
 from ..problem import Fields, Hamiltonian, JumpHamiltonian, refine_equilibrium
 from ..problem.cycle import LimitCycle
-from ..solve import QuasiPotential, follow_flow, minimum_action_path, solve_local, warn_truncated_traces
+from ..solve import (QuasiPotential, follow_flow, minimum_action_path, solve_local, warn_negative_values,
+                     warn_truncated_traces)
 from ..solve.cycle import nodes_near_cycle
 from ..solve.quasipotential import CYCLE_INIT_CELLS, default_init_cells
 from .basins import capture_radius_for, label_basins, saddle_links, split_attractors
@@ -432,6 +433,7 @@ def landscape(
         # attractors), traces are cut short harmlessly.
         warn_truncated_traces(local[i], truncated[i], (labels == i) & (local[i].values < exit_costs[i]),
                               f"of its basin below its exit cost {exit_costs[i]:.4g}")
+        warn_negative_values(local[i])
     lap("costs")
 
     W = arborescence_costs(direct)

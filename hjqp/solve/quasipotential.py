@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _core, _interrupt, _memory, _validate, _warn
 from ..grid import Grid
-from ..problem import SDE, Fields, Hamiltonian, JumpFields, JumpHamiltonian, refine_equilibrium
+from ..problem import SDE, Fields, Hamiltonian, JumpFields, JumpHamiltonian, describe_node, refine_equilibrium
 from ..problem.cycle import LimitCycle, is_curve, refine_cycle
 from .cycle import CYCLE_DATA, cycle_expansion, cycle_seeds
 from .expansion import LocalExpansion, local_expansion
@@ -254,7 +254,34 @@ def local_quasipotential(
     where = f"below U = {level:.4g}, where the front reaches the box edge" + (
         " or an absorbing node" if absorbing is not None else "")
     warn_truncated_traces(qp, truncated, qp.values < level, where)
+    warn_negative_values(qp)
     return qp
+
+
+# U < -NEGATIVE_TOLERANCE * max |U| is no rounding: a quasi-potential is
+# never negative (the constant path at the attractor costs nothing).
+NEGATIVE_TOLERANCE = 1e-6
+
+
+def warn_negative_values(qp: QuasiPotential) -> None:
+    """RuntimeWarning when the march left U negative beyond rounding: those
+    values, and the costs read from them, are wrong."""
+    finite = np.isfinite(qp.values)
+    if not finite.any():
+        return
+    top = float(np.max(np.abs(qp.values[finite])))
+    negative = finite & (qp.values < -NEGATIVE_TOLERANCE * top)
+    n = int(np.count_nonzero(negative))
+    if n == 0:
+        return
+    node = int(np.argmin(np.where(finite, qp.values, np.inf)))
+    _warn.warn(
+        f"the march from the attractor at {np.round(qp.attractor, 6).tolist()} left U negative at {n} of "
+        f"{int(np.count_nonzero(finite))} reached nodes (least {float(qp.values.reshape(-1)[node]):.4g} at "
+        f"{describe_node(qp.grid, node)}): a quasi-potential is never negative, so these values and costs "
+        "read from them are wrong. Refine the grid or check the fields there.",
+        RuntimeWarning,
+    )
 
 
 # Fewest nodes with a trace cut short that warn (2D). Measured: where
