@@ -78,8 +78,8 @@ DRIFT_LIMIT = 1e150
 def flow_options(grid: Grid, scale: float, capture: float = 0.0) -> dict:
     """Options of the kernel's flow for a drift of scale |Db| <= scale:
     steps of half a cell, |b| below 1e-7 scale h counts as stalled. The
-    kernel keeps each time step within RK4's stability by |Db| on the cell
-    it starts in; no global cap is added."""
+    kernel keeps each time step within RK4's stability by a bound on |Db|
+    over the cells about it; no global cap is added."""
     return dict(
         step_cells=0.5,
         max_dt=1e300,

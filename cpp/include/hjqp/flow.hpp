@@ -36,8 +36,8 @@ struct FlowOptions {
   double step_cells = 0.5;
   // Largest time step. RK4 is stable near an equilibrium when dt is below
   // about 2.7 / |Db|; each step is also kept below kLocalStability / |Db|
-  // with |Db| bounded on the cell it starts in (local_jacobian), so this
-  // is only a global cap.
+  // with |Db| bounded over the cells about its start (local_jacobian, from
+  // a bound per cell: 8 bytes per node), so this is only a global cap.
   double max_dt = 1.0;
   // |b| below this counts as stalled.
   double stall_speed = 0.0;
