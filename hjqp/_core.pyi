@@ -80,6 +80,7 @@ class JumpMarchStats:
     supports: int
     unreachable: int
     dual: int
+    linear_edges: int
 
 class JumpMarchResult:
     values: np.ndarray

@@ -4,6 +4,8 @@ reference, the march's update against a reference on a small grid, exact
 solutions (detailed balance, a cycle of jumps, SGD on a separable sample
 set) with measured orders, the Gaussian limit, landscapes, and bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.optimize import minimize, minimize_scalar
@@ -359,3 +361,45 @@ def test_bad_jump_input_is_rejected_with_the_argument_and_the_place_named():
         hjqp.local_quasipotential(drifting, grid, (0, 0))
     with pytest.raises(ValueError, match="update_radius must be an integer"):
         hjqp.local_quasipotential(models.jump_cyclic(2).sde, grid, (0, 0), update_radius=2.5)
+
+
+# -- robustness where the grid does not resolve U ----------------------------------------
+
+
+def test_jets_that_disagree_with_their_values_are_interpolated_linearly():
+    # A row of seeds with U = 1 whose gradients point alternately along and
+    # against the row with |grad U| h = 20: jets no smooth U has. The cubic
+    # Hermite interpolant of two of them dips to 1 - 5 halfway, and with it
+    # the march went down to -4.76. Such edges are interpolated linearly;
+    # every action being non-negative, values fall below the seeds' only by
+    # the cubic's legitimate dip on the edges from a seed to a marched node
+    # (3.2e-4 at 12 nodes here).
+    problem = models.jump_cyclic(2)
+    grid = problem.grid(33)
+    fields = hjqp.problem.JumpFields(problem.sde, grid)
+    weights, jumps = fields.jump_arrays()
+    h = grid.spacing[0]
+    row = np.arange(4, 29)
+    nodes = np.ravel_multi_index((row, np.full_like(row, 16)), grid.shape)
+    gradients = np.zeros((len(row), 2))
+    gradients[:, 0] = np.where(row % 2 == 0, 20.0, -20.0) / h
+    out = _core.jump_march2d(np.asarray(grid.lower), np.asarray(grid.spacing), weights, jumps, nodes,
+                             np.ones(len(row)), gradients, update_radius=4, max_value=3.0)
+    values = out.values[np.isfinite(out.values)]
+    assert out.stats.linear_edges > 0
+    assert values.min() > 1.0 - 1e-3
+    assert np.count_nonzero(values > 1.0) > 1000
+
+
+def test_a_coarse_grid_for_a_nearly_singular_noise_gives_no_negative_values():
+    # SGD's own Hamiltonian of the three-parameter iris mixture, regularised
+    # by small jumps (1e-3 I): at 11^3 the attractor's third-order expansion
+    # is no approximation at most of the initial region's nodes (it went
+    # negative, with large gradients), and U came out down to -17.
+    problem = models.iris_mixture(learn_weight=True)
+    H = problem.losses.sgd(1).hamiltonian(regularisation=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the negative-value warning
+        qp = hjqp.local_quasipotential(H, problem.grid(11), problem.attractors[0])
+    assert np.nanmin(qp.values) >= 0.0
+    assert qp.info["seeds"] >= 1

@@ -124,7 +124,8 @@ void bind_jump(py::module_& m) {
       .def_readonly("updates", &hjqp::JumpMarchStats::updates)
       .def_readonly("supports", &hjqp::JumpMarchStats::supports)
       .def_readonly("unreachable", &hjqp::JumpMarchStats::unreachable)
-      .def_readonly("dual", &hjqp::JumpMarchStats::dual);
+      .def_readonly("dual", &hjqp::JumpMarchStats::dual)
+      .def_readonly("linear_edges", &hjqp::JumpMarchStats::linear_edges);
   py::class_<JumpMarchResult>(m, "JumpMarchResult", "values, gradients, rules and stats of a jump march.")
       .def_readonly("values", &JumpMarchResult::values)
       .def_readonly("gradients", &JumpMarchResult::gradients)

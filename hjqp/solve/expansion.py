@@ -44,10 +44,15 @@ class LocalExpansion:
     exponents: tuple        # monomials of degree 3
     cubic: np.ndarray       # their coefficients
 
+    def quadratic_value(self, points: np.ndarray) -> np.ndarray:
+        """The quadratic part 1/2 y^T Q y at points (..., d), shape (...)."""
+        y = np.asarray(points, dtype=float) - self.center
+        return 0.5 * np.einsum("...i,ij,...j->...", y, self.hessian, y)
+
     def value(self, points: np.ndarray) -> np.ndarray:
         """U at points (..., d), shape (...)."""
         y = np.asarray(points, dtype=float) - self.center
-        u = 0.5 * np.einsum("...i,ij,...j->...", y, self.hessian, y)
+        u = self.quadratic_value(points)
         for e, c in zip(self.exponents, self.cubic):
             u = u + c * np.prod(y ** np.asarray(e), axis=-1)
         return u

@@ -460,7 +460,7 @@ def solve_local(
     st = out.stats
     if jump:
         info = dict(accepted=st.accepted, updates=st.updates, supports=st.supports, dual=st.dual,
-                    unreachable=st.unreachable)
+                    unreachable=st.unreachable, linear_edges=st.linear_edges)
     else:
         info = dict(accepted=st.accepted, jet=st.jet, pinned_jet=st.pinned_jet, neighbour=st.neighbour,
                     jet_updates=st.jet_updates, truncated_traces=st.truncated_traces)
@@ -629,9 +629,23 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
 
 
 def _expansion_seeds(grid: Grid, expansion: LocalExpansion, nodes: np.ndarray):
-    """Seeds from the expansion at the given nodes (the nearest node to the
-    attractor if there are none)."""
-    if len(nodes) == 0:
-        nodes = np.array([np.ravel_multi_index(grid.nearest_node(expansion.center), grid.shape)])
+    """Seeds from the expansion at those of the given nodes where its cubic
+    part is a correction: at most half its quadratic part. Beyond, the
+    expansion is no approximation of U (on grids too coarse for the
+    attractor's neighbourhood it went negative there, with large
+    gradients). Without such a node, the nearest node to the attractor,
+    from the quadratic part alone if the cubic one is not a correction
+    there either."""
     pts = grid.points().reshape(-1, grid.ndim)[nodes]
-    return nodes, np.maximum(expansion.value(pts), 0.0), expansion.gradient(pts)
+    quadratic = expansion.quadratic_value(pts)
+    value = expansion.value(pts)
+    kept = np.abs(value - quadratic) <= 0.5 * quadratic
+    if np.any(kept):
+        return nodes[kept], value[kept], expansion.gradient(pts[kept])
+    nodes = np.array([np.ravel_multi_index(grid.nearest_node(expansion.center), grid.shape)])
+    pts = grid.points().reshape(-1, grid.ndim)[nodes]
+    quadratic = expansion.quadratic_value(pts)
+    value = expansion.value(pts)
+    if abs(value[0] - quadratic[0]) <= 0.5 * quadratic[0]:
+        return nodes, value, expansion.gradient(pts)
+    return nodes, quadratic, (pts - expansion.center) @ expansion.hessian.T
