@@ -1,7 +1,7 @@
 """The native Euler-Maruyama engine's vector paths (AVX2, chosen at run
 time): a batch's normals are drawn four streams to a vector and, in 2D with
-a constant diffusion, its steps are taken four lanes to a vector while more
-than half its lanes run. They must give the same numbers, to the bit, as
+a constant diffusion, its steps are taken four lanes to a vector while three
+quarters of its lanes or more run. They must give the same numbers, to the bit, as
 one path at a time (a path alone in its batch takes the scalar steps), for
 any seed, thread count, batch and split of the steps between calls; and the
 engine must still be Euler-Maruyama (exact moments of the OU chain, the
@@ -110,7 +110,9 @@ def test_steps_split_between_calls_across_a_stream_block():
                          ids=["ball", "box"])
 def test_exits_in_a_batch_are_the_exits_alone(domain):
     # Lanes leave the vector steps as their paths exit (the batch goes on
-    # with the scalar steps once half its lanes have stopped).
+    # with the scalar steps once more than a quarter of its lanes have
+    # stopped, and draws only the running lanes' normals once three or
+    # fewer run).
     native = native_fields(nonlinear_sde(), grid())
     n, steps, seed = 24, 5000, 8
     x0, ids = starts(n, 3) * 0.5, np.arange(n, dtype=np.int64)

@@ -205,13 +205,16 @@ class NormalLanes {
     draw_scalar(out, rows);
   }
 
-  // Force the portable path (for tests and measurements).
+  // The portable path.
   void draw_scalar(double* out, int rows) {
-    for (int l = 0; l < kLanes; ++l) {
-      Xoshiro256pp g = lane(l);
-      for (int r = 0; r < rows; ++r) out[r * kLanes + l] = z_(g);
-      set_lane(l, g);
-    }
+    for (int l = 0; l < kLanes; ++l) draw_lane(l, out, rows);
+  }
+
+  // Stream l alone (the others keep their place): out[r * kLanes + l].
+  void draw_lane(int l, double* out, int rows) {
+    Xoshiro256pp g = lane(l);
+    for (int r = 0; r < rows; ++r) out[r * kLanes + l] = z_(g);
+    set_lane(l, g);
   }
 
  private:

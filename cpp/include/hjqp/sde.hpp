@@ -350,9 +350,11 @@ class EulerMaruyama {
     }
 
     // Before each step; then normal k of lane l for the step is
-    // z()[k * kLanes + l].
-    void begin_step() {
-      if (ahead_ == kAhead) draw();
+    // z()[k * kLanes + l]. Once three lanes or fewer run, only theirs are
+    // drawn (one stream at a time): the others are never read again.
+    // lane[0, active): the lanes still running.
+    void begin_step(const int* lane, int active) {
+      if (ahead_ == kAhead) draw(lane, active);
     }
     const double* z() const { return &z_[ahead_ * D * kLanes]; }
     void end_step() { ++ahead_; }
@@ -368,7 +370,7 @@ class EulerMaruyama {
         lanes_normals_.key(l, em_.seed_, std::uint64_t(path_[l]), std::uint64_t(block_));
     }
 
-    void draw() {
+    void draw(const int* lane, int active) {
       for (int s = 0; s < kAhead;) {
         if (left_ == 0) {
           ++block_;
@@ -376,7 +378,12 @@ class EulerMaruyama {
           rekey();
         }
         const int m = int(std::min<Index>(kAhead - s, left_));
-        lanes_normals_.draw(&z_[s * D * kLanes], m * D);
+        double* out = &z_[s * D * kLanes];
+        if (active > 3) {
+          lanes_normals_.draw(out, m * D);
+        } else {
+          for (int i = 0; i < active; ++i) lanes_normals_.draw_lane(lane[i], out, m * D);
+        }
         s += m;
         left_ -= m;
       }
@@ -517,7 +524,7 @@ class EulerMaruyama {
   // Step the batch's paths from n0 to n1. At each step: b and L at every
   // running path's state first (independent chains of loads, which the
   // processor overlaps when they come one after another; in 2D with a
-  // constant L, with AVX2 and more than half the lanes running, b and the
+  // constant L, with AVX2 and three quarters of the lanes running, b and the
   // proposed steps for all lanes four to a vector), then, lane by
   // lane, check(l, x, v, step) (v: b and L at x), which returns Running to
   // go on or why the path stops at `step`; the step itself, which stops the
@@ -542,9 +549,9 @@ class EulerMaruyama {
       b.step[l] = n1;
       lane[std::size_t(l)] = l;
     }
-    // In two dimensions with a constant L, while more than half the lanes
-    // run, all lanes step four to a vector (propose_avx2), and the stopped
-    // ones' steps are ignored.
+    // In two dimensions with a constant L, while three quarters of the lanes
+    // or more run, all lanes step four to a vector (propose_avx2), and the
+    // stopped ones' steps are ignored.
     bool vector = false;
 #ifdef HJQP_X86_DISPATCH
     alignas(32) double lanes_x[2][kLanes], lanes_next[2][kLanes];
@@ -560,12 +567,12 @@ class EulerMaruyama {
         for (int i = 0; i < active; ++i) b.why[lane[std::size_t(i)]] = PathStop::Stopped;
         break;
       }
-      noise.begin_step();
+      noise.begin_step(lane.data(), active);
       const double* z = noise.z();
       int inside = -1;  // with the vector step: bit l set if lane l's next point lies in the box
 #ifdef HJQP_X86_DISPATCH
       if constexpr (D == 2)
-        if (vector && 2 * active > kLanes) inside = propose_avx2(lanes_x, v, z, lanes_next);
+        if (vector && 4 * active >= 3 * kLanes) inside = propose_avx2(lanes_x, v, z, lanes_next);
 #endif
       if (inside < 0)
         for (int i = 0; i < active; ++i) {
