@@ -56,6 +56,9 @@ class Grid {
   Index stride(int k) const { return stride_[k]; }
   double min_spacing() const { return min_spacing_; }
   double upper(int k) const { return lower_[k] + spacing_[k] * double(shape_[k] - 1); }
+  const Vec<D>& inverse_spacing() const { return inverse_spacing_; }
+  // The last node's index along each axis, as a double.
+  const Vec<D>& last() const { return last_; }
 
   Index flat(const MultiIndex<D>& m) const {
     Index i = 0;

@@ -7,8 +7,10 @@
 // occupancy and a histogram of positions).
 //
 // Random numbers are keyed by (seed, path, block of kStepBlock steps), so a
-// path is the same whatever thread runs it and however its steps are split
-// between calls.
+// path is the same whatever thread runs it, whatever paths share its batch
+// and however its steps are split between calls. The vector paths (AVX2,
+// chosen at run time) do the same operations in the same order as the
+// scalar ones: results are the same to the bit with and without them.
 #pragma once
 
 #include <algorithm>
@@ -102,6 +104,13 @@ class SampledSDE {
       interpolate<kSdeValues<D>>(x, v);
     }
   }
+
+  // With a constant L: b at the nodes (D values per node), and L's lower
+  // triangle by rows.
+  const double* drift_nodes() const { return data_.data(); }
+  const std::array<double, kSdeValues<D> - D>& sigma() const { return sigma_; }
+  const Vec<D>& box_lower() const { return lower_; }
+  const Vec<D>& box_upper() const { return upper_; }
 
   // Is x inside the closed box?
   bool inside(const Vec<D>& x) const {
@@ -319,81 +328,204 @@ class EulerMaruyama {
   }
 
  private:
-  // One path's generator, re-keyed at every block of kStepBlock steps.
-  class Walker {
+  // The normals of a batch's paths, drawn kAhead steps at a time for all
+  // its lanes together (NormalLanes), each path's stream re-keyed at every
+  // block of kStepBlock steps. The running paths of a batch take their
+  // steps together, so one count serves them all; lanes that have stopped
+  // (or hold no path) are drawn for and ignored.
+  class Noise {
    public:
-    Walker(const EulerMaruyama& em, Index path, Index step)
-        : em_(em), path_(path), block_(step / kStepBlock),
-          left_(kStepBlock - step % kStepBlock),
-          rng_(em.seed_, std::uint64_t(path), std::uint64_t(block_)), gauss_(Ziggurat::tables()) {
+    static_assert(kLanes == NormalLanes::kLanes, "a batch's lanes are the generator's");
+
+    Noise(const EulerMaruyama& em, const Batch& b, Index step)
+        : em_(em), path_(b.path), lanes_(b.lanes), block_(step / kStepBlock), left_(kStepBlock - step % kStepBlock) {
+      rekey();
       // Skip to `step` within its block. The draws per step are not fixed
       // (the ziggurat rejects), so the block's normals are replayed.
-      for (Index s = block_ * kStepBlock; s < step; ++s)
-        for (int k = 0; k < D; ++k) gauss_(rng_);
+      for (Index skip = step % kStepBlock; skip > 0;) {
+        const int m = int(std::min<Index>(skip, kAhead));
+        lanes_normals_.draw(z_, m * D);
+        skip -= m;
+      }
     }
 
-    // Step `step`: x <- x + b dt + sqrt(eps dt) L z, with b and L in v;
-    // false if the new point leaves the box (x is then unchanged). Steps
-    // must come in order, one call each.
-    bool advance(Vec<D>& x, const double* v) {
-      if (ahead_ == kAhead) draw();
-      const double* z = &z_[ahead_ * D];
-      ++ahead_;
-      Vec<D> next;
-      if constexpr (D == 2) {
-        next[0] = x[0] + v[0] * em_.dt_ + em_.noise_ * (v[2] * z[0]);
-        next[1] = x[1] + v[1] * em_.dt_ + em_.noise_ * (v[3] * z[0] + v[4] * z[1]);
-      } else {
-        double noise[D] = {};
-        for (int c = 0; c < D; ++c)
-          for (int r = c; r < D; ++r) noise[r] += v[D + r * (r + 1) / 2 + c] * z[c];
-        for (int r = 0; r < D; ++r) next[r] = x[r] + v[r] * em_.dt_ + em_.noise_ * noise[r];
-      }
-      if (!em_.sde_.inside(next)) return false;
-      x = next;
-      return true;
+    // Before each step; then normal k of lane l for the step is
+    // z()[k * kLanes + l]. Once three lanes or fewer run, only theirs are
+    // drawn (one stream at a time): the others are never read again.
+    // lane[0, active): the lanes still running.
+    void begin_step(const int* lane, int active) {
+      if (ahead_ == kAhead) draw(lane, active);
     }
+    const double* z() const { return &z_[ahead_ * D * kLanes]; }
+    void end_step() { ++ahead_; }
 
    private:
-    // Steps whose normals are drawn in one go, in a loop that holds the
-    // generator's state in registers (drawn one step at a time, the state
-    // lives in the walker and every draw loads and stores it; this loop
-    // takes a tenth fewer instructions per path-step). The numbers and their
-    // order are those of one draw per step: drawing ahead past the last
-    // step taken wastes a few draws and changes nothing.
+    // Steps whose normals are drawn in one go. The numbers and their order
+    // are those of one draw per step: drawing ahead past the last step
+    // taken wastes a few draws and changes nothing.
     static constexpr int kAhead = 32;
 
-    void draw() {
-      // The generator and the count in locals, held in registers: as
-      // members, every store of a normal could alias them.
-      Xoshiro256pp rng = rng_;
-      Index left = left_;
-      for (int s = 0; s < kAhead; ++s) {
-        if (left-- == 0) {
+    void rekey() {
+      for (int l = 0; l < lanes_; ++l)
+        lanes_normals_.key(l, em_.seed_, std::uint64_t(path_[l]), std::uint64_t(block_));
+    }
+
+    void draw(const int* lane, int active) {
+      for (int s = 0; s < kAhead;) {
+        if (left_ == 0) {
           ++block_;
-          left = kStepBlock - 1;
-          rng = Xoshiro256pp(em_.seed_, std::uint64_t(path_), std::uint64_t(block_));
+          left_ = kStepBlock;
+          rekey();
         }
-        for (int k = 0; k < D; ++k) z_[s * D + k] = gauss_(rng);
+        const int m = int(std::min<Index>(kAhead - s, left_));
+        double* out = &z_[s * D * kLanes];
+        if (active > 3) {
+          lanes_normals_.draw(out, m * D);
+        } else {
+          for (int i = 0; i < active; ++i) lanes_normals_.draw_lane(lane[i], out, m * D);
+        }
+        s += m;
+        left_ -= m;
       }
-      rng_ = rng;
-      left_ = left;
       ahead_ = 0;
     }
 
     const EulerMaruyama& em_;
-    Index path_;
+    const Index* path_;
+    int lanes_;
     Index block_;
     Index left_;  // steps left in the block, counting draws
-    Xoshiro256pp rng_;
-    const Ziggurat& gauss_;
-    int ahead_ = kAhead;  // the next step's normals are z_[ahead_ * D ...]
-    double z_[kAhead * D];
+    NormalLanes lanes_normals_;
+    int ahead_ = kAhead;  // the next step's normals are z_[ahead_ * D * kLanes ...]
+    // Normal k of lane l for step s of the draw at z_[(s * D + k) * kLanes + l].
+    alignas(64) double z_[kAhead * D * kLanes];
   };
+
+  // Step x <- x + b dt + sqrt(eps dt) L z, with b and L in v and the
+  // normals z[k * stride]; false if the new point leaves the box (x is then
+  // unchanged).
+  bool advance(Vec<D>& x, const double* v, const double* z, int stride) const {
+    Vec<D> next;
+    if constexpr (D == 2) {
+      next[0] = x[0] + v[0] * dt_ + noise_ * (v[2] * z[0]);
+      next[1] = x[1] + v[1] * dt_ + noise_ * (v[3] * z[0] + v[4] * z[stride]);
+    } else {
+      double noise[D] = {};
+      for (int c = 0; c < D; ++c)
+        for (int r = c; r < D; ++r) noise[r] += v[D + r * (r + 1) / 2 + c] * z[c * stride];
+      for (int r = 0; r < D; ++r) next[r] = x[r] + v[r] * dt_ + noise_ * noise[r];
+    }
+    if (!sde_.inside(next)) return false;
+    x = next;
+    return true;
+  }
+
+#ifdef HJQP_X86_DISPATCH
+  // Coordinate k of lane l at [k][l]. (Kept apart from the lanes' Vec
+  // states: vector loads of values stored one by one would stall.)
+  using Lanes = double[2][kLanes];
+
+  // Two dimensions, a constant L: for all kLanes lanes, b at x into v[l]
+  // (whose L part is left alone) and the step from x with the normals
+  // z[k * kLanes + l] into next, four lanes per vector; bit l of the result
+  // is set if lane l's next point lies in the box. The same operations in
+  // the same order as sde_.at and advance, lane by lane, so the same
+  // numbers to the bit.
+  [[gnu::target("avx2")]] int propose_avx2(const Lanes& x, std::array<std::array<double, kSdeValues<2>>, kLanes>& v,
+                                           const double* z, Lanes& next) const {
+    const Grid<2>& grid = sde_.grid();
+    const double* nodes = sde_.drift_nodes();
+    const Index row = grid.stride(0) * 2;
+    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    const __m256d dt = _mm256_set1_pd(dt_), noise = _mm256_set1_pd(noise_);
+    const __m256d l00 = _mm256_set1_pd(sde_.sigma()[0]), l10 = _mm256_set1_pd(sde_.sigma()[1]),
+                  l11 = _mm256_set1_pd(sde_.sigma()[2]);
+    int inside = 0;
+    for (int q = 0; q < kLanes / 4; ++q) {
+      // x and y of lanes 4q .. 4q + 3.
+      const __m256d px = _mm256_load_pd(&x[0][4 * q]), py = _mm256_load_pd(&x[1][4 * q]);
+      // Grid::locate: the cell and the local coordinates.
+      __m128i cell[2];
+      __m256d frac[2];
+      for (int k = 0; k < 2; ++k) {
+        __m256d t = _mm256_mul_pd(_mm256_sub_pd(k == 0 ? px : py, _mm256_set1_pd(grid.lower()[k])),
+                                  _mm256_set1_pd(grid.inverse_spacing()[k]));
+        t = _mm256_max_pd(zero, t);  // t < 0 ? 0 : t
+        t = _mm256_min_pd(_mm256_set1_pd(grid.last()[k]), t);  // t > last ? last : t
+        cell[k] = _mm_min_epi32(_mm256_cvttpd_epi32(t), _mm_set1_epi32(std::int32_t(grid.shape()[k] - 2)));
+        frac[k] = _mm256_sub_pd(t, _mm256_cvtepi32_pd(cell[k]));
+      }
+      alignas(16) std::int32_t flat[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(flat),
+                      _mm_add_epi32(_mm_mullo_epi32(cell[0], _mm_set1_epi32(std::int32_t(grid.stride(0)))),
+                                    _mm_mullo_epi32(cell[1], _mm_set1_epi32(std::int32_t(grid.stride(1))))));
+      // multilinear_rows<2>: the weights, and the cell's two rows of
+      // corners (b at (i, j) and (i, j + 1), then at (i + 1, ...)), turned
+      // from lanes of values into values of lanes.
+      const __m256d fa = frac[0], fb = frac[1];
+      const __m256d ga = _mm256_sub_pd(one, fa), gb = _mm256_sub_pd(one, fb);
+      const __m256d w00 = _mm256_mul_pd(ga, gb), w01 = _mm256_mul_pd(ga, fb), w10 = _mm256_mul_pd(fa, gb),
+                    w11 = _mm256_mul_pd(fa, fb);
+      __m256d corner[2][4];  // corner[r][c]: row r; c = 2 * (j offset) + value
+      for (int r = 0; r < 2; ++r) {
+        __m256d t[4];
+        for (int l = 0; l < 4; ++l) t[l] = _mm256_loadu_pd(nodes + Index(flat[l]) * 2 + r * row);
+        const __m256d u0 = _mm256_unpacklo_pd(t[0], t[1]), u1 = _mm256_unpackhi_pd(t[0], t[1]);
+        const __m256d u2 = _mm256_unpacklo_pd(t[2], t[3]), u3 = _mm256_unpackhi_pd(t[2], t[3]);
+        corner[r][0] = _mm256_permute2f128_pd(u0, u2, 0x20);
+        corner[r][1] = _mm256_permute2f128_pd(u1, u3, 0x20);
+        corner[r][2] = _mm256_permute2f128_pd(u0, u2, 0x31);
+        corner[r][3] = _mm256_permute2f128_pd(u1, u3, 0x31);
+      }
+      __m256d drift[2];
+      for (int m = 0; m < 2; ++m)
+        drift[m] = _mm256_add_pd(
+            _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(w00, corner[0][m]), _mm256_mul_pd(w01, corner[0][2 + m])),
+                          _mm256_mul_pd(w10, corner[1][m])),
+            _mm256_mul_pd(w11, corner[1][2 + m]));
+      // advance.
+      const __m256d z0 = _mm256_loadu_pd(z + 4 * q), z1 = _mm256_loadu_pd(z + kLanes + 4 * q);
+      const __m256d nx = _mm256_add_pd(_mm256_add_pd(px, _mm256_mul_pd(drift[0], dt)),
+                                       _mm256_mul_pd(noise, _mm256_mul_pd(l00, z0)));
+      const __m256d ny = _mm256_add_pd(
+          _mm256_add_pd(py, _mm256_mul_pd(drift[1], dt)),
+          _mm256_mul_pd(noise, _mm256_add_pd(_mm256_mul_pd(l10, z0), _mm256_mul_pd(l11, z1))));
+      const __m256d in = _mm256_and_pd(
+          _mm256_and_pd(_mm256_cmp_pd(nx, _mm256_set1_pd(sde_.box_lower()[0]), _CMP_GE_OQ),
+                        _mm256_cmp_pd(nx, _mm256_set1_pd(sde_.box_upper()[0]), _CMP_LE_OQ)),
+          _mm256_and_pd(_mm256_cmp_pd(ny, _mm256_set1_pd(sde_.box_lower()[1]), _CMP_GE_OQ),
+                        _mm256_cmp_pd(ny, _mm256_set1_pd(sde_.box_upper()[1]), _CMP_LE_OQ)));
+      inside |= _mm256_movemask_pd(in) << (4 * q);
+      _mm256_store_pd(&next[0][4 * q], nx);
+      _mm256_store_pd(&next[1][4 * q], ny);
+      // Back to lanes: b into v.
+      const __m256d blo = _mm256_unpacklo_pd(drift[0], drift[1]), bhi = _mm256_unpackhi_pd(drift[0], drift[1]);
+      _mm_storeu_pd(&v[std::size_t(4 * q)][0], _mm256_castpd256_pd128(blo));
+      _mm_storeu_pd(&v[std::size_t(4 * q + 1)][0], _mm256_castpd256_pd128(bhi));
+      _mm_storeu_pd(&v[std::size_t(4 * q + 2)][0], _mm256_extractf128_pd(blo, 1));
+      _mm_storeu_pd(&v[std::size_t(4 * q + 3)][0], _mm256_extractf128_pd(bhi, 1));
+    }
+    return inside;
+  }
+
+  // x <- next in the lanes whose bit in `moved` is set.
+  [[gnu::target("avx2")]] static void commit_avx2(Lanes& x, const Lanes& next, int moved) {
+    for (int q = 0; q < kLanes / 4; ++q) {
+      const int m = (moved >> (4 * q)) & 0xf;
+      const __m256i bits = _mm256_and_si256(_mm256_set1_epi64x(m), _mm256_setr_epi64x(1, 2, 4, 8));
+      const __m256d take = _mm256_castsi256_pd(_mm256_cmpeq_epi64(bits, _mm256_setr_epi64x(1, 2, 4, 8)));
+      for (int k = 0; k < 2; ++k)
+        _mm256_store_pd(&x[k][4 * q], _mm256_blendv_pd(_mm256_load_pd(&x[k][4 * q]),
+                                                        _mm256_load_pd(&next[k][4 * q]), take));
+    }
+  }
+#endif
 
   // Step the batch's paths from n0 to n1. At each step: b and L at every
   // running path's state first (independent chains of loads, which the
-  // processor overlaps when they come one after another), then, lane by
+  // processor overlaps when they come one after another; in 2D with a
+  // constant L, with AVX2 and three quarters of the lanes running, b and the
+  // proposed steps for all lanes four to a vector), then, lane by
   // lane, check(l, x, v, step) (v: b and L at x), which returns Running to
   // go on or why the path stops at `step`; the step itself, which stops the
   // path at step + 1 with `left` if it leaves the grid's box; and after(l,
@@ -406,27 +538,48 @@ class EulerMaruyama {
     // could share cache lines with another thread's batch.
     std::array<Vec<D>, kLanes> x;
     std::array<std::array<double, kSdeValues<D>>, kLanes> v;
-    std::vector<Walker> walkers;
-    walkers.reserve(std::size_t(b.lanes));
+    Noise noise(*this, b, n0);
     std::array<int, kLanes> lane;  // the running lanes are lane[0, active)
+    for (int l = 0; l < kLanes; ++l) {
+      x[std::size_t(l)] = b.x[l < b.lanes ? l : 0];  // lanes without a path: any point in the box
+      sde_.at(x[std::size_t(l)], v[std::size_t(l)].data());
+    }
     for (int l = 0; l < b.lanes; ++l) {
-      x[std::size_t(l)] = b.x[l];
-      walkers.emplace_back(*this, b.path[l], n0);
       b.why[l] = PathStop::Running;
       b.step[l] = n1;
       lane[std::size_t(l)] = l;
     }
+    // In two dimensions with a constant L, while three quarters of the lanes
+    // or more run, all lanes step four to a vector (propose_avx2), and the
+    // stopped ones' steps are ignored.
+    bool vector = false;
+#ifdef HJQP_X86_DISPATCH
+    alignas(32) double lanes_x[2][kLanes], lanes_next[2][kLanes];
+    if constexpr (D == 2) {
+      vector = sde_.constant_sigma() && cpu_has_avx2();
+      for (int l = 0; l < kLanes; ++l)
+        for (int k = 0; k < 2; ++k) lanes_x[k][l] = x[std::size_t(l)][k];
+    }
+#endif
     int active = b.lanes;
     for (Index step = n0; step < n1 && active > 0; ++step) {
       if (((step - n0) & (kStopCheck - 1)) == 0 && stop.load(std::memory_order_relaxed)) {
         for (int i = 0; i < active; ++i) b.why[lane[std::size_t(i)]] = PathStop::Stopped;
         break;
       }
-      for (int i = 0; i < active; ++i) {
-        const std::size_t l = std::size_t(lane[std::size_t(i)]);
-        sde_.at(x[l], v[l].data());
-      }
-      int running = 0;
+      noise.begin_step(lane.data(), active);
+      const double* z = noise.z();
+      int inside = -1;  // with the vector step: bit l set if lane l's next point lies in the box
+#ifdef HJQP_X86_DISPATCH
+      if constexpr (D == 2)
+        if (vector && 4 * active >= 3 * kLanes) inside = propose_avx2(lanes_x, v, z, lanes_next);
+#endif
+      if (inside < 0)
+        for (int i = 0; i < active; ++i) {
+          const std::size_t l = std::size_t(lane[std::size_t(i)]);
+          sde_.at(x[l], v[l].data());
+        }
+      int running = 0, moved_lanes = 0;
       for (int i = 0; i < active; ++i) {
         const int l = lane[std::size_t(i)];
         Vec<D>& xl = x[std::size_t(l)];
@@ -435,7 +588,18 @@ class EulerMaruyama {
         PathStop why = check(l, static_cast<const Vec<D>&>(xl), vl, step);
         if (why == PathStop::Running) {
           at = step + 1;
-          if (walkers[std::size_t(l)].advance(xl, vl))
+          bool moved = false;
+          if (inside >= 0) {
+#ifdef HJQP_X86_DISPATCH
+            moved = (inside >> l) & 1;
+            if (moved)
+              for (int k = 0; k < D; ++k) xl[k] = lanes_next[k][l];
+            moved_lanes |= int(moved) << l;
+#endif
+          } else {
+            moved = advance(xl, vl, z + l, kLanes);
+          }
+          if (moved)
             after(l, static_cast<const Vec<D>&>(xl));
           else
             why = left;
@@ -447,6 +611,11 @@ class EulerMaruyama {
           b.step[l] = at;
         }
       }
+#ifdef HJQP_X86_DISPATCH
+      if constexpr (D == 2)
+        if (inside >= 0) commit_avx2(lanes_x, lanes_next, moved_lanes);
+#endif
+      noise.end_step();
       active = running;
     }
     for (int l = 0; l < b.lanes; ++l) b.x[l] = x[std::size_t(l)];
