@@ -60,6 +60,7 @@ def test_sgds_own_hamiltonian_rarely_needs_the_dual_fallback():
     assert qp.info["supports"] / qp.info["accepted"] < 40
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make, max_expected, rms_expected", [
     # Largest and RMS errors on {U <= 0.8} on 129^2 and 257^2 before these
     # changes (the same after them to four digits): orders 2.08, 1.85 and
