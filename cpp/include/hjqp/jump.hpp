@@ -14,11 +14,13 @@
 // multiplier mu > 0: the characteristic through x with momentum p* moves
 // along v.
 //
-// support() finds p* by Newton's method on the optimality conditions
+// support() finds p* from the optimality conditions
 //     mu H_p(p) = v,   H(p) = 0
-// from the Gaussian solution (H's quadratic part b.p + 1/2 p^T M p, whose
-// support point is closed-form) or from a nearby solution, with steps
-// limited so that no exponent changes by more than a few units. Where that
+// by steps to the support point of H's second-order Taylor model about the
+// iterate (closed-form, as for the Gaussian Hamiltonian; Newton's method
+// with the curvature of K kept), from the Gaussian solution (H's quadratic
+// part b.p + 1/2 p^T M p) or from a nearby solution, with steps limited so
+// that no exponent changes by more than a few units. Where that
 // fails (a set so thin that one jump dominates, a direction near the edge
 // of the cone) it falls back on the dual problem
 //     h(v) = min_{mu > 0} max_p <p, v> - mu H(p),
@@ -67,6 +69,17 @@ struct Support {
   bool finite() const { return value < std::numeric_limits<double>::infinity(); }
 };
 
+// Exponentials e_r = exp <p, nu_r> that support() reuses and hands back
+// (a solve evaluates R of them per Newton step, and they are most of its
+// cost). `start` holds them at the warm start's momentum when
+// `start_known`, which a caller may set where the jumps are the same as
+// at the warm start's point (they do not depend on the weights);
+// `solution` receives them at the support point found.
+struct SupportExponentials {
+  std::vector<double> start, solution, trial;
+  bool start_known = false;
+};
+
 // H, H_p and H_pp at p. False when an exponent exceeds kMaxExponent (H is
 // then treated as +inf: far outside K).
 template <int D>
@@ -80,16 +93,29 @@ struct JumpDerivatives {
 constexpr double kMaxExponent = 600.0;
 
 template <int D>
-inline bool jump_derivatives(const JumpSet<D>& set, const Vec<D>& p, JumpDerivatives<D>& out, bool second = true) {
+inline bool jump_derivatives(const JumpSet<D>& set, const Vec<D>& p, JumpDerivatives<D>& out, bool second = true,
+                             double* exps = nullptr, const double* known = nullptr) {
+  // exps, if given, receives e_r = exp <p, nu_r> (count values; +inf past
+  // kMaxExponent, where a jump of weight 0 is ignored); known, if given,
+  // holds them already (the same p and jumps, other weights): no
+  // exponential is evaluated.
   out = JumpDerivatives<D>{};
+  constexpr double inf = std::numeric_limits<double>::infinity();
   for (int r = 0; r < set.count; ++r) {
     const double w = set.weight[r];
-    if (w == 0.0) continue;
+    if (w == 0.0 && !exps) continue;
     const double* nu = set.jump + r * D;
-    double s = 0.0;
-    for (int k = 0; k < D; ++k) s += p[k] * nu[k];
-    if (!(s <= kMaxExponent)) return false;
-    const double e = std::exp(s);
+    double e;
+    if (known) {
+      e = known[r];
+    } else {
+      double s = 0.0;
+      for (int k = 0; k < D; ++k) s += p[k] * nu[k];
+      e = s <= kMaxExponent ? std::exp(s) : inf;
+    }
+    if (exps) exps[r] = e;
+    if (w == 0.0) continue;
+    if (!(e < inf)) return false;
     out.value += w * (e - 1.0);
     out.scale += w * (e + 1.0);
     const double we = w * e;
@@ -177,74 +203,124 @@ inline bool outside_cone_2d(const JumpSet<2>& set, const Vec<2>& v) {
   return !(a[0] * b[1] - a[1] * b[0] > 0.0);
 }
 
-// Newton's method on mu H_p(p) = v, H(p) = 0 from (p, mu), with steps
-// cut back until the residual (|mu H_p - v|^2 + (H / scale)^2) falls. True
+// The solution of mu H_p(p) = v, H(p) = 0 from (p, mu) by the model's
+// steps (Newton's where the model is empty), cut back until the residual
+// (|mu H_p - v|^2 + (H / scale)^2) falls. True
 // when it converges: residuals at rounding level, or a full step so small
 // that the next would be below rounding (quadratic convergence).
 template <int D>
-inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, double& mu, int max_iterations) {
+inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, double& mu, int max_iterations,
+                           SupportExponentials* ex = nullptr, bool start_known = false) {
   JumpDerivatives<D> hd, trial;
-  auto residual = [&v](const JumpDerivatives<D>& d, double m) {
+  // With `ex`, the exponentials at p are kept in ex->solution (those at
+  // the start, ex->start, are used if start_known).
+  double* current = nullptr;
+  if (ex) {
+    ex->solution.resize(std::size_t(set.count));
+    ex->trial.resize(std::size_t(set.count));
+    current = ex->solution.data();
+  }
+  // In the unknowns (p, lambda = 1 / mu) the conditions H_p - lambda v = 0,
+  // H = 0 are linear in lambda: Newton's model errs only by the change of
+  // H_p along the step (in (p, mu) the product mu H_p adds an error of the
+  // size of dmu / mu, and from a warm start for another direction mu
+  // changes by tens of per cent: linear convergence).
+  double lambda = 1.0 / mu;
+  // The merit |H_p - lambda v|^2 / lambda_k^2 + (H / scale)^2 (lambda_k
+  // that of the iterate: |mu H_p - v|^2 there) falls along Newton's step.
+  auto residual = [&v](const JumpDerivatives<D>& d, double l, double weight) {
     Vec<D> f1;
-    for (int k = 0; k < D; ++k) f1[k] = m * d.gradient[k] - v[k];
+    for (int k = 0; k < D; ++k) f1[k] = d.gradient[k] - l * v[k];
     const double f2 = d.value / d.scale;
-    return dot<D>(f1, f1) + f2 * f2;
+    return weight * dot<D>(f1, f1) + f2 * f2;
   };
-  if (!jump_derivatives<D>(set, p, hd)) return false;
-  double merit = residual(hd, mu);
+  if (!jump_derivatives<D>(set, p, hd, true, current, start_known && ex ? ex->start.data() : nullptr)) return false;
   for (int it = 0; it < max_iterations; ++it) {
     Vec<D> f1;
-    for (int k = 0; k < D; ++k) f1[k] = mu * hd.gradient[k] - v[k];
+    for (int k = 0; k < D; ++k) f1[k] = hd.gradient[k] - lambda * v[k];
     const double f2 = hd.value;
-    if (norm<D>(f1) <= 1e-13 * (1.0 + mu * norm<D>(hd.gradient)) && std::fabs(f2) <= 1e-14 * hd.scale) return true;
-    // The bordered system [mu H_pp, H_p; H_p^T, 0] [dp; dmu] = -[f1; f2];
+    if (norm<D>(f1) <= 1e-13 * (lambda + norm<D>(hd.gradient)) && std::fabs(f2) <= 1e-14 * hd.scale) break;
+    // The step to the support point of the quadratic model
+    //     H + H_p . d + 1/2 d^T S d <= 0,   S = H_pp (+ a ridge),
+    // an ellipsoid with centre -S^-1 H_p and |.|_S-radius^2 c = H_p S^-1 H_p - 2 H:
+    //     d = -S^-1 H_p + sqrt(c / v S^-1 v) S^-1 v,  lambda = sqrt(c / v S^-1 v)
+    // (the Gaussian solution about p). Newton's step on the conditions is
+    // its linearisation; the model keeps the curvature of K, which near
+    // p = 0 (directions near the drift) is of the size of p itself, so
+    // that Newton's steps from another direction's solution converge only
+    // linearly at first. Where the model is empty (c <= 0: far outside
+    // K) Newton's step on the bordered system
+    //     [H_pp, -v; H_p^T, 0] [dp; dlambda] = -[f1; f2].
     // H_pp is nearly singular where one jump dominates: a ridge of
-    // rounding size keeps the solve finite.
+    // rounding size keeps the solves finite.
     Sym<D> s = hd.hessian;
     double trace = 0.0;
     for (int k = 0; k < D; ++k) trace += s[sym_index<D>(k, k)];
     for (int k = 0; k < D; ++k) s[sym_index<D>(k, k)] += 1e-12 * trace;
-    for (double& c : s) c *= mu;
     const Sym<D> inv = inverse<D>(s);
-    const Vec<D> y1 = mul<D>(inv, f1), y2 = mul<D>(inv, hd.gradient);
-    const double gy2 = dot<D>(hd.gradient, y2);
-    if (!(gy2 > 0.0) || !std::isfinite(gy2)) return false;
-    const double dmu = (f2 - dot<D>(hd.gradient, y1)) / gy2;
+    const Vec<D> yg = mul<D>(inv, hd.gradient), yv = mul<D>(inv, v);
+    const double gyv = dot<D>(hd.gradient, yv), vyv = dot<D>(v, yv), c = dot<D>(hd.gradient, yg) - 2.0 * f2;
     Vec<D> dp;
-    for (int k = 0; k < D; ++k) dp[k] = -(y1[k] + dmu * y2[k]);
-    if (!std::isfinite(dmu) || !std::isfinite(norm<D>(dp))) return false;
+    double dlambda;
+    const bool model = c > 0.0 && vyv > 0.0;
+    if (model) {
+      const double l = std::sqrt(c / vyv);
+      for (int k = 0; k < D; ++k) dp[k] = l * yv[k] - yg[k];
+      dlambda = l - lambda;
+    } else {
+      if (!(gyv > 0.0) || !std::isfinite(gyv)) return false;
+      const Vec<D> y1 = mul<D>(inv, f1);
+      dlambda = (dot<D>(hd.gradient, y1) - f2) / gyv;
+      for (int k = 0; k < D; ++k) dp[k] = dlambda * yv[k] - y1[k];
+    }
+    if (!std::isfinite(dlambda) || !std::isfinite(norm<D>(dp))) return false;
     // No exponent may rise by more than 20 in one step (exp grows too fast
     // for Newton's model beyond); falling exponents are harmless.
     double t = 1.0, rise, largest;
     exponent_changes<D>(set, dp, rise, largest);
     // A full step this small is the last one (the next would be below
-    // rounding): take it without evaluating H there.
-    if (largest <= 1e-8 && std::fabs(dmu) <= 1e-8 * mu) {
+    // rounding): take it without evaluating H there. The model's step
+    // errs by the third derivatives of H times its square: by 1e-14 in
+    // the exponents after a step of 1e-7 (Newton's by its square too, but
+    // with the curvature of K, which can be of the size of p).
+    const bool last_step = model ? largest <= 1e-7 && std::fabs(dlambda) <= 1e-4 * lambda
+                                 : largest <= 1e-8 && std::fabs(dlambda) <= 1e-8 * lambda;
+    if (last_step) {
       p = axpy<D>(p, 1.0, dp);
-      mu += dmu;
+      lambda += dlambda;
+      // exp(a + s) = exp(a) (1 + s + s^2 / 2) to rounding for |s| <= 1e-7.
+      if (ex)
+        for (int r = 0; r < set.count; ++r) {
+          double s = 0.0;
+          for (int k = 0; k < D; ++k) s += dp[k] * set.jump[r * D + k];
+          current[r] *= 1.0 + s * (1.0 + 0.5 * s);
+        }
+      mu = 1.0 / lambda;
       return true;
     }
     if (rise > 20.0) t = 20.0 / rise;
-    if (mu + t * dmu < 0.25 * mu) t = 0.75 * mu / -dmu;
+    if (lambda + t * dlambda < 0.25 * lambda) t = 0.75 * lambda / -dlambda;
+    const double weight = 1.0 / (lambda * lambda), merit = residual(hd, lambda, weight);
     bool moved = false;
     for (int k = 0; k < 30; ++k, t *= 0.5) {
       const Vec<D> q = axpy<D>(p, t, dp);
-      if (!jump_derivatives<D>(set, q, trial)) continue;
-      const double m = residual(trial, mu + t * dmu);
-      if (m < merit) {
-        const double change = t * largest;
+      if (!jump_derivatives<D>(set, q, trial, true, ex ? ex->trial.data() : nullptr)) continue;
+      if (residual(trial, lambda + t * dlambda, weight) < merit) {
         p = q;
-        mu += t * dmu;
+        lambda += t * dlambda;
         hd = trial;
-        merit = m;
+        if (ex) {
+          std::swap(ex->solution, ex->trial);
+          current = ex->solution.data();
+        }
         moved = true;
-        if (t == 1.0 && change <= 1e-8 && std::fabs(dmu) <= 1e-8 * mu) return true;
         break;
       }
     }
-    if (!moved) return false;
+    if (!moved || it + 1 == max_iterations) return false;
   }
-  return false;
+  mu = 1.0 / lambda;
+  return true;
 }
 
 // max_p <p, v> - mu H(p) by damped Newton from p (strictly concave where
@@ -300,14 +376,15 @@ inline void gaussian_part(const JumpSet<D>& set, Vec<D>& drift, Sym<D>& diffusio
 // `warm`, if given and finite, is a solution for a nearby point and
 // direction to start from.
 template <int D>
-inline Support<D> support(const JumpSet<D>& set, const Vec<D>& v, const Support<D>* warm = nullptr) {
+inline Support<D> support(const JumpSet<D>& set, const Vec<D>& v, const Support<D>* warm = nullptr,
+                          SupportExponentials* ex = nullptr) {
   Support<D> out;
-  // From a nearby solution Newton's method converges in a few steps (where
+  // From a nearby solution the iteration converges in a few steps (where
   // b = 0 the bordered system is singular at once and this returns false).
   if (warm && warm->finite() && warm->multiplier > 0.0) {
     Vec<D> pw = warm->momentum;
     double muw = warm->multiplier;
-    if (detail::support_newton<D>(set, v, pw, muw, 12)) {
+    if (detail::support_newton<D>(set, v, pw, muw, 12, ex, ex && ex->start_known)) {
       out.momentum = pw;
       out.multiplier = muw;
       out.value = dot<D>(pw, v);
@@ -325,6 +402,7 @@ inline Support<D> support(const JumpSet<D>& set, const Vec<D>& v, const Support<
   for (int r = 0; r < set.count; ++r) total += set.weight[r];
   if (!(bab > 1e-30 * total)) {
     out.value = 0.0;
+    if (ex) ex->solution.assign(std::size_t(set.count), 1.0);
     return out;
   }
   if constexpr (D == 2)
@@ -336,7 +414,7 @@ inline Support<D> support(const JumpSet<D>& set, const Vec<D>& v, const Support<
   {
     Vec<D> pg = p;
     double mug = mu;
-    if (detail::support_newton<D>(set, v, pg, mug, 40)) {
+    if (detail::support_newton<D>(set, v, pg, mug, 40, ex)) {
       out.momentum = pg;
       out.multiplier = mug;
       out.value = dot<D>(pg, v);
@@ -370,7 +448,10 @@ inline Support<D> support(const JumpSet<D>& set, const Vec<D>& v, const Support<
     if (!phi(lo, q, flo)) return out;
   }
   if (fhi > 0.0 || flo <= 0.0) return out;
-  // Bisection in log mu with a secant guess, H(p(mu)) -> 0.
+  // Bisection in log mu with a secant guess, H(p(mu)) -> 0, each iterate
+  // polished on the optimality conditions (a few steps of support_newton,
+  // which converge once near; any solution of the conditions is the
+  // support point, K being convex).
   for (int it = 0; it < 100; ++it) {
     double mid = std::sqrt(lo * hi);
     const double secant = lo + flo * (hi - lo) / (flo - fhi);
@@ -379,17 +460,22 @@ inline Support<D> support(const JumpSet<D>& set, const Vec<D>& v, const Support<
     if (f > 0.0) lo = mid, flo = f;
     else hi = mid, fhi = f;
     mu = mid;
+    Vec<D> pp = q;
+    double mp = mu;
+    if (detail::support_newton<D>(set, v, pp, mp, 8, ex)) {
+      q = pp, mu = mp;
+      break;
+    }
     if (hi - lo <= 1e-14 * hi) break;
   }
-  // A final polish on the optimality conditions from the dual's solution.
-  Vec<D> pp = q;
-  double mp = mu;
-  if (detail::support_newton<D>(set, v, pp, mp, 8)) q = pp, mu = mp;
   // The bracket can close on a maximiser that did not converge (a
   // direction within rounding of the cone's edge): only a point on the
   // boundary of K is an answer.
   JumpDerivatives<D> hd;
-  if (!jump_derivatives<D>(set, q, hd, false) || !(std::fabs(hd.value) <= 1e-8 * hd.scale)) return out;
+  if (ex) ex->solution.resize(std::size_t(set.count));
+  if (!jump_derivatives<D>(set, q, hd, false, ex ? ex->solution.data() : nullptr) ||
+      !(std::fabs(hd.value) <= 1e-8 * hd.scale))
+    return out;
   out.momentum = q;
   out.multiplier = mu;
   out.value = dot<D>(q, v);
@@ -398,14 +484,16 @@ inline Support<D> support(const JumpSet<D>& set, const Vec<D>& v, const Support<
 
 // h(x, v) for any v (1-homogeneous): |v| h(x, v / |v|), and the momentum.
 template <int D>
-inline Support<D> support_of(const JumpSet<D>& set, const Vec<D>& v, const Support<D>* warm = nullptr) {
+inline Support<D> support_of(const JumpSet<D>& set, const Vec<D>& v, const Support<D>* warm = nullptr,
+                             SupportExponentials* ex = nullptr) {
   const double n = norm<D>(v);
   if (!(n > 0.0)) {
     Support<D> s;
     s.value = 0.0;
+    if (ex) ex->solution.assign(std::size_t(set.count), 1.0);
     return s;
   }
-  Support<D> s = support<D>(set, scale<D>(1.0 / n, v), warm);
+  Support<D> s = support<D>(set, scale<D>(1.0 / n, v), warm, ex);
   if (s.finite()) s.value *= n;
   return s;
 }
@@ -451,6 +539,7 @@ class JumpFields {
 
   const Grid<D>& grid() const { return grid_; }
   int count() const { return count_; }
+  bool constant_jumps() const { return constant_; }
 
   JumpSet<D> node(Index i) const {
     return {count_, weights_ + std::size_t(i) * count_, constant_ ? jumps_ : jumps_ + std::size_t(i) * count_ * D};
@@ -487,7 +576,11 @@ class JumpFields {
   // With the interpolant's slopes sl_k at the cell's corners k,
   // grad_x H = sum_k sl_k (sum_r w_kr (e_r - 1) + w_r e_r <p, nu_kr>): R
   // exponentials and a sum over R per corner. `scratch` is resized.
-  Vec<D> hamiltonian_gradient(const Vec<D>& x, const Vec<D>& p, std::vector<double>& scratch) const {
+  //
+  // `exps`, if given, holds e_r at x (support()'s SupportExponentials::solution
+  // for the set at x): no exponential is evaluated.
+  Vec<D> hamiltonian_gradient(const Vec<D>& x, const Vec<D>& p, std::vector<double>& scratch,
+                              const double* exps = nullptr) const {
     // The cell of x, and for each axis whose grid line x lies on, the cells
     // on either side of it.
     CellCorners<D> cells[1 + 2 * D];
@@ -513,6 +606,10 @@ class JumpFields {
     double* we = e + count;
     if (constant_) {
       for (std::size_t r = 0; r < count; ++r) {
+        if (exps && exps[r] < std::numeric_limits<double>::infinity()) {
+          e[r] = exps[r];
+          continue;
+        }
         double s = 0.0;
         for (int a = 0; a < D; ++a) s += p[a] * jumps_[r * D + std::size_t(a)];
         e[r] = std::exp(s);
@@ -530,7 +627,7 @@ class JumpFields {
         }
       }
       for (std::size_t r = 0; r < count; ++r) {
-        e[r] = std::exp(e[r]);
+        e[r] = exps && exps[r] < std::numeric_limits<double>::infinity() ? exps[r] : std::exp(e[r]);
         we[r] *= e[r];
       }
     }

@@ -21,8 +21,10 @@
 // U + grad U . (x - y) as heap key, as in the quadratic march.
 //
 // Every evaluation of h solves a small convex problem (support() in
-// jump.hpp), started from the last solution found for this node: the
-// points and directions of one update change little between evaluations.
+// jump.hpp), started from the solution found for this node in the nearest
+// direction, with its exponentials where the jumps are constant: the
+// points of one node's updates differ by a few cells, their directions
+// are what changes.
 #pragma once
 
 #include <algorithm>
@@ -154,7 +156,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
 
   // The action of the segment from y to x (h at its midpoint times its
   // length) and its derivatives with respect to both ends, warm-started
-  // from the node's last solution. Updates from a simplex with a node
+  // as add_term says. Updates from a simplex with a node
   // beyond two cells (simpson_) use Simpson's rule: the midpoint rule errs
   // by -L^3 h'' / 24, and a long segment whose action it underestimates
   // would win over the short, accurate ones. The rule is fixed per simplex
@@ -172,7 +174,6 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     double value = std::numeric_limits<double>::infinity();
     Vec<D> base{};     // dA/dy
     Vec<D> end{};      // dA/dx
-    Support<D> warm;   // the support point at the midpoint
     bool simpson = false;
     bool finite() const { return value < std::numeric_limits<double>::infinity(); }
   };
@@ -184,7 +185,6 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     Vec<D> base{}, end{};
     double mid = 0.0;
     if (!add_term(y, x, 0.5, chord, simpson_ ? 4.0 / 6.0 : 1.0, mid, base, end)) return jet;
-    jet.warm = warm_;
     if (simpson_) {
       double ay = 0.0, ax = 0.0;
       if (!add_term(y, x, 0.0, chord, 1.0 / 6.0, ay, base, end) ||
@@ -205,13 +205,34 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     const Vec<D> q = t == 0.0 ? y : t == 1.0 ? x : lerp<D>(y, x, t);
     const JumpSet<D> set = fields_.at(q, scratch_);
     ++stats_.supports;
-    const Support<D> s = support_of<D>(set, chord, warm_.finite() ? &warm_ : nullptr);
+    // Newton's method starts from the support point found in this update
+    // for the nearest direction (the chord's direction matters far more
+    // than the point: segments to x from nodes around it point every way),
+    // with its exponentials where the jumps are the same everywhere; the
+    // Gaussian solution where no direction is near.
+    const double length = norm<D>(chord);
+    const Vec<D> unit = scale<D>(1.0 / length, chord);
+    int nearest = -1;
+    double closest = kWarmCosine;
+    for (int i = solved_count_ - 1; i >= 0; --i) {
+      const double c = dot<D>(solved_[std::size_t(i)].direction, unit);
+      if (c > closest) closest = c, nearest = i;
+    }
+    const Support<D>* warm = nearest >= 0 ? &solved_[std::size_t(nearest)].support : nullptr;
+    exps_.start_known = warm && fields_.constant_jumps();
+    if (exps_.start_known) exps_.start = solved_[std::size_t(nearest)].exps;
+    const Support<D> s = support_of<D>(set, chord, warm, &exps_);
     if (s.dual) ++stats_.dual;
     if (!s.finite()) return false;
-    warm_ = s;
+    if (solved_count_ == int(solved_.size())) solved_.emplace_back();
+    Solved& entry = solved_[std::size_t(solved_count_++)];
+    entry.direction = unit;
+    entry.support = s;
+    entry.exps = exps_.solution;
     value = s.value;
-    const double lambda = norm<D>(chord) * s.multiplier;
-    const Vec<D> dq = scale<D>(-lambda, fields_.hamiltonian_gradient(q, s.momentum, scratch_gradient_));
+    const double lambda = length * s.multiplier;
+    const Vec<D> dq =
+        scale<D>(-lambda, fields_.hamiltonian_gradient(q, s.momentum, scratch_gradient_, exps_.solution.data()));
     for (int k = 0; k < D; ++k) {
       base[k] += omega * ((1.0 - t) * dq[k] - s.momentum[k]);
       end[k] += omega * (t * dq[k] + s.momentum[k]);
@@ -235,7 +256,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   void settle(Index x) {
     const MultiIndex<D> mx = grid_.unflat(x);
     const Vec<D> px = grid_.point(mx);
-    warm_ = Support<D>{};
+    solved_count_ = 0;
     // The characteristic direction at x, H_p(x, grad U), with grad U from
     // the node the heap key came from.
     Vec<D> t{};
@@ -298,7 +319,6 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   // its value (+inf if none is finite) and grad U at px from the winning
   // update.
   double hierarchical_update(const Vec<D>& px, Vec<D>& best_gradient) {
-    warm_ = Support<D>{};
     double best = std::numeric_limits<double>::infinity();
     int a = -1;
     for (std::size_t c = 0; c < candidates_.size(); ++c) {
@@ -361,7 +381,6 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
                 ++stats_.linear_edges;
                 slope[i][j] = u[j] - u[i], slope[j][i] = u[i] - u[j];
               }
-          warm_ = ca.jet.warm;
           auto cost = [&](const std::array<double, 2>& w) {
             return triangle_cubic(u, slope, w) + segment_jet(base(w), px).value;
           };
@@ -397,7 +416,6 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     double da = dot<D>(gradient(ca.node), edge), db = dot<D>(gradient(cb.node), edge);
     if (!hermite_trusted(ca, cb, da, db)) ++stats_.linear_edges, da = db = ub - ua;
     // The jets at the ends (the one-point updates' where the rule is the same).
-    warm_ = ca.jet.warm;
     const SegmentJet ja = ca.jet.simpson == simpson_ ? ca.jet : segment_jet(ca.point, px);
     s_min = 0.0;
     if (!ja.finite()) return inf;
@@ -413,7 +431,6 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
       if (fhi < f) f = fhi, s_min = 1.0, grad = jb.end;
       if (!(shi > 0.0)) return f;
     }
-    warm_ = ja.warm;
     for (int it = 0; it < kEdgeIterations && hi - lo > kEdgeTolerance; ++it) {
       double s = 0.5 * (lo + hi);
       if (fhi < inf) {
@@ -506,6 +523,9 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   // actions.
   static constexpr int kEdgeIterations = 12;
   static constexpr double kEdgeTolerance = 1e-7;
+  // Support points for directions within this cosine of a new one start
+  // its Newton iteration; beyond, the Gaussian solution is nearer.
+  static constexpr double kWarmCosine = 0.8;
   // Segments up to this squared length (in cells) use the midpoint rule.
   static constexpr double kMidpointReach2 = 4.0 * (1.0 + 1e-9);
 
@@ -527,7 +547,16 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   std::vector<int> partners_;
   std::vector<double> scratch_;
   std::vector<double> scratch_gradient_;
-  Support<D> warm_;
+  // The support points found while settling the current node, by unit
+  // direction, with their exponentials (warm starts for the next ones).
+  struct Solved {
+    Vec<D> direction;
+    Support<D> support;
+    std::vector<double> exps;
+  };
+  std::vector<Solved> solved_;
+  int solved_count_ = 0;
+  SupportExponentials exps_;
   bool simpson_ = false;  // the quadrature of the simplex being updated from
   JumpMarchStats stats_;
 };
