@@ -89,14 +89,20 @@ inline FieldSample<D> field_sample(const double* b, const double* m, const Where
 enum class DiffusionLayout : std::uint8_t { Constant, Full, Packed };
 
 // Storage of one field at the nodes: node i's component c at
-// data[i * stride + offset[c]] (stride 0: the same at every node).
-template <int Width>
+// data[i * stride + offset[c]] (stride 0: the same at every node); with
+// Contiguous, offset[c] = c, known at compile time (the interpolation's
+// inner loops then read plain runs of doubles).
+template <int Width, bool Contiguous = false>
 struct NodeStrided {
   const double* data = nullptr;
   Index stride = 0;
   int offset[Width] = {};
 
   const double* node(Index i) const { return data + i * stride; }
+  double get(const double* v, int c) const {
+    if constexpr (Contiguous) return v[c];
+    else return v[offset[c]];
+  }
 };
 
 template <int D>
@@ -246,8 +252,8 @@ class SampledFields {
   }
 
   // out += sum over the 4^D stencil of weight * (the field's components).
-  template <int Width>
-  void accumulate_cubic(const NodeStrided<Width>& field, Index first, const double (&w)[D][4],
+  template <int Width, bool C>
+  void accumulate_cubic(const NodeStrided<Width, C>& field, Index first, const double (&w)[D][4],
                         double* out) const {
     if constexpr (D == 2) {
       for (int a = 0; a < 4; ++a) {
@@ -256,7 +262,7 @@ class SampledFields {
         const Index line = first + a * grid_.stride(0);
         for (int b = 0; b < 4; ++b) {
           const double* v = field.node(line + b);
-          for (int k = 0; k < Width; ++k) row[k] += w[1][b] * v[field.offset[k]];
+          for (int k = 0; k < Width; ++k) row[k] += w[1][b] * field.get(v, k);
         }
         for (int k = 0; k < Width; ++k) out[k] += w[0][a] * row[k];
       }
@@ -269,30 +275,30 @@ class SampledFields {
           const Index line = first + a * grid_.stride(0) + b * grid_.stride(1);
           for (int c = 0; c < 4; ++c) {
             const double* v = field.node(line + c);
-            for (int k = 0; k < Width; ++k) out[k] += wab * w[2][c] * v[field.offset[k]];
+            for (int k = 0; k < Width; ++k) out[k] += wab * w[2][c] * field.get(v, k);
           }
         }
       }
     }
   }
 
-  template <int Width>
-  void linear_add(const NodeStrided<Width>& field, const CellCorners<D>& c, double* out) const {
+  template <int Width, bool C>
+  void linear_add(const NodeStrided<Width, C>& field, const CellCorners<D>& c, double* out) const {
     for (int k = 0; k < c.count; ++k) {
       const double* v = field.node(c.node[k]);
-      for (int m = 0; m < Width; ++m) out[m] += c.weight[k] * v[field.offset[m]];
+      for (int m = 0; m < Width; ++m) out[m] += c.weight[k] * field.get(v, m);
     }
   }
 
-  template <int Width>
-  void linear_add(const NodeStrided<Width>& field, const CellCorners<D>& c, double* out,
+  template <int Width, bool C>
+  void linear_add(const NodeStrided<Width, C>& field, const CellCorners<D>& c, double* out,
                   std::array<FieldSample<D>, D>* gradient, int first) const {
     for (int k = 0; k < c.count; ++k) {
       const double* v = field.node(c.node[k]);
-      for (int m = 0; m < Width; ++m) out[m] += c.weight[k] * v[field.offset[m]];
+      for (int m = 0; m < Width; ++m) out[m] += c.weight[k] * field.get(v, m);
       for (int a = 0; a < D; ++a)
         for (int m = 0; m < Width; ++m)
-          (*gradient)[std::size_t(a)].data()[first + m] += c.slope[k][a] * v[field.offset[m]];
+          (*gradient)[std::size_t(a)].data()[first + m] += c.slope[k][a] * field.get(v, m);
     }
   }
 
@@ -305,16 +311,17 @@ class SampledFields {
 
   static constexpr int action_size = FieldSample<D>::action_size;
 
-  static void set_packed(NodeStrided<sym_size<D>>& field, const double* data) {
+  template <bool C>
+  static void set_packed(NodeStrided<sym_size<D>, C>& field, const double* data) {
     field.data = data;
     field.stride = sym_size<D>;
     for (int k = 0; k < sym_size<D>; ++k) field.offset[k] = k;
   }
 
   Grid<D> grid_;
-  NodeStrided<D> drift_;               // the caller's
+  NodeStrided<D, true> drift_;         // the caller's
   std::vector<double> metric_;         // A = D^{-1}, node-major
-  NodeStrided<sym_size<D>> metric_view_;
+  NodeStrided<sym_size<D>, true> metric_view_;
   NodeStrided<sym_size<D>> diffusion_;  // the caller's, or copy_
   std::vector<double> copy_;           // a full D symmetrised, where the caller's is not exactly symmetric
 };

@@ -20,6 +20,7 @@
 //     void unreach(Index node);    // a node left in the heap beyond max_value
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -93,6 +94,7 @@ class OrderedMarch {
       const Index x = heap_.top();
       if (values_[x] > max_value_) break;
       heap_.pop();
+      prefetch_neighbourhood(x);
       solver().settle(x);
       ++accepted_;
       if (solver().absorbs(x)) {
@@ -156,6 +158,32 @@ class OrderedMarch {
         lowered(x);
       }
     }
+  }
+
+  // Ask for the cache lines of the values and states of the node's
+  // neighbours, which propagate reads once settle is done: in 3D they lie
+  // on three planes of the grid, far apart in memory, and a fresh front's
+  // were not in cache (measured: the loads of these two were a third of
+  // the loop's own time on 129^3 nodes). Prefetches change no result.
+  void prefetch_neighbourhood(Index x) const {
+#if defined(__GNUC__) || defined(__clang__)
+    const Index last = grid_.size() - 1;
+    auto fetch = [&](Index row) {  // the run of three nodes centred on row
+      const Index first = std::min(std::max<Index>(row - 1, 0), last);
+      const Index end = std::min(std::max<Index>(row + 1, 0), last);
+      __builtin_prefetch(values_ + first, 1);
+      __builtin_prefetch(values_ + end, 1);
+      __builtin_prefetch(state_.data() + first, 1);
+    };
+    if constexpr (D == 2) {
+      for (int a = -1; a <= 1; ++a) fetch(x + a * grid_.stride(0));
+    } else {
+      for (int a = -1; a <= 1; ++a)
+        for (int b = -1; b <= 1; ++b) fetch(x + a * grid_.stride(0) + b * grid_.stride(1));
+    }
+#else
+    (void)x;
+#endif
   }
 
   const Grid<D>& grid_;
