@@ -113,6 +113,7 @@ class Fields:
         self._sampled: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._drift: Optional[np.ndarray] = None
         self._packed: Optional[np.ndarray] = None
+        self._scale_checked = False  # kernel_arrays' checks passed (the arrays are cached)
         self._interpolators: dict = {}
 
     # -- values at arbitrary points -------------------------------------------------
@@ -218,7 +219,9 @@ class Fields:
             b = self.sampled_drift()
         else:
             b, matrix = self.kernel_diffusion()
-        self._check_action_scale(b, matrix)
+        if not self._scale_checked:  # (a solve asks twice: to check first, then to march)
+            self._check_action_scale(b, matrix)
+            self._scale_checked = True
         return b, matrix
 
     def kernel_diffusion(self) -> Tuple[np.ndarray, np.ndarray]:
