@@ -235,15 +235,12 @@ class Fields:
         ``(*shape, d, d)`` array is never formed (a third less memory in
         3D)."""
         if self._packed is None:
-            value = self.sde.diffusion
             b = self._drift if self._drift is not None else self._sample_one("drift")
             packer = _Packer(self.ndim)
             if self._sampled is not None:
                 dm = self._sampled[1]  # checked by sample() already
-            elif isinstance(value, np.ndarray):
-                dm = np.ascontiguousarray(value, dtype=float)
             else:
-                dm = self._sample_callable("diffusion", self.diffusion, packer)
+                dm = self._sample_one("diffusion", packer)
             if dm.ndim == self.ndim + 2:
                 # An array of full matrices (the caller's): read in slabs, and
                 # packed only if some matrix is not exactly symmetric.
@@ -350,14 +347,17 @@ class Fields:
             raise ValueError(f"points must have shape (..., {self.ndim}), got {p.shape}")
         return p
 
-    def _sample_one(self, name: str) -> np.ndarray:
+    def _sample_one(self, name: str, packer: Optional["_Packer"] = None) -> np.ndarray:
+        """A field at the nodes: an array on the grid as it is, a callable
+        sampled (the diffusion packed as it comes when a ``packer`` is
+        given), a constant broadcast."""
         d = self.ndim
         value = getattr(self.sde, name)
         tail = (d,) if name == "drift" else (d, d)
         if isinstance(value, np.ndarray) and value.ndim == d + len(tail):
             return np.ascontiguousarray(value, dtype=float)
         evaluate = self.drift if name == "drift" else self.diffusion
-        return self._sample_callable(name, evaluate) if callable(value) else self._cell_means(evaluate, 1)
+        return self._sample_callable(name, evaluate, packer) if callable(value) else self._cell_means(evaluate, 1)
 
     def _sample_callable(self, name: str, evaluate, packer: Optional["_Packer"] = None) -> np.ndarray:
         """A callable field at the nodes as ``supersample`` asks: point samples
