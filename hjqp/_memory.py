@@ -8,10 +8,12 @@ import os
 from typing import Optional
 
 # Peak resident memory of a solve per node, Python arrays included
-# (measured: 119 bytes per node on a 4097^2 solve, 272 on a 201^3 one,
-# 264 on a 257^3 one; rounded up).
+# (measured: 119 bytes per node on a 4097^2 solve; 178 on a 201^3 one with
+# a position-dependent D, which reaches the kernel packed, 6 entries a
+# node; rounded up). Fields given as arrays are the caller's already: the
+# kernel reads them in place.
 SOLVE_BYTES_PER_NODE_2D = 128
-SOLVE_BYTES_PER_NODE_3D = 288
+SOLVE_BYTES_PER_NODE_3D = 192
 
 
 # Peak memory of an eikonal march per node beyond its inputs (measured: 21

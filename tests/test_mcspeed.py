@@ -25,10 +25,10 @@ def test_landscape_samples_the_main_grid_once_for_all_its_solves(multiwell, monk
     sampled = []
     original = Fields._sample_one
 
-    def counting(self, name):
+    def counting(self, name, *args):
         if self.grid == grid and not self.between_nodes:
             sampled.append(name)
-        return original(self, name)
+        return original(self, name, *args)
 
     monkeypatch.setattr(Fields, "_sample_one", counting)
     land = hjqp.landscape(problem.sde, grid, threads=2)

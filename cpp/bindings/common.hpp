@@ -71,16 +71,21 @@ hjqp::Grid<D> grid_from(const DoubleArray& lower, const DoubleArray& spacing, co
   return hjqp::Grid<D>(vec_from<D>(lower, "lower"), vec_from<D>(spacing, "spacing"), shape);
 }
 
-// `a` must have shape grid.shape + (D,) * trailing_dims.
+// `a` must have shape grid.shape + (D,) * trailing_dims, followed by
+// (last,) when last > 0.
 template <int D>
-void check_field_shape(const py::array& a, const hjqp::Grid<D>& grid, int trailing_dims, const char* name) {
-  bool ok = a.ndim() == D + trailing_dims;
+void check_field_shape(const py::array& a, const hjqp::Grid<D>& grid, int trailing_dims, const char* name,
+                       py::ssize_t last = 0) {
+  const int extra = last > 0 ? 1 : 0;
+  bool ok = a.ndim() == D + trailing_dims + extra;
   for (int k = 0; ok && k < D; ++k) ok = a.shape(k) == grid.shape()[k];
   for (int k = 0; ok && k < trailing_dims; ++k) ok = a.shape(D + k) == D;
+  if (ok && extra) ok = a.shape(D + trailing_dims) == last;
   if (!ok) {
     std::string want = "(";
     for (int k = 0; k < D; ++k) want += std::to_string(grid.shape()[k]) + ", ";
     for (int k = 0; k < trailing_dims; ++k) want += std::to_string(D) + ", ";
+    if (extra) want += std::to_string(last) + ", ";
     want = want.substr(0, want.size() - 2) + ")";
     throw std::invalid_argument(std::string(name) + " must have shape " + want + ", got " + shape_str(a));
   }

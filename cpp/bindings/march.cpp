@@ -22,12 +22,22 @@ MarchResult march(const DoubleArray& lower, const DoubleArray& spacing, const Do
   const hjqp::Grid<D> grid = grid_from<D>(lower, spacing, drift, "drift");
   check_field_shape<D>(drift, grid, 1, "drift");
   if (absorbing) check_field_shape<D>(*absorbing, grid, 0, "absorbing");
-  // A (d, d) diffusion is the same at every node.
-  const bool constant = diffusion.ndim() == 2;
-  if (!constant) check_field_shape<D>(diffusion, grid, 2, "diffusion");
-  else if (diffusion.shape(0) != D || diffusion.shape(1) != D)
-    throw std::invalid_argument("a constant diffusion must have shape (" + std::to_string(D) + ", " +
-                                std::to_string(D) + "), got " + shape_str(diffusion));
+  // The diffusion: a (D, D) matrix, the same at every node; grid shape +
+  // (D, D), a full matrix per node; or grid shape + (D (D + 1) / 2,), the
+  // packed upper triangle of a symmetric one (rows of the triangle in
+  // order: D00, D01, .., D11, ..).
+  hjqp::DiffusionLayout layout = hjqp::DiffusionLayout::Full;
+  if (diffusion.ndim() == 2) {
+    layout = hjqp::DiffusionLayout::Constant;
+    if (diffusion.shape(0) != D || diffusion.shape(1) != D)
+      throw std::invalid_argument("a constant diffusion must have shape (" + std::to_string(D) + ", " +
+                                  std::to_string(D) + "), got " + shape_str(diffusion));
+  } else if (diffusion.ndim() == D + 1) {
+    layout = hjqp::DiffusionLayout::Packed;
+    check_field_shape<D>(diffusion, grid, 0, "diffusion", hjqp::sym_size<D>);
+  } else {
+    check_field_shape<D>(diffusion, grid, 2, "diffusion");
+  }
   const py::ssize_t n_seeds = check_seeds<D>(seed_nodes, seed_values, seed_gradients);
 
   MarchResult out{grid_array<double>(grid), grid_array<double>(grid, {D}), grid_array<std::uint8_t>(grid),
@@ -47,7 +57,7 @@ MarchResult march(const DoubleArray& lower, const DoubleArray& spacing, const Do
   std::uint8_t* cut = out.truncated.mutable_data();
   const std::uint8_t* mask = absorbing ? absorbing->data() : nullptr;
   without_gil([&](const std::function<bool()>& check) {
-    const hjqp::SampledFields<D> fields(grid, b, d, constant);
+    const hjqp::SampledFields<D> fields(grid, b, d, layout);
     hjqp::QuasiPotentialMarch<D> qp(fields, u, g, r, options);
     if (mask) qp.set_absorbing(mask);
     for (py::ssize_t i = 0; i < n_seeds; ++i) {
@@ -83,7 +93,9 @@ void bind_march(py::module_& m) {
       .def_readonly("truncated", &MarchResult::truncated)
       .def_readonly("stats", &MarchResult::stats);
   const char* doc =
-      "March the quasi-potential on a grid from seeded 1-jets. Nodes where\n"
+      "March the quasi-potential on a grid from seeded 1-jets. The diffusion is\n"
+      "a (d, d) matrix, (*shape, d, d) or packed (*shape, d (d + 1) / 2): the\n"
+      "upper triangle row by row. Nodes where\n"
       "`absorbing` is nonzero receive values but do not propagate them.";
   m.def("march2d", &march<2>, py::arg("lower"), py::arg("spacing"), py::arg("drift"), py::arg("diffusion"),
         py::arg("seed_nodes"), py::arg("seed_values"), py::arg("seed_gradients"), py::arg("update_radius"),

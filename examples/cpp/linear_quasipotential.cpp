@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
     drift[2 * i + 1] = 20 * p[0] - p[1];
   }
   const double identity[4] = {1, 0, 0, 1};
-  const hjqp::SampledFields<2> fields(grid, drift.data(), identity, /*constant_diffusion=*/true);
+  const hjqp::SampledFields<2> fields(grid, drift.data(), identity, hjqp::DiffusionLayout::Constant);
 
   std::vector<double> u(std::size_t(grid.size()));
   std::vector<double> grad(std::size_t(grid.size()) * 2);

@@ -14,8 +14,8 @@ from ..grid import Grid
 
 __all__ = ["ACTION_SCALE_FLOOR", "ACTION_SCALE_LIMIT", "AUTO_SUPERSAMPLE", "JUMP_FLOOR", "JUMP_RATIO", "JUMP_REACH",
            "SPD_TOLERANCE", "SYMMETRY_TOLERANCE", "Fields", "JumpFields", "call_field", "check_action_scale", "check_invertible",
-           "check_spd", "describe_node", "describe_point", "jump_nodes", "jump_support", "kernel_inverse", "rewrap",
-           "spd_mask"]
+           "check_spd", "describe_node", "describe_point", "jump_nodes", "jump_support", "kernel_inverse", "pack",
+           "rewrap", "spd_mask", "unpack"]
 
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -112,6 +112,8 @@ class Fields:
             )
         self._sampled: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._drift: Optional[np.ndarray] = None
+        self._packed: Optional[np.ndarray] = None
+        self._scale_checked = False  # kernel_arrays' checks passed (the arrays are cached)
         self._interpolators: dict = {}
 
     # -- values at arbitrary points -------------------------------------------------
@@ -202,7 +204,8 @@ class Fields:
     def kernel_arrays(self) -> Tuple[np.ndarray, np.ndarray]:
         """Drift ``(*shape, d)`` and the diffusion as the kernel takes it: a
         ``(d, d)`` matrix when D is constant (no per-node copy), else
-        ``(*shape, d, d)``. Checked as in :meth:`sample`, and for the march:
+        :meth:`kernel_diffusion` (packed, or the caller's exactly symmetric
+        array). Checked as in :meth:`sample`, and for the march:
         A = D^{-1} representable, |b|^2, b^T A b and |A b|^2 at most
         :data:`ACTION_SCALE_LIMIT` at every node (ValueError naming the first
         node otherwise) and each at least :data:`ACTION_SCALE_FLOOR` at some
@@ -215,9 +218,70 @@ class Fields:
                 raise ValueError(f"the diffusion matrix is {matrix.shape} but the grid is {d}D")
             b = self.sampled_drift()
         else:
-            b, matrix = self.sample()
-        self._check_action_scale(b, matrix)
+            b, matrix = self.kernel_diffusion()
+        if not self._scale_checked:  # (a solve asks twice: to check first, then to march)
+            self._check_action_scale(b, matrix)
+            self._scale_checked = True
         return b, matrix
+
+    def kernel_diffusion(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Drift ``(*shape, d)`` and a position-dependent diffusion at the
+        nodes as the kernel reads it, checked as in :meth:`sample` (the first
+        offending node named): the caller's ``(*shape, d, d)`` array where it
+        is exactly symmetric (no copy), else D packed, ``(*shape, d (d + 1) /
+        2)``: the upper triangle row by row (D00, D01, .., D11, ..), each
+        entry the mean of D_ij and D_ji, which is what the kernel makes of a
+        full matrix. A callable is sampled and packed in slabs: the full
+        ``(*shape, d, d)`` array is never formed (a third less memory in
+        3D)."""
+        if self._packed is None:
+            b = self._drift if self._drift is not None else self._sample_one("drift")
+            packer = _Packer(self.ndim)
+            if self._sampled is not None:
+                dm = self._sampled[1]  # checked by sample() already
+            else:
+                dm = self._sample_one("diffusion", packer)
+            if dm.ndim == self.ndim + 2:
+                # An array of full matrices (the caller's): read in slabs, and
+                # packed only if some matrix is not exactly symmetric.
+                exact = True
+                for start in range(0, self.grid.size, _CHUNK):
+                    block = dm.reshape(-1, self.ndim, self.ndim)[start:start + _CHUNK]
+                    packer.inspect(block, lambda i, start=start: start + i)
+                    exact = exact and bool(np.array_equal(block, np.swapaxes(block, 1, 2)))
+                if not exact:
+                    dm = packer.pack_all(dm)
+            bad = ~np.all(np.isfinite(b), axis=-1)
+            if bad.any():
+                raise ValueError(f"drift is not finite at {self.describe_node(np.flatnonzero(bad)[0])}")
+            if self._sampled is None:
+                packer.check(self.describe_node, self._raw_diffusion)
+                self._check_spd_packed(dm)
+            self._drift, self._packed = b, dm
+        return self._drift, self._packed
+
+    def _raw_diffusion(self, flat_index: int) -> np.ndarray:
+        """D at one node as sampled at the node, (d, d): for an error message
+        (a node that was sampled as a cell mean is kept by :class:`_Packer`)."""
+        value = self.sde.diffusion
+        if isinstance(value, np.ndarray):
+            return value.reshape(-1, self.ndim, self.ndim)[flat_index]
+        return self._node_means(self.diffusion, np.array([flat_index]), 1)[0]
+
+    def _check_spd_packed(self, dm: np.ndarray) -> None:
+        """:func:`check_spd` on D at the nodes, full or packed, in slabs (the
+        tiny diagonals of all nodes first, then definiteness, as check_spd
+        orders them)."""
+        d = self.ndim
+        full = dm.ndim == d + 2
+        flat = dm.reshape((-1, d, d) if full else (-1, d * (d + 1) // 2))
+        for test in ("tiny", "spd"):
+            for start in range(0, len(flat), _CHUNK):
+                _interrupt.check()
+                block = flat[start:start + _CHUNK]
+                check = _check_diagonal if test == "tiny" else _check_definite
+                check(block if full else unpack(block), lambda i, start=start: self.describe_node(start + i),
+                      "diffusion")
 
     def _check_action_scale(self, b: np.ndarray, dm: np.ndarray) -> None:
         """The checks of :meth:`kernel_arrays` beyond :meth:`sample`, in slabs
@@ -225,11 +289,12 @@ class Fields:
         d = self.ndim
         flat_b = b.reshape(-1, d)
         constant = dm.ndim == 2
+        packed = dm.ndim == d + 1
         advice = self.SCALE_ADVICE
         if constant:
             metric = check_invertible(dm[None], lambda i: "the constant diffusion matrix", advice=advice[0])[0]
         else:
-            flat_d = dm.reshape(-1, d, d)
+            flat_d = dm.reshape((-1, d * (d + 1) // 2) if packed else (-1, d, d))
         largest, moving = np.zeros(3), False
         for start in range(0, len(flat_b), _CHUNK):
             _interrupt.check()
@@ -241,7 +306,8 @@ class Fields:
             if constant:
                 a = np.broadcast_to(metric, (stop - start, d, d))
             else:
-                a = check_invertible(flat_d[start:stop], describe, advice=advice[0])
+                block = flat_d[start:stop]
+                a = check_invertible(unpack(block) if packed else block, describe, advice=advice[0])
             largest = np.maximum(largest, check_action_scale(flat_b[start:stop], a, describe, advice[1]))
             moving = moving or bool(np.any(flat_b[start:stop] != 0))
         # (A drift that vanishes everywhere has no attractor, which is said
@@ -281,32 +347,41 @@ class Fields:
             raise ValueError(f"points must have shape (..., {self.ndim}), got {p.shape}")
         return p
 
-    def _sample_one(self, name: str) -> np.ndarray:
+    def _sample_one(self, name: str, packer: Optional["_Packer"] = None) -> np.ndarray:
+        """A field at the nodes: an array on the grid as it is, a callable
+        sampled (the diffusion packed as it comes when a ``packer`` is
+        given), a constant broadcast."""
         d = self.ndim
         value = getattr(self.sde, name)
         tail = (d,) if name == "drift" else (d, d)
         if isinstance(value, np.ndarray) and value.ndim == d + len(tail):
             return np.ascontiguousarray(value, dtype=float)
         evaluate = self.drift if name == "drift" else self.diffusion
-        return self._sample_callable(name, evaluate) if callable(value) else self._cell_means(evaluate, 1)
+        return self._sample_callable(name, evaluate, packer) if callable(value) else self._cell_means(evaluate, 1)
 
-    def _sample_callable(self, name: str, evaluate) -> np.ndarray:
+    def _sample_callable(self, name: str, evaluate, packer: Optional["_Packer"] = None) -> np.ndarray:
         """A callable field at the nodes as ``supersample`` asks: point samples
         (1), cell means everywhere (s > 1), or point samples with cell means
-        at the nodes next to a jump (None)."""
+        at the nodes next to a jump (None). With a ``packer`` the diffusion
+        comes out packed (``(*shape, d (d + 1) / 2)``), each slab packed as it
+        is sampled."""
         s = self.supersample
         if s is not None:
-            out = self._cell_means(evaluate, s)
+            out = self._cell_means(evaluate, s, packer)
             if s > 1:
                 self.supersampled[name] = self.grid.size
             return out
-        out = self._cell_means(evaluate, 1)
+        out = self._cell_means(evaluate, 1, packer)
         near = jump_nodes(out, self.ndim)
         count = int(np.count_nonzero(near))
         if count:
             nodes = np.flatnonzero(near)
             flat = out.reshape((self.grid.size,) + out.shape[self.ndim:])
-            flat[nodes] = self._node_means(evaluate, nodes, AUTO_SUPERSAMPLE[self.ndim])
+            means = self._node_means(evaluate, nodes, AUTO_SUPERSAMPLE[self.ndim])
+            if packer is not None:
+                packer.forget(nodes)
+                means = packer(means, lambda i: nodes[i])
+            flat[nodes] = means
             self.supersampled[name] = count
         return out
 
@@ -330,9 +405,10 @@ class Fields:
             out[start:start + len(p)] = total / len(shifts)
         return out
 
-    def _cell_means(self, evaluate, s: int) -> np.ndarray:
+    def _cell_means(self, evaluate, s: int, packer: Optional["_Packer"] = None) -> np.ndarray:
         """evaluate (points (..., d) -> (..., *tail)) at the nodes, or its mean
-        over s^d points evenly spread over each node's cell; (*shape, *tail)."""
+        over s^d points evenly spread over each node's cell; (*shape, *tail),
+        or with a ``packer`` (*shape, d (d + 1) / 2) for the diffusion."""
         grid, d = self.grid, self.ndim
         axes = grid.axes
         # Slabs along the first axis, so that large grids are sampled in
@@ -340,6 +416,7 @@ class Fields:
         rows = max(1, _CHUNK // max(1, grid.size // grid.shape[0]))
         offsets = (np.arange(s) + 0.5) / s - 0.5
         shifts = [np.array(o) * np.asarray(grid.spacing) for o in itertools.product(offsets, repeat=d)]
+        per_row = grid.size // grid.shape[0]
         out = None
         for start in range(0, grid.shape[0], rows):
             _interrupt.check()  # (a call on a worker thread: Ctrl-C stops it here too)
@@ -348,9 +425,14 @@ class Fields:
             total = evaluate(mesh + shifts[0])
             for shift in shifts[1:]:
                 total = total + evaluate(mesh + shift)
+            block = total / len(shifts)
+            if packer is not None:
+                first = start * per_row
+                block = packer(block.reshape(-1, d, d), lambda i, first=first: first + i).reshape(
+                    mesh.shape[:-1] + (-1,))
             if out is None:
-                out = np.empty(grid.shape + total.shape[d:])
-            out[start:stop] = total / len(shifts)
+                out = np.empty(grid.shape + block.shape[d:])
+            out[start:stop] = block
         return out
 
     def _interpolate(self, name: str, values: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -582,16 +664,32 @@ def check_spd(matrices: np.ndarray, describe: Callable[[int], str], name: str = 
     normal double (2.2e-308) is rejected on its own: such a matrix cannot
     be told from a singular one."""
     m = matrices
+    _check_symmetric(m, describe, name)
+    _check_diagonal(m, describe, name)
+    _check_definite(m, describe, name)
+
+
+def _asymmetric(m: np.ndarray) -> np.ndarray:
+    """Which of the matrices (n, d, d) are not symmetric to within the
+    kernel's tolerance; (n,) bool."""
     d = m.shape[-1]
     bad = np.zeros(len(m), dtype=bool)
     for i in range(d):
         for j in range(i + 1, d):
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore", invalid="ignore"):
                 tol = SYMMETRY_TOLERANCE * (np.abs(m[:, i, i]) + np.abs(m[:, j, j]))
-            bad |= np.abs(m[:, i, j] - m[:, j, i]) > tol
+                bad |= np.abs(m[:, i, j] - m[:, j, i]) > tol
+    return bad
+
+
+def _check_symmetric(m: np.ndarray, describe: Callable[[int], str], name: str) -> None:
+    bad = _asymmetric(m)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{name} is not symmetric at {describe(i)}: {m[i].tolist()}")
+
+
+def _check_diagonal(m: np.ndarray, describe: Callable[[int], str], name: str) -> None:
     diag = np.diagonal(m, axis1=1, axis2=2)
     tiny = (diag > 0) & (diag < _NORMAL)
     if tiny.any():
@@ -601,12 +699,105 @@ def check_spd(matrices: np.ndarray, describe: Callable[[int], str], name: str = 
             f"{_NORMAL:.3g} (subnormal numbers, which cannot be told from zero); multiply b and D by a common "
             "factor (U does not change)"
         )
+
+
+def _check_definite(m: np.ndarray, describe: Callable[[int], str], name: str) -> None:
     ok = spd_mask(m)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         raise ValueError(
             f"{name} is not positive definite at {describe(i)}: eigenvalues {_eigenvalues(m[i])}"
         )
+
+
+def pack(matrices: np.ndarray) -> np.ndarray:
+    """Symmetric matrices (n, d, d) packed (n, d (d + 1) / 2): the upper
+    triangle row by row (D00, D01, .., D11, ..), each entry the mean of
+    D_ij and D_ji (the kernel's symmetrisation; the diagonal as it is)."""
+    d = matrices.shape[-1]
+    out = np.empty((len(matrices), d * (d + 1) // 2))
+    k = 0
+    for i in range(d):
+        for j in range(i, d):
+            if i == j:
+                out[:, k] = matrices[:, i, i]
+            else:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    np.multiply(0.5, matrices[:, i, j] + matrices[:, j, i], out=out[:, k])
+            k += 1
+    return out
+
+
+def unpack(packed: np.ndarray) -> np.ndarray:
+    """Packed symmetric matrices (n, d (d + 1) / 2) as full ones (n, d, d)."""
+    k = packed.shape[-1]
+    d = int(round((math.sqrt(8 * k + 1) - 1) / 2))
+    if d * (d + 1) // 2 != k:
+        raise ValueError(f"{k} entries are not the upper triangle of a square matrix")
+    out = np.empty((len(packed), d, d))
+    c = 0
+    for i in range(d):
+        for j in range(i, d):
+            out[:, i, j] = packed[:, c]
+            out[:, j, i] = packed[:, c]
+            c += 1
+    return out
+
+
+class _Packer:
+    """Packs sampled diffusion matrices (:func:`pack`) batch by batch and
+    notes which nodes' matrices are not finite or not symmetric (to within
+    the kernel's tolerance): those are reported once every node is sampled
+    (cell means may replace some), the first node named, as
+    :meth:`Fields.sample` reports them."""
+
+    def __init__(self, d: int):
+        self.d = d
+        self.bad = {"finite": [], "symmetric": []}  # flat node indices, batch by batch
+        self.kept: dict = {}  # flat index -> matrix: the first bad node of each batch
+
+    def __call__(self, matrices: np.ndarray, where: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``matrices`` (n, d, d) of the nodes ``where(arange(n))``, packed."""
+        self.inspect(matrices, where)
+        return pack(matrices)
+
+    def inspect(self, matrices: np.ndarray, where: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Note the bad matrices among (n, d, d), of the nodes ``where(arange(n))``."""
+        nonfinite = ~np.all(np.isfinite(matrices), axis=(1, 2))
+        for key, mask in (("finite", nonfinite), ("symmetric", _asymmetric(matrices))):
+            if mask.any():
+                local = np.flatnonzero(mask)
+                nodes = np.asarray(where(local), dtype=np.int64)
+                self.bad[key].append(nodes)
+                self.kept[int(nodes[0])] = np.array(matrices[local[0]])
+
+    def forget(self, nodes: np.ndarray) -> None:
+        """The nodes were sampled again (their new matrices follow)."""
+        for key, found in self.bad.items():
+            self.bad[key] = [a[~np.isin(a, nodes)] for a in found]
+
+    def check(self, describe: Callable[[int], str], matrix: Callable[[int], np.ndarray]) -> None:
+        """ValueError naming the first node whose matrix is not finite, else
+        the first not symmetric (``matrix(i)`` gives one that was not kept)."""
+        for key, found in self.bad.items():
+            found = [a for a in found if len(a)]
+            if not found:
+                continue
+            i = int(min(int(a.min()) for a in found))
+            if key == "finite":
+                raise ValueError(f"diffusion is not finite at {describe(i)}")
+            m = self.kept[i] if i in self.kept else matrix(i)
+            raise ValueError(f"diffusion is not symmetric at {describe(i)}: {m.tolist()}")
+
+    def pack_all(self, matrices: np.ndarray) -> np.ndarray:
+        """An array (*shape, d, d) packed, (*shape, d (d + 1) / 2), in slabs."""
+        d = self.d
+        lead = matrices.shape[:-2]
+        flat = matrices.reshape(-1, d, d)
+        out = np.empty((len(flat), d * (d + 1) // 2))
+        for start in range(0, len(flat), _CHUNK):
+            out[start:start + _CHUNK] = pack(flat[start:start + _CHUNK])
+        return out.reshape(lead + (-1,))
 
 
 def _eigenvalues(m: np.ndarray) -> list:

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -41,27 +42,20 @@ inline FieldSample<D> lerp(const FieldSample<D>& a, const FieldSample<D>& b, dou
   return r;
 }
 
-// The fields at a point from b (D values) and D (a full row-major D x D
-// matrix). Throws std::invalid_argument, naming the point by where() (a
-// string, made only then), when a value is not finite or D is not
-// symmetric positive definite.
+// The fields at a point from b (D values) and D (its packed upper
+// triangle, sym_index order). Throws std::invalid_argument, naming the
+// point by where() (a string, made only then), when a value is not finite
+// or D is not symmetric positive definite.
 template <int D, class Where>
-inline FieldSample<D> field_sample(const double* b, const double* m, const Where& where) {
+inline FieldSample<D> field_sample(const double* b, const Sym<D>& diffusion, const Where& where) {
   FieldSample<D> f;
   for (int k = 0; k < D; ++k) {
     if (!std::isfinite(b[k])) throw std::invalid_argument("drift is not finite at " + where());
     f.drift[k] = b[k];
   }
-  for (int r = 0; r < D * D; ++r)
-    if (!std::isfinite(m[r])) throw std::invalid_argument("diffusion is not finite at " + where());
-  for (int r = 0; r < D; ++r) {
-    for (int c = r; c < D; ++c) {
-      const double upper = m[r * D + c], lower = m[c * D + r];
-      const double tol = kSymmetryTolerance * (std::fabs(m[r * D + r]) + std::fabs(m[c * D + c]));
-      if (std::fabs(upper - lower) > tol) throw std::invalid_argument("diffusion is not symmetric at " + where());
-      f.diffusion[sym_index<D>(r, c)] = 0.5 * (upper + lower);
-    }
-  }
+  for (int k = 0; k < sym_size<D>; ++k)
+    if (!std::isfinite(diffusion[k])) throw std::invalid_argument("diffusion is not finite at " + where());
+  f.diffusion = diffusion;
   if (!is_spd<D>(f.diffusion)) throw std::invalid_argument("diffusion is not positive definite at " + where());
   if (!inverse_representable<D>(f.diffusion))
     throw std::invalid_argument("diffusion cannot be inverted in double precision at " + where() +
@@ -70,15 +64,45 @@ inline FieldSample<D> field_sample(const double* b, const double* m, const Where
   return f;
 }
 
+// The same from a full row-major D x D matrix, which must be symmetric to
+// within kSymmetryTolerance: D is taken as the mean of the matrix and its
+// transpose.
+template <int D, class Where>
+inline FieldSample<D> field_sample(const double* b, const double* m, const Where& where) {
+  for (int r = 0; r < D * D; ++r)
+    if (!std::isfinite(m[r])) throw std::invalid_argument("diffusion is not finite at " + where());
+  Sym<D> diffusion;
+  for (int r = 0; r < D; ++r) {
+    for (int c = r; c < D; ++c) {
+      const double upper = m[r * D + c], lower = m[c * D + r];
+      const double tol = kSymmetryTolerance * (std::fabs(m[r * D + r]) + std::fabs(m[c * D + c]));
+      if (std::fabs(upper - lower) > tol) throw std::invalid_argument("diffusion is not symmetric at " + where());
+      diffusion[sym_index<D>(r, c)] = 0.5 * (upper + lower);
+    }
+  }
+  return field_sample<D>(b, diffusion, where);
+}
+
+// How the diffusion at the nodes is laid out: one full D x D matrix for all
+// nodes, a full row-major matrix per node, or a packed upper triangle
+// (sym_size<D> values, sym_index order) per node.
+enum class DiffusionLayout : std::uint8_t { Constant, Full, Packed };
+
 // Storage of one field at the nodes: node i's component c at
-// data[i * stride + offset[c]] (stride 0: the same at every node).
-template <int Width>
+// data[i * stride + offset[c]] (stride 0: the same at every node); with
+// Contiguous, offset[c] = c, known at compile time (the interpolation's
+// inner loops then read plain runs of doubles).
+template <int Width, bool Contiguous = false>
 struct NodeStrided {
   const double* data = nullptr;
   Index stride = 0;
   int offset[Width] = {};
 
   const double* node(Index i) const { return data + i * stride; }
+  double get(const double* v, int c) const {
+    if constexpr (Contiguous) return v[c];
+    else return v[offset[c]];
+  }
 };
 
 template <int D>
@@ -87,48 +111,58 @@ class SampledFields {
                 "FieldSample must be a plain array of doubles");
 
  public:
-  // drift: size*D values, node-major; diffusion: size*D*D values, node-major,
-  // each a full row-major matrix, or a single D*D matrix for all nodes when
-  // `constant_diffusion`. Throws std::invalid_argument naming the first node
-  // where a value is not finite or D is not symmetric positive definite.
-  // The drift, and the diffusion where every node's matrix is exactly
-  // symmetric, are read where they are (they must outlive the fields); the
-  // fields store the metric A = D^{-1} (and a symmetrised copy of D where
-  // it is symmetric only to within kSymmetryTolerance).
+  // drift: size*D values, node-major; diffusion as `layout` says: a single
+  // row-major D*D matrix for all nodes (Constant), size*D*D values, each a
+  // full row-major matrix (Full), or size*sym_size<D> values, each a packed
+  // upper triangle (Packed), node-major. Throws std::invalid_argument naming
+  // the first node where a value is not finite or D is not symmetric
+  // positive definite. The drift, a packed diffusion, and a full one where
+  // every node's matrix is exactly symmetric, are read where they are (they
+  // must outlive the fields); the fields store the metric A = D^{-1} (and a
+  // packed, symmetrised copy of a full D that is symmetric only to within
+  // kSymmetryTolerance).
   SampledFields(const Grid<D>& grid, const double* drift, const double* diffusion,
-                bool constant_diffusion = false)
+                DiffusionLayout layout = DiffusionLayout::Full)
       : grid_(grid), metric_(std::size_t(grid.size()) * sym_size<D>) {
     drift_.data = drift;
     drift_.stride = D;
     for (int k = 0; k < D; ++k) drift_.offset[k] = k;
+    const bool constant = layout == DiffusionLayout::Constant;
+    if (layout == DiffusionLayout::Packed) {
+      for (Index i = 0; i < grid.size(); ++i) {
+        Sym<D> m;
+        std::copy(diffusion + i * sym_size<D>, diffusion + (i + 1) * sym_size<D>, m.begin());
+        const FieldSample<D> f = field_sample<D>(drift + i * D, m, [&grid, i] { return describe_node(grid, i); });
+        std::copy(f.metric.begin(), f.metric.end(), &metric_[std::size_t(i) * sym_size<D>]);
+      }
+      set_packed(diffusion_, diffusion);
+      set_packed(metric_view_, metric_.data());
+      return;
+    }
     bool exact = true;  // every matrix exactly symmetric
     for (Index i = 0; i < grid.size(); ++i) {
-      const double* m = constant_diffusion ? diffusion : diffusion + i * D * D;
+      const double* m = constant ? diffusion : diffusion + i * D * D;
       const FieldSample<D> f = field_sample<D>(drift + i * D, m, [&grid, i] { return describe_node(grid, i); });
       std::copy(f.metric.begin(), f.metric.end(), &metric_[std::size_t(i) * sym_size<D>]);
       for (int r = 0; r < D && exact; ++r)
         for (int c = r + 1; c < D; ++c) exact = exact && m[r * D + c] == m[c * D + r];
     }
     // 0.5 (a + a) == a: the matrices as they are give field_sample's values.
-    diffusion_.stride = constant_diffusion ? 0 : D * D;
+    diffusion_.stride = constant ? 0 : D * D;
     for (int r = 0; r < D; ++r)
       for (int c = r; c < D; ++c) diffusion_.offset[sym_index<D>(r, c)] = r * D + c;
     diffusion_.data = diffusion;
     if (!exact) {
       copy_.resize(std::size_t(grid.size()) * sym_size<D>);
       for (Index i = 0; i < grid.size(); ++i) {
-        const double* m = constant_diffusion ? diffusion : diffusion + i * D * D;
+        const double* m = constant ? diffusion : diffusion + i * D * D;
         for (int r = 0; r < D; ++r)
           for (int c = r; c < D; ++c)
             copy_[std::size_t(i) * sym_size<D> + std::size_t(sym_index<D>(r, c))] = 0.5 * (m[r * D + c] + m[c * D + r]);
       }
-      diffusion_.data = copy_.data();
-      diffusion_.stride = sym_size<D>;
-      for (int k = 0; k < sym_size<D>; ++k) diffusion_.offset[k] = k;
+      set_packed(diffusion_, copy_.data());
     }
-    metric_view_.data = metric_.data();
-    metric_view_.stride = sym_size<D>;
-    for (int k = 0; k < sym_size<D>; ++k) metric_view_.offset[k] = k;
+    set_packed(metric_view_, metric_.data());
   }
 
   const Grid<D>& grid() const { return grid_; }
@@ -218,8 +252,8 @@ class SampledFields {
   }
 
   // out += sum over the 4^D stencil of weight * (the field's components).
-  template <int Width>
-  void accumulate_cubic(const NodeStrided<Width>& field, Index first, const double (&w)[D][4],
+  template <int Width, bool C>
+  void accumulate_cubic(const NodeStrided<Width, C>& field, Index first, const double (&w)[D][4],
                         double* out) const {
     if constexpr (D == 2) {
       for (int a = 0; a < 4; ++a) {
@@ -228,7 +262,7 @@ class SampledFields {
         const Index line = first + a * grid_.stride(0);
         for (int b = 0; b < 4; ++b) {
           const double* v = field.node(line + b);
-          for (int k = 0; k < Width; ++k) row[k] += w[1][b] * v[field.offset[k]];
+          for (int k = 0; k < Width; ++k) row[k] += w[1][b] * field.get(v, k);
         }
         for (int k = 0; k < Width; ++k) out[k] += w[0][a] * row[k];
       }
@@ -241,30 +275,30 @@ class SampledFields {
           const Index line = first + a * grid_.stride(0) + b * grid_.stride(1);
           for (int c = 0; c < 4; ++c) {
             const double* v = field.node(line + c);
-            for (int k = 0; k < Width; ++k) out[k] += wab * w[2][c] * v[field.offset[k]];
+            for (int k = 0; k < Width; ++k) out[k] += wab * w[2][c] * field.get(v, k);
           }
         }
       }
     }
   }
 
-  template <int Width>
-  void linear_add(const NodeStrided<Width>& field, const CellCorners<D>& c, double* out) const {
+  template <int Width, bool C>
+  void linear_add(const NodeStrided<Width, C>& field, const CellCorners<D>& c, double* out) const {
     for (int k = 0; k < c.count; ++k) {
       const double* v = field.node(c.node[k]);
-      for (int m = 0; m < Width; ++m) out[m] += c.weight[k] * v[field.offset[m]];
+      for (int m = 0; m < Width; ++m) out[m] += c.weight[k] * field.get(v, m);
     }
   }
 
-  template <int Width>
-  void linear_add(const NodeStrided<Width>& field, const CellCorners<D>& c, double* out,
+  template <int Width, bool C>
+  void linear_add(const NodeStrided<Width, C>& field, const CellCorners<D>& c, double* out,
                   std::array<FieldSample<D>, D>* gradient, int first) const {
     for (int k = 0; k < c.count; ++k) {
       const double* v = field.node(c.node[k]);
-      for (int m = 0; m < Width; ++m) out[m] += c.weight[k] * v[field.offset[m]];
+      for (int m = 0; m < Width; ++m) out[m] += c.weight[k] * field.get(v, m);
       for (int a = 0; a < D; ++a)
         for (int m = 0; m < Width; ++m)
-          (*gradient)[std::size_t(a)].data()[first + m] += c.slope[k][a] * v[field.offset[m]];
+          (*gradient)[std::size_t(a)].data()[first + m] += c.slope[k][a] * field.get(v, m);
     }
   }
 
@@ -277,12 +311,19 @@ class SampledFields {
 
   static constexpr int action_size = FieldSample<D>::action_size;
 
+  template <bool C>
+  static void set_packed(NodeStrided<sym_size<D>, C>& field, const double* data) {
+    field.data = data;
+    field.stride = sym_size<D>;
+    for (int k = 0; k < sym_size<D>; ++k) field.offset[k] = k;
+  }
+
   Grid<D> grid_;
-  NodeStrided<D> drift_;               // the caller's
+  NodeStrided<D, true> drift_;         // the caller's
   std::vector<double> metric_;         // A = D^{-1}, node-major
-  NodeStrided<sym_size<D>> metric_view_;
+  NodeStrided<sym_size<D>, true> metric_view_;
   NodeStrided<sym_size<D>> diffusion_;  // the caller's, or copy_
-  std::vector<double> copy_;           // D symmetrised, where the caller's is not exactly symmetric
+  std::vector<double> copy_;           // a full D symmetrised, where the caller's is not exactly symmetric
 };
 
 }  // namespace hjqp

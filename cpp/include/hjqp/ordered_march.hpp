@@ -42,6 +42,19 @@ class Interrupted : public std::runtime_error {
   Interrupted() : std::runtime_error("march interrupted") {}
 };
 
+// Ask the cache for the line that holds p. GCC drops __builtin_prefetch
+// where it sees no use for it (none of the march's were emitted at -O3),
+// hence the instruction itself on x86.
+inline void prefetch(const void* p) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  asm volatile("prefetcht0 (%0)" : : "r"(p));
+#elif defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
+}
+
 template <int D, class Solver>
 class OrderedMarch {
  public:
@@ -93,6 +106,7 @@ class OrderedMarch {
       const Index x = heap_.top();
       if (values_[x] > max_value_) break;
       heap_.pop();
+      prefetch_neighbourhood(x);
       solver().settle(x);
       ++accepted_;
       if (solver().absorbs(x)) {
@@ -155,6 +169,28 @@ class OrderedMarch {
         parent[std::size_t(x)] = std::int32_t(from);
         lowered(x);
       }
+    }
+  }
+
+  // Ask for the cache lines of the values and states of the node's
+  // neighbours, which propagate reads once settle is done: in 3D they lie
+  // on three planes of the grid, far apart in memory, and a fresh front's
+  // were not in cache (measured: the loads of these two were a third of
+  // the loop's own time on 97^3 nodes). Prefetches change no result.
+  void prefetch_neighbourhood(Index x) const {
+    const Index last = grid_.size() - 1;
+    auto fetch = [&](Index row) {  // the run of three nodes centred on row
+      const Index first = row < 1 ? 0 : row - 1 > last ? last : row - 1;
+      const Index end = row + 1 < 0 ? 0 : row + 1 > last ? last : row + 1;
+      prefetch(values_ + first);
+      prefetch(values_ + end);
+      prefetch(state_.data() + first);
+    };
+    if constexpr (D == 2) {
+      for (int a = -1; a <= 1; ++a) fetch(x + a * grid_.stride(0));
+    } else {
+      for (int a = -1; a <= 1; ++a)
+        for (int b = -1; b <= 1; ++b) fetch(x + a * grid_.stride(0) + b * grid_.stride(1));
     }
   }
 

@@ -473,12 +473,13 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
     const double t0 = std::fmin(std::fmax(qt - double(jt), 0.0), 1.0);
     MultiIndex<D> m = mx;
     m[a] = line;
-    auto flat = [&](const Node2& p) {
+    auto index = [&](const Node2& p) {
       MultiIndex<D> c = m;
       c[os] = p[0];
       c[ot] = p[1];
-      return grid_.flat(c);
+      return c;
     };
+    auto flat = [&](const Node2& p) { return grid_.flat(index(p)); };
     auto usable = [&](const Node2& p) {
       return p[0] >= 0 && p[0] < ns && p[1] >= 0 && p[1] < nt && accepted(flat(p));
     };
@@ -511,8 +512,9 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
     auto update = [&]() {
       double lowest = std::numeric_limits<double>::infinity();
       for (int v = 0; v < 3; ++v) {
-        const Index n = flat(tri[std::size_t(v)]);
-        jt3.point[v] = grid_.point(grid_.unflat(n));
+        const MultiIndex<D> c = index(tri[std::size_t(v)]);
+        const Index n = grid_.flat(c);
+        jt3.point[v] = grid_.point(c);
         jt3.value[v] = values_[n];
         jt3.gradient[v] = gradient(n);
         jt3.fields[v] = fields_.at(n);
