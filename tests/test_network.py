@@ -114,12 +114,15 @@ def test_master_equation_says_when_double_precision_cannot_resolve_it():
 def test_toggle_switch_barriers_agree_with_its_master_equation():
     problem = models.toggle_switch()
     land = hjqp.landscape(problem.sde, problem.grid(129), attractors=problem.attractors)
-    rows = verify.master_barriers(problem.sde, land, [20, 40, 60, 80],
+    # Volumes from 40 on: with 20-80 the fit's finite-volume terms left
+    # V_21 3 % low (0.0673 [0.0614, 0.0732]); from 40 to 120 it agrees with
+    # the grid's costs to 0.2 % (phi to 0.5 %).
+    rows = verify.master_barriers(problem.sde, land, [40, 60, 80, 100, 120],
                                   grid=hjqp.Grid((0, 0), (4.0, 4.0), (3, 3)))
     assert [r.quantity for r in rows] == ["V_12 from the master equation", "V_21 from the master equation",
                                           "phi(O2) - phi(O1) from the stationary law"]
     for r in rows:
-        assert r.measured.value == pytest.approx(r.predicted, rel=0.03), r
+        assert r.measured.value == pytest.approx(r.predicted, rel=0.01), r
 
 
 # -- Gillespie's direct method ---------------------------------------------------------
