@@ -7,8 +7,8 @@
 // When the node x of least tentative value is accepted its value is
 //     U(x) = min over y of  U(y) + h((x + y) / 2, x - y),
 // y ranging over the accepted simplices near x (midpoint rule along the
-// straight segment: second order in its length), U linear over each
-// simplex. The simplices are found hierarchically (Potter & Cameron's
+// straight segment: second order in its length; Simpson's rule beyond two
+// cells). The simplices are found hierarchically (Potter & Cameron's
 // hierarchical OLIMs): the best one-point update among the accepted nodes
 // within `update_radius` cells picks a node a; triangle updates pair a with
 // each accepted node b next to it (still within the radius), and in 3D the
