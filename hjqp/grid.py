@@ -93,6 +93,12 @@ class Grid(_GridFields):
         """All node coordinates, shape ``(*shape, d)``."""
         return np.stack(np.meshgrid(*self.axes, indexing="ij"), axis=-1)
 
+    def node_points(self, flat: np.ndarray) -> np.ndarray:
+        """Coordinates of the nodes with these flat (C-order) indices, shape
+        ``(n, d)``: the rows of :meth:`points` without forming it."""
+        index = np.unravel_index(np.asarray(flat, dtype=np.int64), self.shape)
+        return np.stack([axis[i] for axis, i in zip(self.axes, index)], axis=-1)
+
     def contains(self, points: np.ndarray) -> np.ndarray:
         """Boolean mask, shape ``points.shape[:-1]``: which points lie in the closed box."""
         p = _validate.real_array(points, "points")

@@ -636,16 +636,16 @@ def _expansion_seeds(grid: Grid, expansion: LocalExpansion, nodes: np.ndarray):
     gradients). Without such a node, the nearest node to the attractor,
     from the quadratic part alone if the cubic one is not a correction
     there either."""
-    pts = grid.points().reshape(-1, grid.ndim)[nodes]
-    quadratic = expansion.quadratic_value(pts)
-    value = expansion.value(pts)
-    kept = np.abs(value - quadratic) <= 0.5 * quadratic
+    def jets(nodes):
+        pts = grid.node_points(nodes)
+        quadratic, value = expansion.quadratic_value(pts), expansion.value(pts)
+        return pts, quadratic, value, np.abs(value - quadratic) <= 0.5 * quadratic
+
+    pts, quadratic, value, kept = jets(nodes)
     if np.any(kept):
         return nodes[kept], value[kept], expansion.gradient(pts[kept])
     nodes = np.array([np.ravel_multi_index(grid.nearest_node(expansion.center), grid.shape)])
-    pts = grid.points().reshape(-1, grid.ndim)[nodes]
-    quadratic = expansion.quadratic_value(pts)
-    value = expansion.value(pts)
-    if abs(value[0] - quadratic[0]) <= 0.5 * quadratic[0]:
+    pts, quadratic, value, kept = jets(nodes)
+    if kept[0]:
         return nodes, value, expansion.gradient(pts)
     return nodes, quadratic, (pts - expansion.center) @ expansion.hessian.T
