@@ -46,13 +46,14 @@ def test_gradients_of_the_jump_march_are_accurate():
 
 @pytest.mark.slow
 def test_jump_process_converges_in_3d_on_larger_grids():
-    # Measured (jump_cyclic(3), {U <= 0.6}): RMS errors 1.5e-3, 4.2e-4,
-    # 1.1e-4 on 17^3, 33^3, 65^3 (orders 1.86, 1.90); the largest errors
-    # 4.0e-3, 2.0e-3, 1.1e-3 converge at order 1 (orders 1.04, 0.83): they
-    # lie at the outer edge of the level set (U = 0.55 and 0.58 on 17^3 and
-    # 33^3).
+    # Measured (jump_cyclic(3), {U <= 0.6}): RMS errors 1.55e-3, 4.27e-4,
+    # 1.10e-4 on 17^3, 33^3, 65^3 (orders 1.86, 1.96); the largest errors
+    # 4.0e-3, 1.23e-3, 3.14e-4 (orders 1.71, 1.97; 1.07e-4 on 129^3). Before
+    # the tetrahedron updates walked across the best face's edges they were
+    # 1.6e-3 and 1.1e-3 on 33^3 and 65^3 (and 1.9e-3 on 129^3).
     problem = models.jump_cyclic(3)
     max_err, rms_err, max_order, rms_order = orders(problem, [33, 65], level=0.6)
     assert rms_err[-1] < 1.4e-4, rms_err
     assert rms_order[-1] > 1.7, rms_order
-    assert max_err[-1] < 1.4e-3, max_err
+    assert max_err[-1] < 4.5e-4, max_err
+    assert max_order[-1] > 1.6, max_order
