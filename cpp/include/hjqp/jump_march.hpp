@@ -220,7 +220,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     }
     const Support<D>* warm = nearest >= 0 ? &solved_[std::size_t(nearest)].support : nullptr;
     exps_.start_known = warm && fields_.constant_jumps();
-    if (exps_.start_known) exps_.start = solved_[std::size_t(nearest)].exps;
+    exps_.start = exps_.start_known ? solved_[std::size_t(nearest)].exps.data() : nullptr;
     const Support<D> s = support_of<D>(set, chord, warm, &exps_);
     if (s.dual) ++stats_.dual;
     if (!s.finite()) return false;
@@ -228,11 +228,11 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     Solved& entry = solved_[std::size_t(solved_count_++)];
     entry.direction = unit;
     entry.support = s;
-    entry.exps = exps_.solution;
+    std::swap(entry.exps, exps_.solution);  // (no copy: the next solve overwrites exps_.solution)
     value = s.value;
     const double lambda = length * s.multiplier;
     const Vec<D> dq =
-        scale<D>(-lambda, fields_.hamiltonian_gradient(q, s.momentum, scratch_gradient_, exps_.solution.data()));
+        scale<D>(-lambda, fields_.hamiltonian_gradient(q, s.momentum, scratch_gradient_, entry.exps.data()));
     for (int k = 0; k < D; ++k) {
       base[k] += omega * ((1.0 - t) * dq[k] - s.momentum[k]);
       end[k] += omega * (t * dq[k] + s.momentum[k]);
