@@ -76,7 +76,8 @@ struct Support {
 // at the warm start's point (they do not depend on the weights);
 // `solution` receives them at the support point found.
 struct SupportExponentials {
-  std::vector<double> start, solution, trial;
+  const double* start = nullptr;  // count values, the caller's
+  std::vector<double> solution, trial;
   bool start_known = false;
 };
 
@@ -234,7 +235,7 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
     const double f2 = d.value / d.scale;
     return weight * dot<D>(f1, f1) + f2 * f2;
   };
-  if (!jump_derivatives<D>(set, p, hd, true, current, start_known && ex ? ex->start.data() : nullptr)) return false;
+  if (!jump_derivatives<D>(set, p, hd, true, current, start_known && ex ? ex->start : nullptr)) return false;
   for (int it = 0; it < max_iterations; ++it) {
     Vec<D> f1;
     for (int k = 0; k < D; ++k) f1[k] = hd.gradient[k] - lambda * v[k];
@@ -548,6 +549,12 @@ class JumpFields {
   // The set at a point, interpolated into `scratch` (which it resizes).
   JumpSet<D> at(const Vec<D>& x, std::vector<double>& scratch) const {
     const CellCorners<D> c = cell_corners<D>(grid_, x);
+    // At a node (one corner of weight 1, the others 0) that node's own
+    // set: the sums below would return its values unchanged.
+    int nonzero = 0, last = 0;
+    for (int k = 0; k < c.count; ++k)
+      if (c.weight[k] != 0.0) ++nonzero, last = k;
+    if (nonzero == 1 && c.weight[last] == 1.0) return node(c.node[last]);
     const std::size_t width = std::size_t(count_) * (constant_ ? 1 : 1 + D);
     scratch.assign(width, 0.0);
     for (int k = 0; k < c.count; ++k) {
@@ -582,13 +589,23 @@ class JumpFields {
   Vec<D> hamiltonian_gradient(const Vec<D>& x, const Vec<D>& p, std::vector<double>& scratch,
                               const double* exps = nullptr) const {
     // The cell of x, and for each axis whose grid line x lies on, the cells
-    // on either side of it.
+    // on either side of it. At an interior node (x on a grid line along
+    // every axis, exactly) the mean of the two sides' derivatives is the
+    // central difference of the terms at the node's neighbours along the
+    // axis: the sums below give it with the same operations where all the
+    // terms are finite, their other corners entering with slope 0.
+    MultiIndex<D> node_index;
+    Vec<D> frac;
+    grid_.locate(x, node_index, frac);
+    bool at_node = true;
+    for (int a = 0; a < D; ++a)
+      at_node = at_node && frac[a] == 0.0 && node_index[a] >= 1 && node_index[a] <= grid_.shape()[a] - 2;
     CellCorners<D> cells[1 + 2 * D];
     int axis[1 + 2 * D];
     int n = 1;
     cells[0] = cell_corners<D, true>(grid_, x);
     axis[0] = -1;
-    for (int a = 0; a < D; ++a) {
+    for (int a = 0; a < D && !at_node; ++a) {
       const double t = (x[a] - grid_.lower()[a]) / grid_.spacing()[a];
       const double line = double(Index(t + 0.5));
       if (!(std::fabs(t - line) <= 1e-9) || line < 1.0 || line > double(grid_.shape()[a] - 2)) continue;
@@ -654,6 +671,37 @@ class JumpFields {
       return t;
     };
     Vec<D> g{};
+    if (at_node) {
+      bool finite = true;
+      for (std::size_t r = 0; r < count; ++r) finite = finite && e[r] < std::numeric_limits<double>::infinity();
+      if (finite) {
+        const Index centre = grid_.flat(node_index);
+        const double here = corner(centre);
+        for (int a = 0; a < D; ++a) {
+          const double down = -1.0 / grid_.spacing()[a], up = 1.0 / grid_.spacing()[a];
+          double below = 0.0, above = 0.0;
+          below += down * corner(centre - grid_.stride(a));
+          below += up * here;
+          above += down * here;
+          above += up * corner(centre + grid_.stride(a));
+          g[a] = 0.5 * (below + above);
+        }
+        bool all = true;
+        for (int a = 0; a < D; ++a) all = all && std::isfinite(g[a]);
+        if (all) return g;
+        g = Vec<D>{};
+      }
+      // (Not finite: the general sums, which the following code does for x
+      // on the lines through the node.)
+      for (int a = 0; a < D; ++a) {
+        Vec<D> y = x;
+        for (double side : {-1e-6, 1e-6}) {
+          y[a] = grid_.lower()[a] + (double(node_index[a]) + side) * grid_.spacing()[a];
+          cells[n] = cell_corners<D, true>(grid_, y);
+          axis[n++] = a;
+        }
+      }
+    }
     for (int k = 0; k < cells[0].count; ++k) {
       const double t = corner(cells[0].node[k]);
       for (int a = 0; a < D; ++a) g[a] += cells[0].slope[k][a] * t;

@@ -24,7 +24,8 @@
 // jump.hpp), started from the solution found for this node in the nearest
 // direction, with its exponentials where the jumps are constant: the
 // points of one node's updates differ by a few cells, their directions
-// are what changes.
+// are what changes. (Simpson's term at x starts from the extrapolation of
+// the segment's other two, for the same direction.)
 #pragma once
 
 #include <algorithm>
@@ -154,6 +155,13 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   // The heap keys: first-order predictions from the new 1-jet.
   void propagate(Index from) { Base::offer_predictions(from, gradient(from), stencil_, parent_); }
 
+  // A support point found, for a unit direction, with its exponentials.
+  struct Solved {
+    Vec<D> direction;
+    Support<D> support;
+    std::vector<double> exps;
+  };
+
   // The action of the segment from y to x (h at its midpoint times its
   // length) and its derivatives with respect to both ends, warm-started
   // as add_term says. Updates from a simplex with a node
@@ -187,9 +195,14 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     if (!add_term(y, x, 0.5, chord, simpson_ ? 4.0 / 6.0 : 1.0, mid, base, end)) return jet;
     if (simpson_) {
       double ay = 0.0, ax = 0.0;
-      if (!add_term(y, x, 0.0, chord, 1.0 / 6.0, ay, base, end) ||
-          !add_term(y, x, 1.0, chord, 1.0 / 6.0, ax, base, end))
-        return jet;
+      if (!add_term(y, x, 0.0, chord, 1.0 / 6.0, ay, base, end)) return jet;
+      // The support point at x for the chord, extrapolated linearly from
+      // those at the midpoint and at y (the two entries just made), starts
+      // Newton's method there: its error is of the size of the second
+      // derivative along the segment, not the first.
+      const bool predicted =
+          extrapolate(solved_[std::size_t(solved_count_ - 2)], solved_[std::size_t(solved_count_ - 1)]);
+      if (!add_term(y, x, 1.0, chord, 1.0 / 6.0, ax, base, end, predicted)) return jet;
       mid = (ay + 4.0 * mid + ax) / 6.0;
     }
     jet.value = mid;
@@ -198,10 +211,33 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     return jet;
   }
 
+  // The support point at x for the chord, extrapolated linearly from those
+  // at the midpoint and at y (into predicted_, with its exponentials
+  // e_r(2 p_m - p_y) = e_r(p_m)^2 / e_r(p_y) where the jumps are constant).
+  // False where the multiplier would not stay positive or an exponential
+  // is not finite.
+  bool extrapolate(const Solved& mid, const Solved& y) {
+    const double mu = 2.0 * mid.support.multiplier - y.support.multiplier;
+    if (!(mu > 0.0)) return false;
+    predicted_.support.multiplier = mu;
+    for (int k = 0; k < D; ++k) predicted_.support.momentum[k] = 2.0 * mid.support.momentum[k] - y.support.momentum[k];
+    predicted_.support.value = 0.0;
+    if (fields_.constant_jumps()) {
+      predicted_.exps.resize(mid.exps.size());
+      for (std::size_t r = 0; r < mid.exps.size(); ++r) {
+        const double e = mid.exps[r] * (mid.exps[r] / y.exps[r]);
+        if (!(e < std::numeric_limits<double>::infinity())) return false;
+        predicted_.exps[r] = e;
+      }
+    }
+    return true;
+  }
+
   // One term of the quadrature: h at y + t (x - y) for the chord, its
   // action into `value`, its derivatives times `omega` added to base and end.
+  // With `predicted`, Newton's method starts from predicted_.
   bool add_term(const Vec<D>& y, const Vec<D>& x, double t, const Vec<D>& chord, double omega, double& value,
-                Vec<D>& base, Vec<D>& end) {
+                Vec<D>& base, Vec<D>& end, bool predicted = false) {
     const Vec<D> q = t == 0.0 ? y : t == 1.0 ? x : lerp<D>(y, x, t);
     const JumpSet<D> set = fields_.at(q, scratch_);
     ++stats_.supports;
@@ -214,13 +250,14 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     const Vec<D> unit = scale<D>(1.0 / length, chord);
     int nearest = -1;
     double closest = kWarmCosine;
-    for (int i = solved_count_ - 1; i >= 0; --i) {
+    for (int i = predicted ? -1 : solved_count_ - 1; i >= 0; --i) {
       const double c = dot<D>(solved_[std::size_t(i)].direction, unit);
       if (c > closest) closest = c, nearest = i;
     }
-    const Support<D>* warm = nearest >= 0 ? &solved_[std::size_t(nearest)].support : nullptr;
+    const Solved* from = predicted ? &predicted_ : nearest >= 0 ? &solved_[std::size_t(nearest)] : nullptr;
+    const Support<D>* warm = from ? &from->support : nullptr;
     exps_.start_known = warm && fields_.constant_jumps();
-    if (exps_.start_known) exps_.start = solved_[std::size_t(nearest)].exps;
+    exps_.start = exps_.start_known ? from->exps.data() : nullptr;
     const Support<D> s = support_of<D>(set, chord, warm, &exps_);
     if (s.dual) ++stats_.dual;
     if (!s.finite()) return false;
@@ -228,11 +265,11 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     Solved& entry = solved_[std::size_t(solved_count_++)];
     entry.direction = unit;
     entry.support = s;
-    entry.exps = exps_.solution;
+    std::swap(entry.exps, exps_.solution);  // (no copy: the next solve overwrites exps_.solution)
     value = s.value;
     const double lambda = length * s.multiplier;
     const Vec<D> dq =
-        scale<D>(-lambda, fields_.hamiltonian_gradient(q, s.momentum, scratch_gradient_, exps_.solution.data()));
+        scale<D>(-lambda, fields_.hamiltonian_gradient(q, s.momentum, scratch_gradient_, entry.exps.data()));
     for (int k = 0; k < D; ++k) {
       base[k] += omega * ((1.0 - t) * dq[k] - s.momentum[k]);
       end[k] += omega * (t * dq[k] + s.momentum[k]);
@@ -609,14 +646,10 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   std::vector<double> scratch_;
   std::vector<double> scratch_gradient_;
   // The support points found while settling the current node, by unit
-  // direction, with their exponentials (warm starts for the next ones).
-  struct Solved {
-    Vec<D> direction;
-    Support<D> support;
-    std::vector<double> exps;
-  };
+  // direction (warm starts for the next ones).
   std::vector<Solved> solved_;
   int solved_count_ = 0;
+  Solved predicted_;  // see extrapolate()
   SupportExponentials exps_;
   bool simpson_ = false;  // the quadrature of the simplex being updated from
   JumpMarchStats stats_;
