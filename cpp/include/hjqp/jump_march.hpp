@@ -185,16 +185,22 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     Vec<D> base{};     // dA/dy
     Vec<D> end{};      // dA/dx
     bool simpson = false;
+    int entry = -1;    // its midpoint term's index in solved_
     bool finite() const { return value < std::numeric_limits<double>::infinity(); }
   };
 
-  SegmentJet segment_jet(const Vec<D>& y, const Vec<D>& x) {
+  SegmentJet segment_jet(const Vec<D>& y, const Vec<D>& x, int from = -1) {
     const Vec<D> chord = sub<D>(x, y);
     SegmentJet jet;
     jet.simpson = simpson_;
     Vec<D> base{}, end{};
     double mid = 0.0;
-    if (!add_term(y, x, 0.5, chord, simpson_ ? 4.0 / 6.0 : 1.0, mid, base, end)) return jet;
+    // The edge search starts the midpoint's solve from entry `from`, the
+    // midpoint's of its bracket end nearer to y (a fraction of the edge away).
+    Start first = Start::nearest;
+    if (from >= 0 && from < solved_count_) predicted_ = solved_[std::size_t(from)], first = Start::predicted;
+    jet.entry = solved_count_;
+    if (!add_term(y, x, 0.5, chord, simpson_ ? 4.0 / 6.0 : 1.0, mid, base, end, first)) return jet;
     if (simpson_) {
       double ay = 0.0, ax = 0.0;
       // The term at x starts from the support point of the nearest
@@ -522,12 +528,14 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     double f = ua + ja.value;
     grad = ja.end;
     double lo = 0.0, flo = f, slo = da + dot<D>(ja.base, edge);
+    int elo = ja.entry, ehi = -1;
     if (!(slo < 0.0)) return f;
     const SegmentJet jb = cb.jet.simpson == simpson_ ? cb.jet : segment_jet(cb.point, px);
     double hi = 1.0, fhi = inf, shi = inf;
     if (jb.finite()) {
       fhi = ub + jb.value;
       shi = db + dot<D>(jb.base, edge);
+      ehi = jb.entry;
       if (fhi < f) f = fhi, s_min = 1.0, grad = jb.end;
       if (!(shi > 0.0)) return f;
     }
@@ -543,18 +551,18 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
         if (c > lo && c < hi) s = c;
         if (std::fmin(s - lo, hi - s) <= kEdgeTolerance) break;
       }
-      const SegmentJet js = segment_jet(axpy<D>(ca.point, s, edge), px);
+      const SegmentJet js = segment_jet(axpy<D>(ca.point, s, edge), px, ehi < 0 || s - lo < hi - s ? elo : ehi);
       if (!js.finite()) {
-        hi = s, fhi = inf, shi = inf;
+        hi = s, fhi = inf, shi = inf, ehi = -1;
         continue;
       }
       const double fs = hermite(ua, da, ub, db, s) + js.value;
       const double ds = hermite_slope(ua, da, ub, db, s) + dot<D>(js.base, edge);
       if (fs < f) f = fs, s_min = s, grad = js.end;
       if (ds < 0.0)
-        lo = s, flo = fs, slo = ds;
+        lo = s, flo = fs, slo = ds, elo = js.entry;
       else if (ds > 0.0)
-        hi = s, fhi = fs, shi = ds;
+        hi = s, fhi = fs, shi = ds, ehi = js.entry;
       else
         break;
     }
