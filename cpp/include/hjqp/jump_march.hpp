@@ -24,8 +24,9 @@
 // jump.hpp), started from the solution found for this node in the nearest
 // direction, with its exponentials where the jumps are constant: the
 // points of one node's updates differ by a few cells, their directions
-// are what changes. (Simpson's term at x starts from the extrapolation of
-// the segment's other two, for the same direction.)
+// are what changes. (Simpson's term at x prefers the directions solved at
+// x itself; its term at y starts from the extrapolation of the segment's
+// other two, for the same direction.)
 #pragma once
 
 #include <algorithm>
@@ -158,6 +159,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
   // A support point found, for a unit direction, with its exponentials.
   struct Solved {
     Vec<D> direction;
+    bool at_x = false;  // solved at x (t = 1)
     Support<D> support;
     std::vector<double> exps;
   };
@@ -183,26 +185,35 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     Vec<D> base{};     // dA/dy
     Vec<D> end{};      // dA/dx
     bool simpson = false;
+    int entry = -1;    // its midpoint term's index in solved_
     bool finite() const { return value < std::numeric_limits<double>::infinity(); }
   };
 
-  SegmentJet segment_jet(const Vec<D>& y, const Vec<D>& x) {
+  SegmentJet segment_jet(const Vec<D>& y, const Vec<D>& x, int from = -1) {
     const Vec<D> chord = sub<D>(x, y);
     SegmentJet jet;
     jet.simpson = simpson_;
     Vec<D> base{}, end{};
     double mid = 0.0;
-    if (!add_term(y, x, 0.5, chord, simpson_ ? 4.0 / 6.0 : 1.0, mid, base, end)) return jet;
+    // The edge search starts the midpoint's solve from entry `from`, the
+    // midpoint's of its bracket end nearer to y (a fraction of the edge away).
+    Start first = Start::nearest;
+    if (from >= 0 && from < solved_count_) predicted_ = solved_[std::size_t(from)], first = Start::predicted;
+    jet.entry = solved_count_;
+    if (!add_term(y, x, 0.5, chord, simpson_ ? 4.0 / 6.0 : 1.0, mid, base, end, first)) return jet;
     if (simpson_) {
       double ay = 0.0, ax = 0.0;
-      if (!add_term(y, x, 0.0, chord, 1.0 / 6.0, ay, base, end)) return jet;
-      // The support point at x for the chord, extrapolated linearly from
-      // those at the midpoint and at y (the two entries just made), starts
-      // Newton's method there: its error is of the size of the second
-      // derivative along the segment, not the first.
-      const bool predicted =
-          extrapolate(solved_[std::size_t(solved_count_ - 2)], solved_[std::size_t(solved_count_ - 1)]);
-      if (!add_term(y, x, 1.0, chord, 1.0 / 6.0, ax, base, end, predicted)) return jet;
+      // The term at x starts from the support point of the nearest
+      // direction solved at x itself (many segments end there), the term
+      // at y from the one extrapolated linearly from those at the midpoint
+      // and at x (the two entries just made): its error is of the size of
+      // the second derivative along the segment, not the first.
+      if (!add_term(y, x, 1.0, chord, 1.0 / 6.0, ax, base, end, Start::nearest_at_x)) return jet;
+      const Start start =
+          extrapolate(solved_[std::size_t(solved_count_ - 2)], solved_[std::size_t(solved_count_ - 1)])
+              ? Start::predicted
+              : Start::nearest;
+      if (!add_term(y, x, 0.0, chord, 1.0 / 6.0, ay, base, end, start)) return jet;
       mid = (ay + 4.0 * mid + ax) / 6.0;
     }
     jet.value = mid;
@@ -211,21 +222,21 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     return jet;
   }
 
-  // The support point at x for the chord, extrapolated linearly from those
-  // at the midpoint and at y (into predicted_, with its exponentials
-  // e_r(2 p_m - p_y) = e_r(p_m)^2 / e_r(p_y) where the jumps are constant).
-  // False where the multiplier would not stay positive or an exponential
-  // is not finite.
-  bool extrapolate(const Solved& mid, const Solved& y) {
-    const double mu = 2.0 * mid.support.multiplier - y.support.multiplier;
+  // The support point at one end of the segment for the chord, extrapolated
+  // linearly from those at the midpoint and at the other end (into
+  // predicted_, with its exponentials e_r(2 p_m - p_o) = e_r(p_m)^2 / e_r(p_o)
+  // where the jumps are constant). False where the multiplier would not
+  // stay positive or an exponential is not finite.
+  bool extrapolate(const Solved& mid, const Solved& other) {
+    const double mu = 2.0 * mid.support.multiplier - other.support.multiplier;
     if (!(mu > 0.0)) return false;
     predicted_.support.multiplier = mu;
-    for (int k = 0; k < D; ++k) predicted_.support.momentum[k] = 2.0 * mid.support.momentum[k] - y.support.momentum[k];
+    for (int k = 0; k < D; ++k) predicted_.support.momentum[k] = 2.0 * mid.support.momentum[k] - other.support.momentum[k];
     predicted_.support.value = 0.0;
     if (fields_.constant_jumps()) {
       predicted_.exps.resize(mid.exps.size());
       for (std::size_t r = 0; r < mid.exps.size(); ++r) {
-        const double e = mid.exps[r] * (mid.exps[r] / y.exps[r]);
+        const double e = mid.exps[r] * (mid.exps[r] / other.exps[r]);
         if (!(e < std::numeric_limits<double>::infinity())) return false;
         predicted_.exps[r] = e;
       }
@@ -235,9 +246,12 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
 
   // One term of the quadrature: h at y + t (x - y) for the chord, its
   // action into `value`, its derivatives times `omega` added to base and end.
-  // With `predicted`, Newton's method starts from predicted_.
+  // Newton's method starts as `start` says: from predicted_, or from the
+  // entry for the nearest direction (with nearest_at_x, among those solved
+  // at x first).
+  enum class Start { nearest, nearest_at_x, predicted };
   bool add_term(const Vec<D>& y, const Vec<D>& x, double t, const Vec<D>& chord, double omega, double& value,
-                Vec<D>& base, Vec<D>& end, bool predicted = false) {
+                Vec<D>& base, Vec<D>& end, Start start = Start::nearest) {
     const Vec<D> q = t == 0.0 ? y : t == 1.0 ? x : lerp<D>(y, x, t);
     const JumpSet<D> set = fields_.at(q, scratch_);
     ++stats_.supports;
@@ -250,10 +264,13 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     const Vec<D> unit = scale<D>(1.0 / length, chord);
     int nearest = -1;
     double closest = kWarmCosine;
-    for (int i = predicted ? -1 : solved_count_ - 1; i >= 0; --i) {
-      const double c = dot<D>(solved_[std::size_t(i)].direction, unit);
-      if (c > closest) closest = c, nearest = i;
-    }
+    const bool predicted = start == Start::predicted;
+    for (int pass = start == Start::nearest_at_x ? 0 : 1; pass < 2 && nearest < 0; ++pass)
+      for (int i = predicted ? -1 : solved_count_ - 1; i >= 0; --i) {
+        if (pass == 0 && !solved_[std::size_t(i)].at_x) continue;
+        const double c = dot<D>(solved_[std::size_t(i)].direction, unit);
+        if (c > closest) closest = c, nearest = i;
+      }
     const Solved* from = predicted ? &predicted_ : nearest >= 0 ? &solved_[std::size_t(nearest)] : nullptr;
     const Support<D>* warm = from ? &from->support : nullptr;
     exps_.start_known = warm && fields_.constant_jumps();
@@ -264,6 +281,7 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     if (solved_count_ == int(solved_.size())) solved_.emplace_back();
     Solved& entry = solved_[std::size_t(solved_count_++)];
     entry.direction = unit;
+    entry.at_x = t == 1.0;
     entry.support = s;
     std::swap(entry.exps, exps_.solution);  // (no copy: the next solve overwrites exps_.solution)
     value = s.value;
@@ -510,12 +528,14 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
     double f = ua + ja.value;
     grad = ja.end;
     double lo = 0.0, flo = f, slo = da + dot<D>(ja.base, edge);
+    int elo = ja.entry, ehi = -1;
     if (!(slo < 0.0)) return f;
     const SegmentJet jb = cb.jet.simpson == simpson_ ? cb.jet : segment_jet(cb.point, px);
     double hi = 1.0, fhi = inf, shi = inf;
     if (jb.finite()) {
       fhi = ub + jb.value;
       shi = db + dot<D>(jb.base, edge);
+      ehi = jb.entry;
       if (fhi < f) f = fhi, s_min = 1.0, grad = jb.end;
       if (!(shi > 0.0)) return f;
     }
@@ -531,18 +551,18 @@ class JumpMarch : public OrderedMarch<D, JumpMarch<D>> {
         if (c > lo && c < hi) s = c;
         if (std::fmin(s - lo, hi - s) <= kEdgeTolerance) break;
       }
-      const SegmentJet js = segment_jet(axpy<D>(ca.point, s, edge), px);
+      const SegmentJet js = segment_jet(axpy<D>(ca.point, s, edge), px, ehi < 0 || s - lo < hi - s ? elo : ehi);
       if (!js.finite()) {
-        hi = s, fhi = inf, shi = inf;
+        hi = s, fhi = inf, shi = inf, ehi = -1;
         continue;
       }
       const double fs = hermite(ua, da, ub, db, s) + js.value;
       const double ds = hermite_slope(ua, da, ub, db, s) + dot<D>(js.base, edge);
       if (fs < f) f = fs, s_min = s, grad = js.end;
       if (ds < 0.0)
-        lo = s, flo = fs, slo = ds;
+        lo = s, flo = fs, slo = ds, elo = js.entry;
       else if (ds > 0.0)
-        hi = s, fhi = fs, shi = ds;
+        hi = s, fhi = fs, shi = ds, ehi = js.entry;
       else
         break;
     }
