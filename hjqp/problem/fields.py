@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -28,10 +25,6 @@ SYMMETRY_TOLERANCE = float(_core.SYMMETRY_TOLERANCE)
 
 # Points per call when a callable is sampled on a large grid.
 _CHUNK = 1 << 16
-# Threads that sample a callable's slabs (measured on 2 cores: the fields
-# of anisotropic_rotating_3d on 129^3 nodes in 1.4-1.7 s instead of
-# 2.2-2.8 s).
-_SAMPLING_THREADS = min(8, os.cpu_count() or 1)
 
 #: Largest square the march forms at a node: |b|^2, the action's scale
 #: b^T D^{-1} b and |D^{-1} b|^2 (about |grad U|^2). Its products with
@@ -425,8 +418,7 @@ class Fields:
         shifts = [np.array(o) * np.asarray(grid.spacing) for o in itertools.product(offsets, repeat=d)]
         per_row = grid.size // grid.shape[0]
         out = None
-
-        def slab(start: int) -> np.ndarray:
+        for start in range(0, grid.shape[0], rows):
             _interrupt.check()  # (a call on a worker thread: Ctrl-C stops it here too)
             stop = min(grid.shape[0], start + rows)
             mesh = np.stack(np.meshgrid(axes[0][start:stop], *axes[1:], indexing="ij"), axis=-1)
@@ -438,26 +430,9 @@ class Fields:
                 first = start * per_row
                 block = packer(block.reshape(-1, d, d), lambda i, first=first: first + i).reshape(
                     mesh.shape[:-1] + (-1,))
-            if out is not None:
-                out[start:stop] = block
-            return block
-
-        # The first slab gives the shape; the others are independent and
-        # go to threads where there are several (numpy's array operations
-        # release the GIL). Not from a worker thread: a landscape's solves
-        # already run in parallel.
-        starts = range(0, grid.shape[0], rows)
-        first = slab(0)
-        out = np.empty(grid.shape + first.shape[d:])
-        out[:min(grid.shape[0], rows)] = first
-        workers = min(_SAMPLING_THREADS, len(starts) - 1)
-        if workers > 1 and threading.current_thread() is threading.main_thread():
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for _ in pool.map(_interrupt.carried(slab), starts[1:]):
-                    pass
-        else:
-            for start in starts[1:]:
-                slab(start)
+            if out is None:
+                out = np.empty(grid.shape + block.shape[d:])
+            out[start:stop] = block
         return out
 
     def _interpolate(self, name: str, values: np.ndarray, p: np.ndarray) -> np.ndarray:
