@@ -605,17 +605,20 @@ class JumpFields {
     int n = 1;
     cells[0] = cell_corners<D, true>(grid_, x);
     axis[0] = -1;
-    for (int a = 0; a < D && !at_node; ++a) {
-      const double t = (x[a] - grid_.lower()[a]) / grid_.spacing()[a];
-      const double line = double(Index(t + 0.5));
-      if (!(std::fabs(t - line) <= 1e-9) || line < 1.0 || line > double(grid_.shape()[a] - 2)) continue;
-      for (double side : {-1e-6, 1e-6}) {
-        Vec<D> y = x;
-        y[a] = grid_.lower()[a] + (line + side) * grid_.spacing()[a];
-        cells[n] = cell_corners<D, true>(grid_, y);
-        axis[n++] = a;
+    auto add_line_cells = [&]() {
+      for (int a = 0; a < D; ++a) {
+        const double t = (x[a] - grid_.lower()[a]) / grid_.spacing()[a];
+        const double line = double(Index(t + 0.5));
+        if (!(std::fabs(t - line) <= 1e-9) || line < 1.0 || line > double(grid_.shape()[a] - 2)) continue;
+        for (double side : {-1e-6, 1e-6}) {
+          Vec<D> y = x;
+          y[a] = grid_.lower()[a] + (line + side) * grid_.spacing()[a];
+          cells[n] = cell_corners<D, true>(grid_, y);
+          axis[n++] = a;
+        }
       }
-    }
+    };
+    if (!at_node) add_line_cells();
     // e_r at x, and w_r(x) e_r where the jumps vary.
     const std::size_t count = std::size_t(count_);
     scratch.assign(constant_ ? count : 2 * count, 0.0);
@@ -691,16 +694,7 @@ class JumpFields {
         if (all) return g;
         g = Vec<D>{};
       }
-      // (Not finite: the general sums, which the following code does for x
-      // on the lines through the node.)
-      for (int a = 0; a < D; ++a) {
-        Vec<D> y = x;
-        for (double side : {-1e-6, 1e-6}) {
-          y[a] = grid_.lower()[a] + (double(node_index[a]) + side) * grid_.spacing()[a];
-          cells[n] = cell_corners<D, true>(grid_, y);
-          axis[n++] = a;
-        }
-      }
+      add_line_cells();  // (not finite: the general sums)
     }
     for (int k = 0; k < cells[0].count; ++k) {
       const double t = corner(cells[0].node[k]);
