@@ -103,10 +103,14 @@ hjqp::UpdateResult<2> jet_update2(const DoubleArray& lower, const DoubleArray& s
   for (std::int64_t i : {a, b, x})
     if (i < 0 || i >= grid.size()) throw std::out_of_range("node " + std::to_string(i) + " is outside the grid");
   const hjqp::SampledFields<2> fields(grid, drift.data(), diffusion.data());
-  auto interpolate = [&fields](const hjqp::Vec<2>& p, int count) { return fields.cubic(p, count); };
+  auto interpolate = [&fields](const hjqp::Vec<2>& p, int count, std::array<hjqp::FieldSample<2>, 2>& gradient,
+                               std::array<hjqp::FieldSample<2>, 3>* hessian) {
+    return fields.cubic(p, count, gradient, hessian);
+  };
   const hjqp::JetNode<2> ja{grid.point(grid.unflat(a)), ua, vec_from<2>(ga, "ga")};
   const hjqp::JetNode<2> jb{grid.point(grid.unflat(b)), ub, vec_from<2>(gb, "gb")};
-  hjqp::JetUpdate<2, decltype(interpolate)> update(ja, jb, grid.point(grid.unflat(x)), fields.at(x), interpolate);
+  hjqp::JetUpdate<2, decltype(interpolate)> update(ja, jb, grid.point(grid.unflat(x)), fields.at(x),
+                                                   fields.node_derivatives(grid.unflat(x)), interpolate);
   return update.solve(s0);
 }
 

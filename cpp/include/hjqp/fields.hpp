@@ -182,6 +182,22 @@ class SampledFields {
     return m;
   }
 
+  // Derivatives of the drift and metric at node m along each axis: central
+  // differences of the nodal fields (those of the cubic interpolant at a
+  // node), one-sided at the box edge.
+  std::array<FieldSample<D>, D> node_derivatives(const MultiIndex<D>& m) const {
+    std::array<FieldSample<D>, D> d{};
+    const Index i = grid_.flat(m);
+    for (int k = 0; k < D; ++k) {
+      const Index lo = m[k] > 0 ? i - grid_.stride(k) : i;
+      const Index hi = m[k] + 1 < grid_.shape()[k] ? i + grid_.stride(k) : i;
+      const double span = double((hi - lo) / grid_.stride(k)) * grid_.spacing()[k];
+      const FieldSample<D> fl = at(lo), fh = at(hi);
+      for (int c = 0; c < action_size; ++c) d[std::size_t(k)].data()[c] = (fh.data()[c] - fl.data()[c]) / span;
+    }
+    return d;
+  }
+
   // Multilinear interpolation of all fields at x (clamped into the box).
   FieldSample<D> linear(const Vec<D>& x) const {
     FieldSample<D> r{};
@@ -213,6 +229,76 @@ class SampledFields {
   FieldSample<D> cubic(const Vec<D>& x, int count = FieldSample<D>::size) const {
     return count == FieldSample<D>::action_size ? cubic_n<FieldSample<D>::action_size>(x)
                                                 : cubic_n<FieldSample<D>::size>(x);
+  }
+
+  // Second derivatives of the drift and metric (2D): xx, xy, yy.
+  using FieldHessian = std::array<FieldSample<D>, 3>;
+
+  // The same (2D), with the derivatives of the drift and metric along each
+  // axis, and with `hessian` also their second derivatives: those of the
+  // interpolant used at x (cubic convolution, C^1 with second derivatives
+  // that jump across cell lines; or multilinear in the cells where cubic()
+  // falls back to it). The values are bit for bit those of cubic(x, count).
+  FieldSample<D> cubic(const Vec<D>& x, int count, std::array<FieldSample<D>, D>& gradient,
+                       FieldHessian* hessian = nullptr) const {
+    static_assert(D == 2, "the derivatives of the cubic interpolant are written for 2D");
+    MultiIndex<D> cell;
+    Vec<D> frac;
+    grid_.locate(x, cell, frac);
+    double w[D][4], dw[D][4], ddw[D][4];
+    Index first = 0;
+    bool inside = true;
+    for (int k = 0; k < D; ++k) {
+      inside = inside && cell[k] >= 1 && cell[k] + 2 < grid_.shape()[k];
+      const double t = frac[k], u = 1.0 / grid_.spacing()[k];
+      w[k][0] = ((-0.5 * t + 1.0) * t - 0.5) * t;
+      w[k][1] = (1.5 * t - 2.5) * t * t + 1.0;
+      w[k][2] = ((-1.5 * t + 2.0) * t + 0.5) * t;
+      w[k][3] = (0.5 * t - 0.5) * t * t;
+      dw[k][0] = ((-1.5 * t + 2.0) * t - 0.5) * u;
+      dw[k][1] = (4.5 * t - 5.0) * t * u;
+      dw[k][2] = ((-4.5 * t + 4.0) * t + 0.5) * u;
+      dw[k][3] = (1.5 * t - 1.0) * t * u;
+      ddw[k][0] = (-3.0 * t + 2.0) * u * u;
+      ddw[k][1] = (9.0 * t - 5.0) * u * u;
+      ddw[k][2] = (-9.0 * t + 4.0) * u * u;
+      ddw[k][3] = (3.0 * t - 1.0) * u * u;
+      first += (cell[k] - 1) * grid_.stride(k);
+    }
+    FieldSample<D> r{};
+    if (inside) {
+      if (hessian) {
+        accumulate_cubic<true>(drift_, first, w, dw, ddw, r.data(), gradient, hessian, 0);
+        accumulate_cubic<true>(metric_view_, first, w, dw, ddw, r.metric.data(), gradient, hessian, D);
+      } else {
+        accumulate_cubic<false>(drift_, first, w, dw, ddw, r.data(), gradient, hessian, 0);
+        accumulate_cubic<false>(metric_view_, first, w, dw, ddw, r.metric.data(), gradient, hessian, D);
+      }
+    }
+    if (!inside || !is_spd<D>(r.metric)) {
+      r = FieldSample<D>{};
+      gradient = {};
+      const CellCorners<D> c = cell_corners<D, true>(grid_, x);
+      linear_add(drift_, c, r.data(), &gradient, 0);
+      linear_add(metric_view_, c, r.metric.data(), &gradient, D);
+      if (count > action_size) linear_add(diffusion_, c, r.diffusion.data());
+      if (hessian) {
+        // The multilinear interpolant's only second derivative is the mixed
+        // one, the cell's twist.
+        *hessian = {};
+        const double twist = 1.0 / (grid_.spacing()[0] * grid_.spacing()[1]);
+        for (int k = 0; k < c.count; ++k) {
+          const double sign = ((k & 1) ? 1.0 : -1.0) * ((k & 2) ? 1.0 : -1.0) * twist;
+          const double* v = drift_.node(c.node[k]);
+          for (int m = 0; m < D; ++m) (*hessian)[1].data()[m] += sign * drift_.get(v, m);
+          const double* a = metric_view_.node(c.node[k]);
+          for (int m = 0; m < sym_size<D>; ++m) (*hessian)[1].data()[D + m] += sign * metric_view_.get(a, m);
+        }
+      }
+      return r;
+    }
+    if (count > action_size) accumulate_cubic(diffusion_, first, w, r.diffusion.data());
+    return r;
   }
 
  private:
@@ -278,6 +364,51 @@ class SampledFields {
             for (int k = 0; k < Width; ++k) out[k] += wab * w[2][c] * field.get(v, k);
           }
         }
+      }
+    }
+  }
+
+  // The same with the derivatives along each axis (2D), and with `Second`
+  // the second derivatives too: the field's values go to out, its
+  // derivatives to the components from `offset` on of gradient[k] and
+  // (*hessian)[xx, xy, yy].
+  template <bool Second, int Width, bool C>
+  void accumulate_cubic(const NodeStrided<Width, C>& field, Index first, const double (&w)[D][4],
+                        const double (&dw)[D][4], const double (&ddw)[D][4], double* out,
+                        std::array<FieldSample<D>, D>& gradient, FieldHessian* hessian, int offset) const {
+    // Local sums, stored once at the end: the compiler cannot tell the
+    // outputs from the field's own storage.
+    double value[Width] = {}, d0[Width] = {}, d1[Width] = {}, d00[Width] = {}, d01[Width] = {}, d11[Width] = {};
+    for (int a = 0; a < 4; ++a) {
+      double row[Width] = {}, slope[Width] = {}, curve[Width] = {};
+      const Index line = first + a * grid_.stride(0);
+      for (int b = 0; b < 4; ++b) {
+        const double* v = field.node(line + b);
+        for (int k = 0; k < Width; ++k) {
+          row[k] += w[1][b] * field.get(v, k);
+          slope[k] += dw[1][b] * field.get(v, k);
+          if constexpr (Second) curve[k] += ddw[1][b] * field.get(v, k);
+        }
+      }
+      for (int k = 0; k < Width; ++k) {
+        value[k] += w[0][a] * row[k];
+        d0[k] += dw[0][a] * row[k];
+        d1[k] += w[0][a] * slope[k];
+        if constexpr (Second) {
+          d00[k] += ddw[0][a] * row[k];
+          d01[k] += dw[0][a] * slope[k];
+          d11[k] += w[0][a] * curve[k];
+        }
+      }
+    }
+    for (int k = 0; k < Width; ++k) {
+      out[k] = value[k];
+      gradient[0].data()[offset + k] = d0[k];
+      gradient[1].data()[offset + k] = d1[k];
+      if constexpr (Second) {
+        (*hessian)[0].data()[offset + k] = d00[k];
+        (*hessian)[1].data()[offset + k] = d01[k];
+        (*hessian)[2].data()[offset + k] = d11[k];
       }
     }
   }
