@@ -168,7 +168,8 @@ struct JetNode {
 // difference interpolates anew. (A first-order expansion is not enough:
 // the fields' curvature is part of the objective's Hessian, and without it
 // Newton's method stops early where the fields vary on the scale of the
-// piece.) Every iterate Newton's method moves to is evaluated in full.
+// piece.) Newton's iterates are evaluated in full, unless they lie within a
+// few steps of the centre.
 //
 // grad U(x) = dS/dx: for a path that satisfies the Euler-Lagrange equations
 // the derivative of its action with respect to the end point is the arrival
@@ -272,9 +273,10 @@ class JetUpdate {
   // tangent parameters) take the centre's expansion: those of Newton's
   // differences, and steps too short to matter.
   static constexpr double kExpansionRadius = 4.0 * kStep;
-  // Within this distance (Newton's forward differences) the first-order
-  // expansion is enough: its error, O(1e-10 len^2 |f''|), is a hundredth
-  // of the difference's own.
+  // Within this distance the first-order expansion is enough: Newton's
+  // forward differences, a hundredth of a step long, check convergence
+  // with the last Hessian, and their error from the missing curvature,
+  // O(1e-6 len^2 |f''|), is far below what that test resolves.
   static constexpr double kFirstOrderRadius = 0.1 * kStep;
   static constexpr int kMaxNodes = 3 * kMaxPanels - 1;
 
