@@ -114,6 +114,36 @@ hjqp::UpdateResult<2> jet_update2(const DoubleArray& lower, const DoubleArray& s
   return update.solve(s0);
 }
 
+// The cubic interpolation of the drift and metric (A = D^{-1}) at points
+// (n, 2), as the 2D jet update uses it: values (n, 5), first derivatives
+// (n, 2, 5) and second derivatives (n, 3, 5: xx, xy, yy); `plain`: the
+// values of the interpolation without derivatives.
+py::tuple cubic_fields2(const DoubleArray& lower, const DoubleArray& spacing, const DoubleArray& drift,
+                        const DoubleArray& diffusion, const DoubleArray& points) {
+  const hjqp::Grid<2> grid = grid_from<2>(lower, spacing, drift, "drift");
+  check_field_shape<2>(drift, grid, 1, "drift");
+  check_field_shape<2>(diffusion, grid, 2, "diffusion");
+  const std::vector<hjqp::Vec<2>> at = points_from<2>(points, "points");
+  const hjqp::SampledFields<2> fields(grid, drift.data(), diffusion.data());
+  constexpr int n = hjqp::FieldSample<2>::action_size;
+  const py::ssize_t count = py::ssize_t(at.size());
+  py::array_t<double> values({count, py::ssize_t(n)}), plain({count, py::ssize_t(n)});
+  py::array_t<double> first({count, py::ssize_t(2), py::ssize_t(n)}), second({count, py::ssize_t(3), py::ssize_t(n)});
+  for (py::ssize_t i = 0; i < count; ++i) {
+    std::array<hjqp::FieldSample<2>, 2> g;
+    std::array<hjqp::FieldSample<2>, 3> h;
+    const hjqp::FieldSample<2> f = fields.cubic(at[std::size_t(i)], n, g, &h);
+    const hjqp::FieldSample<2> p = fields.cubic(at[std::size_t(i)], n);
+    for (int c = 0; c < n; ++c) {
+      values.mutable_at(i, c) = f.data()[c];
+      plain.mutable_at(i, c) = p.data()[c];
+      for (int k = 0; k < 2; ++k) first.mutable_at(i, k, c) = g[std::size_t(k)].data()[c];
+      for (int k = 0; k < 3; ++k) second.mutable_at(i, k, c) = h[std::size_t(k)].data()[c];
+    }
+  }
+  return py::make_tuple(values, first, second, plain);
+}
+
 template <int D>
 void bind_result(py::module_& m, const char* name) {
   using R = hjqp::UpdateResult<D>;
@@ -138,6 +168,8 @@ void bind_updates(py::module_& m) {
         py::arg("x"), py::arg("bx"), py::arg("dx"));
   m.def("triangle_update2", &triangle_update2, py::arg("a"), py::arg("ua"), py::arg("ba"), py::arg("da"),
         py::arg("b"), py::arg("ub"), py::arg("bb"), py::arg("db"), py::arg("x"), py::arg("bx"), py::arg("dx"));
+  m.def("cubic_fields2", &cubic_fields2, py::arg("lower"), py::arg("spacing"), py::arg("drift"),
+        py::arg("diffusion"), py::arg("points"));
   m.def("jet_update2", &jet_update2, py::arg("lower"), py::arg("spacing"), py::arg("drift"), py::arg("diffusion"),
         py::arg("a"), py::arg("ua"), py::arg("ga"), py::arg("b"), py::arg("ub"), py::arg("gb"), py::arg("x"),
         py::arg("s0"));
