@@ -120,30 +120,35 @@ class SampledFields {
   // every node's matrix is exactly symmetric, are read where they are (they
   // must outlive the fields); the fields store the metric A = D^{-1} (and a
   // packed, symmetrised copy of a full D that is symmetric only to within
-  // kSymmetryTolerance).
+  // kSymmetryTolerance). A D that is the same at every node (given once,
+  // or the same bit for bit at every node) is kept once, with its metric,
+  // and interpolation takes both as they are.
   SampledFields(const Grid<D>& grid, const double* drift, const double* diffusion,
                 DiffusionLayout layout = DiffusionLayout::Full)
-      : grid_(grid), metric_(std::size_t(grid.size()) * sym_size<D>) {
+      : grid_(grid),
+        constant_(uniform(diffusion, layout, grid.size())),
+        metric_(std::size_t(constant_ ? 1 : grid.size()) * sym_size<D>) {
     drift_.data = drift;
     drift_.stride = D;
     for (int k = 0; k < D; ++k) drift_.offset[k] = k;
-    const bool constant = layout == DiffusionLayout::Constant;
+    const bool constant = constant_;
     if (layout == DiffusionLayout::Packed) {
       for (Index i = 0; i < grid.size(); ++i) {
         Sym<D> m;
         std::copy(diffusion + i * sym_size<D>, diffusion + (i + 1) * sym_size<D>, m.begin());
         const FieldSample<D> f = field_sample<D>(drift + i * D, m, [&grid, i] { return describe_node(grid, i); });
-        std::copy(f.metric.begin(), f.metric.end(), &metric_[std::size_t(i) * sym_size<D>]);
+        if (!constant || i == 0) std::copy(f.metric.begin(), f.metric.end(), &metric_[std::size_t(i) * sym_size<D>]);
       }
       set_packed(diffusion_, diffusion);
       set_packed(metric_view_, metric_.data());
+      if (constant) diffusion_.stride = metric_view_.stride = 0;
       return;
     }
     bool exact = true;  // every matrix exactly symmetric
     for (Index i = 0; i < grid.size(); ++i) {
       const double* m = constant ? diffusion : diffusion + i * D * D;
       const FieldSample<D> f = field_sample<D>(drift + i * D, m, [&grid, i] { return describe_node(grid, i); });
-      std::copy(f.metric.begin(), f.metric.end(), &metric_[std::size_t(i) * sym_size<D>]);
+      if (!constant || i == 0) std::copy(f.metric.begin(), f.metric.end(), &metric_[std::size_t(i) * sym_size<D>]);
       for (int r = 0; r < D && exact; ++r)
         for (int c = r + 1; c < D; ++c) exact = exact && m[r * D + c] == m[c * D + r];
     }
@@ -153,23 +158,25 @@ class SampledFields {
       for (int c = r; c < D; ++c) diffusion_.offset[sym_index<D>(r, c)] = r * D + c;
     diffusion_.data = diffusion;
     if (!exact) {
-      copy_.resize(std::size_t(grid.size()) * sym_size<D>);
-      for (Index i = 0; i < grid.size(); ++i) {
+      copy_.resize(std::size_t(constant ? 1 : grid.size()) * sym_size<D>);
+      for (Index i = 0; i < (constant ? 1 : grid.size()); ++i) {
         const double* m = constant ? diffusion : diffusion + i * D * D;
         for (int r = 0; r < D; ++r)
           for (int c = r; c < D; ++c)
             copy_[std::size_t(i) * sym_size<D> + std::size_t(sym_index<D>(r, c))] = 0.5 * (m[r * D + c] + m[c * D + r]);
       }
       set_packed(diffusion_, copy_.data());
+      if (constant) diffusion_.stride = 0;
     }
     set_packed(metric_view_, metric_.data());
+    if (constant) metric_view_.stride = 0;
   }
 
   const Grid<D>& grid() const { return grid_; }
   FieldSample<D> at(Index i) const {
     FieldSample<D> f;
     f.drift = drift(i);
-    const double* a = &metric_[std::size_t(i) * sym_size<D>];
+    const double* a = metric_view_.node(i);
     std::copy(a, a + sym_size<D>, f.metric.begin());
     f.diffusion = diffusion(i);
     return f;
@@ -217,7 +224,10 @@ class SampledFields {
     *gradient = {};
     const CellCorners<D> c = cell_corners<D, true>(grid_, x);
     linear_add(drift_, c, r.data(), gradient, 0);
-    linear_add(metric_view_, c, r.metric.data(), gradient, D);
+    if (constant_)
+      set_constant(r, action_size);
+    else
+      linear_add(metric_view_, c, r.metric.data(), gradient, D);
     return r;
   }
 
@@ -267,21 +277,33 @@ class SampledFields {
     }
     FieldSample<D> r{};
     if (inside) {
-      if (hessian) {
+      if (hessian)
         accumulate_cubic<true>(drift_, first, w, dw, ddw, r.data(), gradient, hessian, 0);
-        accumulate_cubic<true>(metric_view_, first, w, dw, ddw, r.metric.data(), gradient, hessian, D);
-      } else {
+      else
         accumulate_cubic<false>(drift_, first, w, dw, ddw, r.data(), gradient, hessian, 0);
-        accumulate_cubic<false>(metric_view_, first, w, dw, ddw, r.metric.data(), gradient, hessian, D);
+      if (constant_) {
+        set_constant(r, count);
+        for (int k = 0; k < D; ++k) std::fill(gradient[std::size_t(k)].metric.begin(), gradient[std::size_t(k)].metric.end(), 0.0);
+        if (hessian)
+          for (FieldSample<D>& h : *hessian) std::fill(h.metric.begin(), h.metric.end(), 0.0);
+        return r;
       }
+      if (hessian)
+        accumulate_cubic<true>(metric_view_, first, w, dw, ddw, r.metric.data(), gradient, hessian, D);
+      else
+        accumulate_cubic<false>(metric_view_, first, w, dw, ddw, r.metric.data(), gradient, hessian, D);
     }
     if (!inside || !is_spd<D>(r.metric)) {
       r = FieldSample<D>{};
       gradient = {};
       const CellCorners<D> c = cell_corners<D, true>(grid_, x);
       linear_add(drift_, c, r.data(), &gradient, 0);
-      linear_add(metric_view_, c, r.metric.data(), &gradient, D);
-      if (count > action_size) linear_add(diffusion_, c, r.diffusion.data());
+      if (constant_) {
+        set_constant(r, count);
+      } else {
+        linear_add(metric_view_, c, r.metric.data(), &gradient, D);
+        if (count > action_size) linear_add(diffusion_, c, r.diffusion.data());
+      }
       if (hessian) {
         // The multilinear interpolant's only second derivative is the mixed
         // one, the cell's twist.
@@ -291,6 +313,7 @@ class SampledFields {
           const double sign = ((k & 1) ? 1.0 : -1.0) * ((k & 2) ? 1.0 : -1.0) * twist;
           const double* v = drift_.node(c.node[k]);
           for (int m = 0; m < D; ++m) (*hessian)[1].data()[m] += sign * drift_.get(v, m);
+          if (constant_) continue;
           const double* a = metric_view_.node(c.node[k]);
           for (int m = 0; m < sym_size<D>; ++m) (*hessian)[1].data()[D + m] += sign * metric_view_.get(a, m);
         }
@@ -324,6 +347,10 @@ class SampledFields {
     }
     FieldSample<D> r{};
     accumulate_cubic(drift_, first, w, r.data());
+    if (constant_) {
+      set_constant(r, Count);
+      return r;
+    }
     accumulate_cubic(metric_view_, first, w, r.metric.data());
     // Cubic convolution overshoots next to a jump of the metric and can lose
     // positive definiteness there; multilinear interpolation of SPD
@@ -436,8 +463,29 @@ class SampledFields {
   void linear_into(const Vec<D>& x, int count, FieldSample<D>& r) const {
     const CellCorners<D> c = cell_corners<D>(grid_, x);
     linear_add(drift_, c, r.data());
+    if (constant_) {
+      set_constant(r, count);
+      return;
+    }
     linear_add(metric_view_, c, r.metric.data());
     if (count > action_size) linear_add(diffusion_, c, r.diffusion.data());
+  }
+
+  // Whether D is the same at every node, bit for bit.
+  static bool uniform(const double* diffusion, DiffusionLayout layout, Index size) {
+    if (layout == DiffusionLayout::Constant) return true;
+    const Index width = layout == DiffusionLayout::Packed ? sym_size<D> : D * D;
+    for (Index i = 1; i < size; ++i)
+      for (Index k = 0; k < width; ++k)
+        if (!(diffusion[i * width + k] == diffusion[k])) return false;
+    return true;
+  }
+
+  // The metric (and with count > action_size the diffusion) of a constant
+  // D, exactly.
+  void set_constant(FieldSample<D>& r, int count) const {
+    std::copy(metric_.begin(), metric_.begin() + sym_size<D>, r.metric.begin());
+    if (count > action_size) r.diffusion = diffusion(0);
   }
 
   static constexpr int action_size = FieldSample<D>::action_size;
@@ -450,6 +498,7 @@ class SampledFields {
   }
 
   Grid<D> grid_;
+  bool constant_;                      // D (and so the metric) the same at every node
   NodeStrided<D, true> drift_;         // the caller's
   std::vector<double> metric_;         // A = D^{-1}, node-major
   NodeStrided<sym_size<D>, true> metric_view_;
