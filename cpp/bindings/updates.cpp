@@ -102,11 +102,12 @@ hjqp::UpdateResult<2> jet_update2(const DoubleArray& lower, const DoubleArray& s
   check_field_shape<2>(diffusion, grid, 2, "diffusion");
   for (std::int64_t i : {a, b, x})
     if (i < 0 || i >= grid.size()) throw std::out_of_range("node " + std::to_string(i) + " is outside the grid");
+  const hjqp::MultiIndex<2> ma = grid.unflat(a), mb = grid.unflat(b);
+  if (std::abs(ma[0] - mb[0]) + std::abs(ma[1] - mb[1]) != 1)
+    throw std::invalid_argument("nodes a = " + std::to_string(a) + " and b = " + std::to_string(b) +
+                                " are not the two ends of a grid edge");
   const hjqp::SampledFields<2> fields(grid, drift.data(), diffusion.data());
-  auto interpolate = [&fields](const hjqp::Vec<2>& p, int count, std::array<hjqp::FieldSample<2>, 2>& gradient,
-                               std::array<hjqp::FieldSample<2>, 3>* hessian) {
-    return fields.cubic(p, count, gradient, hessian);
-  };
+  const hjqp::CubicFields<2> interpolate{fields};
   const hjqp::JetNode<2> ja{grid.point(grid.unflat(a)), ua, vec_from<2>(ga, "ga")};
   const hjqp::JetNode<2> jb{grid.point(grid.unflat(b)), ub, vec_from<2>(gb, "gb")};
   hjqp::JetUpdate<2, decltype(interpolate)> update(ja, jb, grid.point(grid.unflat(x)), fields.at(x),

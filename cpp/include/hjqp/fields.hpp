@@ -241,6 +241,74 @@ class SampledFields {
                                                 : cubic_n<FieldSample<D>::size>(x);
   }
 
+  // The cubic interpolation (2D) at a point x of a grid line along `axis`
+  // (the base point of a jet update), with the derivatives of the drift
+  // and metric along the line, and with `curve` their second derivatives:
+  // those of the one-dimensional cubic convolution of the line's nodes,
+  // which is what the two-dimensional one is on a grid line; linear along
+  // the line where the four-node stencil does not fit or the metric would
+  // not be positive definite.
+  FieldSample<D> cubic_along(const Vec<D>& x, int axis, int count, FieldSample<D>& slope,
+                             FieldSample<D>* curve = nullptr) const {
+    static_assert(D == 2, "the cubic interpolation along a grid line is written for 2D");
+    MultiIndex<D> cell;
+    Vec<D> frac;
+    grid_.locate(x, cell, frac);
+    const int across = 1 - axis;
+    if (frac[across] > 0.5) ++cell[across];  // the nearest node line
+    const double t = frac[axis], u = 1.0 / grid_.spacing()[axis];
+    const Index stride = grid_.stride(axis);
+    FieldSample<D> r{};
+    slope = FieldSample<D>{};
+    if (curve) *curve = FieldSample<D>{};
+    if (cell[axis] >= 1 && cell[axis] + 2 < grid_.shape()[axis]) {
+      const double w[4] = {((-0.5 * t + 1.0) * t - 0.5) * t, (1.5 * t - 2.5) * t * t + 1.0,
+                           ((-1.5 * t + 2.0) * t + 0.5) * t, (0.5 * t - 0.5) * t * t};
+      const double dw[4] = {((-1.5 * t + 2.0) * t - 0.5) * u, (4.5 * t - 5.0) * t * u,
+                            ((-4.5 * t + 4.0) * t + 0.5) * u, (1.5 * t - 1.0) * t * u};
+      const double ddw[4] = {(-3.0 * t + 2.0) * u * u, (9.0 * t - 5.0) * u * u, (-9.0 * t + 4.0) * u * u,
+                             (3.0 * t - 1.0) * u * u};
+      const Index first = grid_.flat(cell) - stride;
+      auto add = [&](const auto& field, int offset, int width) {
+        for (int b = 0; b < 4; ++b) {
+          const double* v = field.node(first + b * stride);
+          for (int k = 0; k < width; ++k) {
+            const double f = field.get(v, k);
+            r.data()[offset + k] += w[b] * f;
+            slope.data()[offset + k] += dw[b] * f;
+            if (curve) curve->data()[offset + k] += ddw[b] * f;
+          }
+        }
+      };
+      add(drift_, 0, D);
+      if (constant_) {
+        set_constant(r, count);
+        return r;
+      }
+      add(metric_view_, D, sym_size<D>);
+      if (is_spd<D>(r.metric)) {
+        if (count > action_size)
+          for (int b = 0; b < 4; ++b) {
+            const double* v = diffusion_.node(first + b * stride);
+            for (int k = 0; k < sym_size<D>; ++k) r.diffusion[std::size_t(k)] += w[b] * diffusion_.get(v, k);
+          }
+        return r;
+      }
+      r = FieldSample<D>{};
+      slope = FieldSample<D>{};
+      if (curve) *curve = FieldSample<D>{};
+    }
+    // Linear between the line's nodes around x.
+    const Index lo = grid_.flat(cell);
+    const FieldSample<D> f0 = at(lo), f1 = at(lo + stride);
+    for (int c = 0; c < FieldSample<D>::size; ++c) {
+      r.data()[c] = f0.data()[c] + t * (f1.data()[c] - f0.data()[c]);
+      slope.data()[c] = (f1.data()[c] - f0.data()[c]) * u;
+    }
+    if (constant_) set_constant(r, count);
+    return r;
+  }
+
   // Second derivatives of the drift and metric (2D): xx, xy, yy.
   using FieldHessian = std::array<FieldSample<D>, 3>;
 

@@ -416,10 +416,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
     double s0 = std::fmin(std::fmax(q - double(j), 0.0), 1.0);
     const FieldSample<D> fx = fields_.at(x);
     const std::array<FieldSample<D>, D> dfx = fields_.node_derivatives(mx);
-    auto interpolate = [this](const Vec<D>& p, int count, std::array<FieldSample<D>, D>& gradient,
-                              std::array<FieldSample<D>, 3>* hessian) {
-      return fields_.cubic(p, count, gradient, hessian);
-    };
+    const CubicFields<D> interpolate{fields_};
     int moved = 0;  // -1 / +1 once the walk moves along the line
     auto update = [&]() {
       MultiIndex<D> ma = m, mb = m;

@@ -142,12 +142,30 @@ struct JetNode {
   Vec<D> gradient;
 };
 
-// The jet update of x from the edge [a, b]. `Interpolate` is a callable
-// (point, count, gradient, hessian) -> FieldSample<D> that interpolates the
-// first `count` components of the fields and writes the first derivatives
-// of the drift and metric into `gradient` and, unless `hessian` is null,
-// their second derivatives (xx, xy, yy) into *hessian
-// (SampledFields::cubic).
+// The drift, metric and diffusion of SampledFields<2> as the jet update
+// reads them: cubic interpolation with first and (unless `hessian` is
+// null) second derivatives, at a point or, cheaper, at a point of a grid
+// line with the derivatives along it.
+template <int D>
+struct CubicFields {
+  const SampledFields<D>& fields;
+
+  FieldSample<D> operator()(const Vec<D>& p, int count, std::array<FieldSample<D>, D>& gradient,
+                            std::array<FieldSample<D>, 3>* hessian) const {
+    return fields.cubic(p, count, gradient, hessian);
+  }
+  FieldSample<D> along(const Vec<D>& p, int axis, int count, FieldSample<D>& slope, FieldSample<D>* curve) const {
+    return fields.cubic_along(p, axis, count, slope, curve);
+  }
+};
+
+// The jet update of x from the edge [a, b] (a grid edge). `Interpolate`
+// reads the fields as CubicFields does: (point, count, gradient, hessian)
+// interpolates the first `count` components of the fields and writes the
+// first derivatives of the drift and metric into `gradient` and, unless
+// `hessian` is null, their second derivatives (xx, xy, yy) into *hessian;
+// along(point, axis, count, slope, curve) does the same at a point of the
+// grid line along `axis`, with derivatives along the line.
 //
 // The path is the cubic Hermite piece from y(s) = a + s (b - a) to x with
 // free start and arrival tangents; the value is minimised over s and the two
@@ -381,16 +399,14 @@ class JetUpdate {
   // and the first (and if `curved` the second) derivatives of the drift
   // and metric along the edge.
   void set_base(double s, const Vec<D>& y, int count, bool curved) {
-    std::array<FieldSample<D>, D> g;
-    std::array<FieldSample<D>, 3> h;
-    const FieldSample<D> f = interpolate_(y, count, g, curved ? &h : nullptr);
+    FieldSample<D> slope, curve;
+    const int axis = edge_[0] != 0.0 ? 0 : 1;
+    const FieldSample<D> f = interpolate_.along(y, axis, count, slope, curved ? &curve : nullptr);
     if (count > FieldSample<D>::action_size || !(s == centre_.s)) centre_.base_fields = f;
-    const double e0 = edge_[0], e1 = edge_[1];
+    const double e = edge_[std::size_t(axis)];
     for (int c = 0; c < FieldSample<D>::action_size; ++c) {
-      centre_.base_slope.data()[c] = e0 * g[0].data()[c] + e1 * g[1].data()[c];
-      if (curved)
-        centre_.base_curve.data()[c] =
-            e0 * e0 * h[0].data()[c] + 2.0 * e0 * e1 * h[1].data()[c] + e1 * e1 * h[2].data()[c];
+      centre_.base_slope.data()[c] = e * slope.data()[c];
+      if (curved) centre_.base_curve.data()[c] = e * e * curve.data()[c];
     }
     centre_.s = s;
     centre_.base_curved = curved;
