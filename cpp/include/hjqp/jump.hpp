@@ -296,6 +296,15 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
     return weight * dot<D>(f1, f1) + f2 * f2;
   };
   if (!jump_derivatives<D>(set, p, hd, true, current, start_known && ex ? ex->start : nullptr)) return false;
+  // The longest jump (its length bounds the exponents' changes in a step).
+  double reach2 = 0.0;
+  for (int t = 0; t < set.terms; ++t) {
+    const double* nu = set.jump + set.term[t][0] * D;
+    double n2 = 0.0;
+    for (int k = 0; k < D; ++k) n2 += nu[k] * nu[k];
+    reach2 = n2 > reach2 ? n2 : reach2;
+  }
+  const double reach = std::sqrt(reach2);
   for (int it = 0; it < max_iterations; ++it) {
     Vec<D> f1;
     for (int k = 0; k < D; ++k) f1[k] = hd.gradient[k] - lambda * v[k];
@@ -337,15 +346,20 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
     if (!std::isfinite(dlambda) || !std::isfinite(norm<D>(dp))) return false;
     // No exponent may rise by more than 20 in one step (exp grows too fast
     // for Newton's model beyond); falling exponents are harmless.
-    double t = 1.0, rise, largest;
-    exponent_changes<D>(set, dp, rise, largest);
     // A full step this small is the last one (the next would be below
     // rounding): take it without evaluating H there. The model's step
     // errs by the third derivatives of H times its square: by 1e-14 in
     // the exponents after a step of 1e-7 (Newton's by its square too, but
     // with the curvature of K, which can be of the size of p).
-    const bool last_step = model ? largest <= 1e-7 && std::fabs(dlambda) <= 1e-4 * lambda
-                                 : largest <= 1e-8 && std::fabs(dlambda) <= 1e-8 * lambda;
+    // |dp| |nu|max bounds the changes (with a margin for the rounding of
+    // the dot products): they are summed over the jumps only where the
+    // bound leaves a decision open (the same decisions).
+    const double limit = model ? 1e-7 : 1e-8;
+    const bool small_dlambda = std::fabs(dlambda) <= (model ? 1e-4 : 1e-8) * lambda;
+    const double bound = norm<D>(dp) * reach * (1.0 + 1e-12);
+    double t = 1.0, rise = bound, largest = bound;
+    if ((small_dlambda && bound > limit) || bound > 20.0) exponent_changes<D>(set, dp, rise, largest);
+    const bool last_step = small_dlambda && largest <= limit;
     if (last_step) {
       p = axpy<D>(p, 1.0, dp);
       lambda += dlambda;
