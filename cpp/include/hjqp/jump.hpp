@@ -636,17 +636,27 @@ class JumpFields {
       if (c.weight[k] != 0.0) ++nonzero, last = k;
     if (nonzero == 1 && c.weight[last] == 1.0) return node(c.node[last]);
     const std::size_t width = std::size_t(count_) * (constant_ ? 1 : 1 + D);
-    scratch.assign(width, 0.0);
+    scratch.resize(width);
+    // (The first corner's terms are assigned, the others added.)
+    bool first = true;
     for (int k = 0; k < c.count; ++k) {
       const double w = c.weight[k];
       if (w == 0.0) continue;
       const double* wn = &weights_[std::size_t(c.node[k]) * count_];
-      for (int r = 0; r < count_; ++r) scratch[std::size_t(r)] += w * wn[r];
+      double* out = scratch.data();
+      if (first)
+        for (int r = 0; r < count_; ++r) out[r] = w * wn[r];
+      else
+        for (int r = 0; r < count_; ++r) out[r] += w * wn[r];
       if (!constant_) {
         const double* jn = &jumps_[std::size_t(c.node[k]) * count_ * D];
-        double* out = &scratch[std::size_t(count_)];
-        for (int j = 0; j < count_ * D; ++j) out[j] += w * jn[j];
+        out += count_;
+        if (first)
+          for (int j = 0; j < count_ * D; ++j) out[j] = w * jn[j];
+        else
+          for (int j = 0; j < count_ * D; ++j) out[j] += w * jn[j];
       }
+      first = false;
     }
     return {count_, scratch.data(), constant_ ? jumps_ : scratch.data() + count_, int(terms_.size()), terms_.data()};
   }
@@ -701,7 +711,10 @@ class JumpFields {
     if (!at_node) add_line_cells();
     // e_r at x, and w_r(x) e_r where the jumps vary.
     const std::size_t count = std::size_t(count_);
-    scratch.assign(constant_ ? count : 2 * count, 0.0);
+    if (constant_)
+      scratch.resize(count);  // (all assigned below)
+    else
+      scratch.assign(2 * count, 0.0);
     double* e = scratch.data();
     double* we = e + count;
     if (constant_) {
