@@ -102,10 +102,12 @@ py::tuple jump_support(const DoubleArray& weights, const DoubleArray& jumps, con
   const double* w = weights.data();
   const double* nu = jumps.data();
   const double* v = velocities.data();
+  const std::vector<std::array<int, 2>> terms = hjqp::jump_terms(int(count), D, nu, constant);
   {
     py::gil_scoped_release release;
     for (py::ssize_t i = 0; i < n; ++i) {
-      const hjqp::JumpSet<D> set{int(count), w + i * count, constant ? nu : nu + i * count * D};
+      const hjqp::JumpSet<D> set{int(count), w + i * count, constant ? nu : nu + i * count * D, int(terms.size()),
+                                 terms.data()};
       hjqp::Vec<D> vi;
       for (int k = 0; k < D; ++k) vi[k] = v[i * D + k];
       const hjqp::Support<D> s = hjqp::support_of<D>(set, vi);

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -50,6 +51,12 @@ struct JumpSet {
   int count = 0;
   const double* weight = nullptr;
   const double* jump = nullptr;
+  // The jumps grouped into terms {r, q}: jump q is exactly -nu_r (opposite
+  // pairs: detailed balance, reversible reactions), or q = -1 where r has
+  // none. Every jump is in one term. A pair needs one exponential,
+  // exp <p, -nu> = 1 / exp <p, nu>, and one term in H_p and H_pp.
+  int terms = 0;
+  const std::array<int, 2>* term = nullptr;
 
   Vec<D> jump_at(int r) const {
     Vec<D> v;
@@ -57,6 +64,27 @@ struct JumpSet {
     return v;
   }
 };
+
+// The terms of a JumpSet for `count` jumps (count x dim, row-major): each
+// jump r with the first later jump q not yet paired with nu_q = -nu_r
+// exactly, if any; with `pair` false each jump alone.
+inline std::vector<std::array<int, 2>> jump_terms(int count, int dim, const double* jumps, bool pair = true) {
+  std::vector<std::array<int, 2>> terms;
+  std::vector<char> paired(std::size_t(count), 0);
+  for (int r = 0; r < count; ++r) {
+    if (paired[std::size_t(r)]) continue;
+    int opposite = -1;
+    for (int q = r + 1; pair && q < count && opposite < 0; ++q) {
+      if (paired[std::size_t(q)]) continue;
+      bool negated = true;
+      for (int k = 0; k < dim; ++k) negated = negated && jumps[q * dim + k] == -jumps[r * dim + k];
+      if (negated) opposite = q;
+    }
+    if (opposite >= 0) paired[std::size_t(opposite)] = 1;
+    terms.push_back({r, opposite});
+  }
+  return terms;
+}
 
 // The maximiser of <p, v> over K for a unit v, h = <p*, v>, and the
 // multiplier mu of v = mu H_p(p*). value = +inf outside the jumps' cone.
@@ -100,31 +128,66 @@ inline bool jump_derivatives(const JumpSet<D>& set, const Vec<D>& p, JumpDerivat
   // kMaxExponent, where a jump of weight 0 is ignored); known, if given,
   // holds them already (the same p and jumps, other weights): no
   // exponential is evaluated.
-  out = JumpDerivatives<D>{};
   constexpr double inf = std::numeric_limits<double>::infinity();
-  for (int r = 0; r < set.count; ++r) {
-    const double w = set.weight[r];
-    if (w == 0.0 && !exps) continue;
-    const double* nu = set.jump + r * D;
-    double e;
-    if (known) {
-      e = known[r];
-    } else {
+  if (known && exps) std::copy(known, known + set.count, exps);
+  // The sums go into a local (out might alias the weights, as far as the
+  // compiler knows: every term would be stored and loaded back), the
+  // exponentials of a block of terms before them (exp is a call, across
+  // which no floating-point register survives).
+  JumpDerivatives<D> sum;
+  const Vec<D> at = p;  // (the same for p, which exps might alias)
+  constexpr int kBlock = 32;
+  double block[kBlock][2];
+  for (int first = 0; first < set.terms; first += kBlock) {
+    const int last = std::min(set.terms, first + kBlock);
+    for (int t = first; t < last; ++t) {
+      const int r = set.term[t][0], q = set.term[t][1];
+      double* e = block[t - first];
+      if (known) {
+        e[0] = known[r];
+        e[1] = q >= 0 ? known[q] : 0.0;
+        continue;
+      }
+      if (!exps && set.weight[r] == 0.0 && (q < 0 || set.weight[q] == 0.0)) continue;
+      const double* nu = set.jump + r * D;
       double s = 0.0;
-      for (int k = 0; k < D; ++k) s += p[k] * nu[k];
-      e = s <= kMaxExponent ? std::exp(s) : inf;
+      for (int k = 0; k < D; ++k) s += at[k] * nu[k];
+      e[0] = s <= kMaxExponent ? std::exp(s) : inf;
+      e[1] = q < 0 ? 0.0 : -s > kMaxExponent ? inf : e[0] < inf ? 1.0 / e[0] : std::exp(-s);
+      if (exps) {
+        exps[r] = e[0];
+        if (q >= 0) exps[q] = e[1];
+      }
     }
-    if (exps) exps[r] = e;
-    if (w == 0.0) continue;
-    if (!(e < inf)) return false;
-    out.value += w * (e - 1.0);
-    out.scale += w * (e + 1.0);
-    const double we = w * e;
-    for (int k = 0; k < D; ++k) out.gradient[k] += we * nu[k];
-    if (second)
-      for (int i = 0; i < D; ++i)
-        for (int j = i; j < D; ++j) out.hessian[sym_index<D>(i, j)] += we * nu[i] * nu[j];
+    for (int t = first; t < last; ++t) {
+      const int r = set.term[t][0], q = set.term[t][1];
+      const double wr = set.weight[r], wq = q >= 0 ? set.weight[q] : 0.0;
+      const double er = block[t - first][0], eq = block[t - first][1];
+      // w e for the jump nu and for its opposite.
+      double up = 0.0, down = 0.0;
+      if ((wr != 0.0 && !(er < inf)) || (wq != 0.0 && !(eq < inf))) {
+        out = sum;
+        return false;
+      }
+      if (wr != 0.0) {
+        sum.value += wr * (er - 1.0);
+        sum.scale += wr * (er + 1.0);
+        up = wr * er;
+      }
+      if (wq != 0.0) {
+        sum.value += wq * (eq - 1.0);
+        sum.scale += wq * (eq + 1.0);
+        down = wq * eq;
+      }
+      const double* nu = set.jump + r * D;
+      const double odd = up - down, even = up + down;
+      for (int k = 0; k < D; ++k) sum.gradient[k] += odd * nu[k];
+      if (second)
+        for (int i = 0; i < D; ++i)
+          for (int j = i; j < D; ++j) sum.hessian[sym_index<D>(i, j)] += even * nu[i] * nu[j];
+    }
   }
+  out = sum;
   return true;
 }
 
@@ -151,36 +214,33 @@ inline Vec<D> spd_solve(const Sym<D>& m, const Vec<D>& rhs) {
 
 namespace detail {
 
-// The largest |<dp, nu_r>| (or, with `rises_only`, the largest increase
-// <dp, nu_r>) over the jumps with positive weight.
+// The largest increase and the largest |<dp, nu_r>| over the jumps with
+// positive weight (a pair's changes are s and -s).
 // (Comparisons rather than fmax, which is a call: the maxima start at 0
 // and s is finite, so the result is the same.)
-template <int D>
-inline double largest_exponent_change(const JumpSet<D>& set, const Vec<D>& dp, bool rises_only = false) {
-  double m = 0.0;
-  for (int r = 0; r < set.count; ++r) {
-    if (set.weight[r] == 0.0) continue;
-    double s = 0.0;
-    for (int k = 0; k < D; ++k) s += dp[k] * set.jump[r * D + k];
-    const double c = rises_only ? s : std::fabs(s);
-    m = c > m ? c : m;
-  }
-  return m;
-}
-
-// Both at once: the largest increase and the largest |<dp, nu_r>|.
 template <int D>
 inline void exponent_changes(const JumpSet<D>& set, const Vec<D>& dp, double& rise, double& change) {
   rise = 0.0;
   change = 0.0;
-  for (int r = 0; r < set.count; ++r) {
-    if (set.weight[r] == 0.0) continue;
+  for (int t = 0; t < set.terms; ++t) {
+    const int r = set.term[t][0], q = set.term[t][1];
+    const bool up = set.weight[r] != 0.0, down = q >= 0 && set.weight[q] != 0.0;
+    if (!up && !down) continue;
     double s = 0.0;
     for (int k = 0; k < D; ++k) s += dp[k] * set.jump[r * D + k];
-    const double a = std::fabs(s);
-    rise = s > rise ? s : rise;
+    const double a = std::fabs(s), most = up && down ? a : up ? s : -s;
+    rise = most > rise ? most : rise;
     change = a > change ? a : change;
   }
+}
+
+// The largest |<dp, nu_r>| (or, with `rises_only`, the largest increase
+// <dp, nu_r>) over the jumps with positive weight.
+template <int D>
+inline double largest_exponent_change(const JumpSet<D>& set, const Vec<D>& dp, bool rises_only = false) {
+  double rise, change;
+  exponent_changes<D>(set, dp, rise, change);
+  return rises_only ? rise : change;
 }
 
 // Is v (D = 2) outside the open cone spanned by the jumps of positive
@@ -236,6 +296,15 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
     return weight * dot<D>(f1, f1) + f2 * f2;
   };
   if (!jump_derivatives<D>(set, p, hd, true, current, start_known && ex ? ex->start : nullptr)) return false;
+  // The longest jump (its length bounds the exponents' changes in a step).
+  double reach2 = 0.0;
+  for (int t = 0; t < set.terms; ++t) {
+    const double* nu = set.jump + set.term[t][0] * D;
+    double n2 = 0.0;
+    for (int k = 0; k < D; ++k) n2 += nu[k] * nu[k];
+    reach2 = n2 > reach2 ? n2 : reach2;
+  }
+  const double reach = std::sqrt(reach2);
   for (int it = 0; it < max_iterations; ++it) {
     Vec<D> f1;
     for (int k = 0; k < D; ++k) f1[k] = hd.gradient[k] - lambda * v[k];
@@ -277,24 +346,31 @@ inline bool support_newton(const JumpSet<D>& set, const Vec<D>& v, Vec<D>& p, do
     if (!std::isfinite(dlambda) || !std::isfinite(norm<D>(dp))) return false;
     // No exponent may rise by more than 20 in one step (exp grows too fast
     // for Newton's model beyond); falling exponents are harmless.
-    double t = 1.0, rise, largest;
-    exponent_changes<D>(set, dp, rise, largest);
     // A full step this small is the last one (the next would be below
     // rounding): take it without evaluating H there. The model's step
     // errs by the third derivatives of H times its square: by 1e-14 in
     // the exponents after a step of 1e-7 (Newton's by its square too, but
     // with the curvature of K, which can be of the size of p).
-    const bool last_step = model ? largest <= 1e-7 && std::fabs(dlambda) <= 1e-4 * lambda
-                                 : largest <= 1e-8 && std::fabs(dlambda) <= 1e-8 * lambda;
+    // |dp| |nu|max bounds the changes (with a margin for the rounding of
+    // the dot products): they are summed over the jumps only where the
+    // bound leaves a decision open (the same decisions).
+    const double limit = model ? 1e-7 : 1e-8;
+    const bool small_dlambda = std::fabs(dlambda) <= (model ? 1e-4 : 1e-8) * lambda;
+    const double bound = norm<D>(dp) * reach * (1.0 + 1e-12);
+    double t = 1.0, rise = bound, largest = bound;
+    if ((small_dlambda && bound > limit) || bound > 20.0) exponent_changes<D>(set, dp, rise, largest);
+    const bool last_step = small_dlambda && largest <= limit;
     if (last_step) {
       p = axpy<D>(p, 1.0, dp);
       lambda += dlambda;
       // exp(a + s) = exp(a) (1 + s + s^2 / 2) to rounding for |s| <= 1e-7.
       if (ex)
-        for (int r = 0; r < set.count; ++r) {
+        for (int t = 0; t < set.terms; ++t) {
+          const int r = set.term[t][0], q = set.term[t][1];
           double s = 0.0;
           for (int k = 0; k < D; ++k) s += dp[k] * set.jump[r * D + k];
           current[r] *= 1.0 + s * (1.0 + 0.5 * s);
+          if (q >= 0) current[q] *= 1.0 - s * (1.0 - 0.5 * s);
         }
       mu = 1.0 / lambda;
       return true;
@@ -514,6 +590,9 @@ class JumpFields {
   JumpFields(const Grid<D>& grid, int count, const double* weights, const double* jumps, bool constant_jumps)
       : grid_(grid), count_(count), constant_(constant_jumps), weights_(weights), jumps_(jumps) {
     if (count < 1) throw std::invalid_argument("there must be at least one jump");
+    // Opposite pairs only where the jumps are the same everywhere (a pair
+    // at the nodes need not be one in between).
+    terms_ = jump_terms(count, D, jumps, constant_jumps);
     const std::size_t n = std::size_t(grid.size());
     const std::size_t nj = (constant_jumps ? 1 : n) * std::size_t(count) * D;
     for (std::size_t j = 0; j < nj; ++j)
@@ -543,7 +622,8 @@ class JumpFields {
   bool constant_jumps() const { return constant_; }
 
   JumpSet<D> node(Index i) const {
-    return {count_, weights_ + std::size_t(i) * count_, constant_ ? jumps_ : jumps_ + std::size_t(i) * count_ * D};
+    return {count_, weights_ + std::size_t(i) * count_, constant_ ? jumps_ : jumps_ + std::size_t(i) * count_ * D,
+            int(terms_.size()), terms_.data()};
   }
 
   // The set at a point, interpolated into `scratch` (which it resizes).
@@ -556,19 +636,29 @@ class JumpFields {
       if (c.weight[k] != 0.0) ++nonzero, last = k;
     if (nonzero == 1 && c.weight[last] == 1.0) return node(c.node[last]);
     const std::size_t width = std::size_t(count_) * (constant_ ? 1 : 1 + D);
-    scratch.assign(width, 0.0);
+    scratch.resize(width);
+    // (The first corner's terms are assigned, the others added.)
+    bool first = true;
     for (int k = 0; k < c.count; ++k) {
       const double w = c.weight[k];
       if (w == 0.0) continue;
       const double* wn = &weights_[std::size_t(c.node[k]) * count_];
-      for (int r = 0; r < count_; ++r) scratch[std::size_t(r)] += w * wn[r];
+      double* out = scratch.data();
+      if (first)
+        for (int r = 0; r < count_; ++r) out[r] = w * wn[r];
+      else
+        for (int r = 0; r < count_; ++r) out[r] += w * wn[r];
       if (!constant_) {
         const double* jn = &jumps_[std::size_t(c.node[k]) * count_ * D];
-        double* out = &scratch[std::size_t(count_)];
-        for (int j = 0; j < count_ * D; ++j) out[j] += w * jn[j];
+        out += count_;
+        if (first)
+          for (int j = 0; j < count_ * D; ++j) out[j] = w * jn[j];
+        else
+          for (int j = 0; j < count_ * D; ++j) out[j] += w * jn[j];
       }
+      first = false;
     }
-    return {count_, scratch.data(), constant_ ? jumps_ : scratch.data() + count_};
+    return {count_, scratch.data(), constant_ ? jumps_ : scratch.data() + count_, int(terms_.size()), terms_.data()};
   }
 
   // grad_x H(x, p) at fixed p: the derivative of H with the weights and
@@ -621,7 +711,10 @@ class JumpFields {
     if (!at_node) add_line_cells();
     // e_r at x, and w_r(x) e_r where the jumps vary.
     const std::size_t count = std::size_t(count_);
-    scratch.assign(constant_ ? count : 2 * count, 0.0);
+    if (constant_)
+      scratch.resize(count);  // (all assigned below)
+    else
+      scratch.assign(2 * count, 0.0);
     double* e = scratch.data();
     double* we = e + count;
     if (constant_) {
@@ -724,6 +817,7 @@ class JumpFields {
   bool constant_;
   const double* weights_;
   const double* jumps_;
+  std::vector<std::array<int, 2>> terms_;  // the sets' (see JumpSet)
 };
 
 }  // namespace hjqp
