@@ -63,11 +63,13 @@ def march2d(
     lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
     seed_nodes: np.ndarray, seed_values: np.ndarray, seed_gradients: np.ndarray,
     update_radius: float, max_turn: float, max_value: float, absorbing: Optional[np.ndarray] = None,
+    expansions: bool = True,
 ) -> MarchResult: ...
 def march3d(
     lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
     seed_nodes: np.ndarray, seed_values: np.ndarray, seed_gradients: np.ndarray,
     update_radius: float, max_turn: float, max_value: float, absorbing: Optional[np.ndarray] = None,
+    expansions: bool = True,
 ) -> MarchResult: ...
 
 # -- the march of Hamiltonians of the exponential family -----------------------------

@@ -107,7 +107,7 @@ hjqp::UpdateResult<2> jet_update2(const DoubleArray& lower, const DoubleArray& s
     throw std::invalid_argument("nodes a = " + std::to_string(a) + " and b = " + std::to_string(b) +
                                 " are not the two ends of a grid edge");
   const hjqp::SampledFields<2> fields(grid, drift.data(), diffusion.data());
-  const hjqp::CubicFields<2> interpolate{fields};
+  const hjqp::CubicFields<2> interpolate{fields, true};
   const hjqp::JetNode<2> ja{grid.point(grid.unflat(a)), ua, vec_from<2>(ga, "ga")};
   const hjqp::JetNode<2> jb{grid.point(grid.unflat(b)), ub, vec_from<2>(gb, "gb")};
   hjqp::JetUpdate<2, decltype(interpolate)> update(ja, jb, grid.point(grid.unflat(x)), fields.at(x),

@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -142,6 +143,7 @@ class SampledFields {
       set_packed(diffusion_, diffusion);
       set_packed(metric_view_, metric_.data());
       if (constant) diffusion_.stride = metric_view_.stride = 0;
+      smooth_ = smooth();
       return;
     }
     bool exact = true;  // every matrix exactly symmetric
@@ -170,9 +172,12 @@ class SampledFields {
     }
     set_packed(metric_view_, metric_.data());
     if (constant) metric_view_.stride = 0;
+    smooth_ = smooth();
   }
 
   const Grid<D>& grid() const { return grid_; }
+  // Whether the drift and metric change little from node to node (smooth()).
+  bool is_smooth() const { return smooth_; }
   FieldSample<D> at(Index i) const {
     FieldSample<D> f;
     f.drift = drift(i);
@@ -248,8 +253,9 @@ class SampledFields {
   // which is what the two-dimensional one is on a grid line; linear along
   // the line where the four-node stencil does not fit or the metric would
   // not be positive definite.
+  // `room` as for cubic(), along the line.
   FieldSample<D> cubic_along(const Vec<D>& x, int axis, int count, FieldSample<D>& slope,
-                             FieldSample<D>* curve = nullptr) const {
+                             FieldSample<D>* curve = nullptr, double* room = nullptr) const {
     static_assert(D == 2, "the cubic interpolation along a grid line is written for 2D");
     MultiIndex<D> cell;
     Vec<D> frac;
@@ -257,6 +263,7 @@ class SampledFields {
     const int across = 1 - axis;
     if (frac[across] > 0.5) ++cell[across];  // the nearest node line
     const double t = frac[axis], u = 1.0 / grid_.spacing()[axis];
+    if (room) *room = 0.0;
     const Index stride = grid_.stride(axis);
     FieldSample<D> r{};
     slope = FieldSample<D>{};
@@ -281,11 +288,14 @@ class SampledFields {
         }
       };
       add(drift_, 0, D);
+      const double edge_room = smooth_ ? std::fmin(t, 1.0 - t) * grid_.spacing()[axis] : 0.0;
       if (constant_) {
         set_constant(r, count);
+        if (room) *room = edge_room;
         return r;
       }
       add(metric_view_, D, sym_size<D>);
+      if (room && spd_margin<D>(r.metric) > kExpansionMargin) *room = edge_room;
       if (is_spd<D>(r.metric)) {
         if (count > action_size)
           for (int b = 0; b < 4; ++b) {
@@ -309,6 +319,10 @@ class SampledFields {
     return r;
   }
 
+  // The least scaled minor (spd_margin) of the metric at which derivatives
+  // of the interpolant still describe it nearby (see `room`).
+  static constexpr double kExpansionMargin = 1e-3;
+
   // Second derivatives of the drift and metric (2D): xx, xy, yy.
   using FieldHessian = std::array<FieldSample<D>, 3>;
 
@@ -317,12 +331,23 @@ class SampledFields {
   // interpolant used at x (cubic convolution, C^1 with second derivatives
   // that jump across cell lines; or multilinear in the cells where cubic()
   // falls back to it). The values are bit for bit those of cubic(x, count).
+  //
+  // With `room`, also how far from x (in each coordinate) the derivatives
+  // describe the interpolant: to the nearest cell line, across which the
+  // second derivatives jump; 0 where the multilinear fallback was taken or
+  // the metric is close to indefinite (a Taylor expansion about x is then
+  // no guide to the values nearby).
   FieldSample<D> cubic(const Vec<D>& x, int count, std::array<FieldSample<D>, D>& gradient,
-                       FieldHessian* hessian = nullptr) const {
+                       FieldHessian* hessian = nullptr, double* room = nullptr) const {
     static_assert(D == 2, "the derivatives of the cubic interpolant are written for 2D");
     MultiIndex<D> cell;
     Vec<D> frac;
     grid_.locate(x, cell, frac);
+    if (room) {
+      *room = smooth_ ? std::numeric_limits<double>::infinity() : 0.0;
+      for (int k = 0; k < D; ++k)
+        *room = std::fmin(*room, std::fmin(frac[k], 1.0 - frac[k]) * grid_.spacing()[k]);
+    }
     double w[D][4], dw[D][4], ddw[D][4];
     Index first = 0;
     bool inside = true;
@@ -361,6 +386,7 @@ class SampledFields {
       else
         accumulate_cubic<false>(metric_view_, first, w, dw, ddw, r.metric.data(), gradient, hessian, D);
     }
+    if (room && (!inside || !(spd_margin<D>(r.metric) > kExpansionMargin))) *room = 0.0;
     if (!inside || !is_spd<D>(r.metric)) {
       r = FieldSample<D>{};
       gradient = {};
@@ -539,6 +565,50 @@ class SampledFields {
     if (count > action_size) linear_add(diffusion_, c, r.diffusion.data());
   }
 
+  // Whether the drift and metric change by at most kSmoothChange of their
+  // scale (the largest |b| on the grid; the larger of the two metrics)
+  // from every node to its neighbours along the axes: fields that jump
+  // between nodes (Example 4.1 of Zhou et al., cell means next to a jump)
+  // do not, and there the interpolant's Taylor expansions are no guide to
+  // its values nearby (see `room`).
+  static constexpr double kSmoothChange = 0.05;
+  // ... and whether D's condition number stays below this: the geometric
+  // action amplifies a small error of the fields by up to the condition
+  // number (Example 4.1's 2e4 moved a barrier by 2 % through rounding-level
+  // changes of the fields at the quadrature points).
+  static constexpr double kSmoothCondition = 1e3;
+
+  bool smooth() const {
+    for (Index i = 0; i < (constant_ ? 1 : grid_.size()); ++i) {
+      const double* a = metric_view_.node(i);
+      if constexpr (D == 2) {
+        const double half = 0.5 * (a[0] + a[2]), det = a[0] * a[2] - a[1] * a[1];
+        const double root = std::sqrt(std::fmax(half * half - det, 0.0));
+        if (!(half + root <= kSmoothCondition * (half - root))) return false;
+      }
+    }
+    double top = 0.0;
+    for (Index i = 0; i < grid_.size(); ++i) top = std::fmax(top, norm<D>(drift(i)));
+    for (Index i = 0; i < grid_.size(); ++i) {
+      const MultiIndex<D> m = grid_.unflat(i);
+      for (int k = 0; k < D; ++k) {
+        if (m[k] + 1 >= grid_.shape()[k]) continue;
+        const Index j = i + grid_.stride(k);
+        if (!(norm<D>(sub<D>(drift(i), drift(j))) <= kSmoothChange * top)) return false;
+        if (constant_) continue;
+        const double* a = metric_view_.node(i);
+        const double* b = metric_view_.node(j);
+        double scale = 0.0, change = 0.0;
+        for (int c = 0; c < sym_size<D>; ++c) {
+          scale = std::fmax(scale, std::fmax(std::fabs(a[c]), std::fabs(b[c])));
+          change = std::fmax(change, std::fabs(a[c] - b[c]));
+        }
+        if (!(change <= kSmoothChange * scale)) return false;
+      }
+    }
+    return true;
+  }
+
   // Whether D is the same at every node, bit for bit.
   static bool uniform(const double* diffusion, DiffusionLayout layout, Index size) {
     if (layout == DiffusionLayout::Constant) return true;
@@ -567,6 +637,7 @@ class SampledFields {
 
   Grid<D> grid_;
   bool constant_;                      // D (and so the metric) the same at every node
+  bool smooth_ = false;                // smooth(), set by the constructor
   NodeStrided<D, true> drift_;         // the caller's
   std::vector<double> metric_;         // A = D^{-1}, node-major
   NodeStrided<sym_size<D>, true> metric_view_;

@@ -69,6 +69,11 @@ struct MarchOptions {
   double max_value = std::numeric_limits<double>::infinity();
   // How many accepted nodes between two calls of the interrupt check.
   Index check_interval = 1 << 13;
+  // Whether the 2D jet update may take Newton's differences from Taylor
+  // expansions of the fields (JetUpdate; only where they are smooth).
+  // Off for the refined grids of the initial region, whose values seed
+  // everything downstream.
+  bool expansions = true;
 };
 
 struct MarchStats {
@@ -416,7 +421,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
     double s0 = std::fmin(std::fmax(q - double(j), 0.0), 1.0);
     const FieldSample<D> fx = fields_.at(x);
     const std::array<FieldSample<D>, D> dfx = fields_.node_derivatives(mx);
-    const CubicFields<D> interpolate{fields_};
+    const CubicFields<D> interpolate{fields_, options_.expansions};
     int moved = 0;  // -1 / +1 once the walk moves along the line
     auto update = [&]() {
       MultiIndex<D> ma = m, mb = m;

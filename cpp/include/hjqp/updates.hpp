@@ -149,14 +149,17 @@ struct JetNode {
 template <int D>
 struct CubicFields {
   const SampledFields<D>& fields;
+  bool expansions = true;  // smooth() only if also allowed
 
   FieldSample<D> operator()(const Vec<D>& p, int count, std::array<FieldSample<D>, D>& gradient,
-                            std::array<FieldSample<D>, 3>* hessian) const {
-    return fields.cubic(p, count, gradient, hessian);
+                            std::array<FieldSample<D>, 3>* hessian, double* room = nullptr) const {
+    return fields.cubic(p, count, gradient, hessian, room);
   }
-  FieldSample<D> along(const Vec<D>& p, int axis, int count, FieldSample<D>& slope, FieldSample<D>* curve) const {
-    return fields.cubic_along(p, axis, count, slope, curve);
+  FieldSample<D> along(const Vec<D>& p, int axis, int count, FieldSample<D>& slope, FieldSample<D>* curve,
+                       double* room = nullptr) const {
+    return fields.cubic_along(p, axis, count, slope, curve, room);
   }
+  bool smooth() const { return expansions && fields.is_smooth(); }
 };
 
 // The jet update of x from the edge [a, b] (a grid edge). `Interpolate`
@@ -165,7 +168,10 @@ struct CubicFields {
 // first derivatives of the drift and metric into `gradient` and, unless
 // `hessian` is null, their second derivatives (xx, xy, yy) into *hessian;
 // along(point, axis, count, slope, curve) does the same at a point of the
-// grid line along `axis`, with derivatives along the line.
+// grid line along `axis`, with derivatives along the line. Both tell in an
+// optional last argument how far from the point the derivatives describe
+// the fields (SampledFields::cubic's `room`); smooth() whether the fields
+// change little from node to node.
 //
 // The path is the cubic Hermite piece from y(s) = a + s (b - a) to x with
 // free start and arrival tangents; the value is minimised over s and the two
@@ -187,7 +193,13 @@ struct CubicFields {
 // the fields' curvature is part of the objective's Hessian, and without it
 // Newton's method stops early where the fields vary on the scale of the
 // piece.) Newton's iterates are evaluated in full, unless they lie within a
-// few steps of the centre.
+// few steps of the centre; so are the fields at a point that lies beyond
+// its node's `room` (across a cell line, where the interpolant's second
+// derivatives jump, or where it falls back to multilinear), which the
+// expansion would miss by far where the fields jump between nodes. Where
+// they do anywhere on the grid (smooth() is false), every point is
+// evaluated in full: there the march's discrete choices are sensitive to
+// rounding, and results should not depend on the expansions.
 //
 // grad U(x) = dS/dx: for a path that satisfies the Euler-Lagrange equations
 // the derivative of its action with respect to the end point is the arrival
@@ -211,6 +223,9 @@ class JetUpdate {
             double panel_length = std::numeric_limits<double>::infinity())
       : a_(a), b_(b), x_(x), fx_(fx), dfx_(dfx), interpolate_(interpolate) {
     edge_ = sub<D>(b.point, a.point);
+    edge_axis_ = edge_[0] != 0.0 ? 0 : 1;
+    expand_ = interpolate.smooth();
+    edge_length_ = std::fabs(edge_[std::size_t(edge_axis_)]);
     panels_ = panel_count(norm<D>(sub<D>(x, axpy<D>(a.point, 0.5, edge_))), panel_length);
     da_ = dot<D>(a.gradient, edge_);
     db_ = dot<D>(b.gradient, edge_);
@@ -235,7 +250,7 @@ class JetUpdate {
     // Newton's last step is taken on its quadratic model, so the fields on
     // the final piece are those of the centre's expansion only when it is
     // that close.
-    const bool expand = near_centre(v, kExpansionRadius);
+    const bool expand = expand_ && near_centre(v, kExpansionRadius);
     const double w = 1.0 / double(panels_);
     for (int k = 0; k < D; ++k)
       r.gradient[k] = w / 12.0 * lagrangian_change<D>(fx_, piece.vx, dfx_[std::size_t(k)]);
@@ -244,7 +259,7 @@ class JetUpdate {
       const Vec<D> point = piece.position(tau);
       std::array<FieldSample<D>, D> df;
       FieldSample<D> fq;
-      if (expand) {
+      if (expand && within_room(q, point)) {
         fq = expanded(q, point);
         df = centre_.gradient[q];
       } else {
@@ -262,18 +277,26 @@ class JetUpdate {
   // U(y(s)) - U(a) + S(piece) for w = (s, e_a, e_b): the tangents are the
   // guessed ones turned by 2 atan(e / 2), about e (see turned()).
   double operator()(const std::array<double, 3>& w) {
-    if (near_centre(w, kExpansionRadius)) {
+    if (expand_ && near_centre(w, kExpansionRadius)) {
       if (!centre_.curved && !near_centre(w, kFirstOrderRadius)) curve_centre();
       const double s = w[0];
       FieldSample<D> fy;
       const double ds = s - centre_.s;
-      const double half_ds = centre_.curved ? 0.5 * ds : 0.0;
-      for (int c = 0; c < FieldSample<D>::action_size; ++c)
-        fy.data()[c] = centre_.base_fields.data()[c] +
-                       ds * (centre_.base_slope.data()[c] + half_ds * centre_.base_curve.data()[c]);
-      const double value =
-          base_value(s) + action(piece_at(axpy<D>(a_.point, s, edge_), w[1], w[2]), fy,
-                                 [this](int q, const Vec<D>& point) { return expanded(q, point); });
+      const Vec<D> y = axpy<D>(a_.point, s, edge_);
+      if (std::fabs(ds) * edge_length_ <= centre_.base_room) {
+        const double half_ds = centre_.curved ? 0.5 * ds : 0.0;
+        for (int c = 0; c < FieldSample<D>::action_size; ++c)
+          fy.data()[c] = centre_.base_fields.data()[c] +
+                         ds * (centre_.base_slope.data()[c] + half_ds * centre_.base_curve.data()[c]);
+      } else {
+        FieldSample<D> slope;
+        fy = interpolate_.along(y, edge_axis_, FieldSample<D>::action_size, slope, nullptr);
+      }
+      const double value = base_value(s) + action(piece_at(y, w[1], w[2]), fy, [this](int q, const Vec<D>& point) {
+                             if (within_room(q, point)) return expanded(q, point);
+                             std::array<FieldSample<D>, D> g;
+                             return interpolate_(point, FieldSample<D>::action_size, g, nullptr);
+                           });
       // An expansion that leaves the metric indefinite (next to a jump of
       // the fields) gives no value: the point is evaluated in full.
       if (std::isfinite(value)) return value;
@@ -355,7 +378,7 @@ class JetUpdate {
                                     centre_.point[q] = point;
                                     return centre_.fields[q] =
                                                interpolate_(point, FieldSample<D>::action_size, centre_.gradient[q],
-                                                            curved ? &centre_.hessian[q] : nullptr);
+                                                            curved ? &centre_.hessian[q] : nullptr, &centre_.room[q]);
                                   });
   }
 
@@ -367,6 +390,12 @@ class JetUpdate {
     for (int q = 0; q < 3 * panels_ - 1; ++q)
       interpolate_(centre_.point[q], FieldSample<D>::action_size, centre_.gradient[q], &centre_.hessian[q]);
     centre_.curved = true;
+  }
+
+  // Whether `point` lies within the room of the centre's quadrature node q.
+  bool within_room(int q, const Vec<D>& point) const {
+    const double r = centre_.room[q];
+    return std::fabs(point[0] - centre_.point[q][0]) <= r && std::fabs(point[1] - centre_.point[q][1]) <= r;
   }
 
   bool near_centre(const std::array<double, 3>& w, double radius) const {
@@ -400,10 +429,10 @@ class JetUpdate {
   // and metric along the edge.
   void set_base(double s, const Vec<D>& y, int count, bool curved) {
     FieldSample<D> slope, curve;
-    const int axis = edge_[0] != 0.0 ? 0 : 1;
-    const FieldSample<D> f = interpolate_.along(y, axis, count, slope, curved ? &curve : nullptr);
+    const FieldSample<D> f =
+        interpolate_.along(y, edge_axis_, count, slope, curved ? &curve : nullptr, &centre_.base_room);
     if (count > FieldSample<D>::action_size || !(s == centre_.s)) centre_.base_fields = f;
-    const double e = edge_[std::size_t(axis)];
+    const double e = edge_[std::size_t(edge_axis_)];
     for (int c = 0; c < FieldSample<D>::action_size; ++c) {
       centre_.base_slope.data()[c] = e * slope.data()[c];
       if (curved) centre_.base_curve.data()[c] = e * e * curve.data()[c];
@@ -465,12 +494,14 @@ class JetUpdate {
     FieldSample<D> base_fields;
     FieldSample<D> base_slope;
     FieldSample<D> base_curve;
+    double base_room = 0.0;    // how far from the base point its expansion holds
     bool base_curved = false;  // base_curve holds
     bool curved = false;       // hessian holds
     Vec<D> point[kMaxNodes];
     FieldSample<D> fields[kMaxNodes];
     std::array<FieldSample<D>, D> gradient[kMaxNodes];
     std::array<FieldSample<D>, 3> hessian[kMaxNodes];
+    double room[kMaxNodes];  // how far from each node its expansion holds
   };
 
   JetNode<D> a_, b_;
@@ -480,6 +511,9 @@ class JetUpdate {
   const Interpolate& interpolate_;
   int panels_ = 1;
   Vec<D> edge_;
+  int edge_axis_ = 0;         // the grid axis the edge lies along
+  bool expand_ = true;        // Taylor expansions of smooth fields stand in for interpolation
+  double edge_length_ = 0.0;  // |b - a|
   double da_, db_;
   Vec<D> ta_{}, tb_{}, na_{}, nb_{};  // guessed unit tangents and their normals
   Vec<D> chord_from_{std::numeric_limits<double>::quiet_NaN(), 0.0};  // the last base point of piece_at
