@@ -116,6 +116,38 @@ def test_global_quasipotential_is_U_minus_its_minimum(multiwell_tilted):
     assert np.all(np.isfinite(err)) and err.max() < 2e-3
 
 
+def test_costs_are_taken_at_the_saddles_from_the_sources_side(multiwell_tilted):
+    # Beyond a saddle u_i runs down a valley (the flow from the saddle to
+    # the next well) that the grid does not resolve, and the computed values
+    # there err low: the least u_i over a basin erred by 6e-4 (transition
+    # costs) and 3e-4 (phi) on this grid. At the saddle, from the source's
+    # side of it, u_i is as accurate as the march.
+    problem, land = multiwell_tilted
+    for i in range(3):
+        assert rel(land.exit_costs[i], problem.exit_costs[i]) < 2.5e-5
+    for i, j in [(0, 1), (1, 0), (1, 2), (2, 1)]:
+        assert rel(land.direct_costs[i, j], problem.costs[i][j]) < 2.5e-5
+    np.testing.assert_allclose(land.global_values, problem.global_values, atol=4e-5)
+    # The middle well leaves over the lower saddle, the left one (tilt > 0).
+    np.testing.assert_allclose(land.exit_points, [problem.saddles[0], problem.saddles[0], problem.saddles[1]],
+                               atol=1e-8)
+    crossings = land.prefactors().crossings
+    assert crossings
+    for c in crossings:
+        assert c.cost == land.direct_costs[c.source, c.target]
+
+
+def test_transition_costs_converge_at_third_order_on_maier_stein():
+    problem = models.maier_stein(2.0)
+    errors = []
+    for n in (101, 201):
+        land = hjqp.landscape(problem.sde, problem.grid(n))
+        errors.append(np.max(np.abs(land.direct_costs[[0, 1], [1, 0]] - 0.5)))
+        np.testing.assert_array_equal(land.exit_costs, land.direct_costs[[0, 1], [1, 0]])
+    # The least u_i over the other basin erred by 3.6e-5 and 1.7e-5.
+    assert errors[1] < 1e-7 and errors[0] / errors[1] > 8
+
+
 @pytest.mark.slow
 def test_multiwell_exit_costs_at_401():
     problem = models.multiwell(tilt=0.2, rotation=1.0, condition=10.0)

@@ -3,6 +3,7 @@ and where the unstable manifolds of the saddles lead."""
 
 from __future__ import annotations
 
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -13,7 +14,8 @@ from ..problem import Fields, Hamiltonian
 from ..problem.cycle import LimitCycle, is_curve, refine_cycle
 from .equilibria import FlowStop, checked_fields, drift_scale, flow_ends, flow_options
 
-__all__ = ["basins", "label_basins", "saddle_links", "capture_radius_for", "flow_targets", "split_attractors"]
+__all__ = ["basins", "label_basins", "saddle_links", "saddle_value", "capture_radius_for", "flow_targets",
+           "split_attractors"]
 
 CycleList = Optional[Sequence[Optional[LimitCycle]]]
 
@@ -174,3 +176,51 @@ def saddle_links(fields: Fields, saddles: np.ndarray, jacobians: np.ndarray, att
         reached = flow_ends(fields, starts[inside], targets, threads, flow_options(grid, scale, capture)).targets
         ends[inside] = np.where(reached >= 0, owner[np.maximum(reached, 0)], -1)
     return ends.reshape(-1, 2)
+
+
+# The nodes within this many cells of a saddle give u_i's value there.
+SADDLE_NODE_CELLS = 1.5
+
+
+def nodes_near(grid: Grid, point, cells: float) -> Tuple[Tuple[slice, ...], np.ndarray, np.ndarray]:
+    """The nodes within ``cells`` cells of a point (distance in units of
+    each axis's spacing): the box of nodes about it (slices), their
+    coordinates (box shape + (d,)) and which of them are that close."""
+    z = np.asarray(point, dtype=float)
+    lower, h, shape = np.asarray(grid.lower), np.asarray(grid.spacing), np.asarray(grid.shape)
+    reach = int(math.ceil(cells))
+    centre = np.rint((z - lower) / h).astype(int)
+    lo = np.clip(centre - reach, 0, shape - 1)
+    hi = np.clip(centre + reach, 0, shape - 1) + 1
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    x = lower + np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij"), axis=-1) * h
+    return box, x, np.linalg.norm((x - z) / h, axis=-1) <= cells
+
+
+def saddle_value(qp, labels: np.ndarray, saddle, side: int) -> float:
+    """u (a QuasiPotential) at a saddle z, from the node of basin ``side``
+    nearest to it within SADDLE_NODE_CELLS cells (NaN where there is none;
+    the median over nodes equally near).
+
+    grad u(z) = 0 (H(z, p) = 0 only at p = 0 where b(z) = 0), so the
+    trapezoid rule along the segment from a node x to z gives
+    u(z) = u(x) - grad u(x) . (x - z) / 2, exact for a quadratic u and in
+    error by O(|x - z|^3) otherwise: the nearest node gives the least
+    error (near a fold, where the saddle and the attractor are close and
+    the third derivatives of u large, a node one cell out errs thirty times
+    as much as one a third of a cell out), and it alone is used. Only one
+    side's nodes serve: beyond the saddle's stable manifold u runs down a
+    valley (the flow from z to the next attractor) that the grid does not
+    resolve, and its values there err far more than on the side the front
+    came from. Interpolating u at z mixes both sides: on multiwell at 201^2
+    it errs by up to 4e-4, this by 7e-6."""
+    z = np.asarray(saddle, dtype=float)
+    box, x, close = nodes_near(qp.grid, z, SADDLE_NODE_CELLS)
+    u, g = qp.values[box], qp.grad[box]
+    ok = close & (labels[box] == side) & np.isfinite(u) & np.all(np.isfinite(g), axis=-1)
+    if not ok.any():
+        return math.nan
+    dist = np.linalg.norm((x[ok] - z) / np.asarray(qp.grid.spacing), axis=-1)
+    nearest = dist <= dist.min() * (1 + 1e-9) + 1e-12
+    est = u[ok][nearest] - 0.5 * np.sum(g[ok][nearest] * (x[ok][nearest] - z), axis=-1)
+    return float(np.median(est))

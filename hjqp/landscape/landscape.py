@@ -22,7 +22,7 @@ from ..solve import (QuasiPotential, follow_flow, minimum_action_path, solve_loc
                      warn_truncated_traces)
 from ..solve.cycle import nodes_near_cycle
 from ..solve.quasipotential import CYCLE_INIT_CELLS, default_init_cells
-from .basins import capture_radius_for, label_basins, saddle_links, split_attractors
+from .basins import capture_radius_for, label_basins, nodes_near, saddle_links, saddle_value, split_attractors
 from .equilibria import Equilibria, checked_fields, drift_scale, equilibria
 from .markov import arborescence_costs, log_stationary, shortest_paths
 from .prefactors import Prefactors, log_mean_passage_time, warn_invalid
@@ -58,14 +58,17 @@ class Landscape:
         paths that avoid the other attractors' neighbourhoods.
     direct_costs : ndarray (k, k)
         tilde-V_ij: the least cost from O_i to O_j over such paths (+inf if
-        none), the exponents of the Markov chain's rates.
+        none), the exponents of the Markov chain's rates: u_i at the saddles
+        on the boundary of basin j, read from their other side, or along
+        that boundary (see :func:`landscape`).
     costs : ndarray (k, k)
         V_ij = V(O_i, O_j) over all paths (zero diagonal).
     exit_costs : ndarray (k,)
-        Least u_i over the first nodes outside the basin of O_i.
+        Least u_i on the boundary of the basin of O_i: at its saddles, read
+        from the basin's side, or over the first nodes outside it.
     exit_points : ndarray (k, d)
-        Where that least value sits: the saddle there if one is within two
-        cells, else the node.
+        Where that least value sits: the saddle, or the node (the saddle
+        there if one is within two cells).
     exit_on_edge : ndarray of bool (k,)
         The basin reaches the box edge at a value of u_i below the exit cost
         found inside: the box is too small to tell the true exit cost.
@@ -341,7 +344,13 @@ def landscape(
        do not pass through their neighbourhoods. Then tilde-V_ij is the least
        u_i on the basin of O_j, from where the flow is free (the direct
        costs, the exponents of the Markov chain's rates), and V_ij their
-       shortest-path closure. The solves run in parallel threads.
+       shortest-path closure. The solves run in parallel threads. The least
+       value lies on the basin's boundary, at a saddle where one joins the
+       basins: there it is read from the node on the source's side nearest
+       to the saddle, u_i(z) = u_i(x) - grad u_i(x) . (x - z) / 2 (grad
+       u_i(z) = 0), since beyond the saddle u_i runs down a valley to O_j
+       that the grid does not resolve and whose values err low. Exits that
+       are no such saddle are found on the nodes along the boundary.
     4. W_i by minimum spanning arborescences, the global quasi-potential
        phi = min_i [W_i + u_i] - min W on the grid, and the attractor with
        phi = 0. (Paths through another attractor's neighbourhood are never
@@ -426,8 +435,9 @@ def landscape(
                                               solver_options, cycles, fields)
     lap("solves")
     seconds["solve_each"] = each
-    direct = _direct_costs(local, labels, near)
-    exit_costs, exit_points, exit_on_edge = _exits(grid, labels, local, eq.saddles, sde.boundary_sides(grid))
+    direct = _direct_costs(grid, local, labels, near, eq.saddles, links)
+    exit_costs, exit_points, exit_on_edge = _exits(grid, labels, local, eq.saddles, links,
+                                                   sde.boundary_sides(grid))
     for i in range(k):
         # Beyond the exit, where the characteristics of u_i meet (at the other
         # attractors), traces are cut short harmlessly.
@@ -611,44 +621,100 @@ def _local_solutions(sde: Hamiltonian, grid: Grid, O: np.ndarray, near: List[np.
     return tuple(q for q, _, _ in solved), [t for _, t, _ in solved], [s for _, _, s in solved]
 
 
-def _direct_costs(local: Sequence[QuasiPotential], labels: np.ndarray, near: List[np.ndarray]) -> np.ndarray:
-    """tilde-V_ij: the least u_i over basin j. From any point of basin j the
-    flow reaches O_j at no cost, and the least value sits next to the saddle,
-    where u_i is most accurate (the thin valley of u_i about the flow lines
-    that converge on O_j is not resolved by the grid)."""
+def _direct_costs(grid: Grid, local: Sequence[QuasiPotential], labels: np.ndarray, near: List[np.ndarray],
+                  saddles: np.ndarray, links: np.ndarray) -> np.ndarray:
+    """tilde-V_ij: the least u_i over basin j, from where the flow reaches
+    O_j at no cost. In exact arithmetic it lies on the basin's boundary,
+    where u_i is smooth; inside the basin u_i runs down valleys (the flow
+    lines from the boundary to O_j) that the grid does not resolve, and
+    whose computed values err low. So where saddles on the boundary of
+    basin j have u_i's value from the other side (:func:`saddle_value`),
+    tilde-V_ij is the least of those and of u_i over the nodes of basin j
+    next to another basin, away from those saddles (SADDLE_BALL_CELLS),
+    which catches an exit that is not such a saddle. Without them: the least
+    u_i over basin j and the neighbourhood of O_j."""
     k = len(local)
     direct = np.full((k, k), np.inf)
-    flat_labels = labels.reshape(-1)
-    for i in range(k):
-        u = local[i].values.reshape(-1)
-        for j in range(k):
-            if i != j:
-                direct[i, j] = float(np.min(u[near[j] | (flat_labels == j)]))
+    for j in range(k):
+        ring = _ring(labels, j, outside=False)
+        for i in range(k):
+            if i == j:
+                continue
+            u = local[i].values
+            crossings = [(saddle_value(local[i], labels, saddles[s], int(links[s, c])), s)
+                         for s in range(len(saddles)) for c in (0, 1)
+                         if links[s, 1 - c] == j and links[s, c] >= 0 and links[s, c] != j]
+            crossings = [(v, s) for v, s in crossings if np.isfinite(v)]
+            if crossings:
+                away = ring & _away_from(grid, saddles[[s for _, s in crossings]])
+                direct[i, j] = min(min(v for v, _ in crossings), float(np.min(u[away])) if away.any() else np.inf)
+            else:
+                direct[i, j] = float(np.min(u.reshape(-1)[near[j] | (labels.reshape(-1) == j)]))
     np.fill_diagonal(direct, 0.0)
     return direct
 
 
+# Nodes next to a basin's boundary within this many cells of a saddle whose
+# value is known leave the least value over the boundary to that value:
+# beyond the saddle they lie in u_i's valley.
+SADDLE_BALL_CELLS = 2.0
+
+
+def _ring(labels: np.ndarray, j: int, outside: bool) -> np.ndarray:
+    """The nodes of basin j next to a node of no or another basin (with
+    ``outside``: the nodes outside basin j next to one of it)."""
+    inside = labels == j
+    near = np.zeros_like(inside)
+    for k in range(labels.ndim):
+        for step in (-1, 1):
+            off = [0] * labels.ndim
+            off[k] = step
+            near |= _neighbour_shift(inside if outside else ~inside, off, False)
+    return near & (~inside if outside else inside)
+
+
+def _away_from(grid: Grid, points: np.ndarray) -> np.ndarray:
+    """False at the nodes within SADDLE_BALL_CELLS cells of any of the points."""
+    keep = np.ones(grid.shape, dtype=bool)
+    for z in points:
+        box, _, close = nodes_near(grid, z, SADDLE_BALL_CELLS)
+        keep[box] &= ~close
+    return keep
+
+
 def _exits(grid: Grid, labels: np.ndarray, local: Sequence[QuasiPotential], saddles: np.ndarray,
-           closed=()):
-    """Each basin's exit cost, exit point (the saddle there if one is within
-    two cells) and whether the basin reaches the box edge below it (with a
-    warning), on the sides of the box other than ``closed`` ((axis, end)
-    pairs on the state space's own boundary, which no path crosses)."""
+           links: np.ndarray, closed=()):
+    """Each basin's exit cost, exit point and whether the basin reaches the
+    box edge below it (with a warning), on the sides of the box other than
+    ``closed`` ((axis, end) pairs on the state space's own boundary, which
+    no path crosses). The exit cost is the least of u_i at the saddles on
+    the basin's boundary (:func:`saddle_value`, from the basin's side) and
+    over the first nodes outside the basin away from them (as for
+    :func:`_direct_costs`); the exit point is that saddle, or the node (the
+    saddle there if one is within two cells)."""
     k = len(local)
     h = np.asarray(grid.spacing)
     exit_costs = np.full(k, np.inf)
     exit_points = np.full((k, grid.ndim), np.nan)
     exit_on_edge = np.zeros(k, dtype=bool)
     for i in range(k):
-        best, where, edge_best = _exit(grid, labels, local[i].values, i, closed)
-        exit_costs[i] = best
-        if where is not None:
+        crossings = [(saddle_value(local[i], labels, saddles[s], i), s)
+                     for s in range(len(saddles)) for c in (0, 1)
+                     if links[s, c] == i and links[s, 1 - c] != i]
+        crossings = [(v, s) for v, s in crossings if np.isfinite(v)]
+        keep = _away_from(grid, saddles[[s for _, s in crossings]]) if crossings else None
+        best, where, edge_best = _exit(grid, labels, local[i].values, i, closed, keep)
+        if crossings and min(crossings)[0] <= best:
+            best, s = min(crossings)
+            exit_points[i] = saddles[s]
+        elif where is not None:
             p = np.asarray(grid.lower) + where * h
             if len(saddles):
                 dist = np.linalg.norm(saddles - p, axis=1)
                 if dist.min() <= 2 * h.max():
                     p = saddles[int(np.argmin(dist))]
             exit_points[i] = p
+        exit_costs[i] = best
         if edge_best < best:
             exit_on_edge[i] = True
             _warn.warn(
@@ -668,19 +734,15 @@ def _neighbour_shift(a: np.ndarray, off: Sequence[int], fill) -> np.ndarray:
     return out
 
 
-def _exit(grid: Grid, labels: np.ndarray, values: np.ndarray, i: int, closed=()):
-    """Least value over the first nodes outside basin i, where it sits, and
-    the least value on the basin's own nodes on the box edge (its sides
-    other than ``closed``)."""
+def _exit(grid: Grid, labels: np.ndarray, values: np.ndarray, i: int, closed=(), keep=None):
+    """Least value over the first nodes outside basin i (where ``keep``,
+    if given), where it sits, and the least value on the basin's own nodes
+    on the box edge (its sides other than ``closed``)."""
     inside = labels == i
-    near = np.zeros_like(inside)
+    outside = _ring(labels, i, outside=True)
+    if keep is not None:
+        outside &= keep
     d = grid.ndim
-    for k in range(d):
-        for step in (-1, 1):
-            off = [0] * d
-            off[k] = step
-            near |= _neighbour_shift(inside, off, False)
-    outside = near & ~inside
     best, where = np.inf, None
     if outside.any():
         v = np.where(outside, values, np.inf)

@@ -32,6 +32,7 @@ from .. import _warn
 from ..problem import Fields, JumpHamiltonian
 from ..solve import minimum_action_path
 from ..solve.expansion import local_expansion
+from .basins import saddle_value
 
 __all__ = ["PrefactorWarning", "SaddleCrossing", "Prefactors", "ExitTime", "saddle_crossing", "prefactors",
            "mean_exit_time", "log_mean_passage_time"]
@@ -479,14 +480,17 @@ def _check_attractor(J: np.ndarray) -> str:
 
 
 def saddle_crossing(fields: Fields, qp, saddle_index: int, saddle: np.ndarray, jacobian: np.ndarray,
-                    source: int, target: int, side: float) -> SaddleCrossing:
+                    source: int, target: int, side: float, cost: Optional[float] = None) -> SaddleCrossing:
     """The prefactor of the transition from the attractor of ``qp`` over a
     saddle (see :class:`SaddleCrossing`); ``side`` (+-1) orients the
-    saddle's unstable eigenvector towards the source's basin."""
+    saddle's unstable eigenvector towards the source's basin. ``cost``: U
+    at the saddle where known (a landscape's, from the source's side of
+    the saddle: :func:`hjqp.landscape.basins.saddle_value`), else
+    interpolated."""
     z = np.asarray(saddle, dtype=float)
     grid = fields.grid
     h = max(grid.spacing)
-    cost = float(qp(z, fill_value=np.nan))
+    cost = float(qp(z, fill_value=np.nan)) if cost is None or not np.isfinite(cost) else float(cost)
 
     def fail(reason, **kw):
         return SaddleCrossing(saddle_index, source, target, cost, math.nan, valid=False, reason=reason, **kw)
@@ -612,7 +616,8 @@ def prefactors(land) -> Prefactors:
             continue
         for src, dst, side in ((int(a), int(b), 1.0), (int(b), int(a), -1.0)):
             crossings.append(saddle_crossing(fields, land.local[src], s, land.saddles[s],
-                                             land.info["saddle_jacobians"][s], src, dst, side))
+                                             land.info["saddle_jacobians"][s], src, dst, side,
+                                             saddle_value(land.local[src], land.basins, land.saddles[s], src)))
     valid = np.ones((k, k), dtype=bool)
     reasons: Dict[Tuple[int, int], str] = {}
     for i in range(k):
