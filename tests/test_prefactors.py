@@ -15,6 +15,7 @@ from hjqp import models
 from hjqp.landscape import PrefactorWarning, log_mean_passage_time
 from hjqp.landscape.prefactors import _Local
 from hjqp.models.exact import rotated_spd
+from hjqp.report.bench import PREFACTOR_PROBLEMS, prefactor_ratios
 
 
 def quiet_landscape(sde, grid, **options):
@@ -369,26 +370,11 @@ def test_exit_through_a_level_set_of_u_is_degenerate():
 
 # The native engine interpolates the fields multilinearly between the nodes
 # of its grid: they must resolve the wells (multiwell: |Db| ~ 20 there).
-MC_BOX = {"multiwell": hjqp.Grid((-2.6, -3.0), (2.6, 3.0), (521, 601)),
-          "maier_stein": hjqp.Grid((-2.5, -2.0), (2.5, 2.0), (501, 401))}
+MC_BOX = {name: box for name, (_, _, box) in PREFACTOR_PROBLEMS.items()}
 
 
 def monte_carlo_ratios(land, problem_name, sde, ratio, dt, n_paths, transitions, seed):
-    """Predicted over measured rates (and the measured intervals) for every
-    saddle crossing at eps = V / ratio; about ``transitions`` per pair."""
-    pf = land.prefactors()
-    pairs = [(c.source, c.target) for c in pf.crossings]
-    eps = max(c.cost for c in pf.crossings) / ratio
-    k = land.rates(eps)
-    O = land.attractors
-    gaps = np.linalg.norm(O[:, None] - O[None], axis=-1) + np.diag(np.full(len(O), np.inf))
-    slow = min(k[i, j] for i, j in pairs)
-    # Time in each well ~ total / k: about `transitions` for the slowest pair.
-    steps = int(transitions / slow * len(O) / n_paths / dt)
-    run = hjqp.long_run(sde, O[np.arange(n_paths) % len(O)], eps, dt, steps, O, 0.25 * gaps.min(), n_paths,
-                        seed=seed, grid=MC_BOX[problem_name])
-    rate, low, high = run.rates()
-    return {(i, j): (k[i, j] / rate[i, j], k[i, j] / high[i, j], k[i, j] / low[i, j]) for i, j in pairs}
+    return prefactor_ratios(land, sde, ratio, dt, n_paths, transitions, seed, MC_BOX[problem_name])
 
 
 @pytest.fixture(scope="module")

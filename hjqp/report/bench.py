@@ -20,11 +20,11 @@ from .. import models
 from ..grid import Grid
 from ..landscape import landscape
 from ..solve import UpdateRule, local_quasipotential
-from ..stochastic import Ball, exit_times, simulate
+from ..stochastic import Ball, exit_times, long_run, simulate
 from .tables import table
 
-__all__ = ["SOLVE_PROBLEMS", "LANDSCAPE_PROBLEMS", "solve_rows", "landscape_row", "montecarlo_rows",
-           "memory_row", "machine", "table", "median_time", "skfmm_time"]
+__all__ = ["SOLVE_PROBLEMS", "LANDSCAPE_PROBLEMS", "PREFACTOR_PROBLEMS", "solve_rows", "landscape_row",
+           "montecarlo_rows", "prefactor_ratios", "memory_row", "machine", "table", "median_time", "skfmm_time"]
 
 SOLVE_PROBLEMS: Dict[str, Callable[[], models.Problem]] = {
     "linear": lambda: models.linear_rotational(10.0),
@@ -43,6 +43,36 @@ LANDSCAPE_PROBLEMS = {
     "maier_stein": (lambda: models.maier_stein(2.0), {}),
     "example_4_1": (lambda: models.example_4_1(1.9999, 1.0001), {"supersample": 8}),
 }
+
+
+# Prefactors against Monte Carlo: each problem's landscape grid (nodes per
+# axis) and the box whose sampled fields the simulations use.
+PREFACTOR_PROBLEMS = {
+    "multiwell": (models.multiwell, 161, Grid((-2.6, -3.0), (2.6, 3.0), (521, 601))),
+    "maier_stein": (lambda: models.maier_stein(2.0), 141, Grid((-2.5, -2.0), (2.5, 2.0), (501, 401))),
+}
+
+
+def prefactor_ratios(land, sde, ratio: float, dt: float, n_paths: int, transitions: int, seed: int,
+                     grid: Grid) -> dict:
+    """Predicted (Eyring-Kramers, :meth:`hjqp.Landscape.rates`) over measured
+    rates, with the measured rates' 95 % interval turned into the ratio's,
+    for every saddle crossing at eps = (highest crossing cost) / ratio:
+    {(i, j): (ratio, low, high)}. One long run of ``n_paths`` paths started
+    at the attractors in turn, about ``transitions`` for the slowest pair."""
+    pf = land.prefactors()
+    pairs = [(c.source, c.target) for c in pf.crossings]
+    eps = max(c.cost for c in pf.crossings) / ratio
+    k = land.rates(eps)
+    O = land.attractors
+    gaps = np.linalg.norm(O[:, None] - O[None], axis=-1) + np.diag(np.full(len(O), np.inf))
+    slow = min(k[i, j] for i, j in pairs)
+    # Time in each well ~ total / k: about `transitions` for the slowest pair.
+    steps = int(transitions / slow * len(O) / n_paths / dt)
+    run = long_run(sde, O[np.arange(n_paths) % len(O)], eps, dt, steps, O, 0.25 * gaps.min(), n_paths,
+                   seed=seed, grid=grid)
+    rate, low, high = run.rates()
+    return {(i, j): (k[i, j] / rate[i, j], k[i, j] / high[i, j], k[i, j] / low[i, j]) for i, j in pairs}
 
 
 def machine() -> dict:
