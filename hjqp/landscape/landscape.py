@@ -641,10 +641,10 @@ def _direct_costs(grid: Grid, local: Sequence[QuasiPotential], labels: np.ndarra
             if i == j:
                 continue
             u = local[i].values
-            crossings = [(saddle_value(local[i], labels, saddles[s], int(links[s, c])), s)
-                         for s in range(len(saddles)) for c in (0, 1)
-                         if links[s, 1 - c] == j and links[s, c] >= 0 and links[s, c] != j]
-            crossings = [(v, s) for v, s in crossings if np.isfinite(v)]
+            # Saddles into basin j from another: u_i read on that other side.
+            crossings = _crossings(local[i], labels, saddles, [
+                (s, int(links[s, c])) for s in range(len(saddles)) for c in (0, 1)
+                if links[s, 1 - c] == j and links[s, c] >= 0 and links[s, c] != j])
             if crossings:
                 away = ring & _away_from(grid, saddles[[s for _, s in crossings]])
                 direct[i, j] = min(min(v for v, _ in crossings), float(np.min(u[away])) if away.any() else np.inf)
@@ -652,6 +652,13 @@ def _direct_costs(grid: Grid, local: Sequence[QuasiPotential], labels: np.ndarra
                 direct[i, j] = float(np.min(u.reshape(-1)[near[j] | (labels.reshape(-1) == j)]))
     np.fill_diagonal(direct, 0.0)
     return direct
+
+
+def _crossings(qp: QuasiPotential, labels: np.ndarray, saddles: np.ndarray, sides) -> List[Tuple[float, int]]:
+    """(u at saddle s read from basin ``side``'s nodes, s) for each (s, side)
+    given, where that value is finite (:func:`saddle_value`)."""
+    values = [(saddle_value(qp, labels, saddles[s], side), s) for s, side in sides]
+    return [(v, s) for v, s in values if np.isfinite(v)]
 
 
 # Nodes next to a basin's boundary within this many cells of a saddle whose
@@ -698,10 +705,9 @@ def _exits(grid: Grid, labels: np.ndarray, local: Sequence[QuasiPotential], sadd
     exit_points = np.full((k, grid.ndim), np.nan)
     exit_on_edge = np.zeros(k, dtype=bool)
     for i in range(k):
-        crossings = [(saddle_value(local[i], labels, saddles[s], i), s)
-                     for s in range(len(saddles)) for c in (0, 1)
-                     if links[s, c] == i and links[s, 1 - c] != i]
-        crossings = [(v, s) for v, s in crossings if np.isfinite(v)]
+        # Saddles out of basin i: u_i read on its side.
+        crossings = _crossings(local[i], labels, saddles, [
+            (s, i) for s in range(len(saddles)) for c in (0, 1) if links[s, c] == i and links[s, 1 - c] != i])
         keep = _away_from(grid, saddles[[s for _, s in crossings]]) if crossings else None
         best, where, edge_best = _exit(grid, labels, local[i].values, i, closed, keep)
         if crossings and min(crossings)[0] <= best:
