@@ -323,7 +323,9 @@ def test_landscape_of_a_jump_process_in_detailed_balance_has_the_exact_costs():
     u = lambda a: float(U(np.array([a, 0.0])))
     exact = np.array([[0, u(saddle) - u(minima[0])], [u(saddle) - u(minima[1]), 0]])
     costs = land.costs[np.ix_(order, order)]
-    np.testing.assert_allclose(costs, exact, atol=3e-3)
+    # Read at the saddle from the source's side: 3.2e-4 and 4.0e-4 (the least
+    # u_i over the other basin erred by 7.0e-4 and 9.0e-4).
+    np.testing.assert_allclose(costs, exact, atol=6e-4)
     assert land.selected == order[0]  # the deeper well (x < 0 with the tilt)
     assert brentq  # (imported for clarity of the roots' origin)
 
