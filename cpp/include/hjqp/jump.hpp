@@ -148,7 +148,10 @@ inline bool jump_derivatives(const JumpSet<D>& set, const Vec<D>& p, JumpDerivat
         e[1] = q >= 0 ? known[q] : 0.0;
         continue;
       }
-      if (!exps && set.weight[r] == 0.0 && (q < 0 || set.weight[q] == 0.0)) continue;
+      if (!exps && set.weight[r] == 0.0 && (q < 0 || set.weight[q] == 0.0)) {
+        e[0] = e[1] = 0.0;  // (read below, with both weights 0: unused)
+        continue;
+      }
       const double* nu = set.jump + r * D;
       double s = 0.0;
       for (int k = 0; k < D; ++k) s += at[k] * nu[k];
