@@ -63,11 +63,13 @@ def march2d(
     lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
     seed_nodes: np.ndarray, seed_values: np.ndarray, seed_gradients: np.ndarray,
     update_radius: float, max_turn: float, max_value: float, absorbing: Optional[np.ndarray] = None,
+    expansions: bool = True,
 ) -> MarchResult: ...
 def march3d(
     lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
     seed_nodes: np.ndarray, seed_values: np.ndarray, seed_gradients: np.ndarray,
     update_radius: float, max_turn: float, max_value: float, absorbing: Optional[np.ndarray] = None,
+    expansions: bool = True,
 ) -> MarchResult: ...
 
 # -- the march of Hamiltonians of the exponential family -----------------------------
@@ -121,6 +123,8 @@ def one_point_update2(y: np.ndarray, uy: float, by: np.ndarray, dy: np.ndarray,
 def triangle_update2(a: np.ndarray, ua: float, ba: np.ndarray, da: np.ndarray,
                      b: np.ndarray, ub: float, bb: np.ndarray, db: np.ndarray,
                      x: np.ndarray, bx: np.ndarray, dx: np.ndarray) -> UpdateResult2: ...
+def cubic_fields2(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
+                  points: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 def jet_update2(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
                 a: int, ua: float, ga: np.ndarray, b: int, ub: float, gb: np.ndarray, x: int,
                 s0: float) -> UpdateResult2: ...

@@ -90,3 +90,38 @@ def test_jet_update_agrees_with_reference_on_upwind_edges(problem):
         # and both are close to the exact solution
         assert abs(kv - problem.exact(x)) < 1e-3 * problem.exact(x)
         compared += 1
+
+
+@PROBLEMS
+def test_cubic_interpolation_derivatives_are_those_of_the_interpolant(problem):
+    """The derivatives the 2D jet update expands the fields with are those of
+    the cubic interpolant itself (central differences of its values), in
+    cells where the four-node stencil fits and in those next to the box
+    edge, where it falls back to multilinear; the values are bit for bit
+    those of the interpolation without derivatives."""
+    grid, _, b, dm = _fields(problem, 17)
+    lower, spacing = np.asarray(grid.lower), np.asarray(grid.spacing)
+    rng = np.random.default_rng(3)
+    # inside cells (away from cell lines, where the second derivatives jump)
+    cells = rng.integers(0, 16, (60, 2))
+    points = lower + (cells + rng.uniform(0.1, 0.9, (60, 2))) * spacing
+    values, first, second, plain = _core.cubic_fields2(lower, spacing, b, dm, points)
+    np.testing.assert_array_equal(values, plain)
+    scale = np.abs(values).max(axis=0) + 1.0
+    d = 1e-5 * spacing
+    for k in range(2):
+        e = np.zeros(2)
+        e[k] = d[k]
+        vp, fp, _, _ = _core.cubic_fields2(lower, spacing, b, dm, points + e)
+        vm, fm, _, _ = _core.cubic_fields2(lower, spacing, b, dm, points - e)
+        np.testing.assert_allclose(first[:, k], (vp - vm) / (2 * d[k]), rtol=0, atol=1e-7 * scale.max() / spacing[k])
+        # d/dx_k of the first derivatives: xx (k = 0) and xy; yy (k = 1)
+        fd = (fp - fm) / (2 * d[k])
+        rows = [(0, 0), (1, 1)] if k == 0 else [(1, 0), (2, 1)]
+        for h, j in rows:
+            np.testing.assert_allclose(second[:, h], fd[:, j], rtol=0, atol=1e-5 * scale.max() / spacing[k] ** 2)
+    edge = (np.abs(cells - 7.5) > 6.5).any(axis=1)
+    assert edge.any() and (~edge).any()
+    # and they are not trivially zero: the anisotropic metric curves
+    if problem.name.startswith("anisotropic"):
+        assert np.abs(second[~edge]).max() > 1e-2 * scale.max() / spacing.min()

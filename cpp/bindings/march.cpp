@@ -18,7 +18,7 @@ template <int D>
 MarchResult march(const DoubleArray& lower, const DoubleArray& spacing, const DoubleArray& drift,
                   const DoubleArray& diffusion, const IndexArray& seed_nodes, const DoubleArray& seed_values,
                   const DoubleArray& seed_gradients, double update_radius, double max_turn, double max_value,
-                  const std::optional<MaskArray>& absorbing) {
+                  const std::optional<MaskArray>& absorbing, bool expansions) {
   const hjqp::Grid<D> grid = grid_from<D>(lower, spacing, drift, "drift");
   check_field_shape<D>(drift, grid, 1, "drift");
   if (absorbing) check_field_shape<D>(*absorbing, grid, 0, "absorbing");
@@ -46,6 +46,7 @@ MarchResult march(const DoubleArray& lower, const DoubleArray& spacing, const Do
   options.update_radius = update_radius;
   options.max_turn = max_turn;
   options.max_value = max_value;
+  options.expansions = expansions;
   const double* b = drift.data();
   const double* d = diffusion.data();
   const std::int64_t* nodes = seed_nodes.data();
@@ -99,10 +100,12 @@ void bind_march(py::module_& m) {
       "`absorbing` is nonzero receive values but do not propagate them.";
   m.def("march2d", &march<2>, py::arg("lower"), py::arg("spacing"), py::arg("drift"), py::arg("diffusion"),
         py::arg("seed_nodes"), py::arg("seed_values"), py::arg("seed_gradients"), py::arg("update_radius"),
-        py::arg("max_turn"), py::arg("max_value"), py::arg("absorbing") = py::none(), doc);
+        py::arg("max_turn"), py::arg("max_value"), py::arg("absorbing") = py::none(),
+        py::arg("expansions") = true, doc);
   m.def("march3d", &march<3>, py::arg("lower"), py::arg("spacing"), py::arg("drift"), py::arg("diffusion"),
         py::arg("seed_nodes"), py::arg("seed_values"), py::arg("seed_gradients"), py::arg("update_radius"),
-        py::arg("max_turn"), py::arg("max_value"), py::arg("absorbing") = py::none(), doc);
+        py::arg("max_turn"), py::arg("max_value"), py::arg("absorbing") = py::none(),
+        py::arg("expansions") = true, doc);
   m.attr("UPDATE_RADIUS_RANGE") = py::make_tuple(hjqp::kUpdateRadiusRange[0], hjqp::kUpdateRadiusRange[1]);
   m.attr("MAX_TURN_RANGE") = py::make_tuple(hjqp::kMaxTurnRange[0], hjqp::kMaxTurnRange[1]);
 }

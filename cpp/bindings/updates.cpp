@@ -102,12 +102,47 @@ hjqp::UpdateResult<2> jet_update2(const DoubleArray& lower, const DoubleArray& s
   check_field_shape<2>(diffusion, grid, 2, "diffusion");
   for (std::int64_t i : {a, b, x})
     if (i < 0 || i >= grid.size()) throw std::out_of_range("node " + std::to_string(i) + " is outside the grid");
+  const hjqp::MultiIndex<2> ma = grid.unflat(a), mb = grid.unflat(b);
+  if (std::abs(ma[0] - mb[0]) + std::abs(ma[1] - mb[1]) != 1)
+    throw std::invalid_argument("nodes a = " + std::to_string(a) + " and b = " + std::to_string(b) +
+                                " are not the two ends of a grid edge");
   const hjqp::SampledFields<2> fields(grid, drift.data(), diffusion.data());
-  auto interpolate = [&fields](const hjqp::Vec<2>& p, int count) { return fields.cubic(p, count); };
+  const hjqp::CubicFields<2> interpolate{fields, true};
   const hjqp::JetNode<2> ja{grid.point(grid.unflat(a)), ua, vec_from<2>(ga, "ga")};
   const hjqp::JetNode<2> jb{grid.point(grid.unflat(b)), ub, vec_from<2>(gb, "gb")};
-  hjqp::JetUpdate<2, decltype(interpolate)> update(ja, jb, grid.point(grid.unflat(x)), fields.at(x), interpolate);
+  hjqp::JetUpdate<2, decltype(interpolate)> update(ja, jb, grid.point(grid.unflat(x)), fields.at(x),
+                                                   fields.node_derivatives(grid.unflat(x)), interpolate);
   return update.solve(s0);
+}
+
+// The cubic interpolation of the drift and metric (A = D^{-1}) at points
+// (n, 2), as the 2D jet update uses it: values (n, 5), first derivatives
+// (n, 2, 5) and second derivatives (n, 3, 5: xx, xy, yy); `plain`: the
+// values of the interpolation without derivatives.
+py::tuple cubic_fields2(const DoubleArray& lower, const DoubleArray& spacing, const DoubleArray& drift,
+                        const DoubleArray& diffusion, const DoubleArray& points) {
+  const hjqp::Grid<2> grid = grid_from<2>(lower, spacing, drift, "drift");
+  check_field_shape<2>(drift, grid, 1, "drift");
+  check_field_shape<2>(diffusion, grid, 2, "diffusion");
+  const std::vector<hjqp::Vec<2>> at = points_from<2>(points, "points");
+  const hjqp::SampledFields<2> fields(grid, drift.data(), diffusion.data());
+  constexpr int n = hjqp::FieldSample<2>::action_size;
+  const py::ssize_t count = py::ssize_t(at.size());
+  py::array_t<double> values({count, py::ssize_t(n)}), plain({count, py::ssize_t(n)});
+  py::array_t<double> first({count, py::ssize_t(2), py::ssize_t(n)}), second({count, py::ssize_t(3), py::ssize_t(n)});
+  for (py::ssize_t i = 0; i < count; ++i) {
+    std::array<hjqp::FieldSample<2>, 2> g;
+    std::array<hjqp::FieldSample<2>, 3> h;
+    const hjqp::FieldSample<2> f = fields.cubic(at[std::size_t(i)], n, g, &h);
+    const hjqp::FieldSample<2> p = fields.cubic(at[std::size_t(i)], n);
+    for (int c = 0; c < n; ++c) {
+      values.mutable_at(i, c) = f.data()[c];
+      plain.mutable_at(i, c) = p.data()[c];
+      for (int k = 0; k < 2; ++k) first.mutable_at(i, k, c) = g[std::size_t(k)].data()[c];
+      for (int k = 0; k < 3; ++k) second.mutable_at(i, k, c) = h[std::size_t(k)].data()[c];
+    }
+  }
+  return py::make_tuple(values, first, second, plain);
 }
 
 template <int D>
@@ -134,6 +169,8 @@ void bind_updates(py::module_& m) {
         py::arg("x"), py::arg("bx"), py::arg("dx"));
   m.def("triangle_update2", &triangle_update2, py::arg("a"), py::arg("ua"), py::arg("ba"), py::arg("da"),
         py::arg("b"), py::arg("ub"), py::arg("bb"), py::arg("db"), py::arg("x"), py::arg("bx"), py::arg("dx"));
+  m.def("cubic_fields2", &cubic_fields2, py::arg("lower"), py::arg("spacing"), py::arg("drift"),
+        py::arg("diffusion"), py::arg("points"));
   m.def("jet_update2", &jet_update2, py::arg("lower"), py::arg("spacing"), py::arg("drift"), py::arg("diffusion"),
         py::arg("a"), py::arg("ua"), py::arg("ga"), py::arg("b"), py::arg("ub"), py::arg("gb"), py::arg("x"),
         py::arg("s0"));

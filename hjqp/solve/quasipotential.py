@@ -480,9 +480,12 @@ def solve_local(
     return QuasiPotential(values, grad, center, grid, rules, expansion, info, sde, cycle=cycle), truncated
 
 
-def _run_march(fields: Fields, nodes, seed_u, seed_g, max_value: float, absorbing, options: dict):
+def _run_march(fields: Fields, nodes, seed_u, seed_g, max_value: float, absorbing, options: dict,
+               expansions: bool = True):
     """The kernel's march on the fields' grid from seeded 1-jets: the jump
-    march for a JumpHamiltonian's fields, the quadratic one otherwise."""
+    march for a JumpHamiltonian's fields, the quadratic one otherwise
+    (``expansions``: whether its 2D jet update may take Newton's differences
+    from Taylor expansions of smooth fields)."""
     grid = fields.grid
     lower, spacing = np.asarray(grid.lower), np.asarray(grid.spacing)
     if isinstance(fields, JumpFields):
@@ -493,7 +496,7 @@ def _run_march(fields: Fields, nodes, seed_u, seed_g, max_value: float, absorbin
     drift, diffusion = fields.kernel_arrays()
     march = _core.march2d if grid.ndim == 2 else _core.march3d
     return march(lower, spacing, drift, diffusion, nodes, seed_u, seed_g, max_value=max_value,
-                 absorbing=absorbing, **options)
+                 absorbing=absorbing, expansions=expansions, **options)
 
 
 # Largest ratio of the grid spacings the march accepts. Measured on the linear
@@ -606,7 +609,9 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
             local = JumpFields(sde, g, fields.supersample, between_nodes=True)
         else:
             local = Fields(sde, g, fields.supersample, between_nodes=True)
-        fine = _run_march(local, nodes, seed_u, seed_g, 2.0 * targets[level - 1], None, options)
+        # The initial region seeds everything downstream: its refined grids
+        # (small) are marched with every difference interpolated anew.
+        fine = _run_march(local, nodes, seed_u, seed_g, 2.0 * targets[level - 1], None, options, expansions=False)
         values, grad = fine.values, fine.gradients
         coarse = grids[level - 1]
         nodes = _seed_region(coarse, expansion, targets[level - 1], radii[level - 1])

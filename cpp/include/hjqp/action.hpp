@@ -88,8 +88,10 @@ inline double turn_angle(const Vec<D>& vy, const Vec<D>& vx) {
 // piece that reaches `reach` from its base: |b|_A has a kink where b
 // vanishes (near a saddle), and one panel can miss much of the action of a
 // long piece that passes it.
+constexpr int kMaxPanels = 16;
+
 inline int panel_count(double reach, double panel_length) {
-  return int(std::fmin(16.0, std::fmax(1.0, std::ceil(reach / panel_length))));
+  return int(std::fmin(double(kMaxPanels), std::fmax(1.0, std::ceil(reach / panel_length))));
 }
 
 // Action of the straight segment from y to x by Simpson's rule, with the
@@ -132,38 +134,6 @@ struct CubicPiece {
 template <int D>
 inline Vec<D> mirrored_tangent(const Vec<D>& ty, const Vec<D>& chord_unit) {
   return axpy<D>(scale<D>(-1.0, ty), 2.0 * dot<D>(ty, chord_unit), chord_unit);
-}
-
-// Action along a cubic piece by four-point Gauss-Lobatto quadrature (exact
-// for polynomials of degree 5, against 3 for Simpson's rule, with two
-// interior field evaluations) on `panels` equal panels of the parameter.
-// fy and fx are the fields at the ends; `interpolate(point, count)` gives
-// the first `count` components inside. One panel is enough over a few
-// cells; long pieces need more, since |b|_A has a kink where b vanishes
-// (near a saddle) and one panel can then miss much of the action.
-template <int D, class Interpolate>
-inline double cubic_action(const CubicPiece<D>& piece, const FieldSample<D>& fy,
-                           const FieldSample<D>& fx, const Interpolate& interpolate,
-                           int panels = 1) {
-  constexpr double t1 = 0.27639320225002102;  // (1 - 1/sqrt(5)) / 2
-  constexpr double t2 = 0.72360679774997898;  // (1 + 1/sqrt(5)) / 2
-  constexpr int n = FieldSample<D>::action_size;
-  const double w = 1.0 / double(panels);
-  double left = lagrangian<D>(fy, piece.vy);
-  double total = 0.0;
-  for (int p = 0; p < panels; ++p) {
-    const double t0 = double(p) * w;
-    const double right =
-        p + 1 == panels
-            ? lagrangian<D>(fx, piece.vx)
-            : lagrangian<D>(interpolate(piece.position(t0 + w), n), piece.velocity(t0 + w));
-    const double inner =
-        lagrangian<D>(interpolate(piece.position(t0 + t1 * w), n), piece.velocity(t0 + t1 * w)) +
-        lagrangian<D>(interpolate(piece.position(t0 + t2 * w), n), piece.velocity(t0 + t2 * w));
-    total += w * (left + right + 5.0 * inner) / 12.0;
-    left = right;
-  }
-  return total;
 }
 
 }  // namespace hjqp

@@ -144,6 +144,14 @@ constexpr double kSymmetryTolerance = 1e-10;
 
 template <int D>
 inline bool is_spd(const Sym<D>& m) {
+  if constexpr (D == 2) {
+    // A clearly definite matrix (scaled off-diagonal entry at most 1/sqrt 2)
+    // needs no square roots: the interpolation of the fields asks this at
+    // every point.
+    const double ac = m[0] * m[2];
+    if (m[0] > 0.0 && m[2] > 0.0 && ac <= std::numeric_limits<double>::max() && 2.0 * m[1] * m[1] <= ac)
+      return true;
+  }
   return spd_margin<D>(m) > kSpdTolerance;
 }
 

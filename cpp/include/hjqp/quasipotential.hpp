@@ -69,6 +69,11 @@ struct MarchOptions {
   double max_value = std::numeric_limits<double>::infinity();
   // How many accepted nodes between two calls of the interrupt check.
   Index check_interval = 1 << 13;
+  // Whether the 2D jet update may take Newton's differences from Taylor
+  // expansions of the fields (JetUpdate; only where they are smooth).
+  // Off for the refined grids of the initial region, whose values seed
+  // everything downstream.
+  bool expansions = true;
 };
 
 struct MarchStats {
@@ -415,8 +420,8 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
     if (!edge_accepted(j)) return LineResult::None;
     double s0 = std::fmin(std::fmax(q - double(j), 0.0), 1.0);
     const FieldSample<D> fx = fields_.at(x);
-    const std::array<FieldSample<D>, D> dfx = field_derivatives(mx);
-    auto interpolate = [this](const Vec<D>& p, int count) { return fields_.cubic(p, count); };
+    const std::array<FieldSample<D>, D> dfx = fields_.node_derivatives(mx);
+    const CubicFields<D> interpolate{fields_, options_.expansions};
     int moved = 0;  // -1 / +1 once the walk moves along the line
     auto update = [&]() {
       MultiIndex<D> ma = m, mb = m;
@@ -425,7 +430,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
       const Index ia = grid_.flat(ma), ib = grid_.flat(mb);
       const JetNode<D> ja{grid_.point(ma), values_[ia], gradient(ia)};
       const JetNode<D> jb{grid_.point(mb), values_[ib], gradient(ib)};
-      JetUpdate<D, decltype(interpolate)> u(ja, jb, px, fx, interpolate, kPanelCells * grid_.min_spacing(), &dfx);
+      JetUpdate<D, decltype(interpolate)> u(ja, jb, px, fx, dfx, interpolate, kPanelCells * grid_.min_spacing());
       return std::make_pair(u.solve(s0), std::fmin(ja.value, jb.value));
     };
     auto verdict = [](const UpdateResult<D>& best) {
@@ -504,7 +509,7 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
       w[1] = (e1s * rt - e1t * rs) / det;
     }
     const FieldSample<D> fx = fields_.at(x);
-    const std::array<FieldSample<D>, D> dfx = field_derivatives(mx);
+    const std::array<FieldSample<D>, D> dfx = fields_.node_derivatives(mx);
     auto interpolate = [this](const Vec<D>& p, std::array<FieldSample<D>, D>* gradient) {
       return fields_.linear_action(p, gradient);
     };
@@ -544,22 +549,6 @@ class QuasiPotentialMarch : public OrderedMarch<D, QuasiPotentialMarch<D>> {
       return Step::Moved;
     };
     return walk(update, next, [](const UpdateResult<D>&) { return Step::Pinned; }, result);
-  }
-
-  // Derivatives of the drift and metric at node m along each axis: central
-  // differences of the nodal fields, one-sided at the box edge.
-  std::array<FieldSample<D>, D> field_derivatives(const MultiIndex<D>& m) const {
-    std::array<FieldSample<D>, D> d{};
-    const Index i = grid_.flat(m);
-    for (int k = 0; k < D; ++k) {
-      const Index lo = m[k] > 0 ? i - grid_.stride(k) : i;
-      const Index hi = m[k] + 1 < grid_.shape()[k] ? i + grid_.stride(k) : i;
-      const double span = double((hi - lo) / grid_.stride(k)) * grid_.spacing()[k];
-      const FieldSample<D> fl = fields_.at(lo), fh = fields_.at(hi);
-      for (int c = 0; c < FieldSample<D>::action_size; ++c)
-        d[std::size_t(k)].data()[c] = (fh.data()[c] - fl.data()[c]) / span;
-    }
-    return d;
   }
 
   // grad U where no jet update along a characteristic was found: the mean

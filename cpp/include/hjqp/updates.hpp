@@ -142,9 +142,36 @@ struct JetNode {
   Vec<D> gradient;
 };
 
-// The jet update of x from the edge [a, b]. `Interpolate` is a callable
-// (point, count) -> FieldSample<D> that interpolates the first `count`
-// components of the fields (cubic interpolation on the grid).
+// The drift, metric and diffusion of SampledFields<2> as the jet update
+// reads them: cubic interpolation with first and (unless `hessian` is
+// null) second derivatives, at a point or, cheaper, at a point of a grid
+// line with the derivatives along it.
+template <int D>
+struct CubicFields {
+  const SampledFields<D>& fields;
+  bool expansions = true;  // smooth() only if also allowed
+
+  FieldSample<D> operator()(const Vec<D>& p, int count, std::array<FieldSample<D>, D>& gradient,
+                            std::array<FieldSample<D>, 3>* hessian, double* room = nullptr) const {
+    return fields.cubic(p, count, gradient, hessian, room);
+  }
+  FieldSample<D> along(const Vec<D>& p, int axis, int count, FieldSample<D>& slope, FieldSample<D>* curve,
+                       double* room = nullptr) const {
+    return fields.cubic_along(p, axis, count, slope, curve, room);
+  }
+  bool smooth() const { return expansions && fields.is_smooth(); }
+};
+
+// The jet update of x from the edge [a, b] (a grid edge). `Interpolate`
+// reads the fields as CubicFields does: (point, count, gradient, hessian)
+// interpolates the first `count` components of the fields and writes the
+// first derivatives of the drift and metric into `gradient` and, unless
+// `hessian` is null, their second derivatives (xx, xy, yy) into *hessian;
+// along(point, axis, count, slope, curve) does the same at a point of the
+// grid line along `axis`, with derivatives along the line. Both tell in an
+// optional last argument how far from the point the derivatives describe
+// the fields (SampledFields::cubic's `room`); smooth() whether the fields
+// change little from node to node.
 //
 // The path is the cubic Hermite piece from y(s) = a + s (b - a) to x with
 // free start and arrival tangents; the value is minimised over s and the two
@@ -155,10 +182,32 @@ struct JetNode {
 // only through the Hermite interpolation of U. The action is integrated by
 // four-point Gauss-Lobatto quadrature.
 //
+// Newton's method takes the objective's derivatives by differences over
+// steps of 1e-4, which move the base point and the quadrature points by
+// 1e-4 of a cell or of the piece. There the fields come from their
+// second-order Taylor expansion about the point last evaluated in full (the
+// centre), exact at the centre itself: it errs by O(1e-12 len^3) times the
+// fields' third derivatives, far below the differences' own truncation
+// error, and the update interpolates several times less than when each
+// difference interpolates anew. (A first-order expansion is not enough:
+// the fields' curvature is part of the objective's Hessian, and without it
+// Newton's method stops early where the fields vary on the scale of the
+// piece.) Newton's iterates are evaluated in full, unless they lie within a
+// few steps of the centre; so are the fields at a point that lies beyond
+// its node's `room` (across a cell line, where the interpolant's second
+// derivatives jump, or where it falls back to multilinear), which the
+// expansion would miss by far where the fields jump between nodes. Where
+// they do anywhere on the grid (smooth() is false), every point is
+// evaluated in full: there the march's discrete choices are sensitive to
+// rounding, and results should not depend on the expansions.
+//
 // grad U(x) = dS/dx: for a path that satisfies the Euler-Lagrange equations
 // the derivative of its action with respect to the end point is the arrival
-// momentum whatever the deformation, so it is taken by central differences
-// with the tangents held fixed. Computing the momentum from the arrival
+// momentum whatever the deformation, so it is taken with the tangents held
+// fixed: the quadrature, differentiated exactly, with the point at tau
+// moving by h01(tau) dx and its velocity by h01'(tau) dx (h01 the Hermite
+// weight of the end x) and the fields at x by their derivatives `dfx` (one
+// row per axis; drift and metric). Computing the momentum from the arrival
 // direction instead would amplify the direction's error by up to
 // |A b| / |grad U|, large where the drift has a strong component across a
 // direction of small diffusion.
@@ -168,122 +217,259 @@ class JetUpdate {
 
  public:
   // Pieces longer than `panel_length` are integrated on several panels
-  // (at most 16) of about that length.
-  //
-  // With `dfx` (the derivatives of the drift and metric at x along each
-  // axis) the fields at the displaced end points x +- delta e_k of the
-  // central differences are fx +- delta dfx[k]: their second-order terms
-  // cancel in the difference, and the update interpolates four times less.
+  // (at most kMaxPanels) of about that length.
   JetUpdate(const JetNode<D>& a, const JetNode<D>& b, const Vec<D>& x, const FieldSample<D>& fx,
-            const Interpolate& interpolate,
-            double panel_length = std::numeric_limits<double>::infinity(),
-            const std::array<FieldSample<D>, D>* dfx = nullptr)
-      : a_(a), b_(b), x_(x), fx_(fx), interpolate_(interpolate), dfx_(dfx) {
+            const std::array<FieldSample<D>, D>& dfx, const Interpolate& interpolate,
+            double panel_length = std::numeric_limits<double>::infinity())
+      : a_(a), b_(b), x_(x), fx_(fx), dfx_(dfx), interpolate_(interpolate) {
     edge_ = sub<D>(b.point, a.point);
+    edge_axis_ = edge_[0] != 0.0 ? 0 : 1;
+    expand_ = interpolate.smooth();
+    edge_length_ = std::fabs(edge_[std::size_t(edge_axis_)]);
     panels_ = panel_count(norm<D>(sub<D>(x, axpy<D>(a.point, 0.5, edge_))), panel_length);
     da_ = dot<D>(a.gradient, edge_);
     db_ = dot<D>(b.gradient, edge_);
+    set_nodes();
   }
 
   UpdateResult<D> solve(double s0) {
     std::array<double, 3> v = guess(std::fmin(std::fmax(s0, 0.0), 1.0));
     double f = 0.0;
-    // Difference steps of 1e-4 (in s and in the tangents): the minimiser's
-    // error, first order in the step's truncation error, sets the error of
-    // grad U; the objective is taken relative to U(a) so that rounding stays
-    // far below.
+    // The minimiser's error, first order in the differences' truncation
+    // error, sets the error of grad U; the objective is taken relative to
+    // U(a) so that rounding stays far below.
     v = newton_minimise<3>([this](const std::array<double, 3>& w) { return (*this)(w); }, v,
-                           {1e-4, 1e-4, 1e-4}, {2e-3, 2e-3, 2e-3}, {0.5, 0.3, 0.3}, f, 5, true);
+                           {kStep, kStep, kStep}, {2e-3, 2e-3, 2e-3}, {0.5, 0.3, 0.3}, f, 5, true);
     UpdateResult<D> r;
     r.value = a_.value + f;
     r.s = v[0];
     r.below = v[0] <= 0.0;
     r.above = v[0] >= 1.0;
-    const Base base = at_cached(v[0]);
-    const CubicPiece<D> piece = piece_at(base, v[1], v[2]);
+    const CubicPiece<D> piece = piece_at(axpy<D>(a_.point, v[0], edge_), v[1], v[2]);
     r.turn = turn_angle<D>(piece.vy, piece.vx);
-    const double delta = 1e-4 * norm<D>(sub<D>(x_, piece.y));
-    for (int k = 0; k < D; ++k) {
-      CubicPiece<D> plus = piece, minus = piece;
-      plus.x[k] += delta;
-      minus.x[k] -= delta;
-      FieldSample<D> fp, fm;
-      if (dfx_) {
-        for (int c = 0; c < FieldSample<D>::action_size; ++c) {
-          fp.data()[c] = fx_.data()[c] + delta * (*dfx_)[std::size_t(k)].data()[c];
-          fm.data()[c] = fx_.data()[c] - delta * (*dfx_)[std::size_t(k)].data()[c];
-        }
+    // Newton's last step is taken on its quadratic model, so the fields on
+    // the final piece are those of the centre's expansion only when it is
+    // that close.
+    const bool expand = expand_ && near_centre(v, kExpansionRadius);
+    const double w = 1.0 / double(panels_);
+    for (int k = 0; k < D; ++k)
+      r.gradient[k] = w / 12.0 * lagrangian_change<D>(fx_, piece.vx, dfx_[std::size_t(k)]);
+    for (int q = 0; q < 3 * panels_ - 1; ++q) {
+      const double tau = node_tau(q), weight = w * (q % 3 == 2 ? 2.0 : 5.0) / 12.0;
+      const Vec<D> point = piece.position(tau);
+      std::array<FieldSample<D>, D> df;
+      FieldSample<D> fq;
+      if (expand && within_room(q, point)) {
+        fq = expanded(q, point);
+        df = centre_.gradient[q];
       } else {
-        fp = interpolate_(plus.x, FieldSample<D>::action_size);
-        fm = interpolate_(minus.x, FieldSample<D>::action_size);
+        fq = interpolate_(point, FieldSample<D>::action_size, df, nullptr);
       }
-      double sp = cubic_action<D>(plus, base.fields, fp, interpolate_, panels_);
-      double sm = cubic_action<D>(minus, base.fields, fm, interpolate_, panels_);
-      if (dfx_ && !(std::isfinite(sp) && std::isfinite(sm))) {
-        // Where the fields jump at x the linear extrapolation can leave the
-        // metric indefinite: the fields there are interpolated after all.
-        sp = cubic_action<D>(plus, base.fields, interpolate_(plus.x, FieldSample<D>::action_size), interpolate_,
-                             panels_);
-        sm = cubic_action<D>(minus, base.fields, interpolate_(minus.x, FieldSample<D>::action_size), interpolate_,
-                             panels_);
-      }
-      r.gradient[k] = (sp - sm) / (2.0 * delta);
+      const Vec<D> velocity = piece.velocity(tau);
+      const Vec<D> p = momentum<D>(fq, velocity);
+      const double moves = tau * tau * (3.0 - 2.0 * tau), turns = 6.0 * tau * (1.0 - tau);
+      for (int k = 0; k < D; ++k)
+        r.gradient[k] += weight * (turns * p[k] + moves * lagrangian_change<D>(fq, velocity, df[std::size_t(k)]));
     }
     return r;
   }
 
   // U(y(s)) - U(a) + S(piece) for w = (s, e_a, e_b): the tangents are the
-  // guessed ones turned by atan(e) (no trigonometry in the inner loop).
+  // guessed ones turned by 2 atan(e / 2), about e (see turned()).
   double operator()(const std::array<double, 3>& w) {
-    const Base& base = at_cached(w[0]);
-    return base.value + cubic_action<D>(piece_at(base, w[1], w[2]), base.fields, fx_, interpolate_, panels_);
+    if (expand_ && near_centre(w, kExpansionRadius)) {
+      if (!centre_.curved && !near_centre(w, kFirstOrderRadius)) curve_centre();
+      const double s = w[0];
+      FieldSample<D> fy;
+      const double ds = s - centre_.s;
+      const Vec<D> y = axpy<D>(a_.point, s, edge_);
+      if (std::fabs(ds) * edge_length_ <= centre_.base_room) {
+        const double half_ds = centre_.curved ? 0.5 * ds : 0.0;
+        for (int c = 0; c < FieldSample<D>::action_size; ++c)
+          fy.data()[c] = centre_.base_fields.data()[c] +
+                         ds * (centre_.base_slope.data()[c] + half_ds * centre_.base_curve.data()[c]);
+      } else {
+        FieldSample<D> slope;
+        fy = interpolate_.along(y, edge_axis_, FieldSample<D>::action_size, slope, nullptr);
+      }
+      const double value = base_value(s) + action(piece_at(y, w[1], w[2]), fy, [this](int q, const Vec<D>& point) {
+                             if (within_room(q, point)) return expanded(q, point);
+                             std::array<FieldSample<D>, D> g;
+                             return interpolate_(point, FieldSample<D>::action_size, g, nullptr);
+                           });
+      // An expansion that leaves the metric indefinite (next to a jump of
+      // the fields) gives no value: the point is evaluated in full.
+      if (std::isfinite(value)) return value;
+    }
+    // Newton's method differentiates at its first point at once; where it
+    // moves next, a forward difference of a hundredth of a step often
+    // tells that it has converged, and that needs only the first
+    // derivatives of the fields.
+    return evaluate_centre(w, std::isnan(centre_.w[0]));
   }
 
  private:
-  struct Base {
-    Vec<D> point;
-    double value;
-    FieldSample<D> fields;
-  };
+  static constexpr double kStep = 1e-4;
+  // Points within this distance of the centre (in each of s and the two
+  // tangent parameters) take the centre's expansion: those of Newton's
+  // differences, and steps too short to matter.
+  static constexpr double kExpansionRadius = 4.0 * kStep;
+  // Within this distance the first-order expansion is enough: Newton's
+  // forward differences, a hundredth of a step long, check convergence
+  // with the last Hessian, and their error from the missing curvature,
+  // O(1e-6 len^2 |f''|), is far below what that test resolves.
+  static constexpr double kFirstOrderRadius = 0.1 * kStep;
+  static constexpr int kMaxNodes = 3 * kMaxPanels - 1;
 
-  // at(s) from the last few base points evaluated: the minimiser comes
-  // back to s, s + step and s - step (gradient, Hessian, line search).
-  const Base& at_cached(double s) {
-    for (int k = 0; k < kCached; ++k)
-      if (cached_s_[k] == s) return cached_[k];
-    const int k = next_cached_;
-    next_cached_ = (next_cached_ + 1) % kCached;
-    cached_[k] = at(s);
-    cached_s_[k] = s;
-    return cached_[k];
+  // Gauss-Lobatto's interior nodes on panel p are numbered 3p and 3p + 1;
+  // the panel's right end, 3p + 2, is interior to the piece when p is not
+  // the last panel.
+  void set_nodes() {
+    constexpr double t1 = 0.27639320225002102;  // (1 - 1/sqrt(5)) / 2
+    constexpr double t2 = 0.72360679774997898;  // (1 + 1/sqrt(5)) / 2
+    const double w = 1.0 / double(panels_);
+    for (int q = 0; q < 3 * panels_ - 1; ++q) {
+      const double t0 = double(q / 3) * w;
+      tau_[q] = q % 3 == 0 ? t0 + t1 * w : q % 3 == 1 ? t0 + t2 * w : t0 + w;
+    }
+  }
+  double node_tau(int q) const { return tau_[q]; }
+
+  // Action along the piece by four-point Gauss-Lobatto quadrature (exact
+  // for polynomials of degree 5, against 3 for Simpson's rule, with two
+  // interior field evaluations) on panels_ equal panels of the parameter:
+  // fy and fx_ are the fields at the ends, fields(q, point) those at the
+  // quadrature node q inside. One panel is enough over a few cells; long
+  // pieces need more, since |b|_A has a kink where b vanishes (near a
+  // saddle) and one panel can then miss much of the action.
+  template <class Fields>
+  double action(const CubicPiece<D>& piece, const FieldSample<D>& fy, const Fields& fields) const {
+    const double w = 1.0 / double(panels_);
+    double left = lagrangian<D>(fy, piece.vy);
+    double total = 0.0;
+    for (int p = 0; p < panels_; ++p) {
+      double right;
+      if (p + 1 == panels_) {
+        right = lagrangian<D>(fx_, piece.vx);
+      } else {
+        const double t = node_tau(3 * p + 2);
+        right = lagrangian<D>(fields(3 * p + 2, piece.position(t)), piece.velocity(t));
+      }
+      const double ta = node_tau(3 * p), tb = node_tau(3 * p + 1);
+      const double inner = lagrangian<D>(fields(3 * p, piece.position(ta)), piece.velocity(ta)) +
+                           lagrangian<D>(fields(3 * p + 1, piece.position(tb)), piece.velocity(tb));
+      total += w * (left + right + 5.0 * inner) / 12.0;
+      left = right;
+    }
+    return total;
   }
 
-  Base at(double s, int count = FieldSample<D>::action_size) const {
+  // The objective at w with the fields interpolated (and differentiated,
+  // twice if `curved`) at the base point and the quadrature nodes: w
+  // becomes the centre.
+  double evaluate_centre(const std::array<double, 3>& w, bool curved) {
+    const double s = w[0];
+    const Vec<D> y = axpy<D>(a_.point, s, edge_);
+    if (!(s == centre_.s) || (curved && !centre_.base_curved)) set_base(s, y, FieldSample<D>::action_size, curved);
+    centre_.w = w;
+    centre_.curved = curved;
+    return base_value(s) + action(piece_at(y, w[1], w[2]), centre_.base_fields,
+                                  [this, curved](int q, const Vec<D>& point) {
+                                    centre_.point[q] = point;
+                                    return centre_.fields[q] =
+                                               interpolate_(point, FieldSample<D>::action_size, centre_.gradient[q],
+                                                            curved ? &centre_.hessian[q] : nullptr, &centre_.room[q]);
+                                  });
+  }
+
+  // The second derivatives of the fields at the centre's base point and
+  // quadrature nodes.
+  void curve_centre() {
+    if (!centre_.base_curved)
+      set_base(centre_.s, axpy<D>(a_.point, centre_.s, edge_), FieldSample<D>::action_size, true);
+    for (int q = 0; q < 3 * panels_ - 1; ++q)
+      interpolate_(centre_.point[q], FieldSample<D>::action_size, centre_.gradient[q], &centre_.hessian[q]);
+    centre_.curved = true;
+  }
+
+  // Whether `point` lies within the room of the centre's quadrature node q.
+  bool within_room(int q, const Vec<D>& point) const {
+    const double r = centre_.room[q];
+    return std::fabs(point[0] - centre_.point[q][0]) <= r && std::fabs(point[1] - centre_.point[q][1]) <= r;
+  }
+
+  bool near_centre(const std::array<double, 3>& w, double radius) const {
+    for (int i = 0; i < 3; ++i)
+      if (!(std::fabs(w[i] - centre_.w[i]) <= radius)) return false;
+    return true;
+  }
+
+  // The drift and metric at `point` near the centre's quadrature node q.
+  FieldSample<D> expanded(int q, const Vec<D>& point) const {
+    FieldSample<D> f;
+    const Vec<D> d = sub<D>(point, centre_.point[q]);
+    const FieldSample<D>*g = centre_.gradient[q].data(), *h = centre_.hessian[q].data();
+    for (int c = 0; c < FieldSample<D>::action_size; ++c)
+      f.data()[c] = centre_.fields[q].data()[c] + g[0].data()[c] * d[0] + g[1].data()[c] * d[1];
+    if (centre_.curved)
+      for (int c = 0; c < FieldSample<D>::action_size; ++c)
+        f.data()[c] += 0.5 * (h[0].data()[c] * d[0] * d[0] + h[2].data()[c] * d[1] * d[1]) +
+                       h[1].data()[c] * d[0] * d[1];
+    return f;
+  }
+
+  // U(y(s)) - U(a), Hermite along the edge.
+  double base_value(double s) const {
     const double s2 = s * s, s3 = s2 * s;
-    Base base;
-    // U(y(s)) - U(a)
-    base.value = (s3 - 2 * s2 + s) * da_ + (-2 * s3 + 3 * s2) * (b_.value - a_.value) + (s3 - s2) * db_;
-    base.point = axpy<D>(a_.point, s, edge_);
-    base.fields = interpolate_(base.point, count);
-    return base;
+    return (s3 - 2 * s2 + s) * da_ + (-2 * s3 + 3 * s2) * (b_.value - a_.value) + (s3 - s2) * db_;
   }
 
-  CubicPiece<D> piece_at(const Base& base, double ea, double eb) const {
-    const double len = norm<D>(sub<D>(x_, base.point));
-    const Vec<D> ta = axpy<D>(ta_, ea, na_), tb = axpy<D>(tb_, eb, nb_);
-    return {base.point, x_, scale<D>(len / norm<D>(ta), ta), scale<D>(len / norm<D>(tb), tb)};
+  // The first `count` components of the fields at the base point y = y(s),
+  // and the first (and if `curved` the second) derivatives of the drift
+  // and metric along the edge.
+  void set_base(double s, const Vec<D>& y, int count, bool curved) {
+    FieldSample<D> slope, curve;
+    const FieldSample<D> f =
+        interpolate_.along(y, edge_axis_, count, slope, curved ? &curve : nullptr, &centre_.base_room);
+    if (count > FieldSample<D>::action_size || !(s == centre_.s)) centre_.base_fields = f;
+    const double e = edge_[std::size_t(edge_axis_)];
+    for (int c = 0; c < FieldSample<D>::action_size; ++c) {
+      centre_.base_slope.data()[c] = e * slope.data()[c];
+      if (curved) centre_.base_curve.data()[c] = e * e * curve.data()[c];
+    }
+    centre_.s = s;
+    centre_.base_curved = curved;
+  }
+
+  // The piece from y to x with the guessed tangents turned by ea and eb,
+  // both of the chord's length (kept from the last call with the same y:
+  // Newton's differences in the tangents keep the base point).
+  CubicPiece<D> piece_at(const Vec<D>& y, double ea, double eb) {
+    if (!(y[0] == chord_from_[0] && y[1] == chord_from_[1])) {
+      chord_from_ = y;
+      chord_length_ = norm<D>(sub<D>(x_, y));
+    }
+    const double len = chord_length_;
+    return {y, x_, scale<D>(len, turned(ta_, na_, ea)), scale<D>(len, turned(tb_, nb_, eb))};
+  }
+
+  // The unit vector t turned towards its unit normal n by the angle
+  // 2 atan(e / 2): (1 - e^2/4) t + e n over 1 + e^2/4, of unit length with
+  // no square root or trigonometry in the inner loop, and turned by e to
+  // within e^3 / 12.
+  static Vec<D> turned(const Vec<D>& t, const Vec<D>& n, double e) {
+    const double q = 0.25 * e * e, c = 1.0 / (1.0 + q);
+    return axpy<D>(scale<D>((1.0 - q) * c, t), e * c, n);
   }
 
   // Start: the characteristic b + D g at y(s0), g linear across the edge and
   // Hermite-exact along it; arrival: its mirror image across the chord.
   std::array<double, 3> guess(double s0) {
-    // All the fields at y(s0); their drift and metric (interpolated as by
-    // at(s0)) start the cache.
-    Base base = at(s0, FieldSample<D>::size);
-    cached_[0] = base;
-    cached_s_[0] = s0;
-    next_cached_ = 1;
-    const Vec<D> chord = sub<D>(x_, base.point);
+    // All the fields at y(s0); their drift and metric, with the derivative
+    // along the edge, are the first centre's base.
+    const Vec<D> y = axpy<D>(a_.point, s0, edge_);
+    set_base(s0, y, FieldSample<D>::size, true);
+    const Vec<D> chord = sub<D>(x_, y);
     const double len = norm<D>(chord);
     const Vec<D> c = scale<D>(1.0 / len, chord);
     const double s2 = s0 * s0;
@@ -291,7 +477,7 @@ class JetUpdate {
                       (-6 * s2 + 6 * s0) * b_.value + (3 * s2 - 2 * s0) * db_;
     Vec<D> g = lerp<D>(a_.gradient, b_.gradient, s0);
     g = axpy<D>(g, (du - dot<D>(g, edge_)) / dot<D>(edge_, edge_), edge_);
-    const Vec<D> t = start_tangent<D>(direction<D>(characteristic<D>(base.fields, g)), c);
+    const Vec<D> t = start_tangent<D>(direction<D>(characteristic<D>(centre_.base_fields, g)), c);
     ta_ = t;
     tb_ = mirrored_tangent<D>(t, c);
     na_ = {-ta_[1], ta_[0]};
@@ -299,20 +485,41 @@ class JetUpdate {
     return {s0, 0.0, 0.0};
   }
 
+  // The point last evaluated in full: its base point's fields and their
+  // first and second derivatives in s, and the fields and their first and
+  // second derivatives at its quadrature nodes.
+  struct Centre {
+    double s = std::numeric_limits<double>::quiet_NaN();
+    std::array<double, 3> w{std::numeric_limits<double>::quiet_NaN(), 0.0, 0.0};
+    FieldSample<D> base_fields;
+    FieldSample<D> base_slope;
+    FieldSample<D> base_curve;
+    double base_room = 0.0;    // how far from the base point its expansion holds
+    bool base_curved = false;  // base_curve holds
+    bool curved = false;       // hessian holds
+    Vec<D> point[kMaxNodes];
+    FieldSample<D> fields[kMaxNodes];
+    std::array<FieldSample<D>, D> gradient[kMaxNodes];
+    std::array<FieldSample<D>, 3> hessian[kMaxNodes];
+    double room[kMaxNodes];  // how far from each node its expansion holds
+  };
+
   JetNode<D> a_, b_;
   Vec<D> x_;
   FieldSample<D> fx_;
+  std::array<FieldSample<D>, D> dfx_;
   const Interpolate& interpolate_;
-  const std::array<FieldSample<D>, D>* dfx_;
   int panels_ = 1;
   Vec<D> edge_;
+  int edge_axis_ = 0;         // the grid axis the edge lies along
+  bool expand_ = true;        // Taylor expansions of smooth fields stand in for interpolation
+  double edge_length_ = 0.0;  // |b - a|
   double da_, db_;
   Vec<D> ta_{}, tb_{}, na_{}, nb_{};  // guessed unit tangents and their normals
-  static constexpr int kCached = 4;
-  Base cached_[kCached]{};  // the base points of the last values of s evaluated
-  double cached_s_[kCached] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(),
-                               std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
-  int next_cached_ = 0;
+  Vec<D> chord_from_{std::numeric_limits<double>::quiet_NaN(), 0.0};  // the last base point of piece_at
+  double chord_length_ = 0.0;                                            // |x - chord_from_|
+  double tau_[kMaxNodes];             // the quadrature nodes inside the piece
+  Centre centre_;
 };
 
 // A triangle of accepted nodes with their 1-jets and fields.
