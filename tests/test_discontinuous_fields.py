@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import hjqp
-from hjqp import cli, io, models
+from hjqp import _core, cli, io, models
 from hjqp.problem.fields import AUTO_SUPERSAMPLE, JUMP_FLOOR, JUMP_RATIO, JUMP_REACH, jump_nodes
 
 
@@ -186,3 +186,62 @@ def test_example_4_1_as_a_user_writes_it_is_as_close_as_with_supersample_8():
     dphi = (land.global_values[0] - land.global_values[1]) / (problem.global_values[0] - problem.global_values[1]) - 1
     assert abs(v21) < 0.01 and abs(dphi) < 0.03 and land.selected == 1  # point samples: 1.5 % and 4.4 %
     assert abs(land.costs[0, 1] / exact[0, 1] - 1) < 0.01
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_the_kernels_scan_is_never_laxer_than_the_checks_it_lets_skip(d):
+    # Fields.kernel_diffusion and kernel_arrays skip their numpy checks where
+    # the kernel's scan finds every node clear: wherever those checks raise,
+    # the scan must not be clear. Random SPD fields of any scale, with one
+    # defect each, at and around the checks' thresholds.
+    from hjqp.problem.fields import (ACTION_SCALE_FLOOR, ACTION_SCALE_LIMIT, check_action_scale,
+                                     check_invertible, check_spd, pack, unpack)
+    rng = np.random.default_rng(11 + d)
+    scan = _core.scan_fields2 if d == 2 else _core.scan_fields3
+    tiny = np.finfo(float).tiny
+    defects = ["none", "nan drift", "inf D", "indefinite", "nearly singular", "subnormal", "huge", "small",
+               "still", "asymmetric"]
+    caught = {k: 0 for k in defects}
+    for trial in range(400):
+        n = 40
+        q = rng.normal(size=(n, d, d))
+        D = q @ np.swapaxes(q, 1, 2) + 0.1 * np.eye(d)
+        b = rng.normal(size=(n, d))
+        kind, i = defects[trial % len(defects)], int(rng.integers(n))
+        if kind == "nan drift":
+            b[i, 0] = np.nan
+        elif kind == "inf D":
+            D[i, 0, 0] = np.inf
+        elif kind == "indefinite":
+            D[i, 0, 1] = D[i, 1, 0] = np.sqrt(D[i, 0, 0] * D[i, 1, 1]) * rng.uniform(0.999, 1.001)
+        elif kind == "nearly singular":
+            v = rng.normal(size=d)
+            D[i] = np.outer(v, v) + 10.0 ** rng.uniform(-17, -11) * np.eye(d)
+        elif kind == "subnormal":
+            D[i] *= tiny * rng.uniform(0.3, 3.0) / D[i].max()
+        elif kind == "huge":
+            b *= 10.0 ** rng.uniform(140, 160)
+        elif kind == "small":
+            b *= 10.0 ** rng.uniform(-130, -120)
+        elif kind == "still":
+            b[:] = 0.0
+        elif kind == "asymmetric":
+            D[i, 0, 1] *= 1 + 10.0 ** rng.uniform(-11, -9)
+        # A packed D is symmetric by construction (the sampling checks the
+        # matrices it packs); a full one is checked as it is.
+        for layout, matrices in ((D, D), (pack(D), unpack(pack(D)))):
+            try:
+                check_spd(matrices, str)
+                A = check_invertible(matrices, str)
+                largest = check_action_scale(b, A, str)
+                fails = bool(np.any(b != 0)) and np.min(largest) < ACTION_SCALE_FLOOR
+            except ValueError:
+                fails = True
+            clear, largest, moving = scan(b, np.ascontiguousarray(layout), ACTION_SCALE_LIMIT)
+            clear = clear and (not moving or min(largest) >= 2 * ACTION_SCALE_FLOOR)
+            assert not (fails and clear), (kind, trial)
+            caught[kind] += fails
+    # Every kind of defect except "none" and "still" made the checks raise
+    # somewhere, so the test saw each threshold.
+    assert all(caught[k] > 0 for k in defects if k not in ("none", "still")), caught
+    assert caught["none"] == 0

@@ -1,4 +1,6 @@
 // hjqp._core: the quasi-potential march.
+#include <vector>
+
 #include "common.hpp"
 #include "hjqp/ordered_march.hpp"
 #include "hjqp/quasipotential.hpp"
@@ -76,6 +78,51 @@ MarchResult march(const DoubleArray& lower, const DoubleArray& spacing, const Do
   return out;
 }
 
+// hjqp::scan_fields on the sampled drift (n, D) and diffusion (n, D (D + 1)
+// / 2) packed or (n, D, D): (clear, (largest |b|^2, b^T A b, |A b|^2),
+// moving).
+template <int D>
+py::tuple scan_fields(const DoubleArray& drift, const DoubleArray& diffusion, double limit) {
+  constexpr int S = hjqp::sym_size<D>;
+  const bool packed = diffusion.ndim() == 2;
+  if (drift.ndim() != 2 || drift.shape(1) != D)
+    throw std::invalid_argument("drift must have shape (n, " + std::to_string(D) + "), got " + shape_str(drift));
+  const py::ssize_t n = drift.shape(0);
+  if (packed ? diffusion.shape(0) != n || diffusion.shape(1) != S
+             : diffusion.ndim() != 3 || diffusion.shape(0) != n || diffusion.shape(1) != D || diffusion.shape(2) != D)
+    throw std::invalid_argument("diffusion must have shape (n, " + std::to_string(S) + ") or (n, " +
+                                std::to_string(D) + ", " + std::to_string(D) + ") for n = " + std::to_string(n) +
+                                ", got " + shape_str(diffusion));
+  const double* b = drift.data();
+  const double* d = diffusion.data();
+  hjqp::FieldScan scan;
+  {
+    py::gil_scoped_release release;
+    scan = hjqp::scan_fields<D>(b, d, packed, n, limit);
+  }
+  return py::make_tuple(scan.clear, py::make_tuple(scan.largest[0], scan.largest[1], scan.largest[2]), scan.moving);
+}
+
+// hjqp::jump_cells on values (*shape, E): uint8 (*shape).
+py::array_t<std::uint8_t> jump_cells(const DoubleArray& values, int ndim, double ratio, int reach, double floor) {
+  if (ndim < 1 || values.ndim() != ndim + 1)
+    throw std::invalid_argument("values must have ndim + 1 axes (the last one the entries), got " +
+                                shape_str(values));
+  if (reach < 2) throw std::invalid_argument("reach must be at least 2");
+  std::vector<py::ssize_t> shape(static_cast<std::size_t>(ndim));
+  std::vector<hjqp::Index> dims(static_cast<std::size_t>(ndim));
+  for (int a = 0; a < ndim; ++a) shape[std::size_t(a)] = dims[std::size_t(a)] = values.shape(a);
+  py::array_t<std::uint8_t> out(shape);
+  const double* v = values.data();
+  std::uint8_t* marked = out.mutable_data();
+  const hjqp::Index entries = values.shape(ndim);
+  {
+    py::gil_scoped_release release;
+    hjqp::jump_cells(v, dims, entries, ratio, reach, floor, marked);
+  }
+  return out;
+}
+
 }  // namespace
 
 void bind_march(py::module_& m) {
@@ -106,6 +153,16 @@ void bind_march(py::module_& m) {
         py::arg("seed_nodes"), py::arg("seed_values"), py::arg("seed_gradients"), py::arg("update_radius"),
         py::arg("max_turn"), py::arg("max_value"), py::arg("absorbing") = py::none(),
         py::arg("expansions") = true, doc);
+  const char* scan_doc =
+      "(clear, (largest |b|^2, b^T D^-1 b, |D^-1 b|^2), moving): whether the sampled drift (n, d) and\n"
+      "diffusion (n, d (d + 1) / 2) packed or (n, d, d) pass, with a margin, the checks made before a\n"
+      "march (finite, D positive definite and invertible, squares below half `limit`).";
+  m.def("scan_fields2", &scan_fields<2>, py::arg("drift"), py::arg("diffusion"), py::arg("limit"), scan_doc);
+  m.def("scan_fields3", &scan_fields<3>, py::arg("drift"), py::arg("diffusion"), py::arg("limit"), scan_doc);
+  m.def("jump_cells", &jump_cells, py::arg("values"), py::arg("ndim"), py::arg("ratio"), py::arg("reach"),
+        py::arg("floor"),
+        "uint8 (*shape): the two nodes of each cell whose difference marks a jump of the field `values`\n"
+        "(*shape, E) (hjqp.problem.fields.jump_nodes before its growth to the 3^d box).");
   m.attr("UPDATE_RADIUS_RANGE") = py::make_tuple(hjqp::kUpdateRadiusRange[0], hjqp::kUpdateRadiusRange[1]);
   m.attr("MAX_TURN_RANGE") = py::make_tuple(hjqp::kMaxTurnRange[0], hjqp::kMaxTurnRange[1]);
 }

@@ -114,6 +114,7 @@ class Fields:
         self._drift: Optional[np.ndarray] = None
         self._packed: Optional[np.ndarray] = None
         self._scale_checked = False  # kernel_arrays' checks passed (the arrays are cached)
+        self._clear = False  # the kernel's scan found every node clear of the checks (_scan)
         self._interpolators: dict = {}
 
     # -- values at arbitrary points -------------------------------------------------
@@ -220,7 +221,8 @@ class Fields:
         else:
             b, matrix = self.kernel_diffusion()
         if not self._scale_checked:  # (a solve asks twice: to check first, then to march)
-            self._check_action_scale(b, matrix)
+            if not self._clear:
+                self._check_action_scale(b, matrix)
             self._scale_checked = True
         return b, matrix
 
@@ -251,14 +253,34 @@ class Fields:
                     exact = exact and bool(np.array_equal(block, np.swapaxes(block, 1, 2)))
                 if not exact:
                     dm = packer.pack_all(dm)
-            bad = ~np.all(np.isfinite(b), axis=-1)
-            if bad.any():
-                raise ValueError(f"drift is not finite at {self.describe_node(np.flatnonzero(bad)[0])}")
+            self._clear = self._scan(b, dm)
+            if not self._clear:
+                bad = ~np.all(np.isfinite(b), axis=-1)
+                if bad.any():
+                    raise ValueError(f"drift is not finite at {self.describe_node(np.flatnonzero(bad)[0])}")
             if self._sampled is None:
                 packer.check(self.describe_node, self._raw_diffusion)
-                self._check_spd_packed(dm)
+                if not self._clear:
+                    self._check_spd_packed(dm)
             self._drift, self._packed = b, dm
         return self._drift, self._packed
+
+    def _scan(self, b: np.ndarray, dm: np.ndarray) -> bool:
+        """Whether the kernel's scan of the drift and a position-dependent D
+        (packed or full, at the nodes) finds every node clear, with a margin,
+        of the checks of :meth:`kernel_diffusion` and :meth:`kernel_arrays`:
+        finite, D positive definite with normal diagonal entries and
+        invertible, |b|^2, b^T D^-1 b and |D^-1 b|^2 in range (at most
+        ACTION_SCALE_LIMIT / 2 at every node, and where b moves the largest
+        of each at least 2 ACTION_SCALE_FLOOR). Those checks, which name the
+        first offending node, then need not run; they do where it is not
+        clear."""
+        d = self.ndim
+        scan = _core.scan_fields2 if d == 2 else _core.scan_fields3
+        full = dm.ndim == d + 2
+        clear, largest, moving = scan(b.reshape(-1, d), dm.reshape((-1, d, d) if full else (-1, d * (d + 1) // 2)),
+                                      ACTION_SCALE_LIMIT)
+        return bool(clear) and (not moving or min(largest) >= 2.0 * ACTION_SCALE_FLOOR)
 
     def _raw_diffusion(self, flat_index: int) -> np.ndarray:
         """D at one node as sampled at the node, (d, d): for an error message
@@ -518,51 +540,20 @@ def jump_nodes(values: np.ndarray, ndim: int) -> np.ndarray:
     Returns bool (*shape): the two nodes of each such cell and their
     neighbours (the 3^d box around each), whose cells an interface may
     cross. Non-finite values mark nothing (the checks of the samples name
-    them); axes of fewer than 7 nodes are not examined. Cost: a few passes
-    over each entry and axis (measured: 0.08 s for a drift and a diffusion
-    on 1025^2 nodes); the whole window is looked at only where a difference
-    exceeds JUMP_RATIO times those two cells away on both sides."""
+    them); axes of fewer than 7 nodes are not examined. Cost: one pass in
+    the kernel over each entry and axis (measured: 0.045 s for a drift and
+    a full diffusion on 1025^2 nodes); the whole window is looked at only
+    where a difference exceeds JUMP_RATIO times those two cells away on both
+    sides."""
     shape = values.shape[:ndim]
     tail = values.shape[ndim:]
     flat = values.reshape(shape + (-1,))
     if len(tail) == 2 and tail[0] == tail[1]:
         # A symmetric matrix: its upper triangle.
         flat = flat[..., [i * tail[0] + j for i in range(tail[0]) for j in range(i, tail[0])]]
-    # One contiguous array per entry: the differences run along plain axes.
-    entries = [np.ascontiguousarray(flat[..., c]) for c in range(flat.shape[-1])]
-    marked = np.zeros(shape, dtype=bool)
-    with np.errstate(invalid="ignore", over="ignore"):
-        for axis in range(ndim):
-            m = shape[axis] - 1  # cells along the axis
-            if m < 6:
-                continue
-            for e in entries:
-                where = _jump_candidates(e, axis)
-                if where is None:
-                    continue
-                i = where[axis]
-
-                def step(j, where=where, e=e, axis=axis):
-                    """|e(j + 1) - e(j)| at the candidates' places, cell j along the axis."""
-                    lo = tuple(j if a == axis else w for a, w in enumerate(where))
-                    hi = tuple(j + 1 if a == axis else w for a, w in enumerate(where))
-                    return np.abs(e[hi] - e[lo])
-
-                d = step(i)
-                bound = np.zeros(d.shape)
-                for k in range(2, JUMP_REACH + 1):
-                    for j in (i - k, i + k):
-                        inside = (j >= 0) & (j < m)
-                        np.maximum(bound, np.where(inside, step(np.clip(j, 0, m - 1)), 0.0), out=bound)
-                first = tuple(where)
-                second = tuple(i + 1 if a == axis else w for a, w in enumerate(where))
-                size = np.zeros(d.shape)
-                for other in entries:
-                    np.maximum(size, np.abs(other[first]), out=size)
-                    np.maximum(size, np.abs(other[second]), out=size)
-                jump = (d > JUMP_RATIO * bound) & (d > JUMP_FLOOR * size)
-                marked[tuple(a[jump] for a in first)] = True
-                marked[tuple(a[jump] for a in second)] = True
+    # The kernel walks each axis in slabs of entries that stay in cache.
+    marked = _core.jump_cells(np.ascontiguousarray(flat, dtype=float), ndim, JUMP_RATIO, JUMP_REACH,
+                              JUMP_FLOOR).astype(bool)
     if not marked.any():
         return marked
     near = marked
@@ -572,39 +563,6 @@ def jump_nodes(values: np.ndarray, ndim: int) -> np.ndarray:
         grown[(slice(None),) * axis + (slice(0, -1),)] |= near[(slice(None),) * axis + (slice(1, None),)]
         near = grown
     return near
-
-
-def _jump_candidates(e: np.ndarray, axis: int):
-    """The cells 2 .. m - 3 along ``axis`` (m cells) whose difference of ``e``
-    exceeds JUMP_RATIO times the differences two cells away on both sides:
-    index arrays (one per axis, the cell's lower node along ``axis``), or
-    None. The two cells at each end see one side only, where a smooth
-    field's differences can change by more than half from cell to cell:
-    they are not examined. Computed in slabs across another axis, which
-    stay in cache."""
-    m = e.shape[axis] - 1
-    across = 1 if axis == 0 else 0
-    rows = max(1, _CHUNK // max(1, e.size // e.shape[across]))
-    found = []
-    for start in range(0, e.shape[across], rows):
-        block = e[(slice(None),) * across + (slice(start, start + rows),)]
-        step = np.diff(block, axis=axis)
-        np.abs(step, out=step)
-
-        def cells(a, b, array=step):
-            return array[(slice(None),) * axis + (slice(a, b),)]
-
-        scaled = cells(2, m - 2) * (1.0 / JUMP_RATIO)
-        candidate = scaled > cells(0, m - 4)
-        candidate &= scaled > cells(4, m)
-        if candidate.any():
-            where = list(np.nonzero(candidate))
-            where[across] += start
-            where[axis] += 2
-            found.append(where)
-    if not found:
-        return None
-    return [np.concatenate([w[a] for w in found]) for a in range(e.ndim)]
 
 
 def describe_node(grid: Grid, flat_index: int) -> str:

@@ -84,6 +84,133 @@ inline FieldSample<D> field_sample(const double* b, const double* m, const Where
   return field_sample<D>(b, diffusion, where);
 }
 
+// The checks hjqp.problem.fields makes of the sampled fields before a
+// march, at every node and each with a margin: drift and D finite; D
+// positive definite by the kernel's test (spd_margin above twice
+// kSpdTolerance) with normal diagonal entries; D^{-1} representable, its
+// entries below half the largest double; |b|^2, b^T A b and |A b|^2 at
+// most half `limit`. drift: n x D values; diffusion: n packed upper
+// triangles (sym_index order) or n full row-major matrices, each taken as
+// the mean of the matrix and its transpose, which must agree within half
+// kSymmetryTolerance. `clear` is false at the first node that fails; the
+// largest squares and `moving` (b nonzero somewhere) cover the nodes
+// scanned. Python runs its own checks, which name the first offending node,
+// only where the scan is not clear.
+struct FieldScan {
+  bool clear = true;
+  bool moving = false;
+  double largest[3] = {0.0, 0.0, 0.0};  // |b|^2, b^T A b, |A b|^2
+};
+
+template <int D>
+inline FieldScan scan_fields(const double* drift, const double* diffusion, bool packed, Index n, double limit) {
+  constexpr int S = sym_size<D>;
+  const double big = 0.5 * std::numeric_limits<double>::max();
+  FieldScan r;
+  for (Index i = 0; i < n && r.clear; ++i) {
+    Sym<D> m;
+    if (packed) {
+      for (int k = 0; k < S; ++k) m[k] = diffusion[i * S + k];
+    } else {
+      const double* f = diffusion + i * D * D;
+      for (int row = 0; row < D; ++row)
+        for (int c = row; c < D; ++c) {
+          const double up = f[row * D + c], lo = f[c * D + row];
+          const double tol = 0.5 * kSymmetryTolerance * (std::fabs(f[row * D + row]) + std::fabs(f[c * D + c]));
+          r.clear = r.clear && std::fabs(up - lo) <= tol;
+          m[sym_index<D>(row, c)] = 0.5 * (up + lo);
+        }
+    }
+    Vec<D> b;
+    for (int k = 0; k < D; ++k) {
+      b[k] = drift[i * D + k];
+      r.clear = r.clear && std::isfinite(b[k]);
+      r.moving = r.moving || b[k] != 0.0;
+    }
+    for (int k = 0; k < S; ++k) r.clear = r.clear && std::isfinite(m[k]);
+    for (int k = 0; k < D; ++k) r.clear = r.clear && m[sym_index<D>(k, k)] >= std::numeric_limits<double>::min();
+    if (!r.clear) break;
+    if (!(spd_margin<D>(m) > 2.0 * kSpdTolerance) || !inverse_representable<D>(m)) {
+      r.clear = false;
+      break;
+    }
+    const Sym<D> a = inverse<D>(m);
+    for (int k = 0; k < S; ++k) r.clear = r.clear && std::fabs(a[k]) <= big;
+    const Vec<D> ab = mul<D>(a, b);
+    const double squares[3] = {dot<D>(b, b), dot<D>(b, ab), dot<D>(ab, ab)};
+    for (int k = 0; k < 3; ++k) {
+      r.clear = r.clear && std::fabs(squares[k]) <= 0.5 * limit;
+      r.largest[k] = std::fmax(r.largest[k], squares[k]);
+    }
+  }
+  return r;
+}
+
+// The cells of a field sampled at the nodes whose difference marks a jump,
+// as hjqp.problem.fields.jump_nodes defines it (the same arithmetic, so
+// the same cells): `values` holds `entries` values per node, the nodes in
+// row-major order over `shape`. Along each axis of at least 7 nodes, cell
+// c = 2 .. m - 3 (m cells) of an entry marks its two nodes in `marked`
+// (set to 1; the rest set to 0) where the entry's difference across it,
+// times 1 / ratio, exceeds those two cells away on both sides, exceeds
+// `ratio` times every difference 2 to `reach` cells away within the axis,
+// and exceeds `floor` times the largest |entry| of all entries at its two
+// nodes. Maxima propagate NaN, as numpy's do: a NaN marks nothing.
+inline void jump_cells(const double* values, const std::vector<Index>& shape, Index entries, double ratio,
+                       int reach, double floor, std::uint8_t* marked) {
+  const int ndim = int(shape.size());
+  Index nodes = 1;
+  for (Index n : shape) nodes *= n;
+  std::fill(marked, marked + nodes, std::uint8_t(0));
+  const double inverse_ratio = 1.0 / ratio;
+  auto nan_max = [](double a, double b) { return std::isnan(a) || std::isnan(b) ? a + b : a > b ? a : b; };
+  constexpr Index kChunk = 512;  // values across the axis walked together (they stay in cache)
+  std::vector<double> step;
+  for (int axis = 0; axis < ndim; ++axis) {
+    const Index n = shape[std::size_t(axis)], m = n - 1;
+    if (m < 6 || entries == 0) continue;
+    Index outer = 1, inner = 1;  // nodes before and after the axis
+    for (int a = 0; a < axis; ++a) outer *= shape[std::size_t(a)];
+    for (int a = axis + 1; a < ndim; ++a) inner *= shape[std::size_t(a)];
+    const Index width = inner * entries;  // values between neighbours along the axis
+    step.resize(std::size_t(m * kChunk));
+    for (Index o = 0; o < outer; ++o) {
+      const double* base = values + o * n * width;
+      for (Index c0 = 0; c0 < width; c0 += kChunk) {
+        const Index w = std::min(kChunk, width - c0);
+        for (Index j = 0; j < m; ++j) {
+          const double* lo = base + j * width + c0;
+          const double* hi = lo + width;
+          double* s = &step[std::size_t(j * kChunk)];
+          for (Index c = 0; c < w; ++c) s[c] = std::fabs(hi[c] - lo[c]);
+        }
+        for (Index j = 2; j <= m - 3; ++j) {
+          const double* s = &step[std::size_t(j * kChunk)];
+          for (Index c = 0; c < w; ++c) {
+            const double scaled = s[c] * inverse_ratio;
+            if (!(scaled > step[std::size_t((j - 2) * kChunk + c)] && scaled > step[std::size_t((j + 2) * kChunk + c)]))
+              continue;
+            double bound = 0.0;
+            for (Index k = 2; k <= reach; ++k)
+              for (const Index i : {j - k, j + k})
+                if (i >= 0 && i < m) bound = nan_max(bound, step[std::size_t(i * kChunk + c)]);
+            const Index node = (c0 + c) / entries;  // within the inner block
+            const double* first = base + j * width + node * entries;
+            const double* second = first + width;
+            double size = 0.0;
+            for (Index e = 0; e < entries; ++e) size = nan_max(nan_max(size, std::fabs(first[e])), std::fabs(second[e]));
+            if (s[c] > ratio * bound && s[c] > floor * size) {
+              const Index at = (o * n + j) * inner + node;
+              marked[at] = 1;
+              marked[at + inner] = 1;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // How the diffusion at the nodes is laid out: one full D x D matrix for all
 // nodes, a full row-major matrix per node, or a packed upper triangle
 // (sym_size<D> values, sym_index order) per node.
