@@ -146,14 +146,31 @@ def solve_rows(sizes: Sequence[int], repeat: int, problems: Sequence[str], log=N
     return rows
 
 
-MEMORY_CHILD = """
-import resource, sys, time, numpy as np, hjqp
+# The peak resident set of this process since it started (KiB): Linux's
+# VmHWM. Its ru_maxrss would not do: a child keeps the resident size its
+# parent had when it forked (Linux carries the larger across exec), so a
+# benchmark that has run large solves before would read its own size.
+PEAK_KIB = """
+def peak_kib():
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
+MEMORY_CHILD = PEAK_KIB + """
+import sys, time, numpy as np, hjqp
 problem = getattr(hjqp.models, sys.argv[1])()
 grid = problem.grid(int(sys.argv[2]))
 start = time.perf_counter()
 qp = hjqp.local_quasipotential(problem.sde, grid, problem.attractor)
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before the check's own arrays
+peak = peak_kib()  # before the check's own arrays
 exact = problem.exact(grid.points())
 err = float(np.abs(qp.values - exact)[exact <= 0.9].max())
 print(peak, seconds, err)
