@@ -164,7 +164,7 @@ inline void jump_cells(const double* values, const std::vector<Index>& shape, In
   std::fill(marked, marked + nodes, std::uint8_t(0));
   const double inverse_ratio = 1.0 / ratio;
   auto nan_max = [](double a, double b) { return std::isnan(a) || std::isnan(b) ? a + b : a > b ? a : b; };
-  constexpr Index kChunk = 512;  // values across the axis walked together (they stay in cache)
+  constexpr Index kChunk = 64;  // values across the axis walked together (m x 64 doubles of scratch)
   std::vector<double> step;
   for (int axis = 0; axis < ndim; ++axis) {
     const Index n = shape[std::size_t(axis)], m = n - 1;
