@@ -270,7 +270,7 @@ class SampledFields {
       set_packed(diffusion_, diffusion);
       set_packed(metric_view_, metric_.data());
       if (constant) diffusion_.stride = metric_view_.stride = 0;
-      smooth_ = smooth();
+      if constexpr (D == 2) smooth_ = smooth();  // (only the 2D jet update expands)
       return;
     }
     bool exact = true;  // every matrix exactly symmetric
@@ -299,11 +299,12 @@ class SampledFields {
     }
     set_packed(metric_view_, metric_.data());
     if (constant) metric_view_.stride = 0;
-    smooth_ = smooth();
+    if constexpr (D == 2) smooth_ = smooth();
   }
 
   const Grid<D>& grid() const { return grid_; }
-  // Whether the drift and metric change little from node to node (smooth()).
+  // Whether the drift and metric change little from node to node (smooth();
+  // 2D only, false in 3D, where nothing expands the fields).
   bool is_smooth() const { return smooth_; }
   FieldSample<D> at(Index i) const {
     FieldSample<D> f;
@@ -706,13 +707,12 @@ class SampledFields {
   static constexpr double kSmoothCondition = 1e3;
 
   bool smooth() const {
+    static_assert(D == 2, "smooth() serves the 2D jet update's expansions");
     for (Index i = 0; i < (constant_ ? 1 : grid_.size()); ++i) {
       const double* a = metric_view_.node(i);
-      if constexpr (D == 2) {
-        const double half = 0.5 * (a[0] + a[2]), det = a[0] * a[2] - a[1] * a[1];
-        const double root = std::sqrt(std::fmax(half * half - det, 0.0));
-        if (!(half + root <= kSmoothCondition * (half - root))) return false;
-      }
+      const double half = 0.5 * (a[0] + a[2]), det = a[0] * a[2] - a[1] * a[1];
+      const double root = std::sqrt(std::fmax(half * half - det, 0.0));
+      if (!(half + root <= kSmoothCondition * (half - root))) return false;
     }
     double top = 0.0;
     for (Index i = 0; i < grid_.size(); ++i) top = std::fmax(top, norm<D>(drift(i)));
@@ -764,7 +764,7 @@ class SampledFields {
 
   Grid<D> grid_;
   bool constant_;                      // D (and so the metric) the same at every node
-  bool smooth_ = false;                // smooth(), set by the constructor
+  bool smooth_ = false;                // smooth(), set by the constructor in 2D
   NodeStrided<D, true> drift_;         // the caller's
   std::vector<double> metric_;         // A = D^{-1}, node-major
   NodeStrided<sym_size<D>, true> metric_view_;
