@@ -102,3 +102,39 @@ def test_the_reference_documents_every_public_name():
     public |= {f"hjqp.eikonal.{n}" for n in hjqp.eikonal.__all__}
     public |= {f"hjqp.plot.{n}" for n in hjqp.plot.__all__ if not n.isupper()}  # constants: in their users' docs
     assert public - documented == set(), "add these to docs/api.rst"
+
+
+def test_callables_sampled_on_several_threads_give_the_same_fields_and_the_same_first_error():
+    problem = hjqp.models.anisotropic_rotating_3d()
+    grid = hjqp.Grid((-1, -1, -1), (1, 1, 1), (50, 64, 64))  # 13 slabs of 4 rows
+    calls = set()
+
+    def drift(p):
+        import threading
+        calls.add(threading.get_ident())
+        return problem.sde.drift(p)
+
+    sde = hjqp.SDE(drift, problem.sde.diffusion)
+    one = sde.fields(grid, threads=1)
+    b1, d1 = one.kernel_diffusion()
+    assert len(calls) == 1
+    calls.clear()
+    many = sde.fields(grid, threads=4)
+    b4, d4 = many.kernel_diffusion()
+    assert len(calls) > 1  # the slabs were sampled on worker threads
+    assert np.array_equal(b1, b4) and np.array_equal(d1, d4)
+    # A callable that fails in two slabs: the error is the first slab's, as
+    # on one thread.
+    bad = [grid.points()[13, 2, 3], grid.points()[41, 5, 6]]
+
+    def failing(p):
+        for x in bad:
+            if np.any(np.all(p == x, axis=-1)):
+                raise ZeroDivisionError(f"no drift at x = {x[0]:.4f}")
+        return problem.sde.drift(p)
+
+    for threads in (1, 4):
+        with pytest.raises(ZeroDivisionError, match=f"x = {bad[0][0]:.4f}"):
+            hjqp.SDE(failing, problem.sde.diffusion).fields(grid, threads=threads).kernel_arrays()
+    with pytest.raises(ValueError, match="threads must be an integer"):
+        hjqp.local_quasipotential(problem.sde, problem.grid(9), problem.attractor, threads=0)

@@ -89,7 +89,8 @@ def flow_options(grid: Grid, scale: float, capture: float = 0.0) -> dict:
     )
 
 
-def checked_fields(sde: Hamiltonian, grid: Grid, supersample: Optional[int] = 1) -> Fields:
+def checked_fields(sde: Hamiltonian, grid: Grid, supersample: Optional[int] = 1,
+                   threads: Optional[int] = None) -> Fields:
     """The problem's fields on a 2D or 3D grid (TypeError / ValueError otherwise),
     once the memory of the flow on it is known to be there (MemoryError
     before any sampling otherwise)."""
@@ -100,7 +101,7 @@ def checked_fields(sde: Hamiltonian, grid: Grid, supersample: Optional[int] = 1)
     if grid.ndim not in (2, 3):
         raise ValueError(f"landscapes are computed on 2D and 3D grids; this grid is {grid.ndim}D")
     _memory.require(_memory.basins_bytes(grid), f"the flow on {' x '.join(map(str, grid.shape))} nodes")
-    return sde.fields(grid, supersample)
+    return sde.fields(grid, supersample, threads=threads)
 
 
 def flow_ends(fields: Fields, starts: np.ndarray, targets: np.ndarray, threads: int, options: dict):
@@ -177,7 +178,7 @@ def equilibria(sde: Hamiltonian, grid: Grid, *, seeds_per_axis: Optional[int] = 
     ValueError
         If the drift vanishes on the whole grid.
     """
-    fields = checked_fields(sde, grid)
+    fields = checked_fields(sde, grid, threads=threads)
     b = fields.sampled_drift()
     d = grid.ndim
     speed = np.linalg.norm(b, axis=-1)

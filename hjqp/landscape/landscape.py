@@ -416,7 +416,7 @@ def landscape(
         seconds[stage] = now - clock[0]
         clock[0] = now
 
-    fields = checked_fields(sde, grid, supersample)
+    fields = checked_fields(sde, grid, supersample, n_threads)
     lap("fields")
     eq = equilibria(sde, grid, seeds_per_axis=seeds_per_axis, threads=n_threads)
     O, cycles, jac = _attractors(fields, eq, attractors)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -72,12 +73,21 @@ class Fields:
     ``AUTO_SUPERSAMPLE[d]``^d points. Smooth fields have no such nodes and
     keep their point samples exactly; :attr:`supersampled` says how many
     nodes of each field were resampled.
+
+    Callables are sampled in slabs of about 65536 nodes, on ``threads``
+    threads (default: the CPU count, at most 8) where the grid has several
+    slabs: numpy releases the GIL in its array operations, so vectorised
+    callables sample that many times faster. They must then be safe to
+    call from several threads at once (as for the solves of a landscape);
+    ``threads=1`` calls them on the calling thread only. The samples are
+    the same whatever the thread count.
     """
 
     #: What to do about fields beyond double precision (see SDE_SCALE_ADVICE).
     SCALE_ADVICE = SDE_SCALE_ADVICE
 
-    def __init__(self, sde, grid: Grid, supersample: Optional[int] = 1, *, between_nodes: bool = False):
+    def __init__(self, sde, grid: Grid, supersample: Optional[int] = 1, *, between_nodes: bool = False,
+                 threads: Optional[int] = None):
         if not isinstance(grid, Grid):
             raise TypeError(f"grid must be an hjqp.Grid, got {type(grid).__name__}")
         d = grid.ndim
@@ -91,6 +101,7 @@ class Fields:
         self.grid = grid
         self.ndim = d
         self.supersample = None if supersample is None else int(supersample)
+        self.threads = _validate.threads(threads)
         #: Nodes sampled as cell means, by field name ("drift", "diffusion",
         #: "weights", "jumps"): every node with an explicit supersample > 1,
         #: those next to a jump with supersample=None (filled as the fields
@@ -439,22 +450,48 @@ class Fields:
         offsets = (np.arange(s) + 0.5) / s - 0.5
         shifts = [np.array(o) * np.asarray(grid.spacing) for o in itertools.product(offsets, repeat=d)]
         per_row = grid.size // grid.shape[0]
-        out = None
-        for start in range(0, grid.shape[0], rows):
+
+        def slab(start: int) -> np.ndarray:
             _interrupt.check()  # (a call on a worker thread: Ctrl-C stops it here too)
             stop = min(grid.shape[0], start + rows)
             mesh = np.stack(np.meshgrid(axes[0][start:stop], *axes[1:], indexing="ij"), axis=-1)
-            total = evaluate(mesh + shifts[0])
-            for shift in shifts[1:]:
-                total = total + evaluate(mesh + shift)
-            block = total / len(shifts)
+            if s == 1:
+                block = evaluate(mesh)  # the nodes themselves (shift 0, mean of one)
+            else:
+                total = evaluate(mesh + shifts[0])
+                for shift in shifts[1:]:
+                    total = total + evaluate(mesh + shift)
+                block = total / len(shifts)
             if packer is not None:
                 first = start * per_row
                 block = packer(block.reshape(-1, d, d), lambda i, first=first: first + i).reshape(
                     mesh.shape[:-1] + (-1,))
-            if out is None:
-                out = np.empty(grid.shape + block.shape[d:])
-            out[start:stop] = block
+            return block
+
+        # The first slab fixes the output's shape; each of the others is
+        # written where it belongs by the thread that samples it, so that
+        # at most `threads` slabs are held at once.
+        block = slab(0)
+        out = np.empty(grid.shape + block.shape[d:])
+        out[:rows] = block
+        del block
+        starts = range(rows, grid.shape[0], rows)
+
+        def fill(start: int) -> None:
+            out[start:start + rows] = slab(start)
+
+        if self.threads > 1 and len(starts) > 1:
+            pool = ThreadPoolExecutor(max_workers=min(self.threads, len(starts)))
+            try:
+                task = _interrupt.carried(fill)
+                # In order: an error is that of the first bad slab, as on one thread.
+                for future in [pool.submit(task, start) for start in starts]:
+                    future.result()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            for start in starts:
+                fill(start)
         return out
 
     def _interpolate(self, name: str, values: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -864,8 +901,9 @@ class JumpFields(Fields):
          "jumps by k (U shrinks as 1 / k, the last as 1 / k^2)"),
     )
 
-    def __init__(self, hamiltonian, grid: Grid, supersample: Optional[int] = 1, *, between_nodes: bool = False):
-        super().__init__(hamiltonian, grid, supersample, between_nodes=between_nodes)
+    def __init__(self, hamiltonian, grid: Grid, supersample: Optional[int] = 1, *, between_nodes: bool = False,
+                 threads: Optional[int] = None):
+        super().__init__(hamiltonian, grid, supersample, between_nodes=between_nodes, threads=threads)
         H = hamiltonian
         for name in ("weights", "jumps"):
             value = getattr(H, name)

@@ -39,6 +39,6 @@ class Hamiltonian:
         never crosses (none here: the box cuts the space)."""
         return ()
 
-    def fields(self, grid: Grid, supersample: Optional[int] = 1):
+    def fields(self, grid: Grid, supersample: Optional[int] = 1, *, threads: Optional[int] = None):
         """The Hamiltonian bound to a grid (:class:`hjqp.problem.Fields`)."""
         raise NotImplementedError

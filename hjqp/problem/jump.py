@@ -172,9 +172,9 @@ class JumpHamiltonian(Hamiltonian):
         diffusion): the Gaussian approximation."""
         return SDE(self.drift, self.diffusion)
 
-    def fields(self, grid: Grid, supersample: Optional[int] = 1):
+    def fields(self, grid: Grid, supersample: Optional[int] = 1, *, threads: Optional[int] = None):
         """The Hamiltonian bound to a grid (:class:`hjqp.problem.JumpFields`)."""
-        return JumpFields(self, grid, supersample)
+        return JumpFields(self, grid, supersample, threads=threads)
 
     def __repr__(self) -> str:
         def describe(v):

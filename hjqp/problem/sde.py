@@ -124,9 +124,9 @@ class SDE(Hamiltonian):
         """The dimension d when arrays fix it, else None (set by the grid)."""
         return self._dim
 
-    def fields(self, grid: Grid, supersample: Optional[int] = 1) -> Fields:
+    def fields(self, grid: Grid, supersample: Optional[int] = 1, *, threads: Optional[int] = None) -> Fields:
         """The drift and diffusion bound to a grid (see :class:`hjqp.problem.Fields`)."""
-        return Fields(self, grid, supersample)
+        return Fields(self, grid, supersample, threads=threads)
 
     def __repr__(self) -> str:
         def describe(v):

@@ -153,6 +153,7 @@ def local_quasipotential(
     absorbing: Optional[np.ndarray] = None,
     supersample: Optional[int] = None,
     cycle_data: str = "riccati",
+    threads: Optional[int] = None,
 ) -> QuasiPotential:
     """Local quasi-potential of an attractor: the viscosity solution of
     ``H(x, grad U) = 0`` with ``U(attractor) = 0``; for an SDE
@@ -218,6 +219,12 @@ def local_quasipotential(
         A cycle's initial data (see :data:`hjqp.solve.cycle.CYCLE_DATA`):
         the periodic Riccati equation (default), or, for comparison only,
         the Lyapunov equation of the normal part of Db frozen at each point.
+    threads : int, optional
+        Threads that sample callable fields (default: the CPU count, at most
+        8; see :class:`hjqp.problem.Fields`): the callables must then be
+        safe to call from several threads at once, or ``threads=1``. The
+        march itself runs on one thread; the result does not depend on
+        ``threads``.
 
     Returns
     -------
@@ -242,7 +249,7 @@ def local_quasipotential(
     qp, truncated = solve_local(
         sde, grid, attractor, update_radius=update_radius, init_cells=init_cells, init_levels=init_levels,
         max_value=max_value, refine_attractor=refine_attractor, max_turn=max_turn, absorbing=absorbing,
-        supersample=supersample, cycle_data=cycle_data,
+        supersample=supersample, cycle_data=cycle_data, threads=threads,
     )
     edge = np.zeros(grid.shape, dtype=bool)
     for axis in range(grid.ndim):
@@ -342,6 +349,7 @@ def solve_local(
     supersample: Optional[int] = None,
     cycle_data: str = "riccati",
     fields: Optional[Fields] = None,
+    threads: Optional[int] = None,
 ) -> Tuple[QuasiPotential, np.ndarray]:
     """:func:`local_quasipotential` without its warning, and which nodes'
     characteristic traces were cut short.
@@ -414,7 +422,7 @@ def solve_local(
     _memory.require(_memory.solve_bytes(grid, jumps, varying),
                     f"a solve on {' x '.join(map(str, grid.shape))} nodes" + (f" with {jumps} jumps" if jump else ""))
     if fields is None:
-        fields = sde.fields(grid, supersample)
+        fields = sde.fields(grid, supersample, threads=threads)
     elif not (fields.sde is sde and fields.grid == grid and fields.supersample == supersample
               and not fields.between_nodes):
         raise ValueError("fields must be sde.fields(grid, supersample) for the same sde, grid and supersample")
@@ -602,13 +610,14 @@ def _attractor_seeds(fields: Fields, expansion: LocalExpansion, init_cells: floa
         g = grids[level]
         # Errors on these grids name points: their nodes are not the caller's.
         if arrays and isinstance(fields, JumpFields):
-            local = JumpFields(JumpHamiltonian(fields.weights, fields.jumps), g, between_nodes=True)
+            local = JumpFields(JumpHamiltonian(fields.weights, fields.jumps), g, between_nodes=True,
+                               threads=fields.threads)
         elif arrays:
-            local = Fields(SDE(fields.drift, fields.diffusion), g, between_nodes=True)
+            local = Fields(SDE(fields.drift, fields.diffusion), g, between_nodes=True, threads=fields.threads)
         elif isinstance(fields, JumpFields):
-            local = JumpFields(sde, g, fields.supersample, between_nodes=True)
+            local = JumpFields(sde, g, fields.supersample, between_nodes=True, threads=fields.threads)
         else:
-            local = Fields(sde, g, fields.supersample, between_nodes=True)
+            local = Fields(sde, g, fields.supersample, between_nodes=True, threads=fields.threads)
         # The initial region seeds everything downstream: its refined grids
         # (small) are marched with every difference interpolated anew.
         fine = _run_march(local, nodes, seed_u, seed_g, 2.0 * targets[level - 1], None, options, expansions=False)
