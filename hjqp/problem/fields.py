@@ -77,7 +77,7 @@ class Fields:
     Callables are sampled in slabs of about 65536 nodes, on ``threads``
     threads (default: the CPU count, at most 8) where the grid has several
     slabs: numpy releases the GIL in its array operations, so vectorised
-    callables sample that many times faster. They must then be safe to
+    callables sample up to that many times faster. They must then be safe to
     call from several threads at once (as for the solves of a landscape);
     ``threads=1`` calls them on the calling thread only. The samples are
     the same whatever the thread count.
