@@ -1,5 +1,7 @@
 """The public API: Grid, SDE inputs, results."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -106,11 +108,10 @@ def test_the_reference_documents_every_public_name():
 
 def test_callables_sampled_on_several_threads_give_the_same_fields_and_the_same_first_error():
     problem = hjqp.models.anisotropic_rotating_3d()
-    grid = hjqp.Grid((-1, -1, -1), (1, 1, 1), (50, 64, 64))  # 13 slabs of 4 rows
+    grid = hjqp.Grid((-1, -1, -1), (1, 1, 1), (50, 64, 64))  # slabs of 16 rows: 4, the last 3 on the pool
     calls = set()
 
     def drift(p):
-        import threading
         calls.add(threading.get_ident())
         return problem.sde.drift(p)
 
@@ -123,9 +124,9 @@ def test_callables_sampled_on_several_threads_give_the_same_fields_and_the_same_
     b4, d4 = many.kernel_diffusion()
     assert len(calls) > 1  # the slabs were sampled on worker threads
     assert np.array_equal(b1, b4) and np.array_equal(d1, d4)
-    # A callable that fails in two slabs: the error is the first slab's, as
-    # on one thread.
-    bad = [grid.points()[13, 2, 3], grid.points()[41, 5, 6]]
+    # A callable that fails in two slabs sampled on the pool (the second
+    # and third): the error is the second slab's, as on one thread.
+    bad = [grid.points()[20, 2, 3], grid.points()[41, 5, 6]]
 
     def failing(p):
         for x in bad:
