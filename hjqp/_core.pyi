@@ -132,10 +132,6 @@ def cubic_fields2(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, dif
 def jet_update2(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
                 a: int, ua: float, ga: np.ndarray, b: int, ub: float, gb: np.ndarray, x: int,
                 s0: float) -> UpdateResult2: ...
-def jet_objective2(lower: np.ndarray, spacing: np.ndarray, drift: np.ndarray, diffusion: np.ndarray,
-                   a: int, ua: float, ga: np.ndarray, b: int, ub: float, gb: np.ndarray, x: int,
-                   s0: float, w: np.ndarray
-                   ) -> Tuple[float, Optional[np.ndarray], Optional[np.ndarray]]: ...
 def tetrahedron_update3(a: np.ndarray, ua: float, ba: np.ndarray, da: np.ndarray,
                         b: np.ndarray, ub: float, bb: np.ndarray, db: np.ndarray,
                         c: np.ndarray, uc: float, bc: np.ndarray, dc: np.ndarray,

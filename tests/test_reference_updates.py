@@ -93,59 +93,6 @@ def test_jet_update_agrees_with_reference_on_upwind_edges(problem):
 
 
 @PROBLEMS
-def test_jet_update_newton_derivatives_are_those_of_its_objective(problem):
-    """The gradient and Hessian that the 2D jet update's Newton iteration
-    takes (the chain rule through the piece, the Lagrangian and the fields'
-    interpolant) against central differences of its objective and of that
-    gradient, at points off the minimiser (s, and both tangents turned)."""
-    n = 33
-    grid, _, b, dm = _fields(problem, n)
-    X = grid.points()
-    lo, sp = np.asarray(grid.lower), np.asarray(grid.spacing)
-    rng = np.random.default_rng(5)
-    step = 1e-5
-    for _ in range(6):
-        i, j = rng.integers(6, 26, 2)
-        di = rng.choice([-2, 2])
-        a, c = (i + di, j), (i + di, j + 1)
-        args = (lo, sp, b, dm, a[0] * n + a[1], problem.exact(X[a]), problem.exact_gradient(X[a]),
-                c[0] * n + c[1], problem.exact(X[c]), problem.exact_gradient(X[c]), i * n + j, 0.5)
-        w = np.array([rng.uniform(0.1, 0.9), rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4)])
-        _, g, H = _core.jet_objective2(*args, w)
-        g_diff, H_diff = np.empty(3), np.empty((3, 3))
-        for k in range(3):
-            e = np.zeros(3)
-            e[k] = step
-            fp, gp, _ = _core.jet_objective2(*args, w + e)
-            fm, gm, _ = _core.jet_objective2(*args, w - e)
-            g_diff[k] = (fp - fm) / (2 * step)
-            H_diff[k] = (gp - gm) / (2 * step)
-        np.testing.assert_allclose(g, g_diff, rtol=0, atol=1e-7 * np.abs(g).max())
-        np.testing.assert_allclose(H, H_diff, rtol=0, atol=1e-7 * np.abs(H).max())
-        np.testing.assert_array_equal(H, H.T)
-
-
-def test_jet_update_where_the_drift_vanishes_minimises_with_differences():
-    """At the attractor (b = 0 at x) the kernel does not differentiate the
-    Lagrangian: the objective reports no derivatives, and the update still
-    minimises it (by differences) from its guess."""
-    problem = hjqp.models.linear_rotational()
-    n = 33
-    grid, _, b, dm = _fields(problem, n)
-    X = grid.points()
-    i = j = n // 2
-    assert np.all(b[i, j] == 0.0)
-    a, c = (i - 1, j), (i - 1, j + 1)
-    ua, uc = problem.exact(X[a]), problem.exact(X[c])
-    args = (np.asarray(grid.lower), np.asarray(grid.spacing), b, dm, a[0] * n + a[1], ua,
-            problem.exact_gradient(X[a]), c[0] * n + c[1], uc, problem.exact_gradient(X[c]), i * n + j)
-    start, g, H = _core.jet_objective2(*args, 0.3, np.array([0.3, 0.0, 0.0]))
-    assert g is None and H is None
-    r = _core.jet_update2(*args, 0.3)
-    assert min(ua, uc) < r.value < ua + start
-
-
-@PROBLEMS
 def test_cubic_interpolation_derivatives_are_those_of_the_interpolant(problem):
     """The derivatives the 2D jet update expands the fields with are those of
     the cubic interpolant itself (central differences of its values), in

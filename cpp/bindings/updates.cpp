@@ -92,13 +92,11 @@ hjqp::UpdateResult<3> triangle_jet_update3(const DoubleArray& points, const Doub
   return hjqp::TriangleJetUpdate<3, hjqp::TetrahedronFields>(tri, px, fx, dfx, interpolate).solve(u0, v0);
 }
 
-// The jet update of grid node x from the edge between grid nodes a and b,
-// with the fields sampled on the grid (cubic convolution in between),
-// handed to `use`.
-template <class Use>
-auto with_jet_update2(const DoubleArray& lower, const DoubleArray& spacing, const DoubleArray& drift,
-                      const DoubleArray& diffusion, std::int64_t a, double ua, const DoubleArray& ga, std::int64_t b,
-                      double ub, const DoubleArray& gb, std::int64_t x, const Use& use) {
+// Jet update of grid node x from the edge between grid nodes a and b, with
+// the fields sampled on the grid (cubic convolution in between).
+hjqp::UpdateResult<2> jet_update2(const DoubleArray& lower, const DoubleArray& spacing, const DoubleArray& drift,
+                                  const DoubleArray& diffusion, std::int64_t a, double ua, const DoubleArray& ga,
+                                  std::int64_t b, double ub, const DoubleArray& gb, std::int64_t x, double s0) {
   const hjqp::Grid<2> grid = grid_from<2>(lower, spacing, drift, "drift");
   check_field_shape<2>(drift, grid, 1, "drift");
   check_field_shape<2>(diffusion, grid, 2, "diffusion");
@@ -114,38 +112,7 @@ auto with_jet_update2(const DoubleArray& lower, const DoubleArray& spacing, cons
   const hjqp::JetNode<2> jb{grid.point(grid.unflat(b)), ub, vec_from<2>(gb, "gb")};
   hjqp::JetUpdate<2, decltype(interpolate)> update(ja, jb, grid.point(grid.unflat(x)), fields.at(x),
                                                    fields.node_derivatives(grid.unflat(x)), interpolate);
-  return use(update);
-}
-
-hjqp::UpdateResult<2> jet_update2(const DoubleArray& lower, const DoubleArray& spacing, const DoubleArray& drift,
-                                  const DoubleArray& diffusion, std::int64_t a, double ua, const DoubleArray& ga,
-                                  std::int64_t b, double ub, const DoubleArray& gb, std::int64_t x, double s0) {
-  return with_jet_update2(lower, spacing, drift, diffusion, a, ua, ga, b, ub, gb, x,
-                          [s0](auto& update) { return update.solve(s0); });
-}
-
-// The jet update's objective at w = (s, e_a, e_b), the tangents guessed at
-// s0: (value, gradient (3,), Hessian (3, 3)), the derivatives those its
-// Newton iteration takes (None where they do not exist).
-py::tuple jet_objective2(const DoubleArray& lower, const DoubleArray& spacing, const DoubleArray& drift,
-                         const DoubleArray& diffusion, std::int64_t a, double ua, const DoubleArray& ga,
-                         std::int64_t b, double ub, const DoubleArray& gb, std::int64_t x, double s0,
-                         const DoubleArray& w) {
-  const hjqp::Vec<3> at = vec_from<3>(w, "w");
-  return with_jet_update2(lower, spacing, drift, diffusion, a, ua, ga, b, ub, gb, x, [&](auto& update) -> py::tuple {
-    if (!(s0 >= 0.0 && s0 <= 1.0)) throw std::invalid_argument("s0 must lie in [0, 1], got " + std::to_string(s0));
-    update.guess(s0);
-    double g[3], H[3][3];
-    bool differentiable = false;
-    const double value = update.objective({at[0], at[1], at[2]}, g, H, differentiable);
-    if (!differentiable) return py::make_tuple(value, py::none(), py::none());
-    py::array_t<double> gradient(3), hessian({py::ssize_t(3), py::ssize_t(3)});
-    for (int i = 0; i < 3; ++i) {
-      gradient.mutable_data()[i] = g[i];
-      for (int j = 0; j < 3; ++j) hessian.mutable_data()[3 * i + j] = H[i][j];
-    }
-    return py::make_tuple(value, gradient, hessian);
-  });
+  return update.solve(s0);
 }
 
 // The cubic interpolation of the drift and metric (A = D^{-1}) at points
@@ -207,9 +174,6 @@ void bind_updates(py::module_& m) {
   m.def("jet_update2", &jet_update2, py::arg("lower"), py::arg("spacing"), py::arg("drift"), py::arg("diffusion"),
         py::arg("a"), py::arg("ua"), py::arg("ga"), py::arg("b"), py::arg("ub"), py::arg("gb"), py::arg("x"),
         py::arg("s0"));
-  m.def("jet_objective2", &jet_objective2, py::arg("lower"), py::arg("spacing"), py::arg("drift"),
-        py::arg("diffusion"), py::arg("a"), py::arg("ua"), py::arg("ga"), py::arg("b"), py::arg("ub"), py::arg("gb"),
-        py::arg("x"), py::arg("s0"), py::arg("w"));
   m.def("tetrahedron_update3", &tetrahedron_update3, py::arg("a"), py::arg("ua"), py::arg("ba"), py::arg("da"),
         py::arg("b"), py::arg("ub"), py::arg("bb"), py::arg("db"), py::arg("c"), py::arg("uc"), py::arg("bc"),
         py::arg("dc"), py::arg("x"), py::arg("bx"), py::arg("dx"));

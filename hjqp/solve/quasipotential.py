@@ -492,9 +492,8 @@ def _run_march(fields: Fields, nodes, seed_u, seed_g, max_value: float, absorbin
                expansions: bool = True):
     """The kernel's march on the fields' grid from seeded 1-jets: the jump
     march for a JumpHamiltonian's fields, the quadratic one otherwise
-    (``expansions``: whether its 2D jet update may take Newton's derivatives
-    exactly and Taylor expansions of smooth fields in place of
-    interpolation; otherwise every difference is evaluated in full)."""
+    (``expansions``: whether its 2D jet update may take Newton's differences
+    from Taylor expansions of smooth fields)."""
     grid = fields.grid
     lower, spacing = np.asarray(grid.lower), np.asarray(grid.spacing)
     if isinstance(fields, JumpFields):

@@ -42,65 +42,6 @@ inline double lagrangian_change(const FieldSample<D>& f, const Vec<D>& v, const 
   return d_root - v_da_b - v_a_db;
 }
 
-// The first and second derivatives of l(x, v) in x and v where the fields
-// move with Np coordinates of x: lx[i], lxx[i][j], lxv[i] and lv, lvv.
-template <int D, int Np>
-struct LagrangianJet {
-  double lx[Np > 0 ? Np : 1];
-  double lxx[Np > 0 ? Np : 1][Np > 0 ? Np : 1];
-  Vec<D> lxv[Np > 0 ? Np : 1];
-  Vec<D> lv;
-  Sym<D> lvv;
-};
-
-// l = sqrt(P Q) - R with P = v.Av, Q = b.Ab, R = b.Av, and its
-// derivatives: in v, and in Np coordinates of x along which the fields f
-// have the derivatives df[i] and, with `second`, ddf[c] for the pairs
-// i <= j in row order (drift and metric only). False where l is not
-// twice differentiable (b = 0).
-template <int D, int Np>
-inline bool lagrangian_jet(const FieldSample<D>& f, const Vec<D>& v, const FieldSample<D>* df,
-                           const FieldSample<D>* ddf, bool second, LagrangianJet<D, Np>& out) {
-  const Sym<D>& A = f.metric;
-  const Vec<D>& b = f.drift;
-  const Vec<D> av = mul<D>(A, v), ab = mul<D>(A, b);
-  const double P = dot<D>(v, av), Q = dot<D>(b, ab);
-  if (!(P > 0.0 && Q > 0.0)) return false;
-  const double m = std::sqrt(P * Q), rho = m / P, half = 0.5 / m;
-  out.lv = axpy<D>(scale<D>(-1.0, ab), rho, av);
-  for (int r = 0; r < D; ++r)
-    for (int c = r; c < D; ++c) out.lvv[sym_index<D>(r, c)] = rho * (A[sym_index<D>(r, c)] - av[r] * av[c] / P);
-  double pi[Np > 0 ? Np : 1], qi[Np > 0 ? Np : 1], mi[Np > 0 ? Np : 1];
-  Vec<D> aiv[Np > 0 ? Np : 1], aib[Np > 0 ? Np : 1], abi[Np > 0 ? Np : 1];  // A_i v, A_i b, A b_i
-  for (int i = 0; i < Np; ++i) {
-    const Vec<D>& bi = df[i].drift;
-    aiv[i] = mul<D>(df[i].metric, v);
-    aib[i] = mul<D>(df[i].metric, b);
-    abi[i] = mul<D>(A, bi);
-    pi[i] = dot<D>(v, aiv[i]);
-    qi[i] = 2.0 * dot<D>(bi, ab) + dot<D>(b, aib[i]);
-    mi[i] = half * (pi[i] * Q + P * qi[i]);
-    out.lx[i] = mi[i] - dot<D>(bi, av) - dot<D>(b, aiv[i]);
-    // d/dx_i of lv = rho A v - A b
-    const double rho_i = (mi[i] - rho * pi[i]) / P;
-    for (int k = 0; k < D; ++k) out.lxv[i][k] = rho_i * av[k] + rho * aiv[i][k] - aib[i][k] - abi[i][k];
-  }
-  if (!second) return true;
-  for (int i = 0, c = 0; i < Np; ++i)
-    for (int j = i; j < Np; ++j, ++c) {
-      const Vec<D>&bi = df[i].drift, &bj = df[j].drift;
-      const Vec<D> mv = mul<D>(ddf[c].metric, v), mb = mul<D>(ddf[c].metric, b);
-      const double pij = dot<D>(v, mv);
-      const double qij =
-          2.0 * (dot<D>(ddf[c].drift, ab) + dot<D>(bi, abi[j]) + dot<D>(bi, aib[j]) + dot<D>(bj, aib[i])) +
-          dot<D>(b, mb);
-      const double rij = dot<D>(ddf[c].drift, av) + dot<D>(bi, aiv[j]) + dot<D>(bj, aiv[i]) + dot<D>(mb, v);
-      const double mij = half * (pij * Q + pi[i] * qi[j] + pi[j] * qi[i] + P * qij) - mi[i] * mi[j] / m;
-      out.lxx[i][j] = out.lxx[j][i] = mij - rij;
-    }
-  return true;
-}
-
 // p = dl/dv = (|b|_A / |v|_A) A v - A b: the momentum, equal to grad U at the
 // end of a minimum action path arriving with velocity v. It satisfies
 // H(x, p) = 1/2 p^T D p + b . p = 0 for every v != 0.

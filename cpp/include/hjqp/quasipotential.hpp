@@ -69,10 +69,8 @@ struct MarchOptions {
   double max_value = std::numeric_limits<double>::infinity();
   // How many accepted nodes between two calls of the interrupt check.
   Index check_interval = 1 << 13;
-  // Whether the 2D jet update may take Newton's derivatives exactly, and
-  // Taylor expansions of the fields in place of interpolation (JetUpdate;
-  // only where they are smooth): otherwise Newton's differences are
-  // evaluated in full.
+  // Whether the 2D jet update may take Newton's differences from Taylor
+  // expansions of the fields (JetUpdate; only where they are smooth).
   // Off for the refined grids of the initial region, whose values seed
   // everything downstream.
   bool expansions = true;

@@ -171,44 +171,35 @@ struct CubicFields {
 // grid line along `axis`, with derivatives along the line. Both tell in an
 // optional last argument how far from the point the derivatives describe
 // the fields (SampledFields::cubic's `room`); smooth() whether the fields
-// change little from node to node (and the caller allows expansions).
+// change little from node to node.
 //
 // The path is the cubic Hermite piece from y(s) = a + s (b - a) to x with
-// free start and arrival tangents; the value is minimised over s and the
-// two tangent directions by Newton's method from the guess: s0, the
-// characteristic direction b + D grad U at y(s0), and its mirror image
-// across the chord (exact for circular arcs). With both tangents free the
-// piece is the best cubic between its ends, so neither the value nor the
-// gradient depends on the accuracy of the base gradients, which enter only
-// through the Hermite interpolation of U. The action is integrated by
+// free start and arrival tangents; the value is minimised over s and the two
+// tangent directions by Newton's method from the guess: s0, the characteristic direction b + D grad U at y(s0), and its
+// mirror image across the chord (exact for circular arcs). With both tangents
+// free the piece is the best cubic between its ends, so neither the value nor
+// the gradient depends on the accuracy of the base gradients, which enter
+// only through the Hermite interpolation of U. The action is integrated by
 // four-point Gauss-Lobatto quadrature.
 //
-// Where smooth() holds, Newton's method takes the objective's exact
-// gradient and Hessian (derivatives()): the chain rule through the piece
-// and the Lagrangian, with the fields' first and second derivatives at the
-// quadrature nodes from the interpolant. Every iterate is evaluated in
-// full; the derivatives cost about half of the differences below. Where
-// b = 0 at a quadrature node (the Lagrangian is not differentiable there),
-// and where smooth() does not hold, it takes them by differences over
+// Newton's method takes the objective's derivatives by differences over
 // steps of 1e-4, which move the base point and the quadrature points by
-// 1e-4 of a cell or of the piece. With smooth(), the fields there come
-// from their second-order Taylor expansion about the point last evaluated
-// in full (the centre), exact at the centre itself: it errs by
-// O(1e-12 len^3) times the fields' third derivatives, far below the
-// differences' own truncation error. (A first-order expansion is not
-// enough: the fields' curvature is part of the objective's Hessian, and
-// without it Newton's method stops early where the fields vary on the
-// scale of the piece.) Newton's iterates are evaluated in full, unless
-// they lie within a few steps of the centre; so are the fields at a point
-// that lies beyond its node's `room` (across a cell line, where the
-// interpolant's second derivatives jump, or where it falls back to
-// multilinear), which the expansion would miss by far where the fields
-// jump between nodes. Where they do anywhere on the grid (smooth() is
-// false), every point is evaluated in full: there the march's discrete
-// choices are sensitive to rounding, and results should depend neither on
-// expansions nor on how Newton's method gets its derivatives (the refined
-// grids of the initial region, whose values seed everything downstream,
-// are marched so too).
+// 1e-4 of a cell or of the piece. There the fields come from their
+// second-order Taylor expansion about the point last evaluated in full (the
+// centre), exact at the centre itself: it errs by O(1e-12 len^3) times the
+// fields' third derivatives, far below the differences' own truncation
+// error, and the update interpolates several times less than when each
+// difference interpolates anew. (A first-order expansion is not enough:
+// the fields' curvature is part of the objective's Hessian, and without it
+// Newton's method stops early where the fields vary on the scale of the
+// piece.) Newton's iterates are evaluated in full, unless they lie within a
+// few steps of the centre; so are the fields at a point that lies beyond
+// its node's `room` (across a cell line, where the interpolant's second
+// derivatives jump, or where it falls back to multilinear), which the
+// expansion would miss by far where the fields jump between nodes. Where
+// they do anywhere on the grid (smooth() is false), every point is
+// evaluated in full: there the march's discrete choices are sensitive to
+// rounding, and results should not depend on the expansions.
 //
 // grad U(x) = dS/dx: for a path that satisfies the Euler-Lagrange equations
 // the derivative of its action with respect to the end point is the arrival
@@ -242,18 +233,13 @@ class JetUpdate {
   }
 
   UpdateResult<D> solve(double s0) {
-    const std::array<double, 3> v0 = guess(std::fmin(std::fmax(s0, 0.0), 1.0));
-    std::array<double, 3> v = v0;
+    std::array<double, 3> v = guess(std::fmin(std::fmax(s0, 0.0), 1.0));
     double f = 0.0;
-    // The minimiser's error (Newton's tolerance, and with differences
-    // their truncation error) sets the error of grad U to first order; the
-    // objective is taken relative to U(a) so that rounding stays far below.
-    if (!(expand_ && minimise_with_derivatives(v, f))) {
-      centre_.w[0] = std::numeric_limits<double>::quiet_NaN();  // the differences start from a full evaluation
-      v = newton_minimise<3>([this](const std::array<double, 3>& w) { return (*this)(w); }, v0,
-                             {kStep, kStep, kStep}, {kTolerance, kTolerance, kTolerance}, kMaxStep, f,
-                             kIterations, true);
-    }
+    // The minimiser's error, first order in the differences' truncation
+    // error, sets the error of grad U; the objective is taken relative to
+    // U(a) so that rounding stays far below.
+    v = newton_minimise<3>([this](const std::array<double, 3>& w) { return (*this)(w); }, v,
+                           {kStep, kStep, kStep}, {2e-3, 2e-3, 2e-3}, {0.5, 0.3, 0.3}, f, 5, true);
     UpdateResult<D> r;
     r.value = a_.value + f;
     r.s = v[0];
@@ -322,46 +308,8 @@ class JetUpdate {
     return evaluate_centre(w, std::isnan(centre_.w[0]));
   }
 
-  // The objective at w, evaluated in full, with its gradient g and Hessian
-  // H in w as minimise_with_derivatives takes them (`differentiable`
-  // false, g and H unset, where they do not exist: b = 0 at a quadrature
-  // node). Call guess() first: it sets the tangents that w turns.
-  double objective(const std::array<double, 3>& w, double (&g)[3], double (&H)[3][3], bool& differentiable) {
-    const double value = evaluate_centre(w, true);
-    differentiable = derivatives(g, &H);
-    return value;
-  }
-
-  // Start: the characteristic b + D g at y(s0), g linear across the edge and
-  // Hermite-exact along it; arrival: its mirror image across the chord.
-  std::array<double, 3> guess(double s0) {
-    // All the fields at y(s0); their drift and metric, with the derivative
-    // along the edge, are the first centre's base.
-    const Vec<D> y = axpy<D>(a_.point, s0, edge_);
-    set_base(s0, y, FieldSample<D>::size, true);
-    const Vec<D> chord = sub<D>(x_, y);
-    const double len = norm<D>(chord);
-    const Vec<D> c = scale<D>(1.0 / len, chord);
-    const double s2 = s0 * s0;
-    const double du = (6 * s2 - 6 * s0) * a_.value + (3 * s2 - 4 * s0 + 1) * da_ +
-                      (-6 * s2 + 6 * s0) * b_.value + (3 * s2 - 2 * s0) * db_;
-    Vec<D> g = lerp<D>(a_.gradient, b_.gradient, s0);
-    g = axpy<D>(g, (du - dot<D>(g, edge_)) / dot<D>(edge_, edge_), edge_);
-    const Vec<D> t = start_tangent<D>(direction<D>(characteristic<D>(centre_.base_fields, g)), c);
-    ta_ = t;
-    tb_ = mirrored_tangent<D>(t, c);
-    na_ = {-ta_[1], ta_[0]};
-    nb_ = {-tb_[1], tb_[0]};
-    return {s0, 0.0, 0.0};
-  }
-
  private:
   static constexpr double kStep = 1e-4;
-  // Newton's iterations: a step below kTolerance in every parameter is
-  // the last; steps are at most kMaxStep.
-  static constexpr double kTolerance = 2e-3;
-  static constexpr std::array<double, 3> kMaxStep{0.5, 0.3, 0.3};
-  static constexpr int kIterations = 5;
   // Points within this distance of the centre (in each of s and the two
   // tangent parameters) take the centre's expansion: those of Newton's
   // differences, and steps too short to matter.
@@ -514,190 +462,27 @@ class JetUpdate {
     return axpy<D>(scale<D>((1.0 - q) * c, t), e * c, n);
   }
 
-  // Newton's method as newton_minimise_in runs it (the same steps, damping,
-  // backtracking and stopping rules), with the objective's exact gradient
-  // and Hessian (derivatives()) in place of its differences: every iterate
-  // is evaluated in full, which gives the fields' first derivatives at its
-  // quadrature nodes, and the Hessian's fields' second derivatives are
-  // interpolated only where the last Hessian does not already tell that
-  // the next step is below the tolerance. v starts at the guess and ends
-  // at the minimiser, f at its value. False where the objective is not
-  // twice differentiable at an iterate (b = 0 at a quadrature node): the
-  // caller then minimises with differences.
-  bool minimise_with_derivatives(std::array<double, 3>& v, double& f) {
-    f = evaluate_centre(v, true);
-    double g[3], H[3][3];
-    if (!derivatives(g, &H)) return false;
-    for (int it = 0; it < kIterations; ++it) {
-      double d[3];
-      if (it > 0) {
-        if (newton_step<3>(H, g, d) && std::fabs(d[0]) < kTolerance && std::fabs(d[1]) < kTolerance &&
-            std::fabs(d[2]) < kTolerance) {
-          // The last step, taken on the quadratic model.
-          for (int i = 0; i < 3; ++i) {
-            f += 0.5 * g[i] * d[i];
-            v[i] += d[i];
-          }
-          v[0] = std::fmin(std::fmax(v[0], 0.0), 1.0);
-          return true;
-        }
-        curve_centre();
-        if (!derivatives(g, &H)) return false;
-      }
-      if (!newton_step<3>(H, g, d)) return true;
-      double shrink = 1.0;
-      for (int i = 0; i < 3; ++i)
-        if (std::fabs(d[i]) > kMaxStep[i]) shrink = std::fmin(shrink, kMaxStep[i] / std::fabs(d[i]));
-      bool moved = false, converged = false;
-      for (int attempt = 0; attempt < 4 && !moved; ++attempt, shrink *= 0.5) {
-        std::array<double, 3> w = v;
-        for (int i = 0; i < 3; ++i) w[i] = v[i] + shrink * d[i];
-        w[0] = std::fmin(std::fmax(w[0], 0.0), 1.0);
-        const double fw = evaluate_centre(w, false);
-        if (fw <= f) {
-          converged = true;
-          for (int i = 0; i < 3; ++i) converged = converged && std::fabs(w[i] - v[i]) < kTolerance;
-          v = w;
-          f = fw;
-          moved = true;
-        }
-      }
-      if (!moved || converged) return true;
-      if (!derivatives(g, nullptr)) return false;
-    }
-    return true;
-  }
-
-  // The gradient g of the objective in w = (s, e_a, e_b) at the centre
-  // and, with H, its Hessian (the centre curved): the base value's
-  // derivatives plus the quadrature of the Lagrangian's, by the chain rule
-  // through the base point y(s), the chord's length |x - y|, the turned
-  // tangents, the Hermite piece and the fields' derivatives at the
-  // quadrature nodes (lagrangian_jet, add_chain). False where b = 0 at a
-  // quadrature node.
-  bool derivatives(double (&g)[3], double (*H)[3][3]) const {
-    const double s = centre_.w[0];
-    const Vec<D> chord = sub<D>(x_, axpy<D>(a_.point, s, edge_));
+  // Start: the characteristic b + D g at y(s0), g linear across the edge and
+  // Hermite-exact along it; arrival: its mirror image across the chord.
+  std::array<double, 3> guess(double s0) {
+    // All the fields at y(s0); their drift and metric, with the derivative
+    // along the edge, are the first centre's base.
+    const Vec<D> y = axpy<D>(a_.point, s0, edge_);
+    set_base(s0, y, FieldSample<D>::size, true);
+    const Vec<D> chord = sub<D>(x_, y);
     const double len = norm<D>(chord);
-    // The chord's length and its first two derivatives in s.
-    const double l1 = -dot<D>(chord, edge_) / len, l2 = (dot<D>(edge_, edge_) - l1 * l1) / len;
-    Vec<D> ta[3], tb[3];  // the turned tangents and their first two derivatives in e
-    turned_derivatives(ta_, na_, centre_.w[1], ta);
-    turned_derivatives(tb_, nb_, centre_.w[2], tb);
-    // A combination c00 y + c10 vy + c01 x + c11 vx of the Hermite piece's
-    // data (its point or velocity at some tau) and its derivatives in w;
-    // pairs in row order, (e_a, e_b) being zero.
-    auto combination = [&](const double (&c)[4], Vec<D>& value, Vec<D> (&first)[3], Vec<D> (&second)[6]) {
-      for (int k = 0; k < D; ++k) {
-        const double y = a_.point[k] + s * edge_[k], along = c[1] * ta[0][k] + c[3] * tb[0][k];
-        value[k] = c[0] * y + c[2] * x_[k] + len * along;
-        first[0][k] = c[0] * edge_[k] + l1 * along;
-        first[1][k] = c[1] * len * ta[1][k];
-        first[2][k] = c[3] * len * tb[1][k];
-        second[0][k] = l2 * along;
-        second[1][k] = c[1] * l1 * ta[1][k];
-        second[2][k] = c[3] * l1 * tb[1][k];
-        second[3][k] = c[1] * len * ta[2][k];
-        second[4][k] = 0.0;
-        second[5][k] = c[3] * len * tb[2][k];
-      }
-    };
-    auto hermite = [](double t, double (&h)[4], double (&dh)[4]) {
-      const double t2 = t * t, t3 = t2 * t;
-      h[0] = 2 * t3 - 3 * t2 + 1, h[1] = t3 - 2 * t2 + t, h[2] = -2 * t3 + 3 * t2, h[3] = t3 - t2;
-      dh[0] = 6 * t2 - 6 * t, dh[1] = 3 * t2 - 4 * t + 1, dh[2] = -6 * t2 + 6 * t, dh[3] = 3 * t2 - 2 * t;
-    };
-    const bool second = H != nullptr;
-    double unused[3][3];
-    double (&h)[3][3] = second ? *H : unused;
-    // U(y(s)) - U(a), Hermite along the edge.
-    const double s2 = s * s, du = b_.value - a_.value;
-    g[0] = (3 * s2 - 4 * s + 1) * da_ + (6 * s - 6 * s2) * du + (3 * s2 - 2 * s) * db_;
-    g[1] = g[2] = 0.0;
-    for (int k = 0; k < 3; ++k)
-      for (int l = 0; l < 3; ++l) h[k][l] = 0.0;
-    h[0][0] = (6 * s - 4) * da_ + (6 - 12 * s) * du + (6 * s - 2) * db_;
-    const double w = 1.0 / double(panels_);
-    Vec<D> v, dv[3], ddv[6];
-    double c[4], dc[4];
-    // The ends: at y the fields move with s along the edge (the base's
-    // derivatives are in s), at x they stay.
-    {
-      hermite(0.0, c, dc);
-      combination(dc, v, dv, ddv);
-      LagrangianJet<D, 1> jet;
-      if (!lagrangian_jet<D, 1>(centre_.base_fields, v, &centre_.base_slope, &centre_.base_curve, second, jet))
-        return false;
-      const double x1[3][1] = {{1.0}, {0.0}, {0.0}}, x2[6][1] = {};
-      add_chain<1>(jet, x1, x2, dv, ddv, second, w / 12.0, g, h);
-      hermite(1.0, c, dc);
-      combination(dc, v, dv, ddv);
-      LagrangianJet<D, 0> end;
-      if (!lagrangian_jet<D, 0>(fx_, v, nullptr, nullptr, second, end)) return false;
-      const double none1[3][1] = {}, none2[6][1] = {};
-      add_chain<0>(end, none1, none2, dv, ddv, second, w / 12.0, g, h);
-    }
-    for (int q = 0; q < 3 * panels_ - 1; ++q) {
-      hermite(node_tau(q), c, dc);
-      Vec<D> p, dp[3], ddp[6];
-      combination(c, p, dp, ddp);
-      combination(dc, v, dv, ddv);
-      LagrangianJet<D, D> jet;
-      if (!lagrangian_jet<D, D>(centre_.fields[q], v, centre_.gradient[q].data(), centre_.hessian[q].data(), second,
-                                jet))
-        return false;
-      double x1[3][D], x2[6][D];
-      for (int k = 0; k < 3; ++k)
-        for (int i = 0; i < D; ++i) x1[k][i] = dp[k][i];
-      for (int k = 0; k < 6; ++k)
-        for (int i = 0; i < D; ++i) x2[k][i] = ddp[k][i];
-      add_chain<D>(jet, x1, x2, dv, ddv, second, w * (q % 3 == 2 ? 2.0 : 5.0) / 12.0, g, h);
-    }
-    return true;
-  }
-
-  // Adds weight times the derivatives in w of l at a quadrature node to g
-  // (and with `second` to H), by the chain rule from its derivatives in
-  // the node's Np coordinates (x1[k][i], x2[c][i]: their first and second
-  // derivatives in w) and its velocity (dv, ddv).
-  template <int Np>
-  static void add_chain(const LagrangianJet<D, Np>& jet, const double (&x1)[3][Np > 0 ? Np : 1],
-                        const double (&x2)[6][Np > 0 ? Np : 1], const Vec<D> (&dv)[3], const Vec<D> (&ddv)[6],
-                        bool second, double weight, double (&g)[3], double (&H)[3][3]) {
-    for (int k = 0; k < 3; ++k) {
-      double gk = dot<D>(jet.lv, dv[k]);
-      for (int i = 0; i < Np; ++i) gk += jet.lx[i] * x1[k][i];
-      g[k] += weight * gk;
-    }
-    if (!second) return;
-    Vec<D> lvv_dv[3];
-    double lxv_dv[3][Np > 0 ? Np : 1], lxx_x1[3][Np > 0 ? Np : 1];
-    for (int k = 0; k < 3; ++k) {
-      lvv_dv[k] = mul<D>(jet.lvv, dv[k]);
-      for (int i = 0; i < Np; ++i) {
-        lxv_dv[k][i] = dot<D>(jet.lxv[i], dv[k]);
-        double sum = 0.0;
-        for (int j = 0; j < Np; ++j) sum += jet.lxx[i][j] * x1[k][j];
-        lxx_x1[k][i] = sum;
-      }
-    }
-    for (int k = 0, c = 0; k < 3; ++k)
-      for (int l = k; l < 3; ++l, ++c) {
-        double hkl = dot<D>(lvv_dv[k], dv[l]) + dot<D>(jet.lv, ddv[c]);
-        for (int i = 0; i < Np; ++i)
-          hkl += lxx_x1[k][i] * x1[l][i] + x1[k][i] * lxv_dv[l][i] + x1[l][i] * lxv_dv[k][i] + jet.lx[i] * x2[c][i];
-        H[k][l] += weight * hkl;
-        if (l != k) H[l][k] += weight * hkl;
-      }
-  }
-
-  // turned(t, n, e) = alpha(e) t + beta(e) n and its first two
-  // derivatives in e: alpha = (4 - e^2) / (4 + e^2), beta = 4 e / (4 + e^2).
-  static void turned_derivatives(const Vec<D>& t, const Vec<D>& n, double e, Vec<D> (&out)[3]) {
-    const double e2 = e * e, r = 1.0 / (4.0 + e2), r2 = r * r, r3 = r2 * r;
-    const double alpha[3] = {(4.0 - e2) * r, -16.0 * e * r2, (48.0 * e2 - 64.0) * r3};
-    const double beta[3] = {4.0 * e * r, (16.0 - 4.0 * e2) * r2, (8.0 * e2 - 96.0) * e * r3};
-    for (int j = 0; j < 3; ++j) out[j] = axpy<D>(scale<D>(alpha[j], t), beta[j], n);
+    const Vec<D> c = scale<D>(1.0 / len, chord);
+    const double s2 = s0 * s0;
+    const double du = (6 * s2 - 6 * s0) * a_.value + (3 * s2 - 4 * s0 + 1) * da_ +
+                      (-6 * s2 + 6 * s0) * b_.value + (3 * s2 - 2 * s0) * db_;
+    Vec<D> g = lerp<D>(a_.gradient, b_.gradient, s0);
+    g = axpy<D>(g, (du - dot<D>(g, edge_)) / dot<D>(edge_, edge_), edge_);
+    const Vec<D> t = start_tangent<D>(direction<D>(characteristic<D>(centre_.base_fields, g)), c);
+    ta_ = t;
+    tb_ = mirrored_tangent<D>(t, c);
+    na_ = {-ta_[1], ta_[0]};
+    nb_ = {-tb_[1], tb_[0]};
+    return {s0, 0.0, 0.0};
   }
 
   // The point last evaluated in full: its base point's fields and their
