@@ -16,13 +16,19 @@
 
 namespace hjqp {
 
-// l(x, v) = |v|_A |b|_A - <v, b>_A with the fields f sampled at x.
+// l(x, v) = |v|_A |b|_A - <v, b>_A with the fields f sampled at x, given
+// |b|_A^2 = bab there.
 template <int D>
-inline double lagrangian(const FieldSample<D>& f, const Vec<D>& v) {
+inline double lagrangian(const FieldSample<D>& f, const Vec<D>& v, double bab) {
   const Vec<D> av = mul<D>(f.metric, v);
   const double vav = dot<D>(v, av);
-  const double bab = form<D>(f.metric, f.drift, f.drift);
   return std::sqrt(vav * bab) - dot<D>(av, f.drift);
+}
+
+// The same, |b|_A^2 formed from f.
+template <int D>
+inline double lagrangian(const FieldSample<D>& f, const Vec<D>& v) {
+  return lagrangian<D>(f, v, form<D>(f.metric, f.drift, f.drift));
 }
 
 // The change of l(x, v) when the drift and metric change by df (the first
@@ -110,21 +116,23 @@ template <int D>
 struct CubicPiece {
   Vec<D> y, x, vy, vx;
 
-  Vec<D> position(double t) const {
+  // The Hermite weights of (y, vy, x, vx) in P(t) and in P'(t).
+  struct Weights {
+    double position[4];
+    double velocity[4];
+  };
+  static Weights weights(double t) {
     const double t2 = t * t, t3 = t2 * t;
-    const double h00 = 2 * t3 - 3 * t2 + 1, h10 = t3 - 2 * t2 + t;
-    const double h01 = -2 * t3 + 3 * t2, h11 = t3 - t2;
-    Vec<D> r;
-    for (int k = 0; k < D; ++k) r[k] = h00 * y[k] + h10 * vy[k] + h01 * x[k] + h11 * vx[k];
-    return r;
+    return {{2 * t3 - 3 * t2 + 1, t3 - 2 * t2 + t, -2 * t3 + 3 * t2, t3 - t2},
+            {6 * t2 - 6 * t, 3 * t2 - 4 * t + 1, -6 * t2 + 6 * t, 3 * t2 - 2 * t}};
   }
 
-  Vec<D> velocity(double t) const {
-    const double t2 = t * t;
-    const double d00 = 6 * t2 - 6 * t, d10 = 3 * t2 - 4 * t + 1;
-    const double d01 = -6 * t2 + 6 * t, d11 = 3 * t2 - 2 * t;
+  Vec<D> position(double t) const { return combine(weights(t).position); }
+  Vec<D> velocity(double t) const { return combine(weights(t).velocity); }
+  // h[0] y + h[1] vy + h[2] x + h[3] vx: P(t) or P'(t) from weights(t).
+  Vec<D> combine(const double (&h)[4]) const {
     Vec<D> r;
-    for (int k = 0; k < D; ++k) r[k] = d00 * y[k] + d10 * vy[k] + d01 * x[k] + d11 * vx[k];
+    for (int k = 0; k < D; ++k) r[k] = h[0] * y[k] + h[1] * vy[k] + h[2] * x[k] + h[3] * vx[k];
     return r;
   }
 };

@@ -227,6 +227,7 @@ class JetUpdate {
     expand_ = interpolate.smooth();
     edge_length_ = std::fabs(edge_[std::size_t(edge_axis_)]);
     panels_ = panel_count(norm<D>(sub<D>(x, axpy<D>(a.point, 0.5, edge_))), panel_length);
+    bab_x_ = form<D>(fx.metric, fx.drift, fx.drift);
     da_ = dot<D>(a.gradient, edge_);
     db_ = dot<D>(b.gradient, edge_);
     set_nodes();
@@ -256,7 +257,7 @@ class JetUpdate {
       r.gradient[k] = w / 12.0 * lagrangian_change<D>(fx_, piece.vx, dfx_[std::size_t(k)]);
     for (int q = 0; q < 3 * panels_ - 1; ++q) {
       const double tau = node_tau(q), weight = w * (q % 3 == 2 ? 2.0 : 5.0) / 12.0;
-      const Vec<D> point = piece.position(tau);
+      const Vec<D> point = piece.combine(hermite_[q].position);
       std::array<FieldSample<D>, D> df;
       FieldSample<D> fq;
       if (expand && within_room(q, point)) {
@@ -265,7 +266,7 @@ class JetUpdate {
       } else {
         fq = interpolate_(point, FieldSample<D>::action_size, df, nullptr);
       }
-      const Vec<D> velocity = piece.velocity(tau);
+      const Vec<D> velocity = piece.combine(hermite_[q].velocity);
       const Vec<D> p = momentum<D>(fq, velocity);
       const double moves = tau * tau * (3.0 - 2.0 * tau), turns = 6.0 * tau * (1.0 - tau);
       for (int k = 0; k < D; ++k)
@@ -331,6 +332,7 @@ class JetUpdate {
     for (int q = 0; q < 3 * panels_ - 1; ++q) {
       const double t0 = double(q / 3) * w;
       tau_[q] = q % 3 == 0 ? t0 + t1 * w : q % 3 == 1 ? t0 + t2 * w : t0 + w;
+      hermite_[q] = CubicPiece<D>::weights(tau_[q]);
     }
   }
   double node_tau(int q) const { return tau_[q]; }
@@ -350,18 +352,22 @@ class JetUpdate {
     for (int p = 0; p < panels_; ++p) {
       double right;
       if (p + 1 == panels_) {
-        right = lagrangian<D>(fx_, piece.vx);
+        right = lagrangian<D>(fx_, piece.vx, bab_x_);
       } else {
-        const double t = node_tau(3 * p + 2);
-        right = lagrangian<D>(fields(3 * p + 2, piece.position(t)), piece.velocity(t));
+        right = inner_lagrangian(piece, 3 * p + 2, fields);
       }
-      const double ta = node_tau(3 * p), tb = node_tau(3 * p + 1);
-      const double inner = lagrangian<D>(fields(3 * p, piece.position(ta)), piece.velocity(ta)) +
-                           lagrangian<D>(fields(3 * p + 1, piece.position(tb)), piece.velocity(tb));
+      const double inner = inner_lagrangian(piece, 3 * p, fields) + inner_lagrangian(piece, 3 * p + 1, fields);
       total += w * (left + right + 5.0 * inner) / 12.0;
       left = right;
     }
     return total;
+  }
+
+  // The Lagrangian at the quadrature node q inside the piece.
+  template <class Fields>
+  double inner_lagrangian(const CubicPiece<D>& piece, int q, const Fields& fields) const {
+    const typename CubicPiece<D>::Weights& h = hermite_[q];
+    return lagrangian<D>(fields(q, piece.combine(h.position)), piece.combine(h.velocity));
   }
 
   // The objective at w with the fields interpolated (and differentiated,
@@ -507,6 +513,7 @@ class JetUpdate {
   JetNode<D> a_, b_;
   Vec<D> x_;
   FieldSample<D> fx_;
+  double bab_x_;  // |b|_A^2 at x
   std::array<FieldSample<D>, D> dfx_;
   const Interpolate& interpolate_;
   int panels_ = 1;
@@ -519,6 +526,7 @@ class JetUpdate {
   Vec<D> chord_from_{std::numeric_limits<double>::quiet_NaN(), 0.0};  // the last base point of piece_at
   double chord_length_ = 0.0;                                            // |x - chord_from_|
   double tau_[kMaxNodes];             // the quadrature nodes inside the piece
+  typename CubicPiece<D>::Weights hermite_[kMaxNodes];  // and the Hermite weights there
   Centre centre_;
 };
 
